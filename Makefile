@@ -1,0 +1,105 @@
+# lakehost -- build, test, install.
+#
+#   make                 release build of ./lakehost
+#   make debug           -O0 -g with Lua API checks
+#   make test            every busted spec (ends with "N passed, N failed")
+#   make test SANITIZE=1 the same under AddressSanitizer + UBSan (= make check-asan)
+#   make lint            luacheck (when installed) and clang-format --dry-run
+#   make fuzz-smoke      each libFuzzer target for FUZZ_SECONDS (60) seconds
+#   make deps            install the Debian packages the build and tests need
+#   make install PREFIX=/usr/local
+
+VERSION   := 0.1.0
+PREFIX    ?= /usr/local
+CC        ?= cc
+PKGS      := lua5.4 yaml-0.1 expat libcurl openssl zlib
+BUILD     ?= build
+TAGS      ?=
+
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+WARN    := -Wall -Wextra -Werror -Wshadow -Wundef -Wwrite-strings \
+           -Wmissing-prototypes -Wstrict-prototypes -Wmissing-declarations
+OPT     ?= -O2
+CFLAGS  ?=
+CFLAGS  += -std=c11 $(OPT) $(WARN) -ffile-prefix-map=$(CURDIR)=. \
+           -DLAKEHOST_VERSION='"$(VERSION)"' $(PKG_CFLAGS)
+LDLIBS  += $(PKG_LIBS) -lm
+
+ifeq ($(SANITIZE),1)
+BUILD   := build-asan
+OPT     := -O1 -g
+CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+LDFLAGS += -fsanitize=address,undefined
+TEST_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=23 \
+            UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+            LSAN_OPTIONS=suppressions=$(CURDIR)/spec/support/lsan.supp:print_suppressions=0
+endif
+
+SRCS := $(sort $(wildcard host/*.c))
+OBJS := $(SRCS:host/%.c=$(BUILD)/%.o)
+BIN  := $(BUILD)/lakehost
+
+.PHONY: all debug test check-asan lint check fuzz fuzz-smoke deps install clean bench FORCE
+
+all: lakehost
+
+# ./lakehost is a copy of the last build so that the library beside it (lua/)
+# is found whichever flavour was built.
+lakehost: $(BIN)
+	cp $(BIN) $@
+
+$(BIN): $(OBJS)
+	$(CC) $(LDFLAGS) -o $@ $(OBJS) $(LDLIBS)
+
+$(BUILD)/%.o: host/%.c host/host.h $(BUILD)/.flags
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+# Rebuild when the flags change (release <-> debug).
+$(BUILD)/.flags: FORCE
+	@mkdir -p $(BUILD)
+	@echo '$(CC) $(CFLAGS)' | cmp -s - $@ || echo '$(CC) $(CFLAGS)' > $@
+
+debug:
+	$(MAKE) BUILD=build-debug OPT='-O0 -g -DLUA_USE_APICHECK'
+
+test: lakehost
+	@$(TEST_ENV) ./spec/run.sh $(BIN) $(TAGS)
+
+check-asan:
+	$(MAKE) test SANITIZE=1
+
+lint:
+	@if command -v luacheck >/dev/null; then luacheck lua spec standalone app.lua; \
+	 else echo "lint: luacheck not installed (apt-get install lua-check), skipped"; fi
+	clang-format --dry-run -Werror host/*.c host/*.h fuzz/*.c
+
+check: lint test
+
+bench: lakehost
+	@for b in bench/*.lua; do echo "== $$b"; ./lakehost $$b || exit 1; done
+
+fuzz fuzz-smoke:
+	$(MAKE) -C fuzz smoke FUZZ_SECONDS=$(or $(FUZZ_SECONDS),60)
+
+DEB_PKGS := lua5.4 liblua5.4-dev lua-busted lua-cjson libyaml-dev libexpat1-dev \
+            libcurl4-openssl-dev libssl-dev zlib1g-dev pkg-config zip unzip python3
+deps:
+	@missing=""; for p in $(DEB_PKGS); do \
+	   dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	 done; \
+	 if [ -n "$$missing" ]; then \
+	   echo "deps: installing$$missing"; \
+	   SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	   $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
+	 else echo "deps: all present"; fi
+
+install: lakehost
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/lakehost
+	install -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/lakehost
+	cp -R lua $(DESTDIR)$(PREFIX)/share/lakehost/
+
+clean:
+	rm -rf build build-* lakehost lake.out .lake-cache
+	-$(MAKE) -C fuzz clean

@@ -1,0 +1,22 @@
+#!/bin/sh
+# Runs every busted spec with the given lakehost binary; the last line of the
+# output is "N passed, N failed[, N skipped]".
+#   spec/run.sh [BINARY] [extra busted options...]
+set -u
+bin=${1:-./lakehost}
+[ $# -gt 0 ] && shift
+here=$(cd "$(dirname "$0")/.." && pwd)
+cd "$here" || exit 2
+
+# Integration specs need these on the machine; say which is missing up front.
+missing=""
+command -v python3 >/dev/null 2>&1 || missing="$missing python3"
+command -v moto_server >/dev/null 2>&1 || missing="$missing moto_server(pip install 'moto[server]')"
+command -v cfn-lint >/dev/null 2>&1 || missing="$missing cfn-lint(pip install cfn-lint)"
+command -v unzip >/dev/null 2>&1 || missing="$missing unzip(apt-get install unzip)"
+if [ -n "$missing" ]; then
+  echo "spec/run.sh: missing tools:$missing" >&2
+  echo "spec/run.sh: the specs that need them will fail; install them first" >&2
+fi
+
+LAKEHOST_PATH="$here/lua" LAKEHOST_BIN="$bin" exec "$bin" spec/run.lua "$@"

@@ -1,0 +1,56 @@
+-- Helpers shared by the specs. No globals; require("spec.support.util").
+local M = {}
+
+--- Absolute path of the lakehost binary under test.
+M.bin = os.getenv("LAKEHOST_BIN") or "./lakehost"
+
+--- Single-quotes s for /bin/sh.
+function M.shquote(s)
+  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
+end
+
+--- Runs lakehost with args (strings); returns stdout, stderr, exit status.
+-- @param args table argv after the program name
+-- @param opts table|nil {cwd=, env={K=V}}
+function M.lakehost(args, opts)
+  opts = opts or {}
+  local parts = {}
+  for k, v in pairs(opts.env or {}) do parts[#parts + 1] = k .. "=" .. M.shquote(v) end
+  local bin = M.bin
+  if bin:sub(1, 1) ~= "/" then bin = M.cwd() .. "/" .. bin end
+  parts[#parts + 1] = M.shquote(bin)
+  for _, a in ipairs(args) do parts[#parts + 1] = M.shquote(a) end
+  local errf = os.tmpname()
+  local cmd = table.concat(parts, " ") .. " 2>" .. errf
+  if opts.cwd then cmd = "cd " .. M.shquote(opts.cwd) .. " && " .. cmd end
+  local p = assert(io.popen(cmd, "r"))
+  local out = p:read("a")
+  local _, _, code = p:close()
+  local f = io.open(errf, "r")
+  local err = f and f:read("a") or ""
+  if f then f:close() end
+  os.remove(errf)
+  return out, err, code
+end
+
+local cwd
+--- The directory the specs run from (the repository root).
+function M.cwd()
+  if not cwd then
+    local p = assert(io.popen("pwd"))
+    cwd = p:read("l")
+    p:close()
+  end
+  return cwd
+end
+
+--- Writes text to a fresh temporary file and returns its path.
+function M.tmpfile(text, suffix)
+  local path = os.tmpname() .. (suffix or "")
+  local f = assert(io.open(path, "wb"))
+  f:write(text)
+  f:close()
+  return path
+end
+
+return M
