@@ -1,0 +1,228 @@
+--- Commands for an app: synth, list, validate (deploy and friends arrive with
+-- their issues). Each command parses its own options, prints progress on
+-- stderr and results on stdout, and returns an exit status.
+local errors = require("lake.errors")
+local util = require("lake.util")
+
+local M = {}
+
+local COMMANDS = {
+  synth = { summary = "write templates, manifest and assets", options = { out = "DIR", quiet = true } },
+  list = { summary = "stacks in deploy order with their dependencies", options = {} },
+  validate = { summary = "check app.lua and every pipeline config; write nothing", options = {} },
+  bootstrap = { summary = "create the toolkit stack (assets bucket)", options = {}, later = 5 },
+  deploy = { summary = "deploy stacks", options = {}, later = 5 },
+  diff = { summary = "compare with the deployed templates", options = {}, later = 5 },
+  destroy = { summary = "delete stacks", options = {}, later = 5 },
+  run = { summary = "run a pipeline locally", options = {}, later = 6 },
+}
+M.COMMANDS = COMMANDS
+
+local HELP = {
+  synth = [[
+usage: lakehost APP.lua synth [--out DIR] [--quiet]
+
+Writes <DIR>/<stack>.template.json for every stack, a state machine diagram
+(<stack>.<machine>.mmd) per pipeline, <DIR>/assets/ and <DIR>/manifest.json.
+DIR defaults to lake.out. Needs no credentials, network or Docker. The folder
+is replaced only when everything succeeded.
+]],
+  list = "usage: lakehost APP.lua list\n\nPrints the stacks in deploy order with their dependencies.\n",
+  validate = [[
+usage: lakehost APP.lua validate
+
+Checks app.lua, every pipeline config.yml and CloudFormation's limits, and
+prints every problem as file:line: key: message. Writes nothing. Exit 2 when
+anything is wrong.
+]],
+}
+
+--- Parses "--name value", "--name=value" and flags against a spec.
+-- @return opts, positional
+local function parse(cmd, args, spec)
+  local opts, pos, i = {}, {}, 1
+  while args[i] do
+    local a = args[i]
+    if a == "--help" or a == "-h" then
+      opts.help = true
+    elseif a:sub(1, 2) == "--" then
+      local name, val = a:match("^%-%-([%w-]+)=(.*)$")
+      name = name or a:sub(3)
+      local key = name:gsub("-", "_")
+      local want = spec[key]
+      if want == nil then
+        errors.usage(("%s: unknown option '--%s'%s (see lakehost APP.lua %s --help)"):format(
+          cmd, name, util.suggest(name, util.sorted_keys(spec)), cmd))
+      elseif want == true then
+        if val then errors.usage(("%s: --%s takes no value"):format(cmd, name)) end
+        opts[key] = true
+      else
+        if not val then
+          i = i + 1
+          val = args[i]
+          if val == nil then errors.usage(("%s: --%s needs a value (%s)"):format(cmd, name, want)) end
+        end
+        opts[key] = val
+      end
+    else
+      pos[#pos + 1] = a
+    end
+    i = i + 1
+  end
+  return opts, pos
+end
+
+local function eprint(fmt, ...) io.stderr:write(fmt:format(...), "\n") end
+
+--- Stops with every problem the app recorded (config errors), exit 2.
+local function check_problems(app)
+  local probs = app.problems or {}
+  if #probs == 0 then return end
+  for _, p in ipairs(probs) do io.stderr:write(p, "\n") end
+  errors.usage(("%d problem%s found; nothing was written"):format(#probs, #probs == 1 and "" or "s"))
+end
+
+local function build(app, asset_dir)
+  local synth = require("lake.synth")
+  local res, errs = synth.build(app, { asset_dir = asset_dir })
+  if not res then
+    for _, e in ipairs(errs) do io.stderr:write(e, "\n") end
+    errors.usage(("%d problem%s found; nothing was written"):format(#errs, #errs == 1 and "" or "s"))
+  end
+  for _, w in ipairs(res.warnings) do eprint("warning: %s", w) end
+  return res
+end
+
+local function cmd_list(app)
+  check_problems(app)
+  local stacks, err = app:ordered_stacks()
+  if not stacks then errors.usage(err) end
+  local width = 0
+  for _, s in ipairs(stacks) do width = math.max(width, #s.name) end
+  for _, s in ipairs(stacks) do
+    local deps = util.copy(s.deps)
+    table.sort(deps)
+    if #deps > 0 then
+      io.stdout:write(("%-" .. width .. "s  after %s\n"):format(s.name, table.concat(deps, ", ")))
+    else
+      io.stdout:write(s.name, "\n")
+    end
+  end
+  return 0
+end
+
+local function cmd_validate(app)
+  check_problems(app)
+  local fs = require("host.fs")
+  local tmp = assert(fs.tmpdir("lakehost-validate-"))
+  local ok, res = pcall(build, app, tmp)
+  fs.remove_tree(tmp)
+  if not ok then error(res, 0) end
+  eprint("ok: %d stack%s, %d asset%s", #res.stacks, #res.stacks == 1 and "" or "s",
+    #res.manifest.assets, #res.manifest.assets == 1 and "" or "s")
+  return 0
+end
+
+--- Writes the result of synth.build into out, atomically (build in a
+-- sibling folder, then swap).
+local function write_out(res, out, staging)
+  local fs = require("host.fs")
+  local json = require("host.json")
+  local function must(ok, err)
+    if not ok then errors.failed(("synth: %s"):format(err)) end
+    return ok
+  end
+  for _, s in ipairs(res.stacks) do
+    must(fs.write(staging .. "/" .. s.name .. ".template.json", s.text))
+    for suffix, text in util.spairs(s.stack.files) do
+      must(fs.write(staging .. "/" .. s.name .. suffix, text))
+    end
+  end
+  must(fs.write(staging .. "/manifest.json", json.encode(res.manifest, { pretty = true }) .. "\n"))
+  if fs.exists(out) then
+    local old = out .. ".old-" .. require("host.proc").pid()
+    must(fs.rename(out, old))
+    local ok, err = fs.rename(staging, out)
+    if not ok then
+      fs.rename(old, out)
+      must(nil, err)
+    end
+    fs.remove_tree(old)
+  else
+    must(fs.rename(staging, out))
+  end
+end
+
+local function cmd_synth(app, opts)
+  check_problems(app)
+  local fs = require("host.fs")
+  local out = opts.out or "lake.out"
+  local parent = out:match("^(.*)/[^/]+/?$")
+  if parent and parent ~= "" then
+    local ok, err = fs.mkdir_p(parent)
+    if not ok then errors.failed("synth: " .. err) end
+  end
+  local staging = out:gsub("/+$", "") .. ".tmp-" .. require("host.proc").pid()
+  fs.remove_tree(staging)
+  local ok, err = fs.mkdir_p(staging .. "/assets")
+  if not ok then errors.failed("synth: " .. err) end
+  local done, res = pcall(function()
+    local r = build(app, staging .. "/assets")
+    write_out(r, out, staging)
+    return r
+  end)
+  if not done then
+    fs.remove_tree(staging)
+    error(res, 0)
+  end
+  if not opts.quiet then
+    for _, s in ipairs(res.stacks) do
+      local n = 0
+      for _ in pairs(s.template.Resources) do n = n + 1 end
+      eprint("  %-48s %4d resources %8d bytes", s.name, n, #s.text)
+    end
+    eprint("wrote %d template%s and %d asset%s to %s", #res.stacks, #res.stacks == 1 and "" or "s",
+      #res.manifest.assets, #res.manifest.assets == 1 and "" or "s", out)
+  end
+  return 0
+end
+
+--- Runs COMMAND for app.
+-- @param app App
+-- @param args table the command line after APP.lua
+-- @param ctx table { file = path of app.lua, info = host info }
+-- @return integer exit status
+function M.run(app, args, ctx)
+  local name = args[1]
+  if name == nil or name == "--help" or name == "-h" or name == "help" then
+    local out = name and io.stdout or io.stderr
+    out:write(("usage: lakehost %s COMMAND [OPTIONS]\n\ncommands:\n"):format(ctx.file))
+    for _, c in ipairs(util.sorted_keys(COMMANDS)) do
+      out:write(("  %-10s %s%s\n"):format(c, COMMANDS[c].summary,
+        COMMANDS[c].later and " (not in this build yet)" or ""))
+    end
+    return name and 0 or 2
+  end
+  local cmd = COMMANDS[name]
+  if not cmd then
+    errors.usage(("unknown command '%s'%s (see lakehost %s --help)"):format(name,
+      util.suggest(name, util.sorted_keys(COMMANDS)), ctx.file))
+  end
+  local rest = {}
+  for i = 2, #args do rest[#rest + 1] = args[i] end
+  if cmd.later then
+    errors.failed(("'%s' is not in this build of lakehost yet"):format(name))
+  end
+  local opts, pos = parse(name, rest, cmd.options)
+  if opts.help then
+    io.stdout:write(HELP[name] or ("usage: lakehost APP.lua " .. name .. "\n"))
+    return 0
+  end
+  if #pos > 0 then errors.usage(("%s: unexpected argument '%s'"):format(name, pos[1])) end
+  if name == "synth" then return cmd_synth(app, opts) end
+  if name == "list" then return cmd_list(app) end
+  if name == "validate" then return cmd_validate(app) end
+  return 2
+end
+
+return M

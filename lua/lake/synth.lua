@@ -1,0 +1,220 @@
+--- Synthesis: the model (lake.app) -> CloudFormation templates, side files,
+-- assets and manifest.json in an output folder, cdk.out style.
+--
+-- Deterministic: no clock, no randomness, sorted keys (host.json), stacks in
+-- dependency order with ties by name. The folder is built beside the target
+-- and swapped in at the end, so a failed synth leaves the old one intact.
+local json = require("host.json")
+local token = require("lake.token")
+local util = require("lake.util")
+
+local M = {}
+
+-- CloudFormation quotas checked before any API call.
+-- https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/cloudformation-limits.html
+M.LIMITS = {
+  resources = 500, outputs = 200, parameters = 200,
+  template_body = 51200,      -- TemplateBody inline
+  template_url = 1000000,     -- TemplateURL (S3)
+  logical_id = 255,
+}
+M.WARN_RATIO = 0.9
+
+local array_mt = json.array_mt
+
+-- Marks the empty and non-empty lists of a value with json.array_mt where
+-- the schema says "list", so `[]` never comes out as `{}`.
+local function shape(v, typ)
+  if type(v) ~= "table" or token.is(v) or typ == nil then return v end
+  if typ.kind == "list" then
+    local out = setmetatable({}, array_mt)
+    for i, x in ipairs(v) do out[i] = shape(x, typ.of) end
+    return out
+  elseif typ.kind == "object" then
+    local out = {}
+    for k, x in pairs(v) do out[k] = shape(x, typ.fields[k]) end
+    return out
+  elseif typ.kind == "map" then
+    local out = {}
+    for k, x in pairs(v) do out[k] = shape(x, typ.of) end
+    return out
+  end
+  return v
+end
+
+local function sorted_tags_list(tags)
+  local out = setmetatable({}, array_mt)
+  for k, v in util.spairs(tags) do out[#out + 1] = { Key = k, Value = tostring(v) } end
+  return out
+end
+
+-- Props with the effective tags (app, then stack, then resource) applied.
+local function tagged_props(res, stack)
+  local props = shape(res.props, res.kind.schema)
+  local mode = res.kind.tags
+  if not mode then return props end
+  local tags = util.merge(stack.app.tags, stack.tags, res.tags)
+  if next(tags) == nil then return props end
+  props = util.copy(props)
+  if mode == "list" then
+    local have, list = {}, setmetatable({}, array_mt)
+    for _, t in ipairs(props.Tags or {}) do
+      have[t.Key] = true
+      list[#list + 1] = t
+    end
+    for _, t in ipairs(sorted_tags_list(tags)) do
+      if not have[t.Key] then list[#list + 1] = t end
+    end
+    table.sort(list, function(a, b) return a.Key < b.Key end)
+    props.Tags = list
+  elseif mode == "map" then
+    props.Tags = util.merge(tags, props.Tags)
+    for k, v in pairs(props.Tags) do props.Tags[k] = tostring(v) end
+  end
+  return props
+end
+
+--- The CloudFormation template of a stack, as a Lua table.
+-- @param stack Stack
+-- @param ctx table { assets = { [id] = {key=...} } }
+function M.template(stack, ctx)
+  local c = { stack = stack, assets = ctx and ctx.assets }
+  local resources = {}
+  for _, r in ipairs(stack.resources) do
+    c.where = ("%s/%s"):format(stack.name, r.logical_id)
+    local props = token.resolve(tagged_props(r, stack), c)
+    local out = { Type = r.kind.type }
+    if next(props) ~= nil then out.Properties = props end
+    if #r.depends > 0 then
+      local ids, seen = setmetatable({}, array_mt), {}
+      for _, d in ipairs(r.depends) do
+        if not seen[d.logical_id] then
+          seen[d.logical_id] = true
+          ids[#ids + 1] = d.logical_id
+        end
+      end
+      table.sort(ids)
+      out.DependsOn = ids
+    end
+    out.DeletionPolicy = r.deletion_policy
+    out.UpdateReplacePolicy = r.update_replace_policy
+    out.Metadata = r.metadata
+    resources[r.logical_id] = out
+  end
+  local tpl = { AWSTemplateFormatVersion = "2010-09-09", Resources = resources }
+  if stack.description then tpl.Description = stack.description end
+  if next(stack.outputs) then
+    local outputs = {}
+    for id, o in pairs(stack.outputs) do
+      c.where = ("%s/Outputs/%s"):format(stack.name, id)
+      local out = { Value = token.resolve(o.value, c), Description = o.description }
+      if o.export_name then out.Export = { Name = token.resolve(o.export_name, c) } end
+      outputs[id] = out
+    end
+    tpl.Outputs = outputs
+  end
+  return tpl
+end
+
+--- Checks a stack against CloudFormation's quotas and name lengths.
+-- @param stack Stack
+-- @param tpl table the template
+-- @param size integer bytes of the template as it will be sent
+-- @return errors (array of strings), warnings (array of strings)
+function M.check_limits(stack, tpl, size)
+  local errs, warns = {}, {}
+  local function count(t) local n = 0 for _ in pairs(t or {}) do n = n + 1 end return n end
+  local function quota(what, n, max, advice)
+    if n > max then
+      errs[#errs + 1] = ("stack '%s' has %d %s, CloudFormation allows %d: %s"):format(stack.name, n, what, max, advice)
+    elseif n >= max * M.WARN_RATIO then
+      warns[#warns + 1] = ("stack '%s' has %d %s, %d%% of CloudFormation's %d: %s soon")
+        :format(stack.name, n, what, n * 100 // max, max, advice)
+    end
+  end
+  quota("resources", count(tpl.Resources), M.LIMITS.resources,
+    "split it (move pipelines or standalone resources into stacks of their own)")
+  quota("outputs", count(tpl.Outputs), M.LIMITS.outputs, "split it or drop outputs nobody imports")
+  quota("parameters", count(tpl.Parameters), M.LIMITS.parameters, "split it")
+  quota("bytes of template", size, M.LIMITS.template_url,
+    "split it (templates over 51,200 bytes deploy through the assets bucket; 1 MB is the hard limit)")
+  for _, r in ipairs(stack.resources) do
+    local np, max = r.kind.name_property, r.kind.name_max
+    if np and max and r.props[np] ~= nil then
+      local worst = token.worst_case(r.props[np])
+      if worst and #worst > max then
+        errs[#errs + 1] = ("stack '%s' resource %s: %s '%s' is %d characters with the longest region and account, %s allows %d")
+          :format(stack.name, r.logical_id, np, worst, #worst, r.kind.type, max)
+      end
+    end
+  end
+  return errs, warns
+end
+
+--- Encodes a template the way synth writes it.
+function M.encode(tpl) return json.encode(tpl, { pretty = true }) .. "\n" end
+
+--- Builds everything in memory: templates, side files, the manifest.
+-- Assets are built by their own builder into ctx.asset_dir.
+-- @param app App
+-- @param opts table { asset_dir = folder for built assets, log = function(msg) }
+-- @return result { stacks = {...}, manifest = table, warnings = {...} } | nil, errs (array)
+function M.build(app, opts)
+  opts = opts or {}
+  local stacks, err = app:ordered_stacks()
+  if not stacks then return nil, { err } end
+  for _, s in ipairs(stacks) do
+    for _, d in ipairs(s.deps) do
+      if not app.by_name[d] then
+        return nil, { ("stack '%s' depends on '%s', which is not defined"):format(s.name, d) }
+      end
+    end
+  end
+
+  local assets, manifest_assets = {}, setmetatable({}, array_mt)
+  local sorted_assets = util.copy(app.assets)
+  table.sort(sorted_assets, function(a, b) return a.id < b.id end)
+  for _, a in ipairs(sorted_assets) do
+    local built, berr = a.build({ dir = opts.asset_dir, app = app, log = opts.log })
+    if not built then return nil, { ("asset '%s': %s"):format(a.id, tostring(berr)) } end
+    built.key = built.key or (built.sha256 .. "." .. built.ext)
+    assets[a.id] = built
+    manifest_assets[#manifest_assets + 1] = {
+      id = a.id, key = built.key, sha256 = built.sha256, size = built.size,
+      file = "assets/" .. built.key, kind = a.kind,
+    }
+  end
+
+  local out, errs, warnings = {}, {}, {}
+  local mstacks = setmetatable({}, array_mt)
+  for _, s in ipairs(stacks) do
+    local ok, tpl = pcall(M.template, s, { assets = assets })
+    if not ok then
+      errs[#errs + 1] = tostring(tpl)
+    else
+      local text = M.encode(tpl)
+      local e, w = M.check_limits(s, tpl, #text)
+      for _, x in ipairs(e) do errs[#errs + 1] = x end
+      for _, x in ipairs(w) do warnings[#warnings + 1] = x end
+      local deps = setmetatable(util.copy(s.deps), array_mt)
+      table.sort(deps)
+      local n = 0
+      for _ in pairs(tpl.Resources) do n = n + 1 end
+      out[#out + 1] = { stack = s, name = s.name, text = text, template = tpl }
+      mstacks[#mstacks + 1] = {
+        name = s.name, template = s.name .. ".template.json", dependencies = deps,
+        tags = util.merge(app.tags, s.tags), description = s.description,
+        resources = n, size = #text,
+      }
+    end
+  end
+  if #errs > 0 then return nil, errs end
+  local manifest = {
+    version = 1, app = app.name, stage = app.stage, region = app.region, account = app.account,
+    assets_bucket = token.resolve(app.assets_bucket, {}),
+    stacks = mstacks, assets = manifest_assets,
+  }
+  return { stacks = out, manifest = manifest, warnings = warnings, assets = assets }
+end
+
+return M

@@ -1,0 +1,189 @@
+--- Tokens: values that stay symbolic until synthesis (Ref, Fn::GetAtt, Fn::Sub,
+-- Fn::Join, Fn::ImportValue, pseudo parameters, and concatenations of them).
+--
+-- Model code never sees final strings for things CloudFormation decides
+-- (logical ids, ARNs, the account); it passes tokens around and synthesis
+-- resolves them per stack. A token referring to a resource of another stack
+-- is refused at synthesis: lake stacks refer to each other by name.
+local M = {}
+
+local Token = {}
+Token.__index = Token
+Token.__name = "lake.token"
+
+local function new(t) return setmetatable(t, Token) end
+
+--- True when v is a token.
+function M.is(v) return getmetatable(v) == Token end
+
+local PSEUDO = {
+  ["AWS::AccountId"] = true, ["AWS::Region"] = true, ["AWS::Partition"] = true,
+  ["AWS::StackName"] = true, ["AWS::StackId"] = true, ["AWS::URLSuffix"] = true,
+  ["AWS::NoValue"] = true, ["AWS::NotificationARNs"] = true,
+}
+
+--- { Ref = ... } of a resource, or of a pseudo parameter ("AWS::Region").
+function M.ref(target)
+  if type(target) == "string" then
+    if not PSEUDO[target] then error(("token.ref: unknown pseudo parameter '%s'"):format(target), 2) end
+  elseif type(target) ~= "table" or not target.logical_id then
+    error("token.ref: expected a resource or a pseudo parameter name", 2)
+  end
+  return new { kind = "ref", target = target }
+end
+
+--- { Fn::GetAtt = [id, attr] } of a resource.
+function M.get_att(resource, attr)
+  return new { kind = "getatt", target = resource, attr = attr }
+end
+
+--- { Fn::Sub = template } or { Fn::Sub = [template, vars] } written by hand.
+function M.sub(template, vars)
+  assert(type(template) == "string", "token.sub: template must be a string")
+  return new { kind = "sub", template = template, vars = vars }
+end
+
+--- { Fn::Join = [sep, list] }.
+function M.join(sep, list)
+  return new { kind = "join", sep = sep, list = list }
+end
+
+--- { Fn::ImportValue = name }.
+function M.import_value(name)
+  return new { kind = "import", name = name }
+end
+
+--- A value computed at synthesis: fn(ctx) returns a string or a token
+-- (asset keys, known only once the asset is built).
+function M.lazy(fn)
+  return new { kind = "lazy", fn = fn }
+end
+
+--- Any CloudFormation JSON, passed through untouched (escape hatch).
+function M.raw(value)
+  return new { kind = "raw", value = value }
+end
+
+M.region = M.ref("AWS::Region")
+M.account_id = M.ref("AWS::AccountId")
+M.partition = M.ref("AWS::Partition")
+M.url_suffix = M.ref("AWS::URLSuffix")
+M.stack_name = M.ref("AWS::StackName")
+M.no_value = M.ref("AWS::NoValue")
+
+--- Concatenation of strings and tokens: a plain string when every part is a
+-- string, else one Fn::Sub (refs, attributes and pseudo parameters inline).
+function M.concat(...)
+  local parts, all_strings = {}, true
+  for i = 1, select("#", ...) do
+    local p = select(i, ...)
+    if M.is(p) and p.kind == "concat" then
+      for _, q in ipairs(p.parts) do parts[#parts + 1] = q end
+      all_strings = false
+    elseif M.is(p) then
+      parts[#parts + 1] = p
+      all_strings = false
+    elseif type(p) == "string" or math.type(p) == "integer" then
+      parts[#parts + 1] = tostring(p)
+    else
+      error(("token.concat: part %d is a %s, expected a string or a token"):format(i, type(p)), 2)
+    end
+  end
+  if all_strings then return table.concat(parts) end
+  return new { kind = "concat", parts = parts }
+end
+
+--- The text of v for length checks: strings as they are, tokens with the
+-- longest value they can take (longest region, 12-digit account).
+M.LONGEST = { ["AWS::Region"] = "ap-southeast-5", ["AWS::AccountId"] = "123456789012",
+  ["AWS::Partition"] = "aws-iso-b", ["AWS::URLSuffix"] = "amazonaws.com.cn" }
+function M.worst_case(v)
+  if type(v) == "string" then return v end
+  if not M.is(v) then return tostring(v) end
+  if v.kind == "concat" then
+    local out = {}
+    for _, p in ipairs(v.parts) do out[#out + 1] = M.worst_case(p) end
+    return table.concat(out)
+  elseif v.kind == "ref" and type(v.target) == "string" then
+    return M.LONGEST[v.target] or v.target
+  end
+  return nil -- unknown until deploy
+end
+
+--- Plain string value when v is fully known at synthesis, else nil.
+function M.literal(v)
+  if type(v) == "string" then return v end
+  return nil
+end
+
+local function escape_sub(s) return (s:gsub("%${", "${!")) end
+
+--- Resolves tokens inside v into CloudFormation JSON.
+-- @param v any value (tables are copied, not modified)
+-- @param ctx table { stack = Stack, where = "path for messages" }
+-- @return resolved value; raises on a cross-stack reference
+function M.resolve(v, ctx)
+  if type(v) ~= "table" then return v end
+  if not M.is(v) then
+    local out = {}
+    for k, x in pairs(v) do out[k] = M.resolve(x, ctx) end
+    return setmetatable(out, getmetatable(v))
+  end
+  local function id_of(res)
+    if ctx and ctx.stack and res.stack ~= ctx.stack then
+      error(("%s refers to %s in stack '%s' from stack '%s': refer to it by name, not by reference")
+        :format(ctx.where or "a value", res.logical_id, res.stack.name, ctx.stack.name), 0)
+    end
+    return res.logical_id
+  end
+  local k = v.kind
+  if k == "ref" then
+    if type(v.target) == "string" then return { Ref = v.target } end
+    return { Ref = id_of(v.target) }
+  elseif k == "getatt" then
+    return { ["Fn::GetAtt"] = { id_of(v.target), v.attr } }
+  elseif k == "sub" then
+    if v.vars and next(v.vars) then
+      return { ["Fn::Sub"] = { v.template, M.resolve(v.vars, ctx) } }
+    end
+    return { ["Fn::Sub"] = v.template }
+  elseif k == "join" then
+    return { ["Fn::Join"] = { v.sep, M.resolve(v.list, ctx) } }
+  elseif k == "import" then
+    return { ["Fn::ImportValue"] = M.resolve(v.name, ctx) }
+  elseif k == "raw" then
+    return v.value
+  elseif k == "lazy" then
+    return M.resolve(v.fn(ctx), ctx)
+  elseif k == "concat" then
+    local tmpl, vars, n = {}, {}, 0
+    for _, p in ipairs(v.parts) do
+      if type(p) == "string" then
+        tmpl[#tmpl + 1] = escape_sub(p)
+      elseif p.kind == "ref" then
+        tmpl[#tmpl + 1] = "${" .. (type(p.target) == "string" and p.target or id_of(p.target)) .. "}"
+      elseif p.kind == "getatt" then
+        tmpl[#tmpl + 1] = "${" .. id_of(p.target) .. "." .. p.attr .. "}"
+      elseif p.kind == "lazy" and type(p.fn(ctx)) == "string" then
+        tmpl[#tmpl + 1] = escape_sub(p.fn(ctx))
+      else
+        n = n + 1
+        local name = "v" .. n
+        vars[name] = M.resolve(p, ctx)
+        tmpl[#tmpl + 1] = "${" .. name .. "}"
+      end
+    end
+    local s = table.concat(tmpl)
+    if n > 0 then return { ["Fn::Sub"] = { s, vars } } end
+    return { ["Fn::Sub"] = s }
+  end
+  error("token.resolve: unknown token kind " .. tostring(k))
+end
+
+Token.__tostring = function(t) return "<token " .. t.kind .. ">" end
+-- Catch the classic mistake of building names with `..` on a token.
+Token.__concat = function()
+  error("a token cannot be joined with '..': use token.concat(a, b, ...)", 2)
+end
+
+return M

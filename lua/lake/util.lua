@@ -1,0 +1,136 @@
+--- Small pure helpers shared by the model, synthesis and the CLI.
+local M = {}
+
+--- Keys of t sorted (strings before numbers, each by natural order).
+function M.sorted_keys(t)
+  local keys = {}
+  for k in pairs(t) do keys[#keys + 1] = k end
+  table.sort(keys, function(a, b)
+    local ta, tb = type(a), type(b)
+    if ta ~= tb then return ta < tb end
+    return a < b
+  end)
+  return keys
+end
+
+--- Iterates t in sorted key order (deterministic replacement for pairs).
+function M.spairs(t)
+  local keys, i = M.sorted_keys(t), 0
+  return function()
+    i = i + 1
+    local k = keys[i]
+    if k ~= nil then return k, t[k] end
+  end
+end
+
+--- Levenshtein distance, for did-you-mean suggestions.
+local function distance(a, b)
+  local la, lb = #a, #b
+  local prev, cur = {}, {}
+  for j = 0, lb do prev[j] = j end
+  for i = 1, la do
+    cur[0] = i
+    local ca = a:byte(i)
+    for j = 1, lb do
+      local cost = (ca == b:byte(j)) and 0 or 1
+      cur[j] = math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost)
+    end
+    prev, cur = cur, prev
+  end
+  return prev[lb]
+end
+M.distance = distance
+
+--- The closest candidate to word, or nil when none is close.
+-- @param word string
+-- @param candidates table array or set (keys) of strings
+function M.did_you_mean(word, candidates)
+  local list = {}
+  if #candidates > 0 then list = candidates else list = M.sorted_keys(candidates) end
+  local best, best_d
+  local lw = word:lower()
+  for _, c in ipairs(list) do
+    local d = distance(lw, c:lower())
+    if d < (best_d or math.huge) then best, best_d = c, d end
+  end
+  if best and best_d <= math.max(2, #word // 3) then return best end
+  return nil
+end
+
+--- " (did you mean 'x'?)" or "".
+function M.suggest(word, candidates)
+  local s = M.did_you_mean(word, candidates)
+  return s and (" (did you mean '%s'?)"):format(s) or ""
+end
+
+--- "a_b c" -> "a-b-c": the kebab-case used for every lake resource name.
+function M.kebab(s)
+  s = tostring(s):gsub("(%l)(%u)", "%1-%2"):gsub("[^%w]+", "-"):gsub("^-+", ""):gsub("-+$", "")
+  return s:lower()
+end
+
+--- "my_pipeline-x" -> "MyPipelineX": used for logical ids.
+function M.pascal(s)
+  return (tostring(s):gsub("[^%w]+", " "):gsub("(%w)(%w*)", function(a, b)
+    return a:upper() .. b
+  end):gsub(" ", ""))
+end
+
+--- Shallow copy.
+function M.copy(t)
+  local c = {}
+  for k, v in pairs(t) do c[k] = v end
+  return c
+end
+
+--- Merges maps left to right into a new table.
+function M.merge(...)
+  local out = {}
+  for i = 1, select("#", ...) do
+    for k, v in pairs(select(i, ...) or {}) do out[k] = v end
+  end
+  return out
+end
+
+--- Topological order of nodes (names) given deps[name] = {names...}.
+-- Ties are broken by name, so the order is deterministic.
+-- @return array of names | nil, cycle description
+function M.toposort(names, deps)
+  local state, order = {}, {}
+  local sorted = {}
+  for _, n in ipairs(names) do sorted[#sorted + 1] = n end
+  table.sort(sorted)
+  local stack = {}
+  local function visit(n)
+    if state[n] == "done" then return true end
+    if state[n] == "active" then
+      local cycle, start = {}, false
+      for _, s in ipairs(stack) do
+        if s == n then start = true end
+        if start then cycle[#cycle + 1] = s end
+      end
+      cycle[#cycle + 1] = n
+      return nil, table.concat(cycle, " -> ")
+    end
+    state[n] = "active"
+    stack[#stack + 1] = n
+    local ds = {}
+    for _, d in ipairs(deps[n] or {}) do ds[#ds + 1] = d end
+    table.sort(ds)
+    for _, d in ipairs(ds) do
+      local ok, err = visit(d)
+      if not ok then return nil, err end
+    end
+    stack[#stack] = nil
+    state[n] = "done"
+    order[#order + 1] = n
+    return true
+  end
+  for _, n in ipairs(sorted) do
+    local ok, err = visit(n)
+    if not ok then return nil, err end
+  end
+  return order
+end
+
+return M
