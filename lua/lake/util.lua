@@ -92,45 +92,61 @@ function M.merge(...)
   return out
 end
 
---- Topological order of nodes (names) given deps[name] = {names...}.
--- Ties are broken by name, so the order is deterministic.
--- @return array of names | nil, cycle description
+--- Topological order of nodes (names) given deps[name] = {names...}:
+-- Kahn's algorithm taking the smallest ready name first, so independent
+-- nodes come out in name order and the result is deterministic.
+-- @return array of names | nil, cycle description ("a -> b -> a")
 function M.toposort(names, deps)
-  local state, order = {}, {}
-  local sorted = {}
-  for _, n in ipairs(names) do sorted[#sorted + 1] = n end
-  table.sort(sorted)
-  local stack = {}
-  local function visit(n)
-    if state[n] == "done" then return true end
-    if state[n] == "active" then
-      local cycle, start = {}, false
-      for _, s in ipairs(stack) do
-        if s == n then start = true end
-        if start then cycle[#cycle + 1] = s end
+  local pending, waiting_on, users = {}, {}, {}
+  for _, n in ipairs(names) do pending[n] = true end
+  local ready = {}
+  for _, n in ipairs(names) do
+    local count = 0
+    for _, d in ipairs(deps[n] or {}) do
+      if pending[d] then
+        count = count + 1
+        users[d] = users[d] or {}
+        table.insert(users[d], n)
       end
-      cycle[#cycle + 1] = n
-      return nil, table.concat(cycle, " -> ")
     end
-    state[n] = "active"
-    stack[#stack + 1] = n
-    local ds = {}
-    for _, d in ipairs(deps[n] or {}) do ds[#ds + 1] = d end
-    table.sort(ds)
-    for _, d in ipairs(ds) do
-      local ok, err = visit(d)
-      if not ok then return nil, err end
-    end
-    stack[#stack] = nil
-    state[n] = "done"
+    waiting_on[n] = count
+    if count == 0 then ready[#ready + 1] = n end
+  end
+  table.sort(ready, function(a, b) return a > b end) -- smallest last: pop from the end
+  local order = {}
+  while #ready > 0 do
+    local n = table.remove(ready)
     order[#order + 1] = n
-    return true
+    for _, u in ipairs(users[n] or {}) do
+      waiting_on[u] = waiting_on[u] - 1
+      if waiting_on[u] == 0 then
+        local i = #ready
+        while i > 0 and ready[i] < u do i = i - 1 end
+        table.insert(ready, i + 1, u)
+      end
+    end
   end
-  for _, n in ipairs(sorted) do
-    local ok, err = visit(n)
-    if not ok then return nil, err end
+  if #order == #names then return order end
+  -- Some nodes wait on each other: walk dependencies from the smallest
+  -- stuck node until one repeats, and report that loop.
+  local stuck = {}
+  for _, n in ipairs(names) do if waiting_on[n] > 0 then stuck[#stuck + 1] = n end end
+  table.sort(stuck)
+  local path, seen, n = {}, {}, stuck[1]
+  while not seen[n] do
+    seen[n] = #path + 1
+    path[#path + 1] = n
+    local next_n
+    local ds = {}
+    for _, d in ipairs(deps[n] or {}) do if waiting_on[d] and waiting_on[d] > 0 then ds[#ds + 1] = d end end
+    table.sort(ds)
+    next_n = ds[1]
+    n = next_n
   end
-  return order
+  local cycle = {}
+  for i = seen[n], #path do cycle[#cycle + 1] = path[i] end
+  cycle[#cycle + 1] = n
+  return nil, table.concat(cycle, " -> ")
 end
 
 return M

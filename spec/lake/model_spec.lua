@@ -1,0 +1,153 @@
+local app_mod = require("lake.app")
+local token = require("lake.token")
+local types = require("lake.types")
+local util = require("lake.util")
+
+describe("lake.token #unit", function()
+  it("keeps plain strings plain when concatenated", function()
+    assert.equal("a-b-1", token.concat("a", "-", "b", "-", 1))
+  end)
+
+  it("turns pseudo parameters into one Fn::Sub", function()
+    local v = token.concat("bucket-", token.region, "-", token.account_id, "-dev")
+    assert.same({ ["Fn::Sub"] = "bucket-${AWS::Region}-${AWS::AccountId}-dev" }, token.resolve(v, {}))
+  end)
+
+  it("escapes ${ in literal parts of a Fn::Sub", function()
+    local v = token.concat("x${y}-", token.region)
+    assert.same({ ["Fn::Sub"] = "x${!y}-${AWS::Region}" }, token.resolve(v, {}))
+  end)
+
+  it("flattens nested concatenations", function()
+    local inner = token.concat("a-", token.region)
+    local v = token.concat(inner, "-b")
+    assert.same({ ["Fn::Sub"] = "a-${AWS::Region}-b" }, token.resolve(v, {}))
+  end)
+
+  it("puts other tokens in Fn::Sub variables", function()
+    local v = token.concat("x-", token.import_value("Shared"))
+    assert.same({ ["Fn::Sub"] = { "x-${v1}", { v1 = { ["Fn::ImportValue"] = "Shared" } } } },
+      token.resolve(v, {}))
+  end)
+
+  it("refuses '..' on a token", function()
+    assert.has_error(function() return "x" .. token.region end,
+      "a token cannot be joined with '..': use token.concat(a, b, ...)")
+  end)
+
+  it("computes the worst-case length of names", function()
+    local v = token.concat("b-", token.region, "-", token.account_id)
+    assert.equal("b-ap-southeast-5-123456789012", token.worst_case(v))
+  end)
+
+  it("refuses unknown pseudo parameters", function()
+    assert.has_error(function() token.ref("AWS::Nope") end, "token.ref: unknown pseudo parameter 'AWS::Nope'")
+  end)
+end)
+
+describe("lake.types #unit", function()
+  local obj = types.object({
+    { Name = types.string { required = true } },
+    { Size = types.integer { min = 1, max = 10 } },
+    { Mode = types.enum { "on", "off" } },
+    { Items = types.list(types.string()) },
+  })
+
+  local function check(v)
+    local errs = {}
+    obj.check(v, "", errs)
+    return errs
+  end
+
+  -- refusals
+  it("collects every problem at once", function()
+    assert.same({
+      "Nmae: unknown property (did you mean 'Name'?)",
+      "Name: is required",
+      "Size: must be at most 10, got 11",
+      "Mode: expected one of on, off, got 'of' (did you mean 'on'?)",
+      "Items[2]: expected string, got integer",
+    }, check({ Nmae = "x", Size = 11, Mode = "of", Items = { "a", 2 } }))
+  end)
+
+  it("names the wrong type", function()
+    assert.same({ "Name: expected string, got boolean" }, check({ Name = true }))
+  end)
+
+  -- acceptance
+  it("accepts tokens where scalars are expected", function()
+    assert.same({}, check({ Name = token.region, Size = 3 }))
+  end)
+end)
+
+describe("lake.util #unit", function()
+  it("suggests the closest name", function()
+    assert.equal("next_step", util.did_you_mean("next", { "module", "next_step", "timeout_seconds" }))
+    assert.is_nil(util.did_you_mean("zzzzzz", { "module", "next_step" }))
+  end)
+
+  it("kebab-cases names", function()
+    assert.equal("pipeline-example", util.kebab("pipeline_example"))
+    assert.equal("example-lake", util.kebab("Example Lake"))
+    assert.equal("route-file", util.kebab("RouteFile"))
+  end)
+
+  it("sorts dependencies first, ties by name", function()
+    local order = util.toposort({ "c", "b", "a" }, { a = { "c" }, b = {} })
+    assert.same({ "b", "c", "a" }, order)
+  end)
+
+  it("names a cycle", function()
+    local order, err = util.toposort({ "a", "b" }, { a = { "b" }, b = { "a" } })
+    assert.is_nil(order)
+    assert.equal("a -> b -> a", err)
+  end)
+end)
+
+describe("lake.app #unit", function()
+  it("refuses a duplicate stack", function()
+    local app = app_mod.new()
+    app:stack("s-dev")
+    assert.has_error(function() app:stack("s-dev") end, "stack 's-dev' is defined twice")
+  end)
+
+  it("refuses a duplicate logical id", function()
+    local s = app_mod.new():stack("s-dev")
+    s:add("s3_bucket", "B", {})
+    assert.has_error(function() s:add("s3_bucket", "B", {}) end, "stack 's-dev' already has a resource 'B'")
+  end)
+
+  it("refuses an unknown kind", function()
+    local s = app_mod.new():stack("s-dev")
+    assert.has_error(function() s:add("no_such_kind", "B", {}) end, "unknown resource kind 'no_such_kind'")
+  end)
+
+  it("validates properties against the kind", function()
+    local s = app_mod.new():stack("s-dev")
+    assert.has_error(function() s:add("s3_bucket", "B", { BucketNme = "x" }) end,
+      "s-dev B (AWS::S3::Bucket): BucketNme: unknown property (did you mean 'BucketName'?)")
+  end)
+
+  it("refuses an attribute the kind does not have", function()
+    local s = app_mod.new():stack("s-dev")
+    local b = s:add("s3_bucket", "B", {})
+    assert.has_error(function() b:attr("Nope") end)
+    assert.is_true(token.is(b:attr("Arn")))
+  end)
+
+  it("orders stacks by dependency", function()
+    local app = app_mod.new()
+    local a = app:stack("a-dev")
+    local b = app:stack("b-dev")
+    a:depends_on(b)
+    local names = {}
+    for _, s in ipairs(assert(app:ordered_stacks())) do names[#names + 1] = s.name end
+    assert.same({ "b-dev", "a-dev" }, names)
+  end)
+
+  it("formats problems as file:line: key: message", function()
+    local app = app_mod.new()
+    app:problem("pipelines/x/config.yml", 7, "steps.A.type", "expected one of lambda, glue, choice")
+    assert.same({ "pipelines/x/config.yml:7: steps.A.type: expected one of lambda, glue, choice" }, app.problems)
+  end)
+end)
