@@ -401,7 +401,7 @@ function M.prepare(ctx, stacks, out_dir)
   for _, s in ipairs(stacks) do
     local body, err = fs.read(out_dir .. "/" .. s.template)
     if not body then return nil, err end
-    local tpl_hash = body:match('"Description": "[^"]*%[lakehost:(%x+)%]')
+    local tpl_hash = s.hash
     local e = { name = s.name, dependencies = s.dependencies, tags = s.tags, hash = tpl_hash, body = body }
     if #body > 51200 then
       local key = ("templates/%s-%s.json"):format(s.name, crypto.sha256_hex(body):sub(1, 16))
