@@ -1,0 +1,136 @@
+--- CloudFormation through the query protocol: the calls the deploy engine
+-- makes, each returning plain Lua values or nil, err.
+local query = require("lake.aws.query")
+
+local M = {}
+local VERSION = "2010-05-15"
+local LISTS = { Tags = true }
+
+local function call(c, action, params, opts)
+  return query.call(c, "cloudformation", VERSION, action, params, opts)
+end
+
+local function tags_list(tags)
+  local out = {}
+  local keys = {}
+  for k in pairs(tags or {}) do keys[#keys + 1] = k end
+  table.sort(keys)
+  for _, k in ipairs(keys) do out[#out + 1] = { Key = k, Value = tostring(tags[k]) } end
+  return out
+end
+M.tags_list = tags_list
+
+--- DescribeStacks for one stack -> stack table | false (does not exist) | nil, err
+function M.describe_stack(c, name, opts)
+  local r, err = call(c, "DescribeStacks", { StackName = name }, opts)
+  if not r then
+    if err.code == "ValidationError" and tostring(err.message):find("does not exist", 1, true) then
+      return false
+    end
+    return nil, err
+  end
+  local stacks = query.list(r.Stacks)
+  local s = stacks[1]
+  if not s then return false end
+  s.Tags = query.list(s.Tags)
+  s.Outputs = query.list(s.Outputs)
+  s.Parameters = query.list(s.Parameters)
+  return s
+end
+
+--- GetTemplate (the deployed, original template body) -> string | nil, err
+function M.get_template(c, name)
+  local r, err = call(c, "GetTemplate", { StackName = name, TemplateStage = "Original" })
+  if not r then return nil, err end
+  return r.TemplateBody
+end
+
+--- CreateChangeSet -> { id=, stack_id= } | nil, err
+-- @param p table { stack=, name=, type = "CREATE"|"UPDATE", body= | url=, tags = {K=V},
+--   capabilities = {...}, description=, parameters = {K=V} }
+function M.create_change_set(c, p)
+  local params = {
+    StackName = p.stack, ChangeSetName = p.name, ChangeSetType = p.type,
+    Capabilities = p.capabilities or { "CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND" },
+    Tags = tags_list(p.tags), Description = p.description,
+  }
+  if p.url then params.TemplateURL = p.url else params.TemplateBody = p.body end
+  if p.parameters and next(p.parameters) then
+    local ps, keys = {}, {}
+    for k in pairs(p.parameters) do keys[#keys + 1] = k end
+    table.sort(keys)
+    for _, k in ipairs(keys) do ps[#ps + 1] = { ParameterKey = k, ParameterValue = p.parameters[k] } end
+    params.Parameters = ps
+  end
+  if #params.Tags == 0 then params.Tags = nil end
+  local r, err = call(c, "CreateChangeSet", params)
+  if not r then return nil, err end
+  return { id = r.Id, stack_id = r.StackId }
+end
+
+--- DescribeChangeSet -> { status=, reason=, execution_status=, changes = {...} } | nil, err
+function M.describe_change_set(c, stack, name, opts)
+  local r, err = call(c, "DescribeChangeSet", { StackName = stack, ChangeSetName = name }, opts)
+  if not r then return nil, err end
+  local changes = {}
+  for _, ch in ipairs(query.list(r.Changes)) do
+    local rc = ch.ResourceChange or {}
+    changes[#changes + 1] = { action = rc.Action, logical_id = rc.LogicalResourceId, type = rc.ResourceType,
+      replacement = rc.Replacement }
+  end
+  return { status = r.Status, reason = r.StatusReason, execution_status = r.ExecutionStatus, changes = changes }
+end
+
+function M.execute_change_set(c, stack, name)
+  local r, err = call(c, "ExecuteChangeSet", { StackName = stack, ChangeSetName = name })
+  if not r then return nil, err end
+  return true
+end
+
+function M.delete_change_set(c, stack, name)
+  local r, err = call(c, "DeleteChangeSet", { StackName = stack, ChangeSetName = name })
+  if not r then return nil, err end
+  return true
+end
+
+function M.delete_stack(c, stack)
+  local r, err = call(c, "DeleteStack", { StackName = stack })
+  if not r then return nil, err end
+  return true
+end
+
+function M.continue_update_rollback(c, stack)
+  local r, err = call(c, "ContinueUpdateRollback", { StackName = stack })
+  if not r then return nil, err end
+  return true
+end
+
+--- DescribeStackEvents, newest first; stops at the first page (the engine
+-- asks again while it waits and keeps only events it has not seen).
+-- @return array of { id=, time=, logical_id=, type=, status=, reason= } | nil, err
+function M.stack_events(c, stack, opts)
+  local r, err = call(c, "DescribeStackEvents", { StackName = stack }, opts)
+  if not r then return nil, err end
+  local out = {}
+  for _, e in ipairs(query.list(r.StackEvents)) do
+    out[#out + 1] = { id = e.EventId, time = e.Timestamp, logical_id = e.LogicalResourceId,
+      type = e.ResourceType, status = e.ResourceStatus, reason = e.ResourceStatusReason,
+      physical_id = e.PhysicalResourceId }
+  end
+  return out
+end
+
+--- ListStackResources (first page is enough for status) -> array | nil, err
+function M.stack_resources(c, stack)
+  local r, err = call(c, "ListStackResources", { StackName = stack })
+  if not r then return nil, err end
+  local out = {}
+  for _, s in ipairs(query.list(r.StackResourceSummaries)) do
+    out[#out + 1] = { logical_id = s.LogicalResourceId, physical_id = s.PhysicalResourceId,
+      type = s.ResourceType, status = s.ResourceStatus, reason = s.ResourceStatusReason }
+  end
+  return out
+end
+
+M.LISTS = LISTS
+return M

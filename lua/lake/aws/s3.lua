@@ -1,0 +1,131 @@
+--- S3 through REST-XML: the object calls deploy needs.
+--
+-- Virtual-hosted addressing on AWS endpoints (bucket.s3.<region>...), path
+-- style on custom ones (AWS_ENDPOINT_URL, e.g. moto on loopback) and for
+-- bucket names with dots. Keys are encoded once, segment by segment.
+local client = require("lake.aws.client")
+local xmlmap = require("lake.aws.xmlmap")
+
+local M = {}
+
+local function encode_key(key)
+  local http = require("host.http")
+  local parts = {}
+  for seg in (key .. "/"):gmatch("([^/]*)/") do parts[#parts + 1] = http.url_encode(seg) end
+  return table.concat(parts, "/")
+end
+M.encode_key = encode_key
+
+-- Request fields that address an object (or the bucket when key is nil).
+local function where(c, bucket, key)
+  local ep = c:endpoint("s3")
+  local k = key and ("/" .. encode_key(key)) or "/"
+  if ep.custom or bucket:find(".", 1, true) then
+    return { path = "/" .. bucket .. (key and k or "") }
+  end
+  return { path = k, host_prefix = bucket .. "." }
+end
+
+local function call(c, action, bucket, key, req)
+  local w = where(c, bucket, key)
+  req.service, req.action, req.s3 = "s3", action, true
+  req.path, req.host_prefix = w.path, w.host_prefix
+  return c:call(req)
+end
+
+--- HeadObject -> { size=, etag=, metadata = {} } | false (absent) | nil, err
+function M.head_object(c, bucket, key)
+  local resp, err = call(c, "HeadObject", bucket, key, { method = "HEAD", ok = { [200] = true, [404] = true } })
+  if not resp then return nil, err end
+  if resp.status == 404 then return false end
+  local meta = {}
+  for k, v in pairs(resp.headers) do
+    local m = k:match("^x%-amz%-meta%-(.+)$")
+    if m then meta[m] = v end
+  end
+  return { size = tonumber(resp.headers["content-length"]), etag = resp.headers["etag"], metadata = meta }
+end
+
+--- PutObject from a file or a string -> { etag= } | nil, err
+-- @param p table { file = path | body = string, content_type=, metadata = {K=V} }
+function M.put_object(c, bucket, key, p)
+  local headers = { ["Content-Type"] = p.content_type or "application/octet-stream" }
+  for k, v in pairs(p.metadata or {}) do headers["x-amz-meta-" .. k] = v end
+  if p.body then headers["Content-MD5"] = require("host.crypto").md5_base64(p.body) end
+  local resp, err = call(c, "PutObject", bucket, key, {
+    method = "PUT", headers = headers, body = p.body, body_file = p.file, timeout = p.timeout or 900,
+  })
+  if not resp then return nil, err end
+  return { etag = resp.headers["etag"] }
+end
+
+--- GetObject -> body string (or true when written to opts.output_file) | false (absent) | nil, err
+function M.get_object(c, bucket, key, opts)
+  opts = opts or {}
+  local resp, err = call(c, "GetObject", bucket, key, {
+    method = "GET", output_file = opts.output_file, ok = { [200] = true, [404] = true },
+  })
+  if not resp then return nil, err end
+  if resp.status == 404 then return false end
+  return opts.output_file and true or resp.body
+end
+
+--- ListObjectsV2, following continuation tokens.
+-- @return array of { key=, size=, etag= } | nil, err
+function M.list_objects(c, bucket, prefix, opts)
+  local http = require("host.http")
+  opts = opts or {}
+  local out, token = {}, nil
+  repeat
+    local q = { "list-type=2" }
+    if prefix then q[#q + 1] = "prefix=" .. http.url_encode(prefix) end
+    if token then q[#q + 1] = "continuation-token=" .. http.url_encode(token) end
+    table.sort(q)
+    local resp, err = call(c, "ListObjectsV2", bucket, nil, { method = "GET", query = table.concat(q, "&") })
+    if not resp then return nil, err end
+    local root, xerr = require("host.xml").decode(resp.body)
+    if not root then return nil, client.error { code = "MalformedResponse", message = xerr, service = "s3" } end
+    local v = xmlmap.value(root, { Contents = true })
+    if type(v) ~= "table" then v = {} end
+    for _, o in ipairs(v.Contents or {}) do
+      out[#out + 1] = { key = o.Key, size = tonumber(o.Size), etag = o.ETag }
+    end
+    token = (v.IsTruncated == "true") and v.NextContinuationToken or nil
+  until not token or (opts.limit and #out >= opts.limit)
+  return out
+end
+
+local function xml_escape(s)
+  return (s:gsub("[&<>\"']", { ["&"] = "&amp;", ["<"] = "&lt;", [">"] = "&gt;", ['"'] = "&quot;", ["'"] = "&apos;" }))
+end
+
+--- DeleteObjects in batches of 1000 -> number deleted | nil, err
+function M.delete_objects(c, bucket, keys)
+  local deleted = 0
+  for i = 1, #keys, 1000 do
+    local parts = { '<?xml version="1.0" encoding="UTF-8"?><Delete xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Quiet>true</Quiet>' }
+    for j = i, math.min(#keys, i + 999) do
+      parts[#parts + 1] = "<Object><Key>" .. xml_escape(keys[j]) .. "</Key></Object>"
+    end
+    parts[#parts + 1] = "</Delete>"
+    local body = table.concat(parts)
+    local resp, err = call(c, "DeleteObjects", bucket, nil, {
+      method = "POST", query = "delete=", body = body,
+      headers = { ["Content-Type"] = "application/xml", ["Content-MD5"] = require("host.crypto").md5_base64(body) },
+    })
+    if not resp then return nil, err end
+    local root = require("host.xml").decode(resp.body or "")
+    if root then
+      local v = xmlmap.value(root, { Error = true })
+      if type(v) == "table" and v.Error and #v.Error > 0 then
+        local e = v.Error[1]
+        return nil, client.error { code = e.Code, message = ("cannot delete %s: %s"):format(e.Key, e.Message),
+          service = "s3", action = "DeleteObjects" }
+      end
+    end
+    deleted = deleted + (math.min(#keys, i + 999) - i + 1)
+  end
+  return deleted
+end
+
+return M
