@@ -10,7 +10,8 @@ local logs_log_group = { type = "AWS::Logs::LogGroup", tags = "list",
 logs_log_group.RETENTION_DAYS = { 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731,
   1096, 1827, 2192, 2557, 2922, 3288, 3653 }
 
-local retention = { kind = "enum", values = logs_log_group.RETENTION_DAYS }
+-- kind "integer": an integer with its own check (the enum type is for strings).
+local retention = { kind = "integer", values = logs_log_group.RETENTION_DAYS }
 local allowed = {}
 for _, d in ipairs(logs_log_group.RETENTION_DAYS) do allowed[d] = true end
 function retention.check(v, path, errs)
