@@ -6,8 +6,9 @@
 -- nothing stops at the first one. The checks that need the module folders
 -- (src/index.py, requirements.json, shared/manifest.json) live in
 -- lake.pipeline.modules.
-local util = require("lake.util")
+local json = require("host.json")
 local names = require("lake.names")
+local util = require("lake.util")
 
 local M = {}
 
@@ -49,6 +50,15 @@ local STEP_PATTERN = "^[A-Za-z][A-Za-z0-9_-]*$"
 local MODULE_PATTERN = "^[A-Za-z_][A-Za-z0-9_-]*$"
 local IDENT_PATTERN = "^[A-Za-z_][A-Za-z0-9_]*$"
 
+-- " (did you mean 'x'?)" when x is close to word and not a wholly
+-- different short word ('Z' does not suggest 'C').
+local function suggest(word, candidates)
+  local s = util.did_you_mean(word, candidates)
+  if s and util.distance(word:lower(), s:lower()) >= #word then return "" end
+  return s and (" (did you mean '%s'?)"):format(s) or ""
+end
+M.suggest = suggest
+
 ---------------------------------------------------------------------------
 -- The checker: knows the file, the marks, and collects problems.
 
@@ -82,6 +92,9 @@ function Checker:kind(v)
   if t == "string" or t == "boolean" then return t end
   if t == "number" then return math.type(v) == "integer" and "integer" or "number" end
   if t == "table" then
+    local mt = getmetatable(v)
+    if mt ~= nil and mt == json.object_mt then return "mapping" end
+    if mt ~= nil and mt == json.array_mt then return "list" end
     local m = self.marks[v]
     if m and m.keys then return "mapping" end
     if m and m.items then return "list" end
@@ -139,7 +152,7 @@ function Checker:enum(v, values, line, key)
   if not self:expect(v, "string", line, key) then return false end
   for _, x in ipairs(values) do if x == v then return true end end
   self:add(line, key, ("expected one of %s, got '%s'%s"):format(table.concat(values, ", "), v,
-    util.suggest(v, values)))
+    suggest(v, values)))
   return false
 end
 
@@ -509,7 +522,7 @@ local function check_graph(ck, steps, by_name)
   for _, s in ipairs(steps) do
     for _, e in ipairs(edges(s)) do
       if not by_name[e.to] then
-        ck:add(e.line, e.key, ("no step named '%s'%s"):format(e.to, util.suggest(e.to, names_list)))
+        ck:add(e.line, e.key, ("no step named '%s'%s"):format(e.to, suggest(e.to, names_list)))
         e.bad = true
       end
     end
@@ -597,7 +610,7 @@ function M.validate(value, marks, ctx)
       cfg.domain = domain
     else
       ck:add(line("domain"), "domain", ("'%s' is not a domain of the lake (domains: %s)%s"):format(domain,
-        table.concat(ctx.domains or {}, ", "), util.suggest(domain, ctx.domains or {})))
+        table.concat(ctx.domains or {}, ", "), suggest(domain, ctx.domains or {})))
     end
   end
 

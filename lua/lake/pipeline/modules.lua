@@ -25,10 +25,13 @@ local function line_at(text, pos)
   return n
 end
 
---- The line a JSON decode error points at, when its message says
--- ("line N" or "at character N"); nil otherwise.
+--- The line a JSON decode error points at, and the message without its
+-- position ("json:3:1: expected value" -> 3, "expected value"); nil, err
+-- when it names no line.
 function M.error_line(text, err)
   err = tostring(err)
+  local jl, rest = err:match("^json:(%d+):%d+: (.*)$")
+  if jl then return tonumber(jl), rest end
   local l = err:match("line (%d+)")
   if l then return tonumber(l) end
   local c = err:match("character (%d+)")
@@ -85,8 +88,8 @@ local function read_json(ck, path, rel, io_)
   end
   local ok, value, derr = pcall(io_.json.decode, text)
   if not ok or value == nil then
-    local msg = tostring(ok and derr or value):gsub("^json: ", "")
-    ck:add(M.error_line(text, msg), nil, "invalid JSON: " .. msg, rel)
+    local line, msg = M.error_line(text, tostring(ok and derr or value))
+    ck:add(line, nil, "invalid JSON: " .. (msg or tostring(ok and derr or value)), rel)
     return nil
   end
   local fck = config.checker(rel, json_marks(text, value, io_.json))
