@@ -10,10 +10,14 @@ local COMMANDS = {
   synth = { summary = "write templates, manifest and assets", options = { out = "DIR", quiet = true } },
   list = { summary = "stacks in deploy order with their dependencies", options = {} },
   validate = { summary = "check app.lua and every pipeline config; write nothing", options = {} },
-  bootstrap = { summary = "create the toolkit stack (assets bucket)", options = {}, later = 5 },
-  deploy = { summary = "deploy stacks", options = {}, later = 5 },
-  diff = { summary = "compare with the deployed templates", options = {}, later = 5 },
-  destroy = { summary = "delete stacks", options = {}, later = 5 },
+  bootstrap = { summary = "create the toolkit stack (assets bucket)", options = { verbose = true } },
+  deploy = { summary = "deploy stacks (all when none given)", stacks = true, options = {
+    out = "DIR", from = "DIR", concurrency = "N", express = true, exclusively = true,
+    continue_rollback = true, force = true, verbose = true, stats = true } },
+  diff = { summary = "compare with the deployed templates", stacks = true,
+    options = { out = "DIR", from = "DIR", verbose = true, fail = true } },
+  destroy = { summary = "delete stacks in reverse dependency order", stacks = true,
+    options = { out = "DIR", from = "DIR", yes = true, concurrency = "N", verbose = true } },
   run = { summary = "run a pipeline locally", options = {}, later = 6 },
 }
 M.COMMANDS = COMMANDS
@@ -27,7 +31,51 @@ Writes <DIR>/<stack>.template.json for every stack, a state machine diagram
 DIR defaults to lake.out. Needs no credentials, network or Docker. The folder
 is replaced only when everything succeeded.
 ]],
-  list = "usage: lakehost APP.lua list\n\nPrints the stacks in deploy order with their dependencies.\n",
+  list = [[
+usage: lakehost APP.lua list
+
+Prints the stacks in deploy order with their dependencies and, when AWS
+credentials and a region are configured, each stack's deployed status.
+]],
+  bootstrap = [[
+usage: lakehost APP.lua bootstrap [--verbose]
+
+Creates (or updates) the lakehost-toolkit stack: the assets bucket
+lakehost-assets-<account>-<region>, encrypted, versioned, public access
+blocked, TLS only, old versions expired after 30 days. Run it once per
+account and region before the first deploy.
+]],
+  deploy = [[
+usage: lakehost APP.lua deploy [STACK...] [OPTIONS]
+
+Synthesizes the app, uploads the assets the bucket lacks and creates or
+updates every stack (or the named ones; globs such as 'lake-*-stack-dev'
+work) through change sets, dependencies first. Unchanged stacks are skipped.
+
+  --out DIR            synthesize into DIR (default lake.out)
+  --from DIR           deploy an existing synth output instead of synthesizing
+  --concurrency N      stacks deployed at once (default 4)
+  --exclusively        only the named stacks, not their dependencies
+  --express            CloudFormation express mode (no waiting for stabilization)
+  --continue-rollback  continue a rollback that failed (UPDATE_ROLLBACK_FAILED)
+  --force              create a change set even when the stack looks unchanged
+  --stats              print the API calls made
+  --verbose            log every AWS call (never credentials)
+]],
+  diff = [[
+usage: lakehost APP.lua diff [STACK...] [--out DIR | --from DIR] [--fail]
+
+Prints resources added (+), removed (-) and changed (~, with property paths)
+between the deployed templates and the synthesized ones. --fail exits 1 when
+anything differs.
+]],
+  destroy = [[
+usage: lakehost APP.lua destroy [STACK...] [--yes] [--concurrency N]
+
+Deletes the stacks (all, or the named ones), dependents first. Asks for
+confirmation unless --yes. Buckets are retained by CloudFormation and listed
+as kept.
+]],
   validate = [[
 usage: lakehost APP.lua validate
 
@@ -99,14 +147,20 @@ local function cmd_list(app)
   if not stacks then errors.usage(err) end
   local width = 0
   for _, s in ipairs(stacks) do width = math.max(width, #s.name) end
+  local statuses
+  local has_creds = os.getenv("AWS_ACCESS_KEY_ID") or os.getenv("AWS_PROFILE") or os.getenv("AWS_WEB_IDENTITY_TOKEN_FILE")
+  if has_creds then
+    local why
+    statuses, why = require("lake.ops").statuses(stacks)
+    if not statuses then eprint("list: deployed status unknown: %s", why) end
+  end
   for _, s in ipairs(stacks) do
     local deps = util.copy(s.deps)
     table.sort(deps)
-    if #deps > 0 then
-      io.stdout:write(("%-" .. width .. "s  after %s\n"):format(s.name, table.concat(deps, ", ")))
-    else
-      io.stdout:write(s.name, "\n")
-    end
+    local line = ("%-" .. width .. "s"):format(s.name)
+    if statuses then line = line .. ("  %-20s"):format(statuses[s.name]) end
+    if #deps > 0 then line = line .. "  after " .. table.concat(deps, ", ") end
+    io.stdout:write((line:gsub("%s+$", "")), "\n")
   end
   return 0
 end
@@ -218,10 +272,23 @@ function M.run(app, args, ctx)
     io.stdout:write(HELP[name] or ("usage: lakehost APP.lua " .. name .. "\n"))
     return 0
   end
-  if #pos > 0 then errors.usage(("%s: unexpected argument '%s'"):format(name, pos[1])) end
+  if #pos > 0 and not cmd.stacks then errors.usage(("%s: unexpected argument '%s'"):format(name, pos[1])) end
+  if opts.concurrency and not (tonumber(opts.concurrency) and tonumber(opts.concurrency) >= 1) then
+    errors.usage(("%s: --concurrency expects a number >= 1, got '%s'"):format(name, opts.concurrency))
+  end
   if name == "synth" then return cmd_synth(app, opts) end
   if name == "list" then return cmd_list(app) end
   if name == "validate" then return cmd_validate(app) end
+  local ops = require("lake.ops")
+  if name == "bootstrap" then return ops.bootstrap(app, opts) end
+  local dir = opts.from
+  if not dir then
+    dir = opts.out or "lake.out"
+    cmd_synth(app, { out = dir, quiet = true })
+  end
+  if name == "deploy" then return ops.deploy(dir, pos, opts) end
+  if name == "diff" then return ops.diff(dir, pos, opts) end
+  if name == "destroy" then return ops.destroy(dir, pos, opts) end
   return 2
 end
 

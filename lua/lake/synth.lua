@@ -154,6 +154,22 @@ end
 --- Encodes a template the way synth writes it.
 function M.encode(tpl) return json.encode(tpl, { pretty = true }) .. "\n" end
 
+--- Puts "[lakehost:<hash>]" at the end of the template's Description and
+-- returns the final text. The hash covers the template and the stack tags,
+-- so deploy can tell from DescribeStacks alone that nothing changed.
+function M.stamp(tpl, tags)
+  local crypto = require("host.crypto")
+  local hash = crypto.sha256_hex(M.encode(tpl) .. "\0" .. json.encode(tags)):sub(1, 16)
+  local desc = tpl.Description
+  tpl.Description = (desc and desc ~= "" and (desc .. " ") or "") .. "[lakehost:" .. hash .. "]"
+  return M.encode(tpl)
+end
+
+--- The hash stamped into a template, or nil.
+function M.hash_of(tpl)
+  return type(tpl.Description) == "string" and tpl.Description:match("%[lakehost:(%x+)%]") or nil
+end
+
 --- Builds everything in memory: templates, side files, the manifest.
 -- Assets are built by their own builder into ctx.asset_dir.
 -- @param app App
@@ -192,7 +208,8 @@ function M.build(app, opts)
     if not ok then
       errs[#errs + 1] = tostring(tpl)
     else
-      local text = M.encode(tpl)
+      local tags = util.merge(app.tags, s.tags)
+      local text = M.stamp(tpl, tags)
       local e, w = M.check_limits(s, tpl, #text)
       for _, x in ipairs(e) do errs[#errs + 1] = x end
       for _, x in ipairs(w) do warnings[#warnings + 1] = x end
@@ -203,7 +220,7 @@ function M.build(app, opts)
       out[#out + 1] = { stack = s, name = s.name, text = text, template = tpl }
       mstacks[#mstacks + 1] = {
         name = s.name, template = s.name .. ".template.json", dependencies = deps,
-        tags = util.merge(app.tags, s.tags), description = s.description,
+        tags = tags, description = s.description, hash = M.hash_of(tpl),
         resources = n, size = #text,
       }
     end

@@ -50,7 +50,10 @@ function M.did_you_mean(word, candidates)
   local best, best_d
   local lw = word:lower()
   for _, c in ipairs(list) do
-    local d = distance(lw, c:lower())
+    local lc = c:lower()
+    local d = distance(lw, lc)
+    -- a word that starts a candidate ("next" -> "next_step") is a near miss
+    if #lw >= 3 and (lc:sub(1, #lw) == lw or lw:sub(1, #lc) == lc) then d = math.min(d, 1) end
     if d < (best_d or math.huge) then best, best_d = c, d end
   end
   if best and best_d <= math.max(2, #word // 3) then return best end

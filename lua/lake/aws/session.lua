@@ -1,0 +1,40 @@
+--- What a command needs to talk to AWS: region, credentials, a client and
+-- the account id (AWS_ACCOUNT_ID, else STS GetCallerIdentity, asked once).
+local client_mod = require("lake.aws.client")
+local credentials = require("lake.aws.credentials")
+local errors = require("lake.errors")
+
+local M = {}
+
+--- Creates a session or raises a clear error (exit 2 for missing settings).
+-- @param opts table { log = function(msg) for --verbose, getenv= }
+function M.new(opts)
+  opts = opts or {}
+  local getenv = opts.getenv or os.getenv
+  local region = credentials.region(getenv)
+  if not region or region == "" then
+    errors.usage("no AWS region: set AWS_REGION (or AWS_DEFAULT_REGION, or region in your AWS profile)")
+  end
+  if not region:match("^[a-z][a-z0-9-]+%-%d+$") then
+    errors.usage(("AWS region '%s' does not look like a region (e.g. us-east-1)"):format(region))
+  end
+  local provider = credentials.provider { getenv = getenv, region = region }
+  local c = client_mod.new { region = region, credentials = provider, log = opts.log, getenv = getenv }
+  local self = { client = c, region = region }
+  function self.creds()
+    local cr, err = provider()
+    if not cr then errors.failed(err) end
+    return cr
+  end
+  local account = getenv("AWS_ACCOUNT_ID")
+  function self.account()
+    if account and account ~= "" then return account end
+    local id, err = require("lake.aws.sts").get_caller_identity(c)
+    if not id then errors.failed("cannot tell the AWS account (STS GetCallerIdentity): " .. tostring(err)) end
+    account = id.account
+    return account
+  end
+  return self
+end
+
+return M

@@ -1,0 +1,425 @@
+--- The deploy engine: a synthesized output folder -> CloudFormation.
+--
+-- Reads only what synth wrote (manifest.json, templates, assets). Uploads
+-- missing assets (HEAD first), then creates or updates each stack through a
+-- change set, streaming its events, in dependency order with up to
+-- `concurrency` stacks in flight. A stack whose template hash (kept in its
+-- Description by synth) and tags match what is deployed is skipped without
+-- a change set. Every step is safe to repeat: an interrupted deploy
+-- converges when run again.
+local cfn = require("lake.aws.cloudformation")
+local s3 = require("lake.aws.s3")
+
+local M = {}
+
+M.TOOLKIT_STACK = "lakehost-toolkit"
+
+local TERMINAL_OK = { CREATE_COMPLETE = true, UPDATE_COMPLETE = true, IMPORT_COMPLETE = true }
+local TERMINAL_FAIL = {
+  CREATE_FAILED = true, ROLLBACK_COMPLETE = true, ROLLBACK_FAILED = true, UPDATE_ROLLBACK_COMPLETE = true,
+  UPDATE_ROLLBACK_FAILED = true, UPDATE_FAILED = true, DELETE_FAILED = true, IMPORT_ROLLBACK_COMPLETE = true,
+  IMPORT_ROLLBACK_FAILED = true,
+}
+
+--- The "[lakehost:<hash>]" marker synth puts in a template's Description.
+function M.hash_of(description)
+  return type(description) == "string" and description:match("%[lakehost:(%x+)%]") or nil
+end
+
+--- Replaces ${AWS::AccountId}, ${AWS::Region}, ${AWS::Partition} in a value
+-- that synth left symbolic (the assets bucket name).
+function M.substitute(v, env)
+  if type(v) == "string" then return v end
+  local s = type(v) == "table" and v["Fn::Sub"]
+  if type(s) ~= "string" then return nil end
+  local partition = env.region:match("^cn%-") and "aws-cn" or (env.region:match("^us%-gov%-") and "aws-us-gov" or "aws")
+  return (s:gsub("%${([^}]+)}", function(name)
+    if name == "AWS::AccountId" then return env.account end
+    if name == "AWS::Region" then return env.region end
+    if name == "AWS::Partition" then return partition end
+    if name == "AWS::URLSuffix" then return env.region:match("^cn%-") and "amazonaws.com.cn" or "amazonaws.com" end
+    return "${" .. name .. "}"
+  end))
+end
+
+--- Glob match with '*' and '?' (stack selection).
+local function glob_match(pattern, s)
+  local lp = "^" .. pattern:gsub("[%^%$%(%)%%%.%[%]%+%-]", "%%%0"):gsub("%*", ".*"):gsub("%?", ".") .. "$"
+  return s:match(lp) ~= nil
+end
+M.glob_match = glob_match
+
+--- Chooses stacks by name or glob, adding their dependencies unless exclusively.
+-- @param manifest table (stacks in deploy order)
+-- @param selectors array of names/globs; empty = every stack
+-- @return array of manifest stack entries in deploy order | nil, message
+function M.select(manifest, selectors, exclusively)
+  local by = {}
+  for _, s in ipairs(manifest.stacks) do by[s.name] = s end
+  if #selectors == 0 then return manifest.stacks end
+  local chosen = {}
+  for _, sel in ipairs(selectors) do
+    local hit = false
+    for _, s in ipairs(manifest.stacks) do
+      if s.name == sel or glob_match(sel, s.name) then chosen[s.name] = true; hit = true end
+    end
+    if not hit then
+      local names = {}
+      for _, s in ipairs(manifest.stacks) do names[#names + 1] = s.name end
+      return nil, ("no stack matches '%s'%s"):format(sel, require("lake.util").suggest(sel, names))
+    end
+  end
+  if not exclusively then
+    local function add(name)
+      for _, d in ipairs(by[name].dependencies or {}) do
+        if not chosen[d] then chosen[d] = true; add(d) end
+      end
+    end
+    for name in pairs(require("lake.util").copy(chosen)) do add(name) end
+  end
+  local out = {}
+  for _, s in ipairs(manifest.stacks) do if chosen[s.name] then out[#out + 1] = s end end
+  return out
+end
+
+---------------------------------------------------------------------------
+-- Scheduling: each stack operation is a coroutine that yields the number of
+-- seconds it wants to wait; the scheduler keeps `concurrency` of them going
+-- and starts a stack once every dependency in the plan succeeded.
+
+--- Waits inside a stack operation (yields to the scheduler).
+local function wait(ctx, seconds)
+  if coroutine.isyieldable() then coroutine.yield(seconds) else ctx.sleep(seconds) end
+end
+
+--- Runs op(entry) for every entry, dependencies first.
+-- @param entries array of { name=, dependencies = {...} } in deploy order
+-- @param op function(entry) -> result table { ok = bool, ... }
+-- @param opts { concurrency = 4, reverse = bool (destroy: dependents first), sleep=, now= }
+-- @return results by name, failed count
+function M.schedule(entries, op, opts)
+  local concurrency = math.max(1, opts.concurrency or 4)
+  local in_plan, results, running, waiting = {}, {}, {}, {}
+  for _, e in ipairs(entries) do in_plan[e.name] = e end
+  -- before[name] = names that must finish first
+  local before = {}
+  for _, e in ipairs(entries) do before[e.name] = {} end
+  for _, e in ipairs(entries) do
+    for _, d in ipairs(e.dependencies or {}) do
+      if in_plan[d] then
+        if opts.reverse then table.insert(before[d], e.name) else table.insert(before[e.name], d) end
+      end
+    end
+  end
+  local pending = {}
+  for _, e in ipairs(entries) do pending[#pending + 1] = e end
+  if opts.reverse then
+    local r = {}
+    for i = #pending, 1, -1 do r[#r + 1] = pending[i] end
+    pending = r
+  end
+  local failed = 0
+  while #pending > 0 or #running > 0 do
+    -- start what can start
+    local i = 1
+    while i <= #pending and #running < concurrency do
+      local e = pending[i]
+      local state = "ready"
+      for _, b in ipairs(before[e.name]) do
+        local r = results[b]
+        if not r then state = "wait" break end
+        if not r.ok then state = "skip" break end
+      end
+      if state == "skip" then
+        results[e.name] = { ok = false, skipped = true, status = "skipped", message = "a stack it depends on failed" }
+        failed = failed + 1
+        table.remove(pending, i)
+      elseif state == "ready" then
+        table.remove(pending, i)
+        local co = coroutine.create(op)
+        running[#running + 1] = { entry = e, co = co, wake = 0, first = true }
+      else
+        i = i + 1
+      end
+    end
+    if #running == 0 and #pending > 0 then
+      -- nothing can run: dependencies outside the plan failed or a cycle
+      for _, e in ipairs(pending) do
+        results[e.name] = { ok = false, skipped = true, status = "skipped", message = "its dependencies did not finish" }
+        failed = failed + 1
+      end
+      break
+    end
+    -- resume whatever is due, earliest first
+    local now = opts.now()
+    local soonest = math.huge
+    local j = 1
+    while j <= #running do
+      local r = running[j]
+      if r.wake <= now then
+        local ok, res
+        if r.first then ok, res = coroutine.resume(r.co, r.entry); r.first = false
+        else ok, res = coroutine.resume(r.co) end
+        if not ok then
+          res = { ok = false, status = "failed", message = tostring(res) }
+        end
+        if coroutine.status(r.co) == "dead" then
+          results[r.entry.name] = res
+          if not res.ok then failed = failed + 1 end
+          table.remove(running, j)
+        else
+          r.wake = opts.now() + (tonumber(res) or 1)
+          soonest = math.min(soonest, r.wake)
+          j = j + 1
+        end
+      else
+        soonest = math.min(soonest, r.wake)
+        j = j + 1
+      end
+    end
+    if #running > 0 and soonest ~= math.huge then
+      local d = soonest - opts.now()
+      -- something may have finished and freed a slot: only sleep when nothing is startable
+      if d > 0 then opts.sleep(math.min(d, 5)) end
+    end
+  end
+  return results, failed
+end
+
+---------------------------------------------------------------------------
+-- Stack operations
+
+local function fmt_time(iso)
+  return (iso and iso:match("T(%d%d:%d%d:%d%d)")) or "--:--:--"
+end
+
+--- Prints stack events not seen yet, oldest first.
+local function stream_events(ctx, name, seen)
+  local events = cfn.stack_events(ctx.client, name, { max_attempts = 10 })
+  if not events then return end -- a failed poll is not a failed deploy
+  local fresh = {}
+  for _, e in ipairs(events) do
+    if seen[e.id] then break end
+    fresh[#fresh + 1] = e
+  end
+  for i = #fresh, 1, -1 do
+    local e = fresh[i]
+    seen[e.id] = true
+    if not seen.baseline then
+      ctx.out(("  %s  %-36s %-32s %-40s %s%s"):format(fmt_time(e.time), name, e.logical_id or "",
+        e.type or "", e.status or "", e.reason and e.reason ~= "" and ("  " .. e.reason) or ""))
+    end
+  end
+end
+
+--- The resources that failed, with reasons, from the newest events.
+local function failures(ctx, name, seen_before)
+  local events = cfn.stack_events(ctx.client, name, { max_attempts = 10 }) or {}
+  local out = {}
+  for _, e in ipairs(events) do
+    if seen_before and seen_before[e.id] and not seen_before.fresh_ok then break end
+    if e.status and e.status:match("FAILED$") and e.reason and e.reason ~= ""
+       and not e.reason:match("^Resource creation cancelled") and e.logical_id ~= name then
+      out[#out + 1] = ("%s (%s): %s"):format(e.logical_id, e.type or "?", e.reason)
+    end
+  end
+  return out
+end
+
+--- Polls a stack until it leaves *_IN_PROGRESS, streaming events.
+-- @return final status | nil, err
+local function wait_stack(ctx, name, seen, opts)
+  local delay = 0.5
+  local deadline = ctx.now() + (opts and opts.timeout or 3600)
+  while true do
+    stream_events(ctx, name, seen)
+    local s, err = cfn.describe_stack(ctx.client, name, { max_attempts = 10 })
+    if s == false then return "DELETE_COMPLETE" end
+    if s and not s.StackStatus:match("_IN_PROGRESS$") then
+      stream_events(ctx, name, seen)
+      return s.StackStatus, s
+    end
+    if not s and not err.throttled and err.kind ~= "transport" and err.status and err.status < 500 then
+      return nil, err
+    end
+    if ctx.now() > deadline then return nil, "timed out waiting for " .. name end
+    wait(ctx, delay)
+    delay = math.min(delay * 1.5, 5)
+  end
+end
+
+--- Creates a change set and waits for it to be ready.
+-- @return change set description | "nochange" | nil, err
+local function make_change_set(ctx, entry, typ, cs_name)
+  local params = {
+    stack = entry.name, name = cs_name, type = typ, tags = entry.tags, description = "lakehost deploy",
+    deployment_mode = ctx.express and "EXPRESS" or nil,
+  }
+  if entry.template_url then params.url = entry.template_url else params.body = entry.body end
+  local r, err = cfn.create_change_set(ctx.client, params)
+  if not r and err.code == "AlreadyExistsException" then
+    cfn.delete_change_set(ctx.client, entry.name, cs_name)
+    r, err = cfn.create_change_set(ctx.client, params)
+  end
+  if not r then return nil, err end
+  local delay = 0.3
+  while true do
+    local d, derr = cfn.describe_change_set(ctx.client, entry.name, cs_name, { max_attempts = 10 })
+    if d then
+      if d.status == "CREATE_COMPLETE" then return d end
+      if d.status == "FAILED" then
+        local reason = tostring(d.reason or "")
+        if reason:find("didn't contain changes", 1, true) or reason:find("No updates are to be performed", 1, true) then
+          cfn.delete_change_set(ctx.client, entry.name, cs_name)
+          return "nochange"
+        end
+        return nil, "the change set failed: " .. reason
+      end
+    elseif not derr.throttled and derr.kind ~= "transport" and (derr.status or 500) < 500 then
+      return nil, derr
+    end
+    wait(ctx, delay)
+    delay = math.min(delay * 1.5, 3)
+  end
+end
+
+--- Deploys one stack (runs inside the scheduler).
+-- @param ctx table the deploy context
+-- @param entry table { name=, body=, template_url=, hash=, tags = {} }
+-- @return { ok = bool, status = "created"|"updated"|"unchanged"|"failed", message=, failures = {...} }
+function M.deploy_stack(ctx, entry)
+  local name = entry.name
+  local s, err = cfn.describe_stack(ctx.client, name, { max_attempts = 10 })
+  if s == nil then return { ok = false, status = "failed", message = tostring(err) } end
+  local typ = "CREATE"
+  if s then
+    local st = s.StackStatus
+    if st:match("_IN_PROGRESS$") and st ~= "REVIEW_IN_PROGRESS" then
+      return { ok = false, status = "failed",
+        message = ("stack is %s: wait for the running operation to finish (or cancel it) and deploy again"):format(st) }
+    elseif st == "ROLLBACK_COMPLETE" or st == "ROLLBACK_FAILED" or st == "DELETE_FAILED" and false then
+      ctx.err(("%s: %s after a failed first create: deleting it before creating it again"):format(name, st))
+      local ok, derr = cfn.delete_stack(ctx.client, name)
+      if not ok then return { ok = false, status = "failed", message = tostring(derr) } end
+      local final, werr = wait_stack(ctx, name, { baseline = true })
+      if final ~= "DELETE_COMPLETE" then
+        return { ok = false, status = "failed", message = ("could not delete it: %s"):format(tostring(werr or final)) }
+      end
+      s = false
+    elseif st == "UPDATE_ROLLBACK_FAILED" then
+      if not ctx.continue_rollback then
+        return { ok = false, status = "failed",
+          message = "stack is UPDATE_ROLLBACK_FAILED: fix the cause, then deploy with --continue-rollback" }
+      end
+      local ok, cerr = cfn.continue_update_rollback(ctx.client, name)
+      if not ok then return { ok = false, status = "failed", message = tostring(cerr) } end
+      local final, werr = wait_stack(ctx, name, {})
+      if final ~= "UPDATE_ROLLBACK_COMPLETE" then
+        return { ok = false, status = "failed", message = ("ContinueUpdateRollback ended in %s"):format(tostring(werr or final)) }
+      end
+      typ = "UPDATE"
+    elseif st ~= "REVIEW_IN_PROGRESS" then
+      typ = "UPDATE"
+      if not ctx.force and entry.hash and M.hash_of(s.Description) == entry.hash then
+        return { ok = true, status = "unchanged" }
+      end
+    end
+  end
+  local cs_name = ("lakehost-%s-%d"):format(entry.hash or "x", math.floor(ctx.now()))
+  local cs, cerr = make_change_set(ctx, entry, typ, cs_name)
+  if not cs then return { ok = false, status = "failed", message = tostring(cerr) } end
+  if cs == "nochange" then return { ok = true, status = "unchanged" } end
+  local seen = { baseline = true }
+  if s then stream_events(ctx, name, seen) end
+  seen.baseline = nil
+  local ok, xerr = cfn.execute_change_set(ctx.client, name, cs_name)
+  if not ok then return { ok = false, status = "failed", message = tostring(xerr) } end
+  local final, werr = wait_stack(ctx, name, seen)
+  if final and TERMINAL_OK[final] then
+    return { ok = true, status = typ == "CREATE" and "created" or "updated" }
+  end
+  return { ok = false, status = "failed", message = ("ended in %s"):format(tostring(final or werr)),
+    failures = failures(ctx, name, nil) }
+end
+
+--- Deletes one stack (runs inside the scheduler).
+function M.destroy_stack(ctx, entry)
+  local s, err = cfn.describe_stack(ctx.client, entry.name, { max_attempts = 10 })
+  if s == nil then return { ok = false, status = "failed", message = tostring(err) } end
+  if s == false then return { ok = true, status = "absent" } end
+  local seen = { baseline = true }
+  stream_events(ctx, entry.name, seen)
+  seen.baseline = nil
+  local ok, derr = cfn.delete_stack(ctx.client, entry.name)
+  if not ok then return { ok = false, status = "failed", message = tostring(derr) } end
+  local final, werr = wait_stack(ctx, entry.name, seen)
+  if final == "DELETE_COMPLETE" then return { ok = true, status = "deleted" } end
+  return { ok = false, status = "failed", message = ("ended in %s"):format(tostring(final or werr)),
+    failures = failures(ctx, entry.name, nil) }
+end
+
+---------------------------------------------------------------------------
+-- Assets and templates
+
+--- Uploads the manifest's assets that the bucket does not have yet.
+-- @return { uploaded = n, present = n, bytes = n } | nil, err
+function M.upload_assets(ctx, manifest, out_dir)
+  local stats = { uploaded = 0, present = 0, bytes = 0 }
+  for _, a in ipairs(manifest.assets or {}) do
+    local head, err = s3.head_object(ctx.client, ctx.bucket, a.key)
+    if head == nil then return nil, ("asset %s: %s"):format(a.id, tostring(err)) end
+    if head and head.size == a.size then
+      stats.present = stats.present + 1
+    else
+      ctx.progress(("uploading %s (%s, %d bytes)"):format(a.key, a.id, a.size or 0))
+      local ok, perr = s3.put_object(ctx.client, ctx.bucket, a.key, {
+        file = out_dir .. "/" .. a.file, content_type = a.key:match("%.zip$") and "application/zip" or "text/plain",
+      })
+      if not ok then return nil, ("asset %s: %s"):format(a.id, tostring(perr)) end
+      stats.uploaded = stats.uploaded + 1
+      stats.bytes = stats.bytes + (a.size or 0)
+    end
+  end
+  return stats
+end
+
+--- The URL CloudFormation reads a large template from.
+function M.template_url(ctx, key)
+  local ep = ctx.client:endpoint("s3")
+  if ep.custom then return ("%s/%s/%s"):format(ep.url, ctx.bucket, s3.encode_key(key)) end
+  local suffix = ctx.region:match("^cn%-") and "amazonaws.com.cn" or "amazonaws.com"
+  return ("https://%s.s3.%s.%s/%s"):format(ctx.bucket, ctx.region, suffix, s3.encode_key(key))
+end
+
+--- Loads the templates of the chosen stacks; templates over 51,200 bytes
+-- go to the assets bucket (uploaded once, named by their hash).
+-- @return array of entries for deploy_stack | nil, err
+function M.prepare(ctx, stacks, out_dir)
+  local fs = require("host.fs")
+  local crypto = require("host.crypto")
+  local entries = {}
+  for _, s in ipairs(stacks) do
+    local body, err = fs.read(out_dir .. "/" .. s.template)
+    if not body then return nil, err end
+    local tpl_hash = s.hash
+    local e = { name = s.name, dependencies = s.dependencies, tags = s.tags, hash = tpl_hash, body = body }
+    if #body > 51200 then
+      local key = ("templates/%s-%s.json"):format(s.name, crypto.sha256_hex(body):sub(1, 16))
+      if ctx.bucket then
+        local head = s3.head_object(ctx.client, ctx.bucket, key)
+        if not head then
+          local ok, perr = s3.put_object(ctx.client, ctx.bucket, key, { body = body, content_type = "application/json" })
+          if not ok then return nil, ("template of %s: %s"):format(s.name, tostring(perr)) end
+        end
+        e.template_url = M.template_url(ctx, key)
+        e.body = nil
+      else
+        return nil, ("template of %s is %d bytes: it must go through the assets bucket; run bootstrap first"):format(s.name, #body)
+      end
+    end
+    entries[#entries + 1] = e
+  end
+  return entries
+end
+
+return M

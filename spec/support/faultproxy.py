@@ -1,0 +1,118 @@
+#!/usr/bin/env python3
+"""A fault-injecting HTTP proxy for loopback tests.
+
+Usage: faultproxy.py UPSTREAM_URL RATE SEED [STATS_FILE]
+
+Listens on 127.0.0.1 (a free port, printed as "PORT <n>" on the first line of
+stdout) and forwards every request to UPSTREAM_URL unchanged (Host header
+included, so SigV4 signatures still verify). For a share RATE (0..1) of the
+requests, chosen by a PRNG seeded with SEED, it does not forward and instead
+answers 500, 503, a Throttling error in the shape of the service's protocol,
+or drops the connection without answering. Counts go to STATS_FILE as JSON
+on every request. Killed by the spec when done; exits by itself after 600 s.
+"""
+import http.client
+import http.server
+import json
+import random
+import socketserver
+import sys
+import threading
+import urllib.parse
+
+UPSTREAM = urllib.parse.urlsplit(sys.argv[1])
+RATE = float(sys.argv[2])
+RNG = random.Random(int(sys.argv[3]))
+STATS_FILE = sys.argv[4] if len(sys.argv) > 4 else None
+LOCK = threading.Lock()
+STATS = {"requests": 0, "forwarded": 0, "500": 0, "503": 0, "throttle": 0, "drop": 0}
+
+QUERY_THROTTLE = (b'<ErrorResponse xmlns="http://cloudformation.amazonaws.com/doc/2010-05-15/">'
+                  b'<Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message>'
+                  b'</Error><RequestId>fault-proxy</RequestId></ErrorResponse>')
+S3_SLOWDOWN = (b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>SlowDown</Code>'
+               b'<Message>Please reduce your request rate.</Message><RequestId>fault-proxy</RequestId></Error>')
+INTERNAL = (b'<ErrorResponse><Error><Type>Receiver</Type><Code>InternalFailure</Code>'
+            b'<Message>injected</Message></Error><RequestId>fault-proxy</RequestId></ErrorResponse>')
+
+
+def save():
+    if STATS_FILE:
+        with open(STATS_FILE + ".tmp", "w") as f:
+            json.dump(STATS, f)
+        import os
+        os.replace(STATS_FILE + ".tmp", STATS_FILE)
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):
+        pass
+
+    def handle_any(self):
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        with LOCK:
+            STATS["requests"] += 1
+            fault = None
+            if RNG.random() < RATE:
+                fault = RNG.choice(["500", "503", "throttle", "drop"])
+                STATS[fault] += 1
+            else:
+                STATS["forwarded"] += 1
+            save()
+        is_query = self.headers.get("Content-Type", "").startswith("application/x-www-form-urlencoded")
+        if fault == "drop":
+            self.close_connection = True
+            self.connection.shutdown(2)
+            return
+        if fault is not None:
+            if fault == "throttle":
+                status, payload = (400, QUERY_THROTTLE) if is_query else (503, S3_SLOWDOWN)
+            else:
+                status, payload = int(fault), INTERNAL
+            self.send_response(status)
+            self.send_header("Content-Type", "text/xml")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(payload)
+            return
+        conn = http.client.HTTPConnection(UPSTREAM.hostname, UPSTREAM.port, timeout=120)
+        conn.putrequest(self.command, self.path, skip_host=True, skip_accept_encoding=True)
+        for k, v in self.headers.items():
+            conn.putheader(k, v)
+        conn.endheaders(body)
+        resp = conn.getresponse()
+        data = resp.read()
+        self.send_response(resp.status)
+        for k, v in resp.getheaders():
+            if k.lower() in ("transfer-encoding", "connection", "content-length"):
+                continue
+            self.send_header(k, v)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
+        conn.close()
+
+    do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = do_PATCH = handle_any
+
+
+class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+def main():
+    srv = Server(("127.0.0.1", 0), Handler)
+    print("PORT %d" % srv.server_address[1], flush=True)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    # the spec kills the process group when done; never outlive it by much
+    threading.Event().wait(600)
+    srv.shutdown()
+
+
+if __name__ == "__main__":
+    main()
