@@ -491,7 +491,7 @@ local function build_catalog(lake, stack)
       })
       stack:add("glue_crawler", prefix .. "Crawler", {
         Name = b.crawler,
-        Description = ("Catalogs new folders of %s into %s daily"):format(b.uri, b.database),
+        Description = token.concat("Catalogs new folders of ", b.uri, " into ", b.database, " daily"),
         Role = role:arn(),
         DatabaseName = b.database,
         Targets = { S3Targets = { { Path = token.concat(b.uri, "/") } } },
