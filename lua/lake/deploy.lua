@@ -42,6 +42,17 @@ function M.substitute(v, env)
   end))
 end
 
+--- The hash stamped in the deployed template: from DescribeStacks'
+-- Description, or when the stack reports none, from the template itself
+-- (one GetTemplate call).
+function M.deployed_hash(ctx, stack)
+  local h = M.hash_of(stack.Description)
+  if h or stack.Description then return h end
+  local body = cfn.get_template(ctx.client, stack.StackName)
+  if not body then return nil end
+  return body:match('"Description"%s*:%s*"[^"]*%[lakehost:(%x+)%]')
+end
+
 --- Glob match with '*' and '?' (stack selection).
 local function glob_match(pattern, s)
   local lp = "^" .. pattern:gsub("[%^%$%(%)%%%.%[%]%+%-]", "%%%0"):gsub("%*", ".*"):gsub("%?", ".") .. "$"
@@ -320,7 +331,7 @@ function M.deploy_stack(ctx, entry)
       typ = "UPDATE"
     elseif st ~= "REVIEW_IN_PROGRESS" then
       typ = "UPDATE"
-      if not ctx.force and entry.hash and M.hash_of(s.Description) == entry.hash then
+      if not ctx.force and entry.hash and M.deployed_hash(ctx, s) == entry.hash then
         return { ok = true, status = "unchanged" }
       end
     end
