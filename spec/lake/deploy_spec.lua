@@ -124,3 +124,44 @@ describe("deploy against a local AWS endpoint #integration", function()
     assert.matches("pass --yes to confirm", err, 1, true)
   end)
 end)
+
+describe("deploy through a faulty network #integration", function()
+  local server, proxy, proxy_port, out, stats_file
+
+  setup(function()
+    server = moto.start()
+    out = tmpdir()
+    stats_file = out .. "/proxy-stats.json"
+    local proc = require("host.proc")
+    -- 25% of requests: 500, 503, Throttling or a dropped connection
+    proxy = assert(proc.spawn { argv = { "python3", "spec/support/faultproxy.py", server.url, "0.25", "7", stats_file },
+      stdout = "capture", stderr = "null" })
+    local line = assert(proxy:read_line("stdout", 10))
+    proxy_port = tonumber(line:match("^PORT (%d+)"))
+  end)
+
+  teardown(function()
+    if proxy then proxy:close() end
+    if server then server.stop() end
+    require("host.fs").remove_tree(out)
+  end)
+
+  local function via_proxy(args)
+    return run(server, args, { AWS_ENDPOINT_URL = "http://127.0.0.1:" .. proxy_port, AWS_MAX_ATTEMPTS = "8" })
+  end
+
+  it("still converges: bootstrap, deploy and a no-op redeploy succeed", function()
+    local _, err, code = via_proxy({ SMALL, "bootstrap" })
+    assert.equal(0, code, err)
+    _, err, code = via_proxy({ SMALL, "deploy", "--out", out .. "/a" })
+    assert.equal(0, code, err)
+    _, err, code = via_proxy({ SMALL, "deploy", "--out", out .. "/a" })
+    assert.equal(0, code, err)
+    assert.matches("small%-shared%-stack%-dev%s+unchanged", err)
+    local cfn = require("lake.aws.cloudformation")
+    assert.equal("CREATE_COMPLETE", assert(cfn.describe_stack(server.client(), "small-shared-stack-dev")).StackStatus)
+    local stats = require("host.json").decode(assert(require("host.fs").read(stats_file)))
+    -- the faults really happened
+    assert.is_true(stats["500"] + stats["503"] + stats.throttle + stats.drop >= 5, require("host.json").encode(stats))
+  end)
+end)
