@@ -622,11 +622,15 @@ local function run_standalone(lake, paths)
   for _, path in ipairs(paths) do
     local ok, err = standalone.load(path, lake)
     if not ok then
-      local file, line, msg = tostring(err):match("^(.-):(%d+): (.*)$")
+      err = tostring(err)
+      local file, line, msg = err:match("^(.-):(%d+): (.*)$")
+      local name = standalone.display_name(path, lake.app)
       if file then
         lake.app:problem(file, tonumber(line), nil, msg)
+      elseif err:sub(1, #name + 2) == name .. ": " then
+        lake.app:problem(name, nil, nil, err:sub(#name + 3))
       else
-        lake.app:problem(path, nil, nil, tostring(err))
+        lake.app:problem(name, nil, nil, err)
       end
     end
   end
