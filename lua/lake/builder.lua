@@ -190,6 +190,12 @@ local function validate(app, opts, where)
     problem("lake_name", "needs at least one letter or digit, got %s", describe(lake_name))
   end
   v.lake_name = (type(lake_name) == "string" and util.kebab(lake_name) ~= "") and lake_name or "lake"
+  local topic_len = #names.topic(v.lake_name, "test")
+  if topic_len > 256 then
+    problem("lake_name", "the error topic's name would be %d characters, SNS allows 256: shorten the name by %d",
+      topic_len, topic_len - 256)
+    v.lake_name = "lake"
+  end
 
   -- stage
   local stage = opts.env
@@ -517,6 +523,17 @@ local function build_topic(lake, stack, subscriptions)
     local id = "ErrorTopic" .. util.pascal(s.protocol) .. "Subscription"
       .. fnv8(s.protocol .. " " .. tostring(token.worst_case(s.endpoint) or s.endpoint))
     stack:add("sns_subscription", id, { TopicArn = topic:ref(), Protocol = s.protocol, Endpoint = s.endpoint })
+    -- SNS may invoke a Lambda subscriber only with the function's consent.
+    -- As CDK does, grant it when the function is in the lake's account (or
+    -- the account is not known before deploy); a function of another
+    -- account is its owner's to open.
+    local fn_account = type(s.endpoint) == "string" and s.endpoint:match("^arn:[^:]+:lambda:[^:]+:(%d+):")
+    if s.protocol == "lambda" and (lake.account == nil or fn_account == lake.account) then
+      stack:add("lambda_permission", id .. "Permission", {
+        Action = "lambda:InvokeFunction", FunctionName = s.endpoint, Principal = "sns.amazonaws.com",
+        SourceArn = topic:ref(),
+      })
+    end
   end
 end
 
