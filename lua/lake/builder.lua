@@ -190,12 +190,6 @@ local function validate(app, opts, where)
     problem("lake_name", "needs at least one letter or digit, got %s", describe(lake_name))
   end
   v.lake_name = (type(lake_name) == "string" and util.kebab(lake_name) ~= "") and lake_name or "lake"
-  local topic_len = #names.topic(v.lake_name, "test")
-  if topic_len > 256 then
-    problem("lake_name", "the error topic's name would be %d characters, SNS allows 256: shorten the name by %d",
-      topic_len, topic_len - 256)
-    v.lake_name = "lake"
-  end
 
   -- stage
   local stage = opts.env
@@ -208,6 +202,12 @@ local function validate(app, opts, where)
     stage = "dev"
   end
   v.stage = stage
+  local topic_len = #names.topic(v.lake_name, v.stage)
+  if topic_len > 256 then
+    problem("lake_name", "the error topic's name would be %d characters, SNS allows 256: shorten the name by %d",
+      topic_len, topic_len - 256)
+    v.lake_name = "lake"
+  end
 
   -- region and account (an empty string counts as not given, as unset
   -- environment variables often come through that way)
