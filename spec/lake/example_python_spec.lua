@@ -14,7 +14,7 @@ end
 
 describe("example pipeline Python #unit", function()
   it("passes its unit tests", function()
-    local ok, code, out = run("python3 -m unittest discover -s " .. util.shquote(TESTS) .. " -t " .. util.shquote(TESTS))
+    local ok, code, out = run("PYTHONDONTWRITEBYTECODE=1 python3 -m unittest discover -s " .. util.shquote(TESTS) .. " -t " .. util.shquote(TESTS))
     assert.is_true(ok, ("exit %s\n%s"):format(tostring(code), out))
     assert.matches("\nOK\n", out)
     local n = tonumber(out:match("Ran (%d+) tests?"))
