@@ -486,7 +486,7 @@ describe("lake.builder options #unit", function()
   -- acceptance
   it("accepts the example's options", function()
     assert.same({}, problems({ lake_name = "Example Lake", env = "dev", lake_domains = { "example" },
-      enable_vpc = false, sns_subscriptions = SUBS, pipelines_path = "/nonexistent/pipelines",
+      enable_vpc = false, sns_subscriptions = SUBS, pipelines_path = "pipelines",
       tags = { example1 = "value1" }, region = "us-east-1", account_id = "123456789012" }))
   end)
 end)
