@@ -414,7 +414,7 @@ static int build_mapping(Builder *b) {
   int base = lua_gettop(L) + 1, tbl, keys, merges;
   unsigned long merge_line = 0;
 
-  luaL_checkstack(L, 12, "yaml: nesting too deep");
+  luaL_checkstack(L, 16, "yaml: nesting too deep");
   if (check_collection_tag(b, (const char *)b->ld->event.data.mapping_start.tag, "map")) return -1;
   push_anchor(L, b->ld->event.data.mapping_start.anchor); /* [anchor] */
   set_anchor_in_progress(b, base);
