@@ -109,7 +109,8 @@ function Checker:target(where, field, name, states)
   if type(name) ~= "string" then
     self:add(where, "%s must be a state name", field)
   elseif states[name] == nil then
-    local hint = util.did_you_mean(name, util.sorted_keys(states))
+    -- one-letter names are all "close"; a suggestion would be noise
+    local hint = #name > 1 and util.did_you_mean(name, util.sorted_keys(states))
     self:add(where, "%s \"%s\" is not a state%s%s", field, name,
       self.scope_note or "", hint and " (did you mean \"" .. hint .. "\"?)" or "")
   end
