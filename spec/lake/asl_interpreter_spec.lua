@@ -1,3 +1,4 @@
+-- luacheck: max line length 200
 -- The local ASL interpreter against the semantics of the AWS Step Functions
 -- developer guide. Worked examples of the guide are reproduced with their
 -- documented inputs and outputs; the page title is in the test name.
@@ -961,7 +962,9 @@ describe("lake.asl.interpreter #unit", function()
       { "States.StringSplit($.inputString, $.splitter)", '{"inputString": "This.is+a,test=string", "splitter": ".+,="}',
         '["This","is","a","test","string"]' },
       -- the nine nested calls of the guide's myArn example, with two placeholders for its two values
-      { "States.Format('{}.{}', States.ArrayGetItem(States.StringSplit(States.ArrayGetItem(States.StringSplit($.ImageRecipe.Arn, '/'), 2), '.'), 0), States.ArrayGetItem(States.StringSplit(States.ArrayGetItem(States.StringSplit($.ImageRecipe.Arn, '/'), 2), '.'), 1))",
+      { "States.Format('{}.{}', "
+          .. "States.ArrayGetItem(States.StringSplit(States.ArrayGetItem(States.StringSplit($.ImageRecipe.Arn, '/'), 2), '.'), 0), "
+          .. "States.ArrayGetItem(States.StringSplit(States.ArrayGetItem(States.StringSplit($.ImageRecipe.Arn, '/'), 2), '.'), 1))",
         '{"ImageRecipe": {"Arn": "arn:aws:imagebuilder:us-east-1:123456789012:image-recipe/my-recipe/1.0.2"}}', '"1.0"' },
       -- escapes, literals and nesting
       { "States.Format('\\{\\} {} \\'{}\\' \\\\', $.a, $.b)", '{"a": 1.5, "b": null}', '"{} 1.5 \'null\' \\\\"' },

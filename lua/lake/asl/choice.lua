@@ -115,11 +115,6 @@ function choice.check(rule, where, top, problems)
   check_rule(rule, where, top, problems)
 end
 
---- The state names a top-level rule may transition to (its Next).
-function choice.next_of(rule)
-  return rule.Next
-end
-
 -- Glob match of StringMatches: '*' matches any run of characters; "\*" is a
 -- literal star and "\\" a literal backslash.
 local function glob(pattern, s)

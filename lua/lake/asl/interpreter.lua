@@ -194,7 +194,7 @@ function BODY.Task(run, name, state, raw, ctx, attempt)
   return finish(run, state, raw, res, ctx)
 end
 
-function BODY.Parallel(run, name, state, raw, ctx, attempt, scope)
+function BODY.Parallel(run, name, state, raw, ctx, _, scope)
   local eff, err = effective_input(run, state, raw, ctx)
   if eff == nil then return nil, err end
   local results = value.array()
@@ -207,7 +207,7 @@ function BODY.Parallel(run, name, state, raw, ctx, attempt, scope)
   return finish(run, state, raw, results, ctx)
 end
 
-function BODY.Map(run, name, state, raw, ctx, attempt, scope)
+function BODY.Map(run, name, state, raw, ctx, _, scope)
   local eff, err = select(raw, state.InputPath, "InputPath", ctx)
   if eff == nil then return nil, err end
   local items = eff
@@ -331,7 +331,8 @@ local function fail_field(run, state, raw, ctx, field)
     end
   end
   if type(v) ~= "string" then
-    return nil, failure(RUNTIME, string.format("%sPath '%s' must select a string, got %s", field, path, value.preview(v)))
+    return nil, failure(RUNTIME,
+      string.format("%sPath '%s' must select a string, got %s", field, path, value.preview(v)))
   end
   return v
 end

@@ -186,8 +186,8 @@ function parse_call(text, i)
   end
   local first = node.args[1]
   if name == "States.Format" and first.kind == "string" and #first.parts - 1 ~= n - 1 then
-    return nil, perr(text, s, string.format("the template of States.Format has %d placeholder(s) but %d value(s) follow",
-      #first.parts - 1, n - 1))
+    return nil, perr(text, s, string.format(
+      "the template of States.Format has %d placeholder(s) but %d value(s) follow", #first.parts - 1, n - 1))
   end
   return node, i
 end
@@ -298,12 +298,10 @@ FUNCS["States.ArrayPartition"] = function(args)
   local arr = want(name, 1, args[1], "array")
   local size = want(name, 2, args[2], "integer")
   if size <= 0 then fail(name, "the chunk size must be a positive integer, got %s", tostring(args[2])) end
-  local out, chunk = {}, nil
+  local out = {}
   for i = 1, #arr do
-    if (i - 1) % size == 0 then
-      chunk = value.array()
-      out[#out + 1] = chunk
-    end
+    if (i - 1) % size == 0 then out[#out + 1] = value.array() end
+    local chunk = out[#out]
     chunk[#chunk + 1] = arr[i]
   end
   return value.array(out)

@@ -32,7 +32,8 @@ local function check(tpl, where, field, problems)
           problems[#problems + 1] = string.format("%s: both '%s' and '%s' are given", where, key:sub(1, -3), key)
         end
         if type(v) ~= "string" then
-          problems[#problems + 1] = string.format("%s: the value of '%s' must be a path or an intrinsic function call", where, name)
+          problems[#problems + 1] = string.format(
+            "%s: the value of '%s' must be a path or an intrinsic function call", where, name)
         elseif intrinsics.is_call(v) then
           local _, err = intrinsics.parse(v)
           if err then problems[#problems + 1] = string.format("%s: '%s': %s", where, name, err) end
