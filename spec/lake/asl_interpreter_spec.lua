@@ -873,20 +873,20 @@ describe("lake.asl.interpreter #unit", function()
     end)
 
     it("fails with States.Timeout when the execution runs longer than its TimeoutSeconds", function()
-      local t = 0
-      local r = machine(read_fixture("loop"), { now = function()
-        t = t + 1
-        return t
-      end }):run(J("{}"))
-      assert.same({ status = "FAILED", error = "States.Timeout", steps = 0,
-        cause = "The execution ran longer than its TimeoutSeconds (1)" },
-        machine('{"TimeoutSeconds": 1, "StartAt": "P", "States": {"P": {"Type": "Succeed"}}}', {
-          now = function()
-            t = t + 1
-            return t
-          end,
-        }):run(J("{}")))
-      assert.equal("States.Runtime", r.error) -- no TimeoutSeconds: the step guard ends it
+      -- the injected clock moves only when the interpreter sleeps
+      local t = 1000
+      local def = [[{"TimeoutSeconds": 3, "StartAt": "P", "States": {
+        "P": {"Type": "Parallel", "Branches": [{"StartAt": "W", "States": {
+                "W": {"Type": "Wait", "Seconds": 5, "Next": "X"}, "X": {"Type": "Succeed"}}}],
+              "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "C"}], "End": true},
+        "C": {"Type": "Succeed"}}}]]
+      local opts = { now = function() return t end, sleep = function(s) t = t + s end }
+      -- the Parallel state's Catch does not take it
+      assert.same({ status = "FAILED", error = "States.Timeout", steps = 2, state = "P",
+        cause = "The execution ran longer than its TimeoutSeconds (3)" }, machine(def, opts):run(J("{}")))
+      t = 1000
+      def = def:gsub('"Seconds": 5', '"Seconds": 2')
+      assert.equal("SUCCEEDED", machine(def, opts):run(J("{}")).status)
     end)
 
     it("refuses bad options as misuse", function()
