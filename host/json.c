@@ -280,7 +280,8 @@ static void put_float(Encoder *e, double x) {
   put(e, tmp, (size_t)n);
 }
 
-static void put_string(Encoder *e, const char *s, size_t n) {
+/* Writes s as a JSON string; what names it in the error ("string", "key"). */
+static void put_string(Encoder *e, const char *s, size_t n, const char *what) {
   static const char hex[] = "0123456789abcdef";
   const unsigned char *p = (const unsigned char *)s, *end = p + n;
   putc1(e, '"');
@@ -293,7 +294,7 @@ static void put_string(Encoder *e, const char *s, size_t n) {
         p++;
       } else {
         size_t k = utf8_len(p, (size_t)(end - p));
-        if (k == 0) enc_error(e, "invalid UTF-8 in string");
+        if (k == 0) enc_error(e, "invalid UTF-8 in %s", what);
         p += k;
       }
     }
@@ -442,8 +443,9 @@ static void encode_table(Encoder *e, int idx) {
         if (e->pretty) put_newline(e, e->depth);
         e->path[e->depth].key = key.s;
         e->path[e->depth].klen = key.len;
+        e->plen = e->depth - 1; /* a bad key is reported at its object */
+        put_string(e, key.s, key.len, "key");
         e->plen = e->depth;
-        put_string(e, key.s, key.len);
         if (e->pretty)
           put(e, ": ", 2);
         else
@@ -472,7 +474,7 @@ static void encode_value(Encoder *e, int idx) {
   switch (lua_type(L, idx)) {
     case LUA_TSTRING:
       s = lua_tolstring(L, idx, &len);
-      put_string(e, s, len);
+      put_string(e, s, len, "string");
       break;
     case LUA_TNUMBER:
       if (lua_isinteger(L, idx))

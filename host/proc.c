@@ -2,8 +2,30 @@
  * host.proc -- run programs without a shell: argv, cwd, environment, stdin,
  * captured stdout/stderr, timeouts; plus PATH lookup, clocks and sleep.
  *
- *   proc.run(req)    -> res | nil, err, code        (waits for the child)
- *   proc.spawn(req)  -> child | nil, err, code      (long-running children)
+ *   proc.run(req)   -> res | nil, err, code   waits for the child
+ *   proc.spawn(req) -> child | nil, err, code for long-running children
+ *   req = { argv = {prog, args...},   required; prog without '/' is looked up
+ *           cwd = dir,                  in the child's PATH (see below)
+ *           env = {K = V},            the child's whole environment
+ *           env_add = {K = V|false},  added to env or the inherited one; false removes
+ *           stdin = string,           fed to the child (default /dev/null)
+ *           stdout = "capture"|"inherit"|"null"|"file:PATH"   (default capture)
+ *           stderr = same | "stdout"  (merge)                  (file: truncates)
+ *           timeout = s,              then SIGTERM to the group, SIGKILL after
+ *           kill_grace = s (2),       (spawn: checked while read_line/poll/wait run)
+ *           max_output = bytes (64 MiB per captured stream; the first bytes are kept) }
+ *   res = { ok, how = "exit"|"signal", code, stdout, stderr (when captured),
+ *           timed_out, truncated, interrupted, duration, pid }
+ *   err = "proc: cannot run 'x': <strerror>" | "proc: cannot chdir to 'd': ..." |
+ *         "proc: cannot open 'f': ..."; code = "ENOENT", "EACCES", ...
+ *   child:pid(), child:read_line(["stdout"|"stderr",] [timeout]) -> line |
+ *   nil, "timeout"|"eof"|"interrupted"; child:poll() -> nil | res;
+ *   child:wait([timeout]) -> res | nil, "timeout"; child:kill([sig]) -> boolean;
+ *   child:close() -> res (SIGTERM, 2 s, SIGKILL). res of a spawned child holds
+ *   the output not consumed by read_line. Captured streams are read only inside
+ *   read_line/poll/wait: a chatty child should write to "null" or "file:".
+ *   proc.which(name [, path]), getenv, environ, pid, uid, gid, monotime, time,
+ *   sleep, isatty.
  *
  * How a child is started (POSIX fork + execve, never a shell):
  *  - argv[1] without '/' is looked up in the PATH of the child's environment

@@ -19,4 +19,8 @@ M.token = token
 --- The lake builder (lake.builder), loaded on first use.
 function M.DatalakeBuilder(opts) return require("lake.builder").new(opts) end
 
+--- Runs a standalone stack script (lake.standalone), loaded on first use.
+-- @return true | nil, string
+function M.standalone(path, datalake) return require("lake.standalone").load(path, datalake) end
+
 return M

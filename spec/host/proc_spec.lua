@@ -186,6 +186,15 @@ describe("host.proc #unit", function()
       assert.is_nil(state(res.pid)) -- reaped, no zombie
     end)
 
+    it("returns after a timeout even when a process outside the group holds the pipes", function()
+      local res = run_ok({ argv = { "sh", "-c", "setsid sleep 30 & echo $!; sleep 30" }, timeout = 0.1,
+                           kill_grace = 0.1 })
+      local escaped = tonumber(res.stdout:match("^(%d+)"))
+      assert.is_true(res.timed_out)
+      assert.is_true(res.duration < 2.5, "duration " .. res.duration)
+      if escaped then os.execute("kill " .. escaped .. " 2>/dev/null") end
+    end)
+
     it("sends SIGKILL after kill_grace to a child that ignores SIGTERM", function()
       local res = run_ok({ argv = { "sh", "-c", "trap '' TERM; echo ready; while :; do sleep 0.05; done" },
                            timeout = 0.2, kill_grace = 0.3 })
@@ -195,14 +204,28 @@ describe("host.proc #unit", function()
       assert.is_true(res.duration >= 0.45 and res.duration < 2, "duration " .. res.duration)
     end)
 
-    it("forwards SIGINT received while waiting to the child and reports it", function()
-      -- The child interrupts its parent (this process); the parent must survive,
+    it("forwards SIGTERM received while waiting to the child and reports it", function()
+      -- The child signals its parent (this process); the parent must survive,
       -- pass the signal on to the child's group and return.
-      local res = run_ok({ argv = { "sh", "-c", "kill -INT $PPID; sleep 5; echo not-interrupted" } })
+      local res = run_ok({ argv = { "sh", "-c", "kill -TERM $PPID; sleep 5; echo not-interrupted" } })
       assert.is_true(res.interrupted)
       assert.is_false(res.ok)
       assert.equal("", res.stdout)
       assert.is_true(res.duration < 4)
+    end)
+
+    it("forwards SIGINT (Ctrl-C) the same way", function()
+      -- In a fresh lakehost with SIGINT at its default: a background job of a
+      -- shell (as CI may run us) inherits SIGINT ignored, and an ignored
+      -- signal stays ignored, so that case is not forwarded.
+      local code = [[
+        local r = require("host.proc").run{argv = {"sh", "-c", "kill -INT $PPID; sleep 5"}}
+        io.write(tostring(r.interrupted), " ", r.how, " ", tostring(r.duration < 4))]]
+      local wrapper = "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+        .. "os.execv(sys.argv[1], sys.argv[1:])"
+      local res = run_ok({ argv = { "python3", "-c", wrapper, util.bin, "-e", code } })
+      assert.equal(0, res.code, res.stderr)
+      assert.equal("true signal true", res.stdout)
     end)
 
     it("replaces the environment with env", function()

@@ -1,0 +1,729 @@
+--- The lake builder: the datalake's storage and shared stacks, then its
+-- pipelines and standalone stacks, as model objects (no I/O of its own).
+--
+--   local datalake = lake.DatalakeBuilder{ scope = app, lake_name = "Example Lake",
+--     lake_domains = { "example" }, ... }:build()
+--
+-- Options are checked when the builder is created; every problem is recorded
+-- on the app (app:problem) so the command reports them all at once, and the
+-- build goes on with safe stand-ins so later problems (pipeline configs)
+-- are found in the same run. Misuse of the DSL itself (no App as scope,
+-- options that are not a table, build() twice) raises error(msg, 2).
+--
+-- Stacks (names.lua): lake-storage-stack-<stage> (one bucket per domain x
+-- layer, with a TLS-only bucket policy each) and lake-shared-stack-<stage>
+-- (a Glue database per bucket, a crawler and its role per raw bucket, the
+-- error topic and its subscriptions, the optional VPC). Stacks refer to each
+-- other by the lake's deterministic names, never by export/import.
+local names = require("lake.names")
+local token = require("lake.token")
+local util = require("lake.util")
+
+local M = {}
+
+local Builder, BucketSet = {}, {}
+Builder.__index, BucketSet.__index = Builder, BucketSet
+Builder.__name, BucketSet.__name = "lake.DatalakeBuilder", "lake.BucketSet"
+
+--- Options of DatalakeBuilder{...}, in documentation order.
+M.OPTIONS = { "scope", "lake_name", "region", "account_id", "env", "lake_domains", "enable_vpc",
+  "vpc_cidr", "sns_subscriptions", "pipelines_path", "standalone", "tags" }
+local OPTION_SET = {}
+for _, o in ipairs(M.OPTIONS) do OPTION_SET[o] = true end
+
+M.DEFAULT_VPC_CIDR = "192.168.228.0/22"
+M.PROTOCOLS = { "email", "sms", "sqs", "lambda", "http", "https" }
+M.CRAWLER_SCHEDULE = "cron(0 0 * * ? *)"
+-- Interface endpoints of the VPC (the s3 one is a gateway endpoint).
+M.INTERFACE_ENDPOINTS = { "sns", "states", "glue" }
+M.AZ_COUNT = 2
+
+local POLICY_VERSION = "2012-10-17"
+
+---------------------------------------------------------------------------
+-- Checks of single values: each returns nil when v is fine, else a message.
+
+local function describe(v)
+  if type(v) == "string" then return ("'%s'"):format(v) end
+  local t = type(v)
+  if t == "table" then return #v > 0 and "a list" or "a table" end
+  return t == "nil" and "nothing" or ("a " .. t)
+end
+
+local ARN_ACCOUNT = "%d%d%d%d%d%d%d%d%d%d%d%d"
+
+local ENDPOINT_CHECKS = {
+  email = function(e)
+    if not e:match("^[^@%s]+@[^@%s]+%.[^@%s]+$") then
+      return "expected an email address such as someone@example.com, got " .. describe(e)
+    end
+  end,
+  sms = function(e)
+    if not e:match("^%+%d+$") or #e < 8 or #e > 16 then
+      return "expected a phone number in E.164 form such as +15555550100, got " .. describe(e)
+    end
+  end,
+  http = function(e)
+    if not e:match("^http://[^%s/]+[^%s]*$") then
+      return "expected an http:// URL, got " .. describe(e)
+    end
+  end,
+  https = function(e)
+    if not e:match("^https://[^%s/]+[^%s]*$") then
+      return "expected an https:// URL, got " .. describe(e)
+    end
+  end,
+  sqs = function(e)
+    if not e:match("^arn:aws[%w%-]*:sqs:[%w%-]+:" .. ARN_ACCOUNT .. ":[%w_%-]+$")
+      and not e:match("^arn:aws[%w%-]*:sqs:[%w%-]+:" .. ARN_ACCOUNT .. ":[%w_%-]+%.fifo$") then
+      return "expected an SQS queue ARN such as arn:aws:sqs:us-east-1:123456789012:queue, got " .. describe(e)
+    end
+  end,
+  lambda = function(e)
+    if not e:match("^arn:aws[%w%-]*:lambda:[%w%-]+:" .. ARN_ACCOUNT .. ":function:[%w_%-]+$")
+      and not e:match("^arn:aws[%w%-]*:lambda:[%w%-]+:" .. ARN_ACCOUNT .. ":function:[%w_%-]+:[%w_%-$]+$") then
+      return "expected a Lambda function ARN such as arn:aws:lambda:us-east-1:123456789012:function:name, got "
+        .. describe(e)
+    end
+  end,
+}
+
+--- Parses "a.b.c.d/p" into (network as an integer, prefix) | nil, message.
+local function parse_cidr(s)
+  local a, b, c, d, p = s:match("^(%d+)%.(%d+)%.(%d+)%.(%d+)/(%d+)$")
+  if not a then return nil, "expected an IPv4 CIDR such as " .. M.DEFAULT_VPC_CIDR .. ", got " .. describe(s) end
+  local octets = { tonumber(a), tonumber(b), tonumber(c), tonumber(d) }
+  local n = 0
+  for _, o in ipairs(octets) do
+    if o > 255 then return nil, "expected an IPv4 CIDR such as " .. M.DEFAULT_VPC_CIDR .. ", got " .. describe(s) end
+    n = n * 256 + o
+  end
+  p = tonumber(p)
+  if p < 16 or p > 26 then
+    return nil, ("the VPC needs a prefix from /16 to /26 (4 subnets of a quarter each), got /%d"):format(p)
+  end
+  local size = 1 << (32 - p)
+  if n % size ~= 0 then
+    local net = n - n % size
+    return nil, ("%s is not a network address (did you mean %d.%d.%d.%d/%d?)"):format(s,
+      net >> 24, (net >> 16) & 255, (net >> 8) & 255, net & 255, p)
+  end
+  return n, p
+end
+
+local function cidr_string(n, p)
+  return ("%d.%d.%d.%d/%d"):format(n >> 24, (n >> 16) & 255, (n >> 8) & 255, n & 255, p)
+end
+
+--- The 4 equal quarters of a CIDR: public AZ1, public AZ2, private AZ1, private AZ2.
+function M.split_cidr(cidr)
+  local n, p = parse_cidr(cidr)
+  if not n then return nil, p end
+  local out, size = {}, 1 << (32 - (p + 2))
+  for i = 0, 3 do out[#out + 1] = cidr_string(n + i * size, p + 2) end
+  return out
+end
+
+--- FNV-1a (32 bits) as 8 hex digits: short stable suffixes for logical ids.
+local function fnv8(s)
+  local h = 2166136261
+  for i = 1, #s do
+    h = ((h ~ s:byte(i)) * 16777619) & 0xffffffff
+  end
+  return ("%08X"):format(h)
+end
+
+--- The SSM parameter names under which the shared stack publishes the VPC.
+-- @param lake_name string
+-- @param stage string
+-- @return table { vpc_id =, private_subnet_ids =, security_group_id = }
+function M.vpc_parameter_names(lake_name, stage)
+  local base = "/" .. util.kebab(lake_name) .. "/" .. stage .. "/vpc/"
+  return {
+    vpc_id = base .. "id",
+    private_subnet_ids = base .. "private-subnet-ids",
+    security_group_id = base .. "security-group-id",
+  }
+end
+
+---------------------------------------------------------------------------
+-- Where the builder was called from (for problem lines).
+
+local HERE = debug.getinfo(1, "S").source
+
+--- The first frame outside lua/lake's builder and DSL entry: { file=, line= } | nil.
+local function caller()
+  for level = 3, 12 do
+    local info = debug.getinfo(level, "Sl")
+    if not info then return nil end
+    local src = info.source
+    if src ~= HERE and not src:match("lake/init%.lua$") and src:sub(1, 1) == "@" then
+      return { file = src:sub(2), line = info.currentline > 0 and info.currentline or nil }
+    end
+  end
+  return nil
+end
+
+---------------------------------------------------------------------------
+-- Option validation
+
+--- Records problems with the options and returns the values to build with.
+local function validate(app, opts, where)
+  local file = app.file or (where and where.file) or "app.lua"
+  local line = where and (app.file == nil or app.file == where.file) and where.line or nil
+  local function problem(key, fmt, ...) app:problem(file, line, key, fmt:format(...)) end
+  local v = {}
+
+  for _, k in ipairs(util.sorted_keys(opts)) do
+    if type(k) ~= "string" or not OPTION_SET[k] then
+      problem(tostring(k), "unknown option%s", type(k) == "string" and util.suggest(k, M.OPTIONS) or "")
+    end
+  end
+
+  -- lake_name
+  local lake_name = opts.lake_name
+  if lake_name == nil then
+    problem("lake_name", "is required")
+  elseif type(lake_name) ~= "string" then
+    problem("lake_name", "expected a string, got %s", describe(lake_name))
+  elseif util.kebab(lake_name) == "" then
+    problem("lake_name", "needs at least one letter or digit, got %s", describe(lake_name))
+  end
+  v.lake_name = (type(lake_name) == "string" and util.kebab(lake_name) ~= "") and lake_name or "lake"
+
+  -- stage
+  local stage = opts.env
+  if stage == nil then stage = app.stage or "dev" end
+  local stage_ok = false
+  for _, s in ipairs(names.STAGES) do stage_ok = stage_ok or s == stage end
+  if not stage_ok then
+    problem("env", "expected one of %s, got %s%s", table.concat(names.STAGES, ", "), describe(stage),
+      type(stage) == "string" and util.suggest(stage, names.STAGES) or "")
+    stage = "dev"
+  end
+  v.stage = stage
+  local topic_len = #names.topic(v.lake_name, v.stage)
+  if topic_len > 256 then
+    problem("lake_name", "the error topic's name would be %d characters, SNS allows 256: shorten the name by %d",
+      topic_len, topic_len - 256)
+    v.lake_name = "lake"
+  end
+
+  -- region and account (an empty string counts as not given, as unset
+  -- environment variables often come through that way)
+  local region = opts.region
+  if region == "" then region = nil end
+  if region ~= nil and (type(region) ~= "string" or not region:match("^%l%l%-[%l%-]+%-%d+$")) then
+    problem("region", "expected an AWS region such as us-east-1, got %s", describe(region))
+    region = nil
+  end
+  v.region = region
+  local account = opts.account_id
+  if account == "" then account = nil end
+  if math.type(account) == "integer" then account = ("%012d"):format(account) end
+  if account ~= nil and (type(account) ~= "string" or not account:match("^" .. ARN_ACCOUNT .. "$")) then
+    problem("account_id", "expected a 12-digit AWS account id, got %s", describe(account))
+    account = nil
+  end
+  v.account = account
+
+  -- domains
+  local env = { region = v.region, account = v.account, stage = v.stage }
+  v.domains = {}
+  local domains = opts.lake_domains
+  if domains == nil then
+    problem("lake_domains", "is required")
+  elseif type(domains) ~= "table" or #domains == 0 then
+    problem("lake_domains", "expected a non-empty list of domain names, got %s", describe(domains))
+  else
+    local seen = {}
+    for i, d in ipairs(domains) do
+      local key = ("lake_domains[%d]"):format(i)
+      if type(d) ~= "string" or not d:match("^[a-z][a-z0-9-]*$") or d:match("%-%-") or d:match("%-$") then
+        problem(key, "expected a domain name (lowercase letters, digits and single '-', starting with a letter), got %s",
+          describe(d))
+      elseif seen[d] then
+        problem(key, "'%s' is listed twice (also lake_domains[%d])", d, seen[d])
+      else
+        seen[d] = i
+        local longest = 0
+        for _, layer in ipairs(names.LAYERS) do
+          local worst = token.worst_case(names.bucket(d, layer, env))
+          longest = math.max(longest, #worst)
+        end
+        if longest > 63 then
+          problem(key, "bucket names of '%s' would be %d characters with the longest region and account, "
+            .. "S3 allows 63: shorten the domain by %d", d, longest, longest - 63)
+        else
+          v.domains[#v.domains + 1] = d
+        end
+      end
+    end
+    for k in pairs(domains) do
+      if math.type(k) ~= "integer" or k < 1 or k > #domains then
+        problem("lake_domains", "expected a list, got a table with key %s", describe(k))
+        break
+      end
+    end
+  end
+
+  -- VPC
+  if opts.enable_vpc ~= nil and type(opts.enable_vpc) ~= "boolean" then
+    problem("enable_vpc", "expected true or false, got %s", describe(opts.enable_vpc))
+  end
+  v.enable_vpc = opts.enable_vpc == true
+  v.vpc_cidr = M.DEFAULT_VPC_CIDR
+  if opts.vpc_cidr ~= nil then
+    if type(opts.vpc_cidr) ~= "string" then
+      problem("vpc_cidr", "expected an IPv4 CIDR such as %s, got %s", M.DEFAULT_VPC_CIDR, describe(opts.vpc_cidr))
+    else
+      local ok, err = parse_cidr(opts.vpc_cidr)
+      if ok then v.vpc_cidr = opts.vpc_cidr else problem("vpc_cidr", "%s", err) end
+    end
+  end
+
+  -- subscriptions
+  v.subscriptions = {}
+  local subs = opts.sns_subscriptions
+  if subs ~= nil and (type(subs) ~= "table" or (next(subs) ~= nil and #subs == 0)) then
+    problem("sns_subscriptions", "expected a list of { protocol =, endpoint = }, got %s", describe(subs))
+  elseif subs ~= nil then
+    local seen = {}
+    for i, s in ipairs(subs) do
+      local key = ("sns_subscriptions[%d]"):format(i)
+      if type(s) ~= "table" then
+        problem(key, "expected { protocol =, endpoint = }, got %s", describe(s))
+      else
+        local ok = true
+        for _, k in ipairs(util.sorted_keys(s)) do
+          if k ~= "protocol" and k ~= "endpoint" then
+            problem(key .. "." .. tostring(k), "unknown key%s", util.suggest(tostring(k), { "protocol", "endpoint" }))
+            ok = false
+          end
+        end
+        local check = type(s.protocol) == "string" and ENDPOINT_CHECKS[s.protocol]
+        if s.protocol == nil then
+          problem(key .. ".protocol", "is required")
+          ok = false
+        elseif not check then
+          problem(key .. ".protocol", "expected one of %s, got %s%s", table.concat(M.PROTOCOLS, ", "),
+            describe(s.protocol), type(s.protocol) == "string" and util.suggest(s.protocol, M.PROTOCOLS) or "")
+          ok = false
+        end
+        if s.endpoint == nil then
+          problem(key .. ".endpoint", "is required")
+          ok = false
+        elseif not token.is(s.endpoint) and type(s.endpoint) ~= "string" then
+          problem(key .. ".endpoint", "expected a string, got %s", describe(s.endpoint))
+          ok = false
+        elseif check and type(s.endpoint) == "string" then
+          local err = check(s.endpoint)
+          if err then
+            problem(key .. ".endpoint", "%s", err)
+            ok = false
+          end
+        end
+        if ok and type(s.endpoint) == "string" then
+          local id = s.protocol .. " " .. s.endpoint
+          if seen[id] then
+            problem(key, "%s subscription to '%s' is listed twice (also sns_subscriptions[%d])",
+              s.protocol, s.endpoint, seen[id])
+            ok = false
+          end
+          seen[id] = i
+        end
+        if ok then v.subscriptions[#v.subscriptions + 1] = { protocol = s.protocol, endpoint = s.endpoint } end
+      end
+    end
+  end
+
+  -- pipelines and standalone scripts
+  if opts.pipelines_path ~= nil and type(opts.pipelines_path) ~= "string" then
+    problem("pipelines_path", "expected a folder path, got %s", describe(opts.pipelines_path))
+  else
+    v.pipelines_path = opts.pipelines_path
+  end
+  v.standalone = {}
+  local sa = opts.standalone
+  if sa ~= nil and (type(sa) ~= "table" or (next(sa) ~= nil and #sa == 0)) then
+    problem("standalone", "expected a list of Lua files, got %s", describe(sa))
+  elseif sa ~= nil then
+    for i, p in ipairs(sa) do
+      if type(p) ~= "string" or p == "" then
+        problem(("standalone[%d]"):format(i), "expected a path to a Lua file, got %s", describe(p))
+      else
+        v.standalone[#v.standalone + 1] = p
+      end
+    end
+  end
+
+  -- tags
+  v.tags = {}
+  local tags = opts.tags
+  if tags ~= nil and (type(tags) ~= "table" or #tags > 0) then
+    problem("tags", "expected a map of tag names to values, got %s", describe(tags))
+  elseif tags ~= nil then
+    for k, val in util.spairs(tags) do
+      local key = "tags." .. tostring(k)
+      if type(k) ~= "string" or #k == 0 or #k > 128 then
+        problem(key, "tag names are strings of 1 to 128 characters")
+      elseif k:lower():sub(1, 4) == "aws:" then
+        problem(key, "tag names starting with 'aws:' are reserved by AWS")
+      elseif type(val) ~= "string" and type(val) ~= "number" and type(val) ~= "boolean" then
+        problem(key, "expected a string, got %s", describe(val))
+      elseif #tostring(val) > 256 then
+        problem(key, "is %d characters long, at most 256 allowed", #tostring(val))
+      else
+        v.tags[k] = tostring(val)
+      end
+    end
+  end
+  return v
+end
+
+---------------------------------------------------------------------------
+-- Bucket set
+
+--- Buckets of the lake, filtered.
+-- @param filter table|nil { domains = {..}|nil (all), layers = {..}|nil (all) }
+-- @return array of { domain=, layer=, name=, arn=, uri=, database=, crawler= } in
+--   lake_domains order, then raw, trusted, service
+function BucketSet:get(filter)
+  filter = filter or {}
+  if type(filter) ~= "table" then error("bucket_set:get expects { domains = {...}, layers = {...} }", 2) end
+  for k in pairs(filter) do
+    if k ~= "domains" and k ~= "layers" then
+      error(("bucket_set:get: unknown key '%s'%s"):format(tostring(k),
+        util.suggest(tostring(k), { "domains", "layers" })), 2)
+    end
+  end
+  local function set_of(list, known, what)
+    if list == nil then return nil end
+    if type(list) ~= "table" then error(("bucket_set:get: %s must be a list"):format(what), 3) end
+    local set = {}
+    for _, x in ipairs(list) do
+      if not known[x] then
+        error(("bucket_set:get: unknown %s '%s'%s"):format(what:sub(1, -2), tostring(x),
+          util.suggest(tostring(x), util.sorted_keys(known))), 3)
+      end
+      set[x] = true
+    end
+    return set
+  end
+  local known_layers = {}
+  for _, l in ipairs(names.LAYERS) do known_layers[l] = true end
+  local dset = set_of(filter.domains, self.domain_set, "domains")
+  local lset = set_of(filter.layers, known_layers, "layers")
+  local out = {}
+  for _, b in ipairs(self.list) do
+    if (not dset or dset[b.domain]) and (not lset or lset[b.layer]) then out[#out + 1] = b end
+  end
+  return out
+end
+
+--- The bucket of a domain and layer, or nil.
+function BucketSet:bucket(domain, layer)
+  return self.by_key[tostring(domain) .. "/" .. tostring(layer)]
+end
+
+---------------------------------------------------------------------------
+-- Stacks
+
+local function deny_insecure_transport(action, resources)
+  return {
+    Sid = "DenyInsecureTransport", Effect = "Deny", Principal = { AWS = "*" }, Action = action,
+    Resource = resources, Condition = { Bool = { ["aws:SecureTransport"] = "false" } },
+  }
+end
+
+local function build_storage(lake)
+  local stack = lake.app:stack(names.storage_stack(lake.stage), {
+    description = ("Buckets of the %s datalake (%s): one per domain and layer"):format(lake.name, lake.stage),
+  })
+  for _, b in ipairs(lake.bucket_set.list) do
+    local id = util.pascal(b.domain) .. util.pascal(b.layer) .. "Bucket"
+    local props = {
+      BucketName = b.name,
+      PublicAccessBlockConfiguration = { BlockPublicAcls = true, BlockPublicPolicy = true,
+        IgnorePublicAcls = true, RestrictPublicBuckets = true },
+      BucketEncryption = { ServerSideEncryptionConfiguration = { {
+        BucketKeyEnabled = true, ServerSideEncryptionByDefault = { SSEAlgorithm = "AES256" } } } },
+      OwnershipControls = { Rules = { { ObjectOwnership = "BucketOwnerEnforced" } } },
+      -- Pipelines watch buckets through EventBridge rules, so several can
+      -- share a bucket without overwriting each other's notifications.
+      NotificationConfiguration = { EventBridgeConfiguration = { EventBridgeEnabled = true } },
+      LifecycleConfiguration = { Rules = { {
+        Id = "AbortIncompleteUploads", Status = "Enabled",
+        AbortIncompleteMultipartUpload = { DaysAfterInitiation = 7 } } } },
+    }
+    if b.layer == "raw" then props.VersioningConfiguration = { Status = "Enabled" } end
+    local bucket = stack:add("s3_bucket", id, props,
+      { deletion_policy = "Retain", update_replace_policy = "Retain" })
+    stack:add("s3_bucket_policy", id .. "Policy", {
+      Bucket = bucket:ref(),
+      PolicyDocument = { Version = POLICY_VERSION, Statement = {
+        deny_insecure_transport("s3:*", { bucket:arn(), token.concat(bucket:arn(), "/*") }) } },
+    })
+  end
+  return stack
+end
+
+local function build_catalog(lake, stack)
+  local env = lake.env
+  local glue_service_role = token.concat("arn:", token.partition, ":iam::aws:policy/service-role/AWSGlueServiceRole")
+  for _, b in ipairs(lake.bucket_set.list) do
+    local prefix = util.pascal(b.domain) .. util.pascal(b.layer)
+    local db = stack:add("glue_database", prefix .. "Database", {
+      CatalogId = env.account or token.account_id,
+      DatabaseInput = {
+        Name = b.database,
+        Description = ("Catalog of the %s domain's %s layer"):format(b.domain, b.layer),
+        LocationUri = token.concat(b.uri, "/"),
+      },
+    })
+    if b.crawler then
+      local role = stack:add("iam_role", prefix .. "CrawlerRole", {
+        Description = ("Glue crawler of %s"):format(b.database),
+        AssumeRolePolicyDocument = { Version = POLICY_VERSION, Statement = { {
+          Effect = "Allow", Principal = { Service = "glue.amazonaws.com" }, Action = "sts:AssumeRole" } } },
+        ManagedPolicyArns = { glue_service_role },
+        Policies = { {
+          PolicyName = "read-" .. b.domain .. "-" .. b.layer,
+          PolicyDocument = { Version = POLICY_VERSION, Statement = {
+            { Sid = "ListBucket", Effect = "Allow", Action = "s3:ListBucket", Resource = b.arn },
+            { Sid = "ReadObjects", Effect = "Allow", Action = "s3:GetObject", Resource = token.concat(b.arn, "/*") },
+          } },
+        } },
+      })
+      stack:add("glue_crawler", prefix .. "Crawler", {
+        Name = b.crawler,
+        Description = token.concat("Catalogs new folders of ", b.uri, " into ", b.database, " daily"),
+        Role = role:arn(),
+        DatabaseName = b.database,
+        Targets = { S3Targets = { { Path = token.concat(b.uri, "/") } } },
+        Schedule = { ScheduleExpression = M.CRAWLER_SCHEDULE },
+        SchemaChangePolicy = { UpdateBehavior = "LOG", DeleteBehavior = "LOG" },
+        RecrawlPolicy = { RecrawlBehavior = "CRAWL_NEW_FOLDERS_ONLY" },
+      }, { depends_on = { db } })
+    end
+  end
+end
+
+local function build_topic(lake, stack, subscriptions)
+  local topic = stack:add("sns_topic", "ErrorTopic", {
+    TopicName = lake.sns_topic.name,
+    DisplayName = lake.name:sub(1, 100),
+  })
+  stack:add("sns_topic_policy", "ErrorTopicPolicy", {
+    Topics = { topic:ref() },
+    PolicyDocument = { Version = POLICY_VERSION, Statement = {
+      deny_insecure_transport("sns:Publish", topic:ref()) } },
+  })
+  for _, s in ipairs(subscriptions) do
+    local id = "ErrorTopic" .. util.pascal(s.protocol) .. "Subscription"
+      .. fnv8(s.protocol .. " " .. tostring(token.worst_case(s.endpoint) or s.endpoint))
+    stack:add("sns_subscription", id, { TopicArn = topic:ref(), Protocol = s.protocol, Endpoint = s.endpoint })
+    -- SNS may invoke a Lambda subscriber only with the function's consent.
+    -- As CDK does, grant it when the function is in the lake's account (or
+    -- the account is not known before deploy); a function of another
+    -- account is its owner's to open.
+    local fn_account = type(s.endpoint) == "string" and s.endpoint:match("^arn:[^:]+:lambda:[^:]+:(%d+):")
+    if s.protocol == "lambda" and (lake.account == nil or fn_account == lake.account) then
+      stack:add("lambda_permission", id .. "Permission", {
+        Action = "lambda:InvokeFunction", FunctionName = s.endpoint, Principal = "sns.amazonaws.com",
+        SourceArn = topic:ref(),
+      })
+    end
+  end
+end
+
+local function build_vpc(lake, stack, cidr)
+  local function name_tag(suffix)
+    return { { Key = "Name", Value = util.kebab(lake.name) .. "-" .. suffix .. "-" .. lake.stage } }
+  end
+  local quarters = assert(M.split_cidr(cidr))
+  local vpc = stack:add("ec2_vpc", "Vpc", {
+    CidrBlock = cidr, EnableDnsHostnames = true, EnableDnsSupport = true, Tags = name_tag("vpc"),
+  })
+  local igw = stack:add("ec2_internet_gateway", "VpcInternetGateway", { Tags = name_tag("igw") })
+  local attach = stack:add("ec2_vpc_gateway_attachment", "VpcGatewayAttachment", {
+    VpcId = vpc:ref(), InternetGatewayId = igw:ref(),
+  })
+  local public_rt = stack:add("ec2_route_table", "VpcPublicRouteTable", {
+    VpcId = vpc:ref(), Tags = name_tag("public"),
+  })
+  stack:add("ec2_route", "VpcPublicDefaultRoute", {
+    RouteTableId = public_rt:ref(), DestinationCidrBlock = "0.0.0.0/0", GatewayId = igw:ref(),
+  }, { depends_on = { attach } })
+  local private_subnets, private_rts = {}, {}
+  for az = 1, M.AZ_COUNT do
+    local zone = token.raw({ ["Fn::Select"] = { az - 1, { ["Fn::GetAZs"] = "" } } })
+    local public = stack:add("ec2_subnet", "VpcPublicSubnet" .. az, {
+      VpcId = vpc:ref(), CidrBlock = quarters[az], AvailabilityZone = zone,
+      MapPublicIpOnLaunch = false, Tags = name_tag("public-" .. az),
+    })
+    stack:add("ec2_subnet_route_table_association", "VpcPublicSubnet" .. az .. "RouteTableAssociation", {
+      RouteTableId = public_rt:ref(), SubnetId = public:ref(),
+    })
+    local private = stack:add("ec2_subnet", "VpcPrivateSubnet" .. az, {
+      VpcId = vpc:ref(), CidrBlock = quarters[M.AZ_COUNT + az], AvailabilityZone = zone,
+      MapPublicIpOnLaunch = false, Tags = name_tag("private-" .. az),
+    })
+    -- Private-isolated: no route out of the VPC; AWS services through endpoints.
+    local rt = stack:add("ec2_route_table", "VpcPrivateRouteTable" .. az, {
+      VpcId = vpc:ref(), Tags = name_tag("private-" .. az),
+    })
+    stack:add("ec2_subnet_route_table_association", "VpcPrivateSubnet" .. az .. "RouteTableAssociation", {
+      RouteTableId = rt:ref(), SubnetId = private:ref(),
+    })
+    private_subnets[#private_subnets + 1] = private:ref()
+    private_rts[#private_rts + 1] = rt:ref()
+  end
+  local sg = stack:add("ec2_security_group", "VpcEndpointSecurityGroup", {
+    GroupDescription = "HTTPS from the lake VPC to the AWS service endpoints",
+    VpcId = vpc:ref(),
+    SecurityGroupIngress = { { IpProtocol = "tcp", FromPort = 443, ToPort = 443, CidrIp = cidr,
+      Description = "HTTPS from inside the VPC" } },
+    Tags = name_tag("endpoints"),
+  })
+  local function service(name)
+    return token.concat("com.amazonaws.", lake.env.region or token.region, ".", name)
+  end
+  stack:add("ec2_vpc_endpoint", "VpcS3Endpoint", {
+    VpcId = vpc:ref(), ServiceName = service("s3"), VpcEndpointType = "Gateway", RouteTableIds = private_rts,
+  })
+  for _, svc in ipairs(M.INTERFACE_ENDPOINTS) do
+    stack:add("ec2_vpc_endpoint", "Vpc" .. util.pascal(svc) .. "Endpoint", {
+      VpcId = vpc:ref(), ServiceName = service(svc), VpcEndpointType = "Interface",
+      PrivateDnsEnabled = true, SubnetIds = private_subnets, SecurityGroupIds = { sg:attr("GroupId") },
+    })
+  end
+  local ssm = lake.vpc.ssm
+  stack:add("ssm_parameter", "VpcIdParameter", {
+    Name = ssm.vpc_id, Type = "String", Value = vpc:ref(),
+    Description = ("VPC of the %s datalake (%s)"):format(lake.name, lake.stage),
+  })
+  stack:add("ssm_parameter", "VpcPrivateSubnetIdsParameter", {
+    Name = ssm.private_subnet_ids, Type = "StringList", Value = token.join(",", private_subnets),
+    Description = ("Private-isolated subnets of the %s datalake (%s), comma-separated"):format(lake.name, lake.stage),
+  })
+  stack:add("ssm_parameter", "VpcSecurityGroupIdParameter", {
+    Name = ssm.security_group_id, Type = "String", Value = sg:attr("GroupId"),
+    Description = ("Security group of the %s datalake's VPC endpoints (%s)"):format(lake.name, lake.stage),
+  })
+end
+
+local function build_shared(lake, v)
+  local stack = lake.app:stack(names.shared_stack(lake.stage), {
+    description = ("Shared resources of the %s datalake (%s): catalog, crawlers, error topic%s")
+      :format(lake.name, lake.stage, v.enable_vpc and ", VPC" or ""),
+  })
+  stack:depends_on(lake.storage_stack)
+  build_catalog(lake, stack)
+  build_topic(lake, stack, v.subscriptions)
+  if v.enable_vpc then build_vpc(lake, stack, v.vpc_cidr) end
+  return stack
+end
+
+--- Loads lake.pipeline when it exists (it may not, in a trimmed build).
+local function pipeline_module()
+  local ok, mod = pcall(require, "lake.pipeline")
+  if ok then return mod end
+  if tostring(mod):find("module 'lake.pipeline' not found", 1, true) then return nil end
+  error(mod, 0)
+end
+
+--- Runs standalone scripts, recording their failures as problems.
+local function run_standalone(lake, paths)
+  local standalone = require("lake.standalone")
+  for _, path in ipairs(paths) do
+    local ok, err = standalone.load(path, lake)
+    if not ok then
+      err = tostring(err)
+      local file, line, msg = err:match("^(.-):(%d+): (.*)$")
+      local name = standalone.display_name(path, lake.app)
+      if file then
+        lake.app:problem(file, tonumber(line), nil, msg)
+      elseif err:sub(1, #name + 2) == name .. ": " then
+        lake.app:problem(name, nil, nil, err:sub(#name + 3))
+      else
+        lake.app:problem(name, nil, nil, err)
+      end
+    end
+  end
+end
+
+---------------------------------------------------------------------------
+-- Builder
+
+--- A builder for the lake; options are checked now (see the module comment).
+-- @param opts table { scope = App, lake_name =, region =, account_id =, env = stage,
+--   lake_domains = {..}, enable_vpc =, vpc_cidr =, sns_subscriptions = { {protocol=, endpoint=} },
+--   pipelines_path =, standalone = { paths }, tags = {K=V} }
+-- @return builder with :build()
+function M.new(opts)
+  if type(opts) ~= "table" then
+    error(("DatalakeBuilder expects a table of options, got %s"):format(type(opts)), 2)
+  end
+  local app = opts.scope
+  if not require("lake.app").is_app(app) then
+    error("DatalakeBuilder: scope must be the App (lake.App{...}), got " .. describe(app), 2)
+  end
+  local v = validate(app, opts, caller())
+  return setmetatable({ app = app, v = v }, Builder)
+end
+
+--- Builds the lake's stacks, then its pipelines and standalone stacks.
+-- @return the built lake (see the module comment for its fields)
+function Builder:build()
+  if getmetatable(self) ~= Builder then error("use DatalakeBuilder{...}:build(), with a colon", 2) end
+  if self.lake then error("DatalakeBuilder:build() was already called", 2) end
+  local app, v = self.app, self.v
+  app.stage = app.stage or v.stage
+  app.region = app.region or v.region
+  app.account = app.account or v.account
+  app.tags = util.merge(app.tags, v.tags)
+
+  local env = { region = v.region, account = v.account, stage = v.stage }
+  local lake = {
+    app = app, name = v.lake_name, stage = v.stage, region = v.region, account = v.account, env = env,
+    domains = util.copy(v.domains), tags = util.copy(v.tags),
+    sns_topic = { name = names.topic(v.lake_name, v.stage) },
+    pipelines = {}, pipelines_path = v.pipelines_path,
+  }
+  lake.sns_topic.arn = names.arn("sns", lake.sns_topic.name, env)
+
+  local set = setmetatable({ list = {}, by_key = {}, domain_set = {} }, BucketSet)
+  for _, d in ipairs(v.domains) do
+    set.domain_set[d] = true
+    for _, layer in ipairs(names.LAYERS) do
+      local name = names.bucket(d, layer, env)
+      local b = {
+        domain = d, layer = layer, name = name,
+        arn = token.concat("arn:", token.partition, ":s3:::", name),
+        uri = token.concat("s3://", name),
+        database = names.database(d, layer, v.stage),
+        crawler = layer == "raw" and names.crawler(d, layer, v.stage) or nil,
+      }
+      set.list[#set.list + 1] = b
+      set.by_key[d .. "/" .. layer] = b
+    end
+  end
+  lake.bucket_set = set
+  if v.enable_vpc then
+    lake.vpc = { ssm = M.vpc_parameter_names(v.lake_name, v.stage), cidr = v.vpc_cidr }
+  end
+
+  lake.storage_stack = build_storage(lake)
+  lake.shared_stack = build_shared(lake, v)
+  self.lake = lake
+
+  if v.pipelines_path then
+    local pipeline = pipeline_module()
+    if pipeline then pipeline.load_all(lake, v.pipelines_path) end
+  end
+  if #v.standalone > 0 then run_standalone(lake, v.standalone) end
+  return lake
+end
+
+return M
