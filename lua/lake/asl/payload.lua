@@ -9,7 +9,7 @@ local intrinsics = require("lake.asl.intrinsics")
 local jsonpath = require("lake.asl.jsonpath")
 local value = require("lake.asl.value")
 
-local payload = {}
+local M = {}
 
 -- Sorted keys of a table (deterministic messages).
 local function keys_of(t)
@@ -52,7 +52,7 @@ end
 -- @param tpl any the template
 -- @param where string prefix of messages ("state \"X\": Parameters")
 -- @param problems table array the messages are appended to
-function payload.check(tpl, where, problems)
+function M.check(tpl, where, problems)
   check(tpl, where, "", problems)
 end
 
@@ -104,8 +104,8 @@ end
 -- @param env table {input=, context=, random=, uuid=} (see intrinsics.eval)
 -- @return any|nil the rendered value, or nil, error name, cause on failure
 --   ("States.ParameterPathFailure" or "States.IntrinsicFailure")
-function payload.render(tpl, env)
+function M.render(tpl, env)
   return render(tpl, env)
 end
 
-return payload
+return M

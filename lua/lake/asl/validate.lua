@@ -16,7 +16,7 @@ local timestamp = require("lake.asl.timestamp")
 local util = require("lake.util")
 local value = require("lake.asl.value")
 
-local validate = {}
+local M = {}
 
 local TYPES = { "Choice", "Fail", "Map", "Parallel", "Pass", "Succeed", "Task", "Wait" }
 
@@ -452,10 +452,10 @@ end
 --- Checks a decoded definition.
 -- @param definition any the decoded JSON of a state machine
 -- @return table array of problem strings (empty when the definition is fine)
-function validate.definition(definition)
+function M.definition(definition)
   local c = setmetatable({ problems = {}, seen = {}, scope_note = "" }, Checker)
   c:machine(definition, "", {})
   return c.problems
 end
 
-return validate
+return M
