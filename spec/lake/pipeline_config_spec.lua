@@ -143,6 +143,29 @@ steps:
       problems(with_steps(LAMBDA .. "  B:\n    type: lambda\n    properties:\n      module: b\n")))
   end)
 
+  it("reports an unreachable part of the steps once, at its first step", function()
+    -- B -> C and D <-> E are unreachable from A: B (nothing leads to it) and D (a cycle) are reported.
+    local text = with_steps(LAMBDA .. [[
+  B:
+    type: lambda
+    properties: {module: b, next_step: C}
+  C:
+    type: lambda
+    properties: {module: c}
+  D:
+    type: lambda
+    properties: {module: d, next_step: E}
+  E:
+    type: lambda
+    properties: {module: e, next_step: D}
+]])
+    assert.same({
+      FILE .. ":11: steps.B: unreachable: no next_step leads to it from the first step 'A'",
+      FILE .. ":17: steps.D: unreachable: no next_step leads to it from the first step 'A'",
+      FILE .. ":22: steps.E.properties.next_step: makes a cycle: D -> E -> D (a pipeline runs each step at most once)",
+    }, problems(text))
+  end)
+
   it("refuses cycles", function()
     assert.same({ FILE .. ":16: steps.B.properties.next_step: makes a cycle: A -> B -> A (a pipeline runs each step "
       .. "at most once)" }, problems(with_steps(LAMBDA
