@@ -393,7 +393,8 @@ local function check_glue(ck, props, key, line, step)
     local ml = pl("max_capacity")
     if ck:expect(props.max_capacity, "number", ml, key .. ".max_capacity") then
       if v == "glueetl" then
-        ck:add(ml, key .. ".max_capacity", "only for glue_version pythonshell (glueetl jobs use worker_type and worker_count)")
+        ck:add(ml, key .. ".max_capacity",
+          "only for glue_version pythonshell (glueetl jobs use worker_type and worker_count)")
       elseif v == "pythonshell" and props.max_capacity ~= 0.0625 and props.max_capacity ~= 1 then
         ck:add(ml, key .. ".max_capacity", ("must be 0.0625 or 1 for pythonshell, got %s"):format(props.max_capacity))
       end
