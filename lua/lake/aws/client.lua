@@ -84,13 +84,27 @@ function M.parse_error(resp)
   if body:match("^%s*<") then
     local ok, root = pcall(function() return require("host.xml").decode(body) end)
     if ok and root then
-      local v = xmlmap.value(root)
-      local e = (type(v) == "table" and type(v.Error) == "table") and v.Error or v
-      if type(e) == "table" then
-        out.code = e.Code
-        out.message = e.Message
-        out.request_id = out.request_id or v.RequestId or e.RequestId
+      -- <ErrorResponse><Error>, S3's bare <Error>, and <Response><Errors><Error>
+      -- (EC2 and some emulators): the first <Error> element found, depth first.
+      local function find(el, depth)
+        if el.name == "Error" then return el end
+        if depth > 4 then return nil end
+        for _, c in ipairs(el) do
+          local f = find(c, depth + 1)
+          if f then return f end
+        end
       end
+      local e = find(root, 0)
+      if e then
+        local v = xmlmap.value(e)
+        if type(v) == "table" then
+          out.code = v.Code
+          out.message = v.Message
+          out.request_id = out.request_id or v.RequestId
+        end
+      end
+      local rid = require("host.xml").find(root, "RequestId")
+      out.request_id = out.request_id or (rid and rid.text)
     end
   elseif body:match("^%s*{") then
     local ok, v = pcall(function() return require("host.json").decode(body) end)
@@ -122,10 +136,10 @@ function M.new(opts)
   local proc = require("host.proc")
   local c = setmetatable({
     region = opts.region, credentials = opts.credentials, getenv = opts.getenv or os.getenv,
-    log = opts.log, max_attempts = opts.max_attempts or tonumber((opts.getenv or os.getenv)("AWS_MAX_ATTEMPTS")) or 5,
+    log = opts.log, max_attempts = opts.max_attempts or tonumber((opts.getenv or os.getenv)("AWS_MAX_ATTEMPTS") or "") or 5,
     max_time = opts.max_time or 120, retry_base = opts.retry_base or 0.25, retry_cap = opts.retry_cap or 20,
     sleep = opts.sleep or proc.sleep, now = opts.now or proc.time, skew = 0,
-    stats = { calls = 0, attempts = 0, retries = 0, by_action = {} },
+    stats = { calls = 0, attempts = 0, retries = 0, by_action = {}, by_tag = {} },
     http = opts.http or require("host.http"),
   }, Client)
   return c
@@ -179,6 +193,7 @@ function Client:call(req)
   local started = self.now()
   local action = req.action or (req.method or "GET")
   self.stats.calls = self.stats.calls + 1
+  if self.tag then self.stats.by_tag[self.tag] = (self.stats.by_tag[self.tag] or 0) + 1 end
   self.stats.by_action[req.service .. ":" .. action] = (self.stats.by_action[req.service .. ":" .. action] or 0) + 1
 
   local payload_hash = req.payload_hash

@@ -34,12 +34,17 @@ function M.flatten(params)
   return out
 end
 
+-- application/x-www-form-urlencoded, as the AWS CLI sends it: RFC 3986
+-- unreserved characters kept, spaces as '+', everything else %XX.
+local function form(s)
+  return (require("host.http").url_encode(s):gsub("%%20", "+"))
+end
+
 --- Encodes the form body.
 function M.body(action, version, params)
-  local http = require("host.http")
   local pairs_ = M.flatten(params or {})
-  local parts = { "Action=" .. http.url_encode(action), "Version=" .. http.url_encode(version) }
-  for _, p in ipairs(pairs_) do parts[#parts + 1] = http.url_encode(p[1]) .. "=" .. http.url_encode(p[2]) end
+  local parts = { "Action=" .. form(action), "Version=" .. form(version) }
+  for _, p in ipairs(pairs_) do parts[#parts + 1] = form(p[1]) .. "=" .. form(p[2]) end
   return table.concat(parts, "&")
 end
 

@@ -1,0 +1,167 @@
+-- Deploys to moto's server on loopback with signature checking on, and
+-- checks the result through the AWS APIs, not through lakehost's own view.
+local util = require("spec.support.util")
+local moto = require("spec.support.moto")
+
+local SMALL = "spec/fixtures/apps/small/app.lua"
+
+local function run(server, args, extra)
+  local env = {}
+  for k, v in pairs(server.env) do env[k] = v end
+  for k, v in pairs(extra or {}) do env[k] = v end
+  return util.lakehost(args, { env = env })
+end
+
+local function tmpdir()
+  return assert(require("host.fs").tmpdir("lakehost-deploy-spec-"))
+end
+
+describe("deploy against a local AWS endpoint #integration", function()
+  local server, out
+
+  setup(function()
+    server = moto.start()
+    out = tmpdir()
+  end)
+
+  teardown(function()
+    if server then server.stop() end
+    require("host.fs").remove_tree(out)
+  end)
+
+  it("refuses to deploy before bootstrap, naming the command to run", function()
+    local _, err, code = run(server, { SMALL, "deploy", "--out", out .. "/a" })
+    assert.equal(1, code)
+    assert.matches("the toolkit stack lakehost%-toolkit is missing in us%-east%-1: run `lakehost APP.lua bootstrap` first", err)
+  end)
+
+  it("bootstraps the assets bucket", function()
+    local _, err, code = run(server, { SMALL, "bootstrap" })
+    assert.equal(0, code, err)
+    local s3 = require("lake.aws.s3")
+    local objs, lerr = s3.list_objects(server.client(), "lakehost-assets-123456789012-us-east-1")
+    assert.is_table(objs, tostring(lerr))
+    local cfn = require("lake.aws.cloudformation")
+    local st = assert(cfn.describe_stack(server.client(), "lakehost-toolkit"))
+    assert.equal("CREATE_COMPLETE", st.StackStatus)
+  end)
+
+  it("deploys every stack in dependency order and the resources exist", function()
+    local _, err, code = run(server, { SMALL, "deploy", "--out", out .. "/a" })
+    assert.equal(0, code, err)
+    assert.matches("small%-storage%-stack%-dev%s+created%s+[%d.]+ s%s+%d+ API calls", err)
+    assert.matches("small%-shared%-stack%-dev%s+created", err)
+    assert.is_true(err:find("small-storage-stack-dev", 1, true) < err:find("small-shared-stack-dev  ", 1, true))
+    -- checked through the APIs
+    local c = server.client()
+    local s3 = require("lake.aws.s3")
+    assert.is_table(s3.list_objects(c, "small-raw-123456789012-dev"))
+    local query = require("lake.aws.query")
+    local topics = assert(query.call(c, "sns", "2010-03-31", "ListTopics", {}))
+    local arns = {}
+    for _, t in ipairs(query.list(topics.Topics)) do arns[#arns + 1] = t.TopicArn end
+    assert.same({ "arn:aws:sns:us-east-1:123456789012:small-errors-a-dev" }, arns)
+  end)
+
+  it("changes nothing on a second deploy", function()
+    local _, err, code = run(server, { SMALL, "deploy", "--out", out .. "/a", "--stats" })
+    assert.equal(0, code, err)
+    assert.matches("small%-storage%-stack%-dev%s+unchanged", err)
+    assert.matches("small%-shared%-stack%-dev%s+unchanged", err)
+    assert.matches("assets: 0 uploaded", err, 1, true)
+    assert.is_nil(err:find("CreateChangeSet", 1, true))
+  end)
+
+  it("updates only the stack whose template changed", function()
+    local _, err, code = run(server, { SMALL, "deploy", "--out", out .. "/a" }, { LAKEHOST_SPEC_VARIANT = "b" })
+    assert.equal(0, code, err)
+    assert.matches("small%-storage%-stack%-dev%s+unchanged", err)
+    assert.matches("small%-shared%-stack%-dev%s+updated", err)
+  end)
+
+  it("shows the difference against what is deployed", function()
+    local stdout, err, code = run(server, { SMALL, "diff", "--out", out .. "/a" }, { LAKEHOST_SPEC_VARIANT = "c" })
+    assert.equal(0, code, err)
+    assert.matches("small-storage-stack-dev: no differences", stdout, 1, true)
+    assert.matches('~ Errors (AWS::SNS::Topic)', stdout, 1, true)
+    assert.matches('Properties.TopicName: "small-errors-b-dev" -> "small-errors-c-dev"', stdout, 1, true)
+  end)
+
+  it("lists stacks with their deployed status", function()
+    local stdout, err, code = run(server, { SMALL, "list" })
+    assert.equal(0, code, err)
+    assert.matches("small%-storage%-stack%-dev%s+CREATE_COMPLETE", stdout)
+    assert.matches("small%-shared%-stack%-dev%s+UPDATE_COMPLETE%s+after small%-storage%-stack%-dev", stdout)
+  end)
+
+  it("fails with the endpoint's reason and exit 1 when a template is rejected", function()
+    local _, err, code = run(server, { "spec/fixtures/apps/broken/app.lua", "deploy", "--out", out .. "/b" })
+    assert.equal(1, code)
+    assert.matches("broken%-stack%-dev%s+failed", err)
+    assert.matches("NoSuchBucket", err, 1, true)
+  end)
+
+  it("fails clearly with wrong credentials", function()
+    local _, err, code = run(server, { SMALL, "deploy", "--out", out .. "/a" },
+      { AWS_SECRET_ACCESS_KEY = "wrong-secret-key-0000000000000000000000" })
+    assert.equal(1, code)
+    assert.matches("SignatureDoesNotMatch", err, 1, true)
+    assert.is_nil(err:find("wrong-secret-key", 1, true))
+  end)
+
+  it("destroys the stacks and keeps the retained bucket", function()
+    local _, err, code = run(server, { SMALL, "destroy", "--out", out .. "/a", "--yes" })
+    assert.equal(0, code, err)
+    assert.matches("kept: Raw (AWS::S3::Bucket", err, 1, true)
+    local cfn = require("lake.aws.cloudformation")
+    assert.is_false(cfn.describe_stack(server.client(), "small-shared-stack-dev"))
+    assert.is_false(cfn.describe_stack(server.client(), "small-storage-stack-dev"))
+  end)
+
+  it("refuses destroy without --yes when not interactive", function()
+    local _, err, code = run(server, { SMALL, "destroy", "--out", out .. "/a" })
+    assert.equal(2, code)
+    assert.matches("pass --yes to confirm", err, 1, true)
+  end)
+end)
+
+describe("deploy through a faulty network #integration", function()
+  local server, proxy, proxy_port, out, stats_file
+
+  setup(function()
+    server = moto.start()
+    out = tmpdir()
+    stats_file = out .. "/proxy-stats.json"
+    local proc = require("host.proc")
+    -- 25% of requests: 500, 503, Throttling or a dropped connection
+    proxy = assert(proc.spawn { argv = { "python3", "spec/support/faultproxy.py", server.url, "0.25", "7", stats_file },
+      stdout = "capture", stderr = "null" })
+    local line = assert(proxy:read_line("stdout", 10))
+    proxy_port = tonumber(line:match("^PORT (%d+)"))
+  end)
+
+  teardown(function()
+    if proxy then proxy:close() end
+    if server then server.stop() end
+    require("host.fs").remove_tree(out)
+  end)
+
+  local function via_proxy(args)
+    return run(server, args, { AWS_ENDPOINT_URL = "http://127.0.0.1:" .. proxy_port, AWS_MAX_ATTEMPTS = "8" })
+  end
+
+  it("still converges: bootstrap, deploy and a no-op redeploy succeed", function()
+    local _, err, code = via_proxy({ SMALL, "bootstrap" })
+    assert.equal(0, code, err)
+    _, err, code = via_proxy({ SMALL, "deploy", "--out", out .. "/a" })
+    assert.equal(0, code, err)
+    _, err, code = via_proxy({ SMALL, "deploy", "--out", out .. "/a" })
+    assert.equal(0, code, err)
+    assert.matches("small%-shared%-stack%-dev%s+unchanged", err)
+    local cfn = require("lake.aws.cloudformation")
+    assert.equal("CREATE_COMPLETE", assert(cfn.describe_stack(server.client(), "small-shared-stack-dev")).StackStatus)
+    local stats = require("host.json").decode(assert(require("host.fs").read(stats_file)))
+    -- the faults really happened
+    assert.is_true(stats["500"] + stats["503"] + stats.throttle + stats.drop >= 5, require("host.json").encode(stats))
+  end)
+end)
