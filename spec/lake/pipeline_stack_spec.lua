@@ -504,7 +504,8 @@ describe("pipeline module folders and loading #unit", function()
   end)
 
   it("names a pipelines_path that does not exist", function()
-    assert.same({ "pipelines: pipelines_path: no such folder" }, (problems({ ["x"] = "" })))
+    local _, dl = lake_tree.build(".", { pipelines_path = "no/such/pipelines" })
+    assert.same({ "no/such/pipelines: pipelines_path: no such folder" }, dl.app.problems)
   end)
 
   it("reports the problems of every pipeline and builds only the good ones", function()
