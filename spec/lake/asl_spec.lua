@@ -216,6 +216,15 @@ describe("lake.pipeline.asl #unit", function()
     end
   end)
 
+  it("passes lake.asl.validate, for the example and variants", function()
+    local validate = require("lake.asl.validate")
+    assert.same({}, validate.definition(json.decode(asl.render(def))))
+    for name, text in lutil.spairs(VARIANTS) do
+      local d = asl.build(load_cfg(text, name .. ".yml"), REFS)
+      assert.same({}, validate.definition(json.decode(asl.render(d))), name)
+    end
+  end)
+
   it("the structural checker catches broken documents", function()
     local broken = { StartAt = "A", States = {
       A = { Type = "Task", Resource = "r", Next = "Nope", End = true },
