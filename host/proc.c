@@ -13,7 +13,9 @@
  *           stderr = same | "stdout"  (merge)                  (file: truncates)
  *           timeout = s,              then SIGTERM to the group, SIGKILL after
  *           kill_grace = s (2),       (spawn: checked while read_line/poll/wait run)
- *           max_output = bytes (64 MiB per captured stream; the first bytes are kept) }
+ *           max_output = bytes (64 MiB per captured stream; the first bytes are kept),
+ *           kill_group = true: when the child exits, SIGKILL what is left of its
+ *                      process group (background processes it started) }
  *   res = { ok, how = "exit"|"signal", code, stdout, stderr (when captured),
  *           timed_out, truncated, interrupted, duration, pid }
  *   err = "proc: cannot run 'x': <strerror>" | "proc: cannot chdir to 'd': ..." |
@@ -113,7 +115,8 @@ typedef struct {
   double kill_at;    /* monotime to send SIGKILL, 0: not scheduled */
   double abandon_at; /* monotime to stop reading after SIGKILL, 0: none */
   int termed, killed, timed_out, interrupted, nomem;
-  int gentle; /* spawned: close with SIGTERM, CLOSE_GRACE, SIGKILL */
+  int gentle;     /* spawned: close with SIGTERM, CLOSE_GRACE, SIGKILL */
+  int kill_group; /* SIGKILL the group once the leader has exited */
   int closed;
 } Child;
 
@@ -132,6 +135,7 @@ typedef struct {
   const char *out_file, *err_file;
   double timeout, kill_grace;
   size_t max_output;
+  int kill_group;
 } Req;
 
 /* What went wrong while starting a child: reported once back in Lua. */
@@ -183,9 +187,9 @@ static const struct {
                     {"USR1", SIGUSR1}, {"USR2", SIGUSR2}, {"TERM", SIGTERM}, {"CONT", SIGCONT},
                     {"STOP", SIGSTOP}, {NULL, 0}};
 
-static const char *const req_fields[] = {"argv",       "cwd",        "env",    "env_add",
-                                         "stdin",      "stdout",     "stderr", "timeout",
-                                         "kill_grace", "max_output", NULL};
+static const char *const req_fields[] = {"argv",       "cwd",        "env",        "env_add",
+                                         "stdin",      "stdout",     "stderr",     "timeout",
+                                         "kill_grace", "max_output", "kill_group", NULL};
 
 /* ---- small helpers ---------------------------------------------------- */
 
@@ -535,6 +539,8 @@ static int pump(Child *ch, const SigState *ss, double until, int stop_on_interru
     double now, wake = -1;
     int n = 0, i, r;
 
+    /* The exited leader is not reaped yet, so its pid still names the group. */
+    if (ch->kill_group && !ch->reaped && ch->pid > 0 && has_exited(ch)) signal_group(ch, SIGKILL);
     try_reap(ch);
     if (ch->fd_in >= 0 && (ch->reaped || ch->in_off >= ch->in_len)) close_fd(&ch->fd_in);
     now = monotime();
@@ -719,7 +725,7 @@ static void apply_env(lua_State *L, const Req *r, int t, const char *key, int ma
  */
 static void parse_req(lua_State *L, Req *r) {
   lua_Integer n, i;
-  int has_env, has_env_add;
+  int has_env, has_env_add, kg;
   size_t len;
   double maxout;
 
@@ -773,6 +779,12 @@ static void parse_req(lua_State *L, Req *r) {
   if (maxout != floor(maxout) || maxout > 1e15)
     luaL_error(L, "%s: field 'max_output' must be an integer", r->fname);
   r->max_output = (size_t)maxout;
+  kg = rawfield(L, 1, "kill_group");
+  if (kg != LUA_TNIL && kg != LUA_TBOOLEAN)
+    luaL_error(L, "%s: field 'kill_group' must be a boolean (got %s)", r->fname,
+               lua_typename(L, kg));
+  r->kill_group = lua_toboolean(L, -1);
+  lua_pop(L, 1);
 
   /* Environment: inherited as is unless env / env_add are given. */
   rawfield(L, 1, "env");
@@ -874,6 +886,7 @@ static int start_child(Child *ch, const Req *r, const char *exe, const SigState 
   ch->closed = 0;
   ch->out.limit = ch->err.limit = r->max_output;
   ch->kill_grace = r->kill_grace;
+  ch->kill_group = r->kill_group;
   if (r->has_in) {
     int p[2];
     if (pipe2(p, O_CLOEXEC) != 0 || set_nonblock(p[1]) != 0) {

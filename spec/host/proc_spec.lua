@@ -186,6 +186,25 @@ describe("host.proc #unit", function()
       assert.is_nil(state(res.pid)) -- reaped, no zombie
     end)
 
+    it("kill_group: once the child exits, what is left of its group is killed", function()
+      local t0 = proc.monotime()
+      local res = run_ok({ argv = { "sh", "-c", "trap '' TERM; sleep 30 & echo $!" }, kill_group = true,
+                           timeout = 20 })
+      assert.is_true(res.ok)
+      assert.is_false(res.timed_out)
+      assert.is_true(proc.monotime() - t0 < 5, "waited for the background process")
+      local grandchild = tonumber(res.stdout:match("^(%d+)\n"))
+      assert.is_number(grandchild)
+      assert.is_true(dies(grandchild), "grandchild " .. grandchild .. " still runs")
+      -- without it, the background process outlives the child (and holds stdout here: null it)
+      local bg = run_ok({ argv = { "sh", "-c", "sleep 30 >/dev/null 2>&1 & echo $!" } })
+      local pid = tonumber(bg.stdout:match("^(%d+)"))
+      assert.is_false(dies(pid))
+      os.execute("kill " .. pid)
+      assert.has_error(function() proc.run({ argv = { "true" }, kill_group = 1 }) end,
+        "proc.run: field 'kill_group' must be a boolean (got number)")
+    end)
+
     it("returns after a timeout even when a process outside the group holds the pipes", function()
       local res = run_ok({ argv = { "sh", "-c", "setsid sleep 30 & echo $!; sleep 30" }, timeout = 0.1,
                            kill_grace = 0.1 })
