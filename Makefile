@@ -7,6 +7,7 @@
 #   make lint            luacheck (when installed) and clang-format --dry-run
 #   make fuzz-smoke      each libFuzzer target for FUZZ_SECONDS (60) seconds
 #   make deps            install the Debian packages the build and tests need
+#   make demo            the example lake on a local moto endpoint: deploy, then run its pipeline here
 #   make install PREFIX=/usr/local
 
 VERSION   := 0.1.0
@@ -41,7 +42,7 @@ SRCS := $(sort $(wildcard host/*.c))
 OBJS := $(SRCS:host/%.c=$(BUILD)/%.o)
 BIN  := $(BUILD)/lakehost
 
-.PHONY: all debug test check-asan lint check fuzz fuzz-smoke deps install clean bench FORCE
+.PHONY: all debug test check-asan lint check fuzz fuzz-smoke deps install clean bench demo FORCE
 
 all: lakehost
 
@@ -83,6 +84,10 @@ lint:
 
 check: lint test
 
+# Needs moto_server (pip install 'moto[server]') and a python3 with boto3.
+demo: lakehost
+	./lakehost tools/demo.lua
+
 bench: lakehost
 	@for b in bench/*.lua; do echo "== $$b"; ./lakehost $$b || exit 1; done
 
@@ -90,7 +95,7 @@ fuzz fuzz-smoke:
 	$(MAKE) -C fuzz smoke FUZZ_SECONDS=$(or $(FUZZ_SECONDS),60)
 
 DEB_PKGS := lua5.4 liblua5.4-dev lua-busted lua-cjson libyaml-dev libexpat1-dev \
-            libcurl4-openssl-dev libssl-dev zlib1g-dev pkg-config zip unzip python3
+            libcurl4-openssl-dev libssl-dev zlib1g-dev pkg-config zip unzip python3 python3-boto3
 deps:
 	@missing=""; for p in $(DEB_PKGS); do \
 	   dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \

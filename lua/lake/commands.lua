@@ -18,7 +18,8 @@ local COMMANDS = {
     options = { out = "DIR", from = "DIR", verbose = true, fail = true } },
   destroy = { summary = "delete stacks in reverse dependency order", stacks = true,
     options = { out = "DIR", from = "DIR", yes = true, concurrency = "N", verbose = true } },
-  run = { summary = "run a pipeline locally", options = {}, later = 6 },
+  run = { summary = "run a pipeline on this machine", args = true, options = {
+    event = "FILE", endpoint = "URL", verbose = true, out = "DIR", keep = true, python = "PATH" } },
 }
 M.COMMANDS = COMMANDS
 
@@ -75,6 +76,34 @@ usage: lakehost APP.lua destroy [STACK...] [--yes] [--concurrency N]
 Deletes the stacks (all, or the named ones), dependents first. Asks for
 confirmation unless --yes. Buckets are retained by CloudFormation and listed
 as kept.
+]],
+  run = [[
+usage: lakehost APP.lua run PIPELINE --event FILE [OPTIONS]
+
+Runs the pipeline's state machine on this machine, from the synth output:
+the trigger Lambda first, with the event (an S3 "Object Created" EventBridge
+event, a custom EventBridge event or an S3 notification, as JSON), then each
+step of the execution it starts (its StartExecution is answered locally, not
+sent). Lambda steps run the function's packaged code with python, with the
+environment variables and the timeout of the template; Glue pythonshell steps
+run the job's script with its --key value arguments and a stand-in for
+awsglue.utils.getResolvedOptions; glueetl steps need PySpark. A failing step
+goes through the state machine's Retry and Catch (ErrorCatch runs the catch
+Lambda). Names use AWS_REGION (else us-east-1) and AWS_ACCOUNT_ID (else STS,
+else 123456789012).
+
+Prints a timeline (step, duration, status) on stderr and the final output as
+JSON on stdout. Exit 0 when the execution succeeded, 1 when it failed, 2 for
+bad input.
+
+  --event FILE     the event for the pipeline's trigger (required)
+  --endpoint URL   send the steps' AWS calls there (AWS_ENDPOINT_URL), e.g. a
+                   local moto server; without it they go to AWS
+  --python PATH    the Python that runs the steps (default: LAKEHOST_PYTHON,
+                   else python3); it needs what the steps import (boto3)
+  --out DIR        synthesize into DIR (default lake.out)
+  --verbose        each step's input, output and logs
+  --keep           keep the steps' files (code, events, results) and say where
 ]],
   validate = [[
 usage: lakehost APP.lua validate
@@ -272,13 +301,17 @@ function M.run(app, args, ctx)
     io.stdout:write(HELP[name] or ("usage: lakehost APP.lua " .. name .. "\n"))
     return 0
   end
-  if #pos > 0 and not cmd.stacks then errors.usage(("%s: unexpected argument '%s'"):format(name, pos[1])) end
+  if #pos > 0 and not cmd.stacks and not cmd.args then errors.usage(("%s: unexpected argument '%s'"):format(name, pos[1])) end
   if opts.concurrency and not (tonumber(opts.concurrency) and tonumber(opts.concurrency) >= 1) then
     errors.usage(("%s: --concurrency expects a number >= 1, got '%s'"):format(name, opts.concurrency))
   end
   if name == "synth" then return cmd_synth(app, opts) end
   if name == "list" then return cmd_list(app) end
   if name == "validate" then return cmd_validate(app) end
+  if name == "run" then
+    check_problems(app)
+    return require("lake.run").command(app, pos, opts, function(dir) cmd_synth(app, { out = dir, quiet = true }) end)
+  end
   local ops = require("lake.ops")
   if name == "bootstrap" then return ops.bootstrap(app, opts) end
   local dir = opts.from

@@ -18,6 +18,7 @@
 --   on_event(ev)            the timeline, see below
 --   max_steps               states entered before the run fails with States.Runtime (10000)
 --   execution_name, state_machine_name, role_arn   values of the context object
+--   state_machine_arn       $$.StateMachine.Id (and so $$.Execution.Id); default a local ARN
 --
 -- Events: {type=, time=, state=, scope=, ...} where type is one of
 --   ExecutionStarted {input}, StateEntered {input}, StateExited {output},
@@ -430,7 +431,7 @@ end
 local OPTS = {
   invoke = "function", sleep = "function", now = "function", random = "function", uuid = "function",
   on_event = "function", max_steps = "number", seed = "number", execution_name = "string",
-  state_machine_name = "string", role_arn = "string",
+  state_machine_name = "string", role_arn = "string", state_machine_arn = "string",
 }
 
 --- Checks a definition and makes a machine that can run it.
@@ -480,11 +481,11 @@ function Machine:run(input)
     input = input,
     execution_name = exec_name,
     state_machine_name = sm_name,
-    state_machine_id = "arn:aws:states:local:000000000000:stateMachine:" .. sm_name,
-    execution_id = "arn:aws:states:local:000000000000:execution:" .. sm_name .. ":" .. exec_name,
+    state_machine_id = opts.state_machine_arn or "arn:aws:states:local:000000000000:stateMachine:" .. sm_name,
     role_arn = opts.role_arn or "arn:aws:iam::000000000000:role/local",
     timeout = self.definition.TimeoutSeconds,
   }
+  run.execution_id = run.state_machine_id:gsub(":stateMachine:", ":execution:", 1) .. ":" .. exec_name
   run.started = run.now()
   run.start_time = timestamp.format(run.started)
   emit(run, { type = "ExecutionStarted", input = input })

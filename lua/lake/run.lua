@@ -1,0 +1,1004 @@
+--- `lakehost APP.lua run PIPELINE --event FILE`: a pipeline's synthesized
+-- state machine, run on this machine.
+--
+-- The runner reads only the synth output (manifest.json, the pipeline
+-- stack's template, assets/), so it runs what a deploy would deploy:
+--
+--  * the state machine definition comes from the template, its ${...}
+--    resolved with the local region and account and the physical names of
+--    the stack's resources (FunctionName, the Glue job's Name, ...);
+--  * the trigger Lambda (FunctionName "...-trigger-<stage>") runs first with
+--    the event. Its code is unchanged: a botocore hook answers
+--    states:StartExecution in place of Step Functions, after botocore has
+--    validated and serialized the request, and records the execution it
+--    asked for. That input, byte for byte, is the execution input;
+--  * the interpreter (lake.asl.interpreter) runs the definition. Lambda tasks
+--    (lambda:invoke, or a function ARN) run the function's asset zip,
+--    extracted once, as `python -c <bootstrap>` (lake.run_bootstrap) with
+--    the function's environment variables, its Timeout and a Lambda-like
+--    context; results and errors take the shapes Step Functions gives them.
+--    Glue tasks (glue:startJobRun[.sync]) run a pythonshell job's script with
+--    its arguments (DefaultArguments, then the task's) and a stand-in for
+--    awsglue.utils.getResolvedOptions; a glueetl job needs PySpark;
+--  * each step is a child process group, killed (with whatever it started in
+--    the background) on a timeout or when it ends. AWS calls made by the
+--    steps go to --endpoint when given (AWS_ENDPOINT_URL), else to AWS with
+--    the caller's credentials (the environment is passed on).
+--
+-- Progress (a timeline: step, duration, status) goes to stderr; the final
+-- output, as JSON, to stdout. Exit 0 when every execution SUCCEEDED, 1 when
+-- one FAILED or the run could not go on, 2 for bad input.
+local bootstrap = require("lake.run_bootstrap")
+local errors = require("lake.errors")
+local names = require("lake.names")
+local util = require("lake.util")
+
+local M = {}
+
+M.DEFAULT_REGION = "us-east-1"
+M.DEFAULT_ACCOUNT = "123456789012"
+
+local function json() return require("host.json") end
+
+-- ---- pipelines of a synthesized lake ---------------------------------------
+
+--- The pipelines among stacks: each stack tagged `pipeline` whose name is
+-- that pipeline's stack name (lake.names.pipeline_stack) for some stage.
+-- @param stacks array of { name=, tags= } (app stacks or manifest entries)
+-- @return array of { pipeline=, stage=, stack= } sorted by pipeline
+function M.pipelines(stacks)
+  local out = {}
+  for _, s in ipairs(stacks) do
+    local p = s.tags and s.tags.pipeline
+    if type(p) == "string" then
+      for _, stage in ipairs(names.STAGES) do
+        if names.pipeline_stack(p, stage) == s.name then
+          out[#out + 1] = { pipeline = p, stage = stage, stack = s.name }
+        end
+      end
+    end
+  end
+  table.sort(out, function(a, b) return a.pipeline < b.pipeline end)
+  return out
+end
+
+--- The pipeline called name (or written in kebab-case) among list.
+-- @return entry | nil, message (with the known pipelines and a did-you-mean)
+function M.find_pipeline(list, name)
+  local known = {}
+  for _, e in ipairs(list) do
+    if e.pipeline == name then return e end
+    known[#known + 1] = e.pipeline
+  end
+  for _, e in ipairs(list) do
+    if util.kebab(e.pipeline) == util.kebab(name) then return e end
+  end
+  if #known == 0 then return nil, ("run: unknown pipeline '%s': this app has no pipelines"):format(name) end
+  return nil, ("run: unknown pipeline '%s'%s; pipelines: %s"):format(name, util.suggest(name, known),
+    table.concat(known, ", "))
+end
+
+-- ---- template values ---------------------------------------------------------
+
+local function partition_of(region)
+  if region:match("^cn%-") then return "aws-cn" end
+  if region:match("^us%-gov%-") then return "aws-us-gov" end
+  return "aws"
+end
+
+-- Physical names of the resource kinds steps refer to: the property that
+-- names it, what Ref gives ("name" or "arn"), its ARN, and other attributes.
+local function arn(env, service, regional, resource)
+  return ("arn:%s:%s:%s:%s:%s"):format(env.partition, service, regional and env.region or "",
+    service == "s3" and "" or env.account, resource)
+end
+
+local KINDS = {
+  ["AWS::Lambda::Function"] = { name = "FunctionName", ref = "name",
+    arn = function(e, n) return arn(e, "lambda", true, "function:" .. n) end },
+  ["AWS::Glue::Job"] = { name = "Name", ref = "name" },
+  ["AWS::Glue::Crawler"] = { name = "Name", ref = "name" },
+  ["AWS::Glue::Database"] = { name = { "DatabaseInput", "Name" }, ref = "name" },
+  ["AWS::StepFunctions::StateMachine"] = { name = "StateMachineName", ref = "arn", attrs = { Name = "name" },
+    arn = function(e, n) return arn(e, "states", true, "stateMachine:" .. n) end },
+  ["AWS::SNS::Topic"] = { name = "TopicName", ref = "arn", attrs = { TopicName = "name", TopicArn = "arn" },
+    arn = function(e, n) return arn(e, "sns", true, n) end },
+  ["AWS::SQS::Queue"] = { name = "QueueName", ref = "url", attrs = { QueueName = "name", QueueUrl = "url" },
+    arn = function(e, n) return arn(e, "sqs", true, n) end },
+  ["AWS::S3::Bucket"] = { name = "BucketName", ref = "name",
+    arn = function(e, n) return arn(e, "s3", false, n) end },
+  ["AWS::IAM::Role"] = { name = "RoleName", ref = "name",
+    arn = function(e, n) return arn(e, "iam", false, "role/" .. n) end },
+  ["AWS::Logs::LogGroup"] = { name = "LogGroupName", ref = "name",
+    arn = function(e, n) return arn(e, "logs", true, "log-group:" .. n .. ":*") end },
+  ["AWS::Events::Rule"] = { name = "Name", ref = "name",
+    arn = function(e, n) return arn(e, "events", true, "rule/" .. n) end },
+}
+
+local Resolver = {}
+Resolver.__index = Resolver
+
+--- Resolves template values the way CloudFormation would for this stack,
+-- with the local region and account.
+-- @param template table the decoded template
+-- @param env table { region=, account=, stack_name= }
+-- @return resolver: resolver:value(v) -> value | nil, message
+function M.resolver(template, env)
+  local e = { region = env.region, account = env.account, partition = partition_of(env.region),
+    stack_name = env.stack_name or "" }
+  return setmetatable({ template = template, env = e, depth = 0 }, Resolver)
+end
+
+local function only_key(v)
+  local k = next(v)
+  if k == nil or next(v, k) ~= nil or type(k) ~= "string" then return nil end
+  if k == "Ref" or k:sub(1, 4) == "Fn::" then return k end
+  return nil
+end
+
+function Resolver:pseudo(name)
+  local e = self.env
+  local v = ({ ["AWS::Region"] = e.region, ["AWS::AccountId"] = e.account, ["AWS::Partition"] = e.partition,
+    ["AWS::StackName"] = e.stack_name, ["AWS::NoValue"] = json().null,
+    ["AWS::URLSuffix"] = e.region:match("^cn%-") and "amazonaws.com.cn" or "amazonaws.com" })[name]
+  if v == nil then return nil, ("%s is not known locally"):format(name) end
+  return v
+end
+
+-- The name of resource id (resolved), and its kind.
+function Resolver:name_of(id)
+  local res = (self.template.Resources or {})[id]
+  if type(res) ~= "table" then return nil, ("no resource '%s' in the template"):format(id) end
+  local kind = KINDS[res.Type]
+  if not kind then return nil, ("%s (%s) is not resolved locally"):format(id, tostring(res.Type)) end
+  local v = res.Properties or {}
+  local path = type(kind.name) == "table" and kind.name or { kind.name }
+  for _, k in ipairs(path) do v = type(v) == "table" and v[k] or nil end
+  if v == nil then
+    return nil, ("%s (%s) has no %s: CloudFormation would make one up at deploy"):format(id, res.Type,
+      table.concat(path, "."))
+  end
+  local name, err = self:value(v)
+  if name == nil then return nil, err end
+  return name, kind
+end
+
+function Resolver:attr(id, which)
+  local name, kind = self:name_of(id)
+  if name == nil then return nil, kind end
+  if which == "name" then return name end
+  if which == "arn" and kind.arn then return kind.arn(self.env, name) end
+  if which == "url" then
+    return ("https://sqs.%s.amazonaws.com/%s/%s"):format(self.env.region, self.env.account, name)
+  end
+  return nil, ("%s: no %s locally"):format(id, which)
+end
+
+function Resolver:ref(id)
+  if id:sub(1, 5) == "AWS::" then return self:pseudo(id) end
+  local params = self.template.Parameters or {}
+  if params[id] ~= nil and (self.template.Resources or {})[id] == nil then
+    if params[id].Default ~= nil then return params[id].Default end
+    return nil, ("parameter %s has no default (it is given at deploy)"):format(id)
+  end
+  local res = (self.template.Resources or {})[id]
+  if type(res) ~= "table" then return nil, ("Ref to '%s', which is not in the template"):format(id) end
+  local kind = KINDS[res.Type]
+  if not kind then return nil, ("Ref to %s (%s) is not resolved locally"):format(id, tostring(res.Type)) end
+  return self:attr(id, kind.ref)
+end
+
+function Resolver:getatt(id, attr)
+  local res = (self.template.Resources or {})[id]
+  if type(res) ~= "table" then return nil, ("Fn::GetAtt of '%s', which is not in the template"):format(id) end
+  local kind = KINDS[res.Type]
+  local which = kind and (attr == "Arn" and "arn" or (kind.attrs or {})[attr])
+  if not which then return nil, ("Fn::GetAtt %s.%s is not resolved locally"):format(id, attr) end
+  return self:attr(id, which)
+end
+
+function Resolver:sub(text, vars)
+  local err
+  local out = text:gsub("%${([^}]*)}", function(name)
+    if err then return "" end
+    if name:sub(1, 1) == "!" then return "${" .. name:sub(2) .. "}" end
+    local v, e
+    if vars and vars[name] ~= nil then
+      v, e = self:value(vars[name])
+    elseif name:sub(1, 5) == "AWS::" then
+      v, e = self:pseudo(name)
+    elseif name:find(".", 1, true) then
+      v, e = self:getatt(name:match("^([^.]+)%.(.+)$"))
+    else
+      v, e = self:ref(name)
+    end
+    if v == nil then
+      err = e
+      return ""
+    end
+    return tostring(v)
+  end)
+  if err then return nil, err end
+  return out
+end
+
+local INTRINSIC = {}
+
+function INTRINSIC.Ref(self, arg)
+  if type(arg) ~= "string" then return nil, "Ref expects a name" end
+  return self:ref(arg)
+end
+
+INTRINSIC["Fn::GetAtt"] = function(self, arg)
+  local id, attr
+  if type(arg) == "string" then id, attr = arg:match("^([^.]+)%.(.+)$") end
+  if type(arg) == "table" then id, attr = arg[1], arg[2] end
+  if type(id) ~= "string" or type(attr) ~= "string" then return nil, "Fn::GetAtt expects [resource, attribute]" end
+  return self:getatt(id, attr)
+end
+
+INTRINSIC["Fn::Sub"] = function(self, arg)
+  if type(arg) == "string" then return self:sub(arg) end
+  if type(arg) == "table" and type(arg[1]) == "string" then return self:sub(arg[1], arg[2]) end
+  return nil, "Fn::Sub expects a string or [string, {variables}]"
+end
+
+INTRINSIC["Fn::Join"] = function(self, arg)
+  if type(arg) ~= "table" or type(arg[1]) ~= "string" then return nil, "Fn::Join expects [separator, list]" end
+  local list, err = self:value(arg[2])
+  if list == nil then return nil, err end
+  local parts = {}
+  for i, p in ipairs(list) do parts[i] = tostring(p) end
+  return table.concat(parts, arg[1])
+end
+
+INTRINSIC["Fn::Select"] = function(self, arg)
+  if type(arg) ~= "table" then return nil, "Fn::Select expects [index, list]" end
+  local list, err = self:value(arg[2])
+  if list == nil then return nil, err end
+  local v = list[(tonumber(arg[1]) or -1) + 1]
+  if v == nil then return nil, "Fn::Select: index out of range" end
+  return v
+end
+
+--- A template value with its intrinsic functions resolved.
+-- @return value | nil, message
+function Resolver:value(v)
+  if type(v) ~= "table" then return v end
+  if self.depth > 32 then return nil, "references nest too deep (a loop?)" end
+  local k = only_key(v)
+  self.depth = self.depth + 1
+  local out, err
+  if k then
+    local f = INTRINSIC[k]
+    if f then
+      out, err = f(self, v[k])
+    else
+      err = ("%s is not resolved by the local runner"):format(k)
+    end
+  else
+    out = setmetatable({}, getmetatable(v))
+    for key, item in pairs(v) do
+      local r, e = self:value(item)
+      if r == nil then
+        err = e
+        break
+      end
+      out[key] = r
+    end
+    if err then out = nil end
+  end
+  self.depth = self.depth - 1
+  return out, err
+end
+
+-- ---- the runtime: one synthesized pipeline stack ------------------------------
+
+local function eprint(rt, fmt, ...)
+  rt.err(fmt:format(...))
+end
+
+local function fail(fmt, ...) errors.failed(fmt:format(...)) end
+
+local function must(v, err, what)
+  if v == nil then fail("%s: %s", what, tostring(err)) end
+  return v
+end
+
+-- A template value resolved, or a failed-operation error naming what.
+local function resolve(rt, v, what)
+  local r, err = rt.resolver:value(v)
+  if r == nil then fail("%s: %s", what, tostring(err)) end
+  return r
+end
+
+--- A runtime over a decoded pipeline template.
+-- @param dir string the synth output folder (assets are read from <dir>/assets)
+-- @param template table the decoded template of the pipeline stack
+-- @param opts table { stack=, stage=, region=, account=, python=, endpoint=, verbose=,
+--   err = function(line) (default: stderr), tmp = folder for the steps' files }
+-- @return runtime
+function M.runtime(dir, template, opts)
+  local rt = {
+    dir = require("host.fs").realpath(dir) or dir, template = template, stack = opts.stack or "stack", stage = opts.stage,
+    python = opts.python or "python3", endpoint = opts.endpoint, verbose = opts.verbose,
+    tmp = opts.tmp, err = opts.err or function(line) io.stderr:write(line, "\n") io.stderr:flush() end,
+    functions = {}, jobs = {}, extracted = {}, calls = 0, logs = {},
+  }
+  rt.env = { region = opts.region or M.DEFAULT_REGION, account = opts.account or M.DEFAULT_ACCOUNT }
+  rt.resolver = M.resolver(template, { region = rt.env.region, account = rt.env.account, stack_name = rt.stack })
+  rt.env.partition = rt.resolver.env.partition
+  for _, id in ipairs(util.sorted_keys(template.Resources or {})) do
+    local res = template.Resources[id]
+    if res.Type == "AWS::Lambda::Function" or res.Type == "AWS::Glue::Job" or
+      res.Type == "AWS::StepFunctions::StateMachine" then
+      local name, err = rt.resolver:name_of(id)
+      local entry = { id = id, props = res.Properties or {}, name = name, problem = err }
+      if res.Type == "AWS::Lambda::Function" then
+        if name then rt.functions[name] = entry end
+        if name and rt.stage and name:sub(-#("-trigger-" .. rt.stage)) == "-trigger-" .. rt.stage then
+          rt.trigger = entry
+        end
+      elseif res.Type == "AWS::Glue::Job" then
+        if name then rt.jobs[name] = entry end
+      else
+        if rt.machine then fail("%s: more than one state machine; the runner runs one per pipeline", rt.stack) end
+        rt.machine = entry
+      end
+    end
+  end
+  return rt
+end
+
+--- The state machine of the runtime: definition text (resolved), name, ARN, role ARN.
+-- @return { text=, name=, arn=, role= }
+function M.machine(rt)
+  local m = rt.machine
+  if not m then fail("%s: no state machine in the template", rt.stack) end
+  local where = rt.stack .. ": state machine " .. m.id
+  local name = must(m.name, m.problem, where)
+  local p = m.props
+  local text
+  if p.DefinitionString ~= nil then
+    text = resolve(rt, p.DefinitionString, where .. ": DefinitionString")
+  elseif p.Definition ~= nil then
+    local subs = {}
+    for k, v in pairs(p.DefinitionSubstitutions or {}) do
+      subs[k] = resolve(rt, v, where .. ": DefinitionSubstitutions." .. k)
+    end
+    local def = resolve(rt, p.Definition, where .. ": Definition")
+    text = json().encode(def):gsub("%${([^}]*)}", function(k)
+      if subs[k] ~= nil then return (json().encode(tostring(subs[k])):sub(2, -2)) end
+    end)
+  else
+    fail("%s: the definition is not in the template (DefinitionS3Location is not supported locally)", where)
+  end
+  local role = p.RoleArn and rt.resolver:value(p.RoleArn) or nil
+  return { text = text, name = name, arn = KINDS["AWS::StepFunctions::StateMachine"].arn(rt.env, name),
+    role = type(role) == "string" and role or nil }
+end
+
+-- ---- child processes -----------------------------------------------------------
+
+local function request_id()
+  local hex = require("host.crypto").hex_encode(require("host.crypto").random(16))
+  return ("%s-%s-4%s-%s-%s"):format(hex:sub(1, 8), hex:sub(9, 12), hex:sub(14, 16), hex:sub(17, 20), hex:sub(21, 32))
+end
+
+-- Calls f(...) -> true | nil, err; raises a failed-operation error naming what.
+local function try(what, f, ...)
+  local ok, err = f(...)
+  if not ok then fail("%s: %s", what, tostring(err)) end
+  return ok
+end
+
+local function mkdir(path)
+  try("run", require("host.fs").mkdir_p, path)
+  return path
+end
+
+local function tmp(rt, sub)
+  if not rt.tmp then
+    local fs = require("host.fs")
+    local d, err = fs.tmpdir("lakehost-run-")
+    rt.tmp = must(d, err, "run: temporary folder")
+    rt.own_tmp = true
+  end
+  return mkdir(rt.tmp .. "/" .. sub)
+end
+
+--- Removes the runtime's temporary files (unless keep) -> the folder, when kept.
+function M.close(rt, keep)
+  if rt.tmp and rt.own_tmp and not keep then
+    require("host.fs").remove_tree(rt.tmp)
+    return nil
+  end
+  return rt.tmp
+end
+
+-- Runs the step interpreter with argv; the environment is the caller's plus
+-- env (the function's) plus the runtime's settings.
+local function run_python(rt, argv, p)
+  local proc = require("host.proc")
+  local full = { rt.python }
+  for _, a in ipairs(argv) do full[#full + 1] = a end
+  local env = {}
+  for k, v in pairs(p.env or {}) do env[k] = v end
+  env.PYTHONPATH = table.concat(p.path, ":")
+  env.PYTHONDONTWRITEBYTECODE = "1"
+  env.PYTHONUNBUFFERED = "1"
+  env.AWS_REGION = rt.env.region
+  env.AWS_DEFAULT_REGION = rt.env.region
+  if rt.endpoint then env.AWS_ENDPOINT_URL = rt.endpoint end
+  local res, err = proc.run { argv = full, cwd = p.cwd, env_add = env, timeout = p.timeout, kill_group = true,
+    kill_grace = 1 }
+  if not res then fail("cannot run %s: %s (choose the interpreter with --python PATH)", rt.python, err) end
+  if res.interrupted then errors.failed("run: interrupted") end
+  return res
+end
+
+local function write_json(path, v)
+  local value = require("lake.asl.value")
+  local text = (value.kind(v) == "array" or value.kind(v) == "object") and json().encode(value.copy(v))
+    or json().encode(v)
+  try("run", require("host.fs").write, path, text)
+end
+
+local function function_entry(rt, name)
+  local fn = rt.functions[name]
+  if not fn then
+    local known = util.sorted_keys(rt.functions)
+    fail("function %s is not in %s%s; the runner runs this pipeline's functions: %s", name, rt.stack,
+      util.suggest(name, known), table.concat(known, ", "))
+  end
+  return fn
+end
+
+-- The folder with the function's code, extracted once.
+local function code_dir(rt, fn)
+  if rt.extracted[fn.name] then return rt.extracted[fn.name] end
+  local fs = require("host.fs")
+  local code = fn.props.Code or {}
+  local dest = tmp(rt, "lambda/" .. fn.name)
+  if code.ZipFile ~= nil then
+    local src = resolve(rt, code.ZipFile, fn.name .. ": Code.ZipFile")
+    local module = (fn.props.Handler or "index.handler"):match("^(.*)%.[^.]+$") or "index"
+    try(fn.name, fs.write, dest .. "/" .. module:gsub("%.", "/") .. ".py", src)
+  else
+    local key = resolve(rt, code.S3Key, fn.name .. ": Code.S3Key")
+    local zip_path = rt.dir .. "/assets/" .. tostring(key):match("[^/]*$")
+    if not fs.isfile(zip_path) then
+      fail("the code of %s (%s) is not in %s/assets: synthesize again", fn.name, key, rt.dir)
+    end
+    try(fn.name .. ": extracting " .. zip_path, require("host.zip").extract, zip_path, dest)
+  end
+  rt.extracted[fn.name] = dest
+  return dest
+end
+
+local function resolved_env(rt, props, what)
+  local vars = props.Environment and props.Environment.Variables or {}
+  local out = {}
+  for k, v in pairs(vars) do
+    local r, err = rt.resolver:value(v)
+    if r == nil then fail("%s: environment variable %s: %s", what, k, err) end
+    out[k] = tostring(r)
+  end
+  return out
+end
+
+--- Runs a Lambda function of the stack with an event, as Lambda would.
+-- @param rt runtime
+-- @param name string the function's name (FunctionName)
+-- @param event any JSON value
+-- @param p table|nil { timeout = the state's TimeoutSeconds, capture = true: record StartExecution }
+-- @return outcome { ok=, result= | error=, cause=, started = {...}, stdout=, stderr=, duration=, request_id= }
+function M.invoke_lambda(rt, name, event, p)
+  p = p or {}
+  local fs = require("host.fs")
+  local fn = function_entry(rt, name)
+  local dir = code_dir(rt, fn)
+  local props = fn.props
+  rt.calls = rt.calls + 1
+  local base = ("%s/%03d-%s"):format(tmp(rt, "calls"), rt.calls, name)
+  write_json(base .. ".event.json", event)
+  local id = request_id()
+  local fn_timeout = tonumber(props.Timeout) or 3
+  local limit = fn_timeout
+  if p.timeout and p.timeout < limit then limit = p.timeout end
+  local log_group = props.LoggingConfig and props.LoggingConfig.LogGroup
+  log_group = log_group and rt.resolver:value(log_group) or ("/aws/lambda/" .. name)
+  local meta = {
+    function_name = name, function_arn = KINDS["AWS::Lambda::Function"].arn(rt.env, name),
+    memory = tonumber(props.MemorySize) or 128, request_id = id, log_group = tostring(log_group),
+    timeout = fn_timeout, capture_start_execution = p.capture or false,
+  }
+  local env = resolved_env(rt, props, name)
+  env.AWS_LAMBDA_FUNCTION_NAME = name
+  env.AWS_LAMBDA_FUNCTION_MEMORY_SIZE = tostring(meta.memory)
+  env.AWS_LAMBDA_FUNCTION_VERSION = "$LATEST"
+  env.AWS_LAMBDA_LOG_GROUP_NAME = meta.log_group
+  env.LAMBDA_TASK_ROOT = dir
+  env._HANDLER = props.Handler or "index.handler"
+  local res = run_python(rt, { "-c", bootstrap.LAMBDA, env._HANDLER, base .. ".event.json", base .. ".result.json",
+    json().encode(meta) }, { cwd = dir, path = { dir }, env = env, timeout = limit })
+  local out = { stdout = res.stdout, stderr = res.stderr, duration = res.duration, request_id = id, started = {} }
+  if res.timed_out then
+    if p.timeout and p.timeout <= fn_timeout then
+      out.error, out.cause = "States.Timeout", ("The task did not end within its TimeoutSeconds (%d s)"):format(p.timeout)
+    else
+      out.error = "Sandbox.Timedout"
+      out.cause = json().encode({ errorType = "Sandbox.Timedout",
+        errorMessage = ("RequestId: %s Error: Task timed out after %.2f seconds"):format(id, fn_timeout) })
+    end
+    return out
+  end
+  local text = fs.read(base .. ".result.json")
+  local r = text and json().decode(text)
+  if not r then
+    local how = res.how == "signal" and ("signal %d"):format(res.code) or ("error: exit status %d"):format(res.code)
+    out.error = "Runtime.ExitError"
+    out.cause = json().encode({ errorType = "Runtime.ExitError",
+      errorMessage = ("RequestId: %s Error: Runtime exited with %s"):format(id, how) })
+    return out
+  end
+  out.started = r.started or {}
+  if r.ok then
+    out.ok = true
+    out.result = r.result
+    if out.result == nil then out.result = json().null end
+  else
+    out.error = r.errorType
+    out.cause = json().encode({ errorMessage = r.errorMessage, errorType = r.errorType, requestId = id,
+      stackTrace = r.stackTrace or setmetatable({}, json().array_mt) })
+  end
+  return out
+end
+
+local function has_pyspark(rt)
+  if rt.pyspark == nil then
+    local res = require("host.proc").run { argv = { rt.python, "-c", "import pyspark" }, stdout = "null",
+      stderr = "null", timeout = 60 }
+    rt.pyspark = res ~= nil and res.ok
+  end
+  return rt.pyspark
+end
+
+local function asset_of(rt, uri, what)
+  local base = tostring(uri):match("[^/]*$")
+  local path = rt.dir .. "/assets/" .. base
+  if base == "" or not require("host.fs").isfile(path) then
+    fail("%s: %s is not among the synthesized assets in %s/assets", what, tostring(uri), rt.dir)
+  end
+  return path
+end
+
+local function last_line(text)
+  local last
+  for line in (text or ""):gmatch("[^\n]+") do
+    if line:match("%S") then last = line end
+  end
+  return last
+end
+
+--- Runs a Glue job of the stack, as StartJobRun would.
+-- @param rt runtime
+-- @param name string the job's Name
+-- @param args table|nil the run's Arguments ({["--key"] = value})
+-- @param p table|nil { timeout = the state's TimeoutSeconds, state = the state's name }
+-- @return outcome { ok=, result = the JobRun | error=, cause=, stdout=, stderr=, duration= }
+function M.run_glue(rt, name, args, p)
+  p = p or {}
+  local fs = require("host.fs")
+  local value = require("lake.asl.value")
+  local job = rt.jobs[name]
+  if not job then
+    local known = util.sorted_keys(rt.jobs)
+    fail("Glue job %s is not in %s%s; the runner runs this pipeline's jobs: %s", name, rt.stack,
+      util.suggest(name, known), table.concat(known, ", "))
+  end
+  local props = job.props
+  local command = props.Command or {}
+  local kind = command.Name or "glueetl"
+  local step = p.state or name
+  if kind == "glueetl" or kind == "gluestreaming" then
+    if not has_pyspark(rt) then
+      fail("%s step %s needs PySpark: pip install pyspark (for %s), or run it on AWS", kind, step, rt.python)
+    end
+  elseif kind ~= "pythonshell" then
+    fail("%s step %s: Glue %s jobs are not run locally", kind, step, kind)
+  end
+  local script = asset_of(rt, resolve(rt, command.ScriptLocation, name .. ": ScriptLocation"),
+    name .. ": ScriptLocation")
+  local merged = {}
+  for k, v in pairs(resolve(rt, props.DefaultArguments or {}, name .. ": DefaultArguments")) do
+    merged[k] = v
+  end
+  for k, v in pairs(args or {}) do merged[k] = v end
+  rt.calls = rt.calls + 1
+  local run_id = "jr_" .. request_id():gsub("-", "")
+  local dir = tmp(rt, ("glue/%03d-%s"):format(rt.calls, name))
+  local stub = tmp(rt, "glue-stub/awsglue")
+  try("run", fs.write, stub .. "/__init__.py", "")
+  try("run", fs.write, stub .. "/utils.py", bootstrap.GLUE_UTILS)
+  local path = { rt.tmp .. "/glue-stub" }
+  local extra = merged["--extra-py-files"]
+  if type(extra) == "string" and extra ~= "" then
+    local pydir = mkdir(dir .. "/py")
+    path[#path + 1] = pydir
+    for uri in extra:gmatch("[^,]+") do
+      local file = asset_of(rt, uri, name .. ": --extra-py-files")
+      if file:match("%.py$") then
+        try(name, fs.copy, file, pydir .. "/" .. uri:match("[^/]*$"))
+      else
+        try(name .. ": extracting " .. file, require("host.zip").extract, file, pydir)
+      end
+    end
+  end
+  merged["--JOB_NAME"] = merged["--JOB_NAME"] or name
+  merged["--JOB_ID"] = merged["--JOB_ID"] or ("j_local_" .. util.kebab(name):gsub("-", "_"))
+  merged["--JOB_RUN_ID"] = merged["--JOB_RUN_ID"] or run_id
+  local argv = { script }
+  for _, k in ipairs(util.sorted_keys(merged)) do
+    local v = merged[k]
+    if type(v) == "table" or v == json().null then
+      fail("%s step %s: argument %s must be a string, got %s", kind, step, k, value.preview(v))
+    end
+    argv[#argv + 1] = k
+    argv[#argv + 1] = tostring(v)
+  end
+  local job_timeout = (tonumber(props.Timeout) or 2880) * 60
+  local limit = job_timeout
+  if p.timeout and p.timeout < limit then limit = p.timeout end
+  local started = require("host.proc").time()
+  local res = run_python(rt, argv, { cwd = dir, path = path, env = {}, timeout = limit })
+  local given = value.object()
+  for k, v in pairs(args or {}) do given[k] = v end
+  local jobrun = value.object({
+    Id = run_id, Attempt = 0, JobName = name, Arguments = given, JobMode = "SCRIPT",
+    StartedOn = math.floor(started * 1000), LastModifiedOn = math.floor((started + res.duration) * 1000),
+    CompletedOn = math.floor((started + res.duration) * 1000), ExecutionTime = math.floor(res.duration + 0.5),
+    Timeout = tonumber(props.Timeout) or 2880, GlueVersion = props.GlueVersion, MaxCapacity = props.MaxCapacity,
+    PredecessorRuns = value.array(),
+  })
+  local out = { stdout = res.stdout, stderr = res.stderr, duration = res.duration }
+  if res.timed_out and p.timeout and p.timeout <= job_timeout then
+    out.error, out.cause = "States.Timeout", ("The task did not end within its TimeoutSeconds (%d s)"):format(p.timeout)
+    return out
+  end
+  if res.ok then
+    jobrun.JobRunState = "SUCCEEDED"
+    out.ok, out.result = true, jobrun
+    return out
+  end
+  if res.timed_out then
+    jobrun.JobRunState = "TIMEOUT"
+    jobrun.ErrorMessage = ("Job run timed out after %d minutes"):format(jobrun.Timeout)
+  else
+    jobrun.JobRunState = "FAILED"
+    jobrun.ErrorMessage = last_line(res.stderr) or ("the script exited with status %d"):format(res.code)
+  end
+  out.error, out.cause = "States.TaskFailed", json().encode(jobrun)
+  return out
+end
+
+-- ---- the timeline ----------------------------------------------------------------
+
+local function pretty(v)
+  local value = require("lake.asl.value")
+  local k = value.kind(v)
+  if k == "array" or k == "object" then v = value.copy(v) end
+  return json().encode(v, { pretty = true })
+end
+
+local function indent(text, pad)
+  return pad .. text:gsub("\n", "\n" .. pad)
+end
+
+--- "Error: message" from an error and its Cause (Lambda's JSON error,
+-- a Glue JobRun, or text), on one line.
+function M.describe(err, cause)
+  local msg = cause
+  if type(cause) == "string" and cause:sub(1, 1) == "{" then
+    local c = json().decode(cause)
+    if type(c) == "table" then msg = c.errorMessage or c.ErrorMessage or cause end
+  end
+  if msg == nil or msg == "" then return tostring(err) end
+  msg = tostring(msg):gsub("%s*\n%s*", " ")
+  if #msg > 300 then msg = msg:sub(1, 297) .. "..." end
+  return ("%s: %s"):format(tostring(err), msg)
+end
+
+local function print_logs(rt, key, failed)
+  local logs = rt.logs[key]
+  rt.logs[key] = nil
+  if not logs or not (rt.verbose or failed) then return end
+  for _, l in ipairs(logs) do
+    local text = ((l.stdout or "") .. (l.stderr or "")):gsub("\n+$", "")
+    if text ~= "" then
+      local lines = {}
+      for line in (text .. "\n"):gmatch("(.-)\n") do lines[#lines + 1] = line end
+      local from = (rt.verbose or #lines <= 20) and 1 or #lines - 19
+      if from > 1 then eprint(rt, "      | ... (%d lines; --verbose shows all)", #lines) end
+      for i = from, #lines do eprint(rt, "      | %s", lines[i]) end
+    end
+  end
+end
+
+-- The interpreter's on_event: one line per state as it ends.
+local function timeline(rt, width)
+  local proc = require("host.proc")
+  local entered = {}
+  local function key_of(ev) return (ev.scope and ev.scope .. "/" or "") .. tostring(ev.state) end
+  local function line(ev, status, failed)
+    local key = key_of(ev)
+    local e = entered[key] or { t = proc.monotime() }
+    eprint(rt, "  %-" .. width .. "s %7.2f s  %s", key, proc.monotime() - e.t, status)
+    if rt.verbose and e.input ~= nil then eprint(rt, "%s", indent("input  " .. pretty(e.input), "      ")) end
+    if rt.verbose and ev.output ~= nil then eprint(rt, "%s", indent("output " .. pretty(ev.output), "      ")) end
+    print_logs(rt, ev.state, failed)
+  end
+  return function(ev)
+    local t = ev.type
+    if t == "StateEntered" then
+      entered[key_of(ev)] = { t = proc.monotime(), input = ev.input }
+    elseif t == "StateExited" then
+      line(ev, "succeeded")
+    elseif t == "RetryScheduled" then
+      line(ev, ("failed: %s; retry %d in %s s"):format(M.describe(ev.error, ev.cause), ev.attempt, ev.delay), true)
+      entered[key_of(ev)].t = proc.monotime() + ev.delay
+    elseif t == "Caught" then
+      line(ev, ("failed: %s; caught, next %s"):format(M.describe(ev.error, ev.cause), ev.next), true)
+    elseif t == "StateFailed" then
+      line(ev, "failed: " .. M.describe(ev.error, ev.cause), true)
+    end
+  end
+end
+
+-- The interpreter's invoke: Lambda and Glue tasks.
+local function task_runner(rt)
+  local value = require("lake.asl.value")
+  return function(resource, input, state_name, _, info)
+    local function log(o)
+      rt.logs[state_name] = rt.logs[state_name] or {}
+      table.insert(rt.logs[state_name], { stdout = o.stdout, stderr = o.stderr })
+    end
+    local res = tostring(resource)
+    if res:match("^arn:[%w-]+:states:::lambda:invoke$") or res:match("^arn:[%w-]+:lambda:") then
+      local direct = res:match("^arn:[%w-]+:lambda:") ~= nil
+      local fname = direct and res or (value.kind(input) == "object" and input.FunctionName)
+      if type(fname) ~= "string" then
+        return false, { Error = "States.Runtime", Cause = "lambda:invoke needs Parameters.FunctionName" }
+      end
+      fname = fname:match("function:([^:]+)") or fname
+      local payload = input
+      if not direct then
+        payload = input.Payload
+        if payload == nil then payload = value.object() end
+      end
+      local o = M.invoke_lambda(rt, fname, payload, { timeout = info.timeout })
+      log(o)
+      if not o.ok then return false, { Error = o.error, Cause = o.cause } end
+      if direct then return true, o.result end
+      return true, value.object({
+        ExecutedVersion = "$LATEST", Payload = o.result, StatusCode = 200,
+        SdkHttpMetadata = value.object({ HttpStatusCode = 200, HttpHeaders = value.object({
+          ["Content-Type"] = "application/json", ["X-Amz-Executed-Version"] = "$LATEST",
+          ["x-amzn-RequestId"] = o.request_id }) }),
+        SdkResponseMetadata = value.object({ RequestId = o.request_id }),
+      })
+    end
+    local glue = res:match("^arn:[%w-]+:states:::glue:startJobRun(.*)$")
+    if glue == "" or glue == ".sync" then
+      if value.kind(input) ~= "object" or type(input.JobName) ~= "string" then
+        return false, { Error = "States.Runtime", Cause = "glue:startJobRun needs Parameters.JobName" }
+      end
+      local o = M.run_glue(rt, input.JobName, input.Arguments, { timeout = info.timeout, state = state_name })
+      log(o)
+      if not o.ok then return false, { Error = o.error, Cause = o.cause } end
+      if glue == "" then return true, value.object({ JobRunId = o.result.Id }) end
+      return true, o.result
+    end
+    fail("state %s: the local runner cannot run %s (it runs lambda:invoke, Lambda function ARNs and " ..
+      "glue:startJobRun[.sync] tasks)", state_name, res)
+  end
+end
+
+local function width_of(def)
+  local w = 7
+  local function walk(g)
+    for name, s in pairs(g.States or {}) do
+      if #name > w then w = #name end
+      for _, b in ipairs(s.Branches or {}) do walk(b) end
+      if s.Iterator then walk(s.Iterator) end
+      if s.ItemProcessor then walk(s.ItemProcessor) end
+    end
+  end
+  walk(def)
+  return math.min(w + 2, 40)
+end
+
+--- Runs the trigger with event, then the state machine for every execution it
+-- started. Prints the timeline (stderr) and the outputs (stdout).
+-- @param rt runtime
+-- @param event any the event (decoded JSON)
+-- @param out function(text) for the outputs (default: stdout)
+-- @return integer exit status: 0 all SUCCEEDED, 1 otherwise
+function M.execute(rt, event, out)
+  out = out or function(text) io.stdout:write(text, "\n") io.stdout:flush() end
+  local proc = require("host.proc")
+  local interpreter = require("lake.asl.interpreter")
+  local sm = M.machine(rt)
+  local function new_machine(name, on_event)
+    return interpreter.new(sm.text, {
+      invoke = task_runner(rt), sleep = proc.sleep, now = proc.time, on_event = on_event,
+      state_machine_name = sm.name, state_machine_arn = sm.arn, role_arn = sm.role, execution_name = name,
+    })
+  end
+  local machine, problems = new_machine("check")
+  if not machine then
+    fail("%s: the state machine definition is not valid:\n  %s", rt.stack, table.concat(problems, "\n  "))
+  end
+  local width = width_of(json().decode(sm.text))
+  if not rt.trigger then fail("%s: no trigger function (FunctionName *-trigger-%s)", rt.stack, tostring(rt.stage)) end
+  local tname = "trigger"
+  if #tname > width then width = #tname end
+  -- the trigger
+  local o = M.invoke_lambda(rt, rt.trigger.name, event, { capture = true })
+  local label = ("  %-" .. width .. "s %7.2f s  "):format(tname, o.duration)
+  if not o.ok then
+    eprint(rt, "%sfailed: %s", label, M.describe(o.error, o.cause))
+    rt.logs.trigger = { { stdout = o.stdout, stderr = o.stderr } }
+    print_logs(rt, "trigger", true)
+    eprint(rt, "FAILED: the trigger %s did not accept the event", rt.trigger.name)
+    return 1
+  end
+  if #o.started == 0 then
+    eprint(rt, "%ssucceeded, but started no execution", label)
+    rt.logs.trigger = { { stdout = o.stdout, stderr = o.stderr } }
+    print_logs(rt, "trigger", true)
+    eprint(rt, "FAILED: the trigger %s started no execution for this event: nothing to run", rt.trigger.name)
+    return 1
+  end
+  eprint(rt, "%sstarted %s", label, o.started[1].name .. (#o.started > 1 and (" and %d more"):format(#o.started - 1) or ""))
+  if rt.verbose then
+    eprint(rt, "%s", indent("event  " .. pretty(event), "      "))
+    rt.logs.trigger = { { stdout = o.stdout, stderr = o.stderr } }
+    print_logs(rt, "trigger")
+  end
+  local status = 0
+  for i, start in ipairs(o.started) do
+    if start.stateMachineArn ~= sm.arn then
+      fail("the trigger started an execution of %s, not of this pipeline's state machine %s",
+        tostring(start.stateMachineArn), sm.arn)
+    end
+    local input, jerr = json().decode(start.input, "execution input")
+    if input == nil then fail("the trigger's execution input is not JSON: %s", jerr) end
+    if #o.started > 1 then eprint(rt, "execution %d of %d: %s", i, #o.started, start.name) end
+    machine = new_machine(start.name, timeline(rt, width))
+    local t0 = proc.monotime()
+    local r = machine:run(input)
+    local took = proc.monotime() - t0
+    if r.status == "SUCCEEDED" then
+      eprint(rt, "SUCCEEDED in %.2f s (%d state%s)", took, r.steps, r.steps == 1 and "" or "s")
+      out(pretty(r.output))
+    else
+      status = 1
+      eprint(rt, "FAILED in %.2f s at %s: %s", took, tostring(r.state), M.describe(r.error, r.cause))
+    end
+  end
+  return status
+end
+
+-- ---- the command -------------------------------------------------------------------
+
+--- Region and account for local names: AWS_REGION / AWS_DEFAULT_REGION /
+-- the profile's region (else us-east-1); AWS_ACCOUNT_ID, else STS
+-- GetCallerIdentity when credentials are configured (through endpoint when
+-- given), else 123456789012.
+-- @return { region=, account=, note = string|nil }
+function M.local_env(getenv, endpoint)
+  local credentials = require("lake.aws.credentials")
+  local region = credentials.region(getenv) or M.DEFAULT_REGION
+  local account = getenv("AWS_ACCOUNT_ID")
+  if account and account ~= "" then return { region = region, account = account } end
+  local function env2(k)
+    if k == "AWS_ENDPOINT_URL" and endpoint then return endpoint end
+    return getenv(k)
+  end
+  local creds = credentials.resolve { getenv = env2, region = region }
+  if not creds then
+    return { region = region, account = M.DEFAULT_ACCOUNT,
+      note = ("no AWS credentials: names use account %s (set AWS_ACCOUNT_ID)"):format(M.DEFAULT_ACCOUNT) }
+  end
+  local c = require("lake.aws.client").new { region = region, credentials = function() return creds end,
+    getenv = env2, max_attempts = 2 }
+  local id, err = require("lake.aws.sts").get_caller_identity(c)
+  if not id then
+    return { region = region, account = M.DEFAULT_ACCOUNT,
+      note = ("cannot tell the account (STS: %s): names use account %s (set AWS_ACCOUNT_ID)"):format(
+        tostring(err), M.DEFAULT_ACCOUNT) }
+  end
+  return { region = region, account = id.account }
+end
+
+--- The absolute path of a Python interpreter (sys.executable), so that
+-- steps skip launchers such as pyenv's shims; bad input raises (exit 2).
+-- @param python string a name on PATH or a path
+function M.interpreter(python)
+  local proc = require("host.proc")
+  local res, err = proc.run { argv = { python, "-c", "import sys; print(sys.executable)" }, timeout = 60 }
+  if not res then
+    errors.usage(("run: %s not found (%s): install Python 3, or choose the interpreter with --python PATH " ..
+      "(or LAKEHOST_PYTHON)"):format(python, err))
+  end
+  local exe = res.stdout:match("^%s*(.-)%s*$")
+  if not res.ok or exe == "" then
+    errors.usage(("run: %s does not run Python code: %s"):format(python, last_line(res.stderr) or res.how))
+  end
+  return exe
+end
+
+--- Reads and decodes the event file; bad input raises (exit 2).
+function M.read_event(path)
+  local fs = require("host.fs")
+  local text, err = fs.read(path)
+  if not text then errors.usage(("run: cannot read the event file %s: %s"):format(path, err)) end
+  local v, jerr = json().decode(text, path)
+  if v == nil then errors.usage("run: the event is not JSON: " .. jerr) end
+  return v
+end
+
+--- `run PIPELINE --event FILE`: checks the arguments, synthesizes (synth(dir)),
+-- then runs.
+-- @param app App
+-- @param pos array positional arguments (the pipeline)
+-- @param opts table { event=, endpoint=, verbose=, out=, keep=, python= }
+-- @param synth function(dir) writes the synth output into dir
+-- @param getenv function|nil (default os.getenv)
+-- @return integer exit status
+function M.command(app, pos, opts, synth, getenv)
+  getenv = getenv or os.getenv
+  local list = M.pipelines(app.stacks)
+  local known = {}
+  for _, e in ipairs(list) do known[#known + 1] = e.pipeline end
+  if #pos == 0 then
+    errors.usage(("run: which pipeline? usage: lakehost APP.lua run PIPELINE --event FILE (pipelines: %s)"):format(
+      #known > 0 and table.concat(known, ", ") or "none"))
+  end
+  if #pos > 1 then errors.usage(("run: unexpected argument '%s' (one pipeline at a time)"):format(pos[2])) end
+  local entry, why = M.find_pipeline(list, pos[1])
+  if not entry then errors.usage(why) end
+  if not opts.event then
+    errors.usage("run: --event FILE is required (an S3 or EventBridge event, as JSON, for the pipeline's trigger)")
+  end
+  local event = M.read_event(opts.event)
+  if opts.endpoint and not opts.endpoint:match("^https?://[^/]") then
+    errors.usage(("run: --endpoint expects an http:// or https:// URL, got '%s'"):format(opts.endpoint))
+  end
+  local python = opts.python or getenv("LAKEHOST_PYTHON")
+  if python == nil or python == "" then python = "python3" end
+  python = M.interpreter(python)
+  local dir = opts.out or "lake.out"
+  synth(dir)
+  local fs = require("host.fs")
+  local file = dir .. "/" .. entry.stack .. ".template.json"
+  local text, err = fs.read(file)
+  if not text then errors.failed(("run: %s"):format(err)) end
+  local template, jerr = json().decode(text, file)
+  if not template then errors.failed("run: " .. jerr) end
+  local env = M.local_env(getenv, opts.endpoint)
+  local rt = M.runtime(dir, template, { stack = entry.stack, stage = entry.stage, region = env.region,
+    account = env.account, python = python, endpoint = opts.endpoint, verbose = opts.verbose })
+  if env.note then eprint(rt, "note: %s", env.note) end
+  local endpoint = opts.endpoint or getenv("AWS_ENDPOINT_URL")
+  eprint(rt, "run %s (%s) in %s, account %s, with %s%s", entry.pipeline, entry.stack, env.region, env.account,
+    python, endpoint and endpoint ~= "" and (", AWS calls to " .. endpoint) or "")
+  local ok, res = pcall(M.execute, rt, event)
+  local kept = M.close(rt, opts.keep)
+  if kept then eprint(rt, "kept the steps' files in %s", kept) end
+  if not ok then error(res, 0) end
+  return res
+end
+
+return M
