@@ -78,7 +78,7 @@ check-asan:
 	$(MAKE) test SANITIZE=1
 
 lint:
-	@if command -v luacheck >/dev/null; then luacheck lua spec standalone app.lua; \
+	@if command -v luacheck >/dev/null; then luacheck lua spec standalone tools app.lua; \
 	 else echo "lint: luacheck not installed (apt-get install lua-check), skipped"; fi
 	clang-format --dry-run -Werror host/*.c host/*.h fuzz/*.c
 

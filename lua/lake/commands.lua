@@ -128,8 +128,11 @@ local function parse(cmd, args, spec)
       local key = name:gsub("-", "_")
       local want = spec[key]
       if want == nil then
+        local flags = {}
+        for _, k in ipairs(util.sorted_keys(spec)) do flags[#flags + 1] = (k:gsub("_", "-")) end
+        local near = util.did_you_mean(name, flags)
         errors.usage(("%s: unknown option '--%s'%s (see lakehost APP.lua %s --help)"):format(
-          cmd, name, util.suggest(name, util.sorted_keys(spec)), cmd))
+          cmd, name, near and (" (did you mean '--%s'?)"):format(near) or "", cmd))
       elseif want == true then
         if val then errors.usage(("%s: --%s takes no value"):format(cmd, name)) end
         opts[key] = true
@@ -301,7 +304,9 @@ function M.run(app, args, ctx)
     io.stdout:write(HELP[name] or ("usage: lakehost APP.lua " .. name .. "\n"))
     return 0
   end
-  if #pos > 0 and not cmd.stacks and not cmd.args then errors.usage(("%s: unexpected argument '%s'"):format(name, pos[1])) end
+  if #pos > 0 and not cmd.stacks and not cmd.args then
+    errors.usage(("%s: unexpected argument '%s'"):format(name, pos[1]))
+  end
   if opts.concurrency and not (tonumber(opts.concurrency) and tonumber(opts.concurrency) >= 1) then
     errors.usage(("%s: --concurrency expects a number >= 1, got '%s'"):format(name, opts.concurrency))
   end

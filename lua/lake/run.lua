@@ -320,7 +320,8 @@ end
 -- @return runtime
 function M.runtime(dir, template, opts)
   local rt = {
-    dir = require("host.fs").realpath(dir) or dir, template = template, stack = opts.stack or "stack", stage = opts.stage,
+    dir = require("host.fs").realpath(dir) or dir, template = template, stack = opts.stack or "stack",
+    stage = opts.stage,
     python = opts.python or "python3", endpoint = opts.endpoint, verbose = opts.verbose,
     tmp = opts.tmp, err = opts.err or function(line) io.stderr:write(line, "\n") io.stderr:flush() end,
     functions = {}, jobs = {}, extracted = {}, calls = 0, logs = {},
@@ -525,7 +526,8 @@ function M.invoke_lambda(rt, name, event, p)
   local out = { stdout = res.stdout, stderr = res.stderr, duration = res.duration, request_id = id, started = {} }
   if res.timed_out then
     if p.timeout and p.timeout <= fn_timeout then
-      out.error, out.cause = "States.Timeout", ("The task did not end within its TimeoutSeconds (%d s)"):format(p.timeout)
+      out.error = "States.Timeout"
+      out.cause = ("The task did not end within its TimeoutSeconds (%d s)"):format(p.timeout)
     else
       out.error = "Sandbox.Timedout"
       out.cause = json().encode({ errorType = "Sandbox.Timedout",
@@ -725,6 +727,24 @@ local function print_logs(rt, key, failed)
   end
 end
 
+-- The traceback of a Lambda error (its Cause), as the function's log shows it.
+local function print_trace(rt, cause)
+  if type(cause) ~= "string" or cause:sub(1, 1) ~= "{" then return end
+  local c = json().decode(cause)
+  if type(c) ~= "table" or type(c.stackTrace) ~= "table" or #c.stackTrace == 0 then return end
+  eprint(rt, "      | Traceback (most recent call last):")
+  local n = #c.stackTrace
+  for i, frame in ipairs(c.stackTrace) do
+    -- the handler's frames come first, the libraries' last: keep both ends
+    if rt.verbose or n <= 6 or i <= 3 or i > n - 2 then
+      for line in tostring(frame):gmatch("[^\n]+") do eprint(rt, "      | %s", line) end
+    elseif i == 4 then
+      eprint(rt, "      |   ... %d more frames (--verbose shows them)", n - 5)
+    end
+  end
+  eprint(rt, "      | %s: %s", tostring(c.errorType), tostring(c.errorMessage))
+end
+
 -- The interpreter's on_event: one line per state as it ends.
 local function timeline(rt, width)
   local proc = require("host.proc")
@@ -737,6 +757,7 @@ local function timeline(rt, width)
     if rt.verbose and e.input ~= nil then eprint(rt, "%s", indent("input  " .. pretty(e.input), "      ")) end
     if rt.verbose and ev.output ~= nil then eprint(rt, "%s", indent("output " .. pretty(ev.output), "      ")) end
     print_logs(rt, ev.state, failed)
+    if failed then print_trace(rt, ev.cause) end
   end
   return function(ev)
     local t = ev.type
@@ -850,6 +871,7 @@ function M.execute(rt, event, out)
     eprint(rt, "%sfailed: %s", label, M.describe(o.error, o.cause))
     rt.logs.trigger = { { stdout = o.stdout, stderr = o.stderr } }
     print_logs(rt, "trigger", true)
+    print_trace(rt, o.cause)
     eprint(rt, "FAILED: the trigger %s did not accept the event", rt.trigger.name)
     return 1
   end
@@ -860,7 +882,8 @@ function M.execute(rt, event, out)
     eprint(rt, "FAILED: the trigger %s started no execution for this event: nothing to run", rt.trigger.name)
     return 1
   end
-  eprint(rt, "%sstarted %s", label, o.started[1].name .. (#o.started > 1 and (" and %d more"):format(#o.started - 1) or ""))
+  eprint(rt, "%sstarted %s%s", label, o.started[1].name,
+    #o.started > 1 and (" and %d more"):format(#o.started - 1) or "")
   if rt.verbose then
     eprint(rt, "%s", indent("event  " .. pretty(event), "      "))
     rt.logs.trigger = { { stdout = o.stdout, stderr = o.stderr } }
