@@ -77,7 +77,7 @@ check-asan:
 	$(MAKE) test SANITIZE=1
 
 lint:
-	@if command -v luacheck >/dev/null; then luacheck lua spec standalone app.lua; \
+	@if command -v luacheck >/dev/null; then luacheck -q lua spec bench standalone app.lua; \
 	 else echo "lint: luacheck not installed (apt-get install lua-check), skipped"; fi
 	clang-format --dry-run -Werror host/*.c host/*.h fuzz/*.c
 
@@ -89,7 +89,7 @@ bench: lakehost
 fuzz fuzz-smoke:
 	$(MAKE) -C fuzz smoke FUZZ_SECONDS=$(or $(FUZZ_SECONDS),60)
 
-DEB_PKGS := lua5.4 liblua5.4-dev lua-busted lua-cjson libyaml-dev libexpat1-dev \
+DEB_PKGS := lua5.4 liblua5.4-dev lua-busted lua-cjson lua-check libyaml-dev libexpat1-dev \
             libcurl4-openssl-dev libssl-dev zlib1g-dev pkg-config zip unzip python3
 deps:
 	@missing=""; for p in $(DEB_PKGS); do \

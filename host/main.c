@@ -133,8 +133,10 @@ static int msghandler(lua_State *L) {
     else
       msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
   }
-  if (debug_enabled()) luaL_traceback(L, L, msg, 1);
-  else lua_pushstring(L, msg);
+  if (debug_enabled())
+    luaL_traceback(L, L, msg, 1);
+  else
+    lua_pushstring(L, msg);
   return 1;
 }
 
