@@ -46,7 +46,12 @@ static int find_lib(const char *dir, char *out, size_t outsz) {
   for (c = lib_candidates; *c != NULL; c++) {
     if ((size_t)snprintf(out, outsz, "%s%s", dir, *c) >= outsz) continue;
     if ((size_t)snprintf(probe, sizeof probe, "%s/lake/cli.lua", out) >= sizeof probe) continue;
-    if (stat(probe, &st) == 0 && S_ISREG(st.st_mode)) return 0;
+    if (stat(probe, &st) == 0 && S_ISREG(st.st_mode)) {
+      /* "bin/../share/..." -> "share/...": tracebacks and errors read better */
+      char clean[PATH_MAX];
+      if (realpath(out, clean) != NULL && strlen(clean) < outsz) strcpy(out, clean);
+      return 0;
+    }
   }
   return -1;
 }
