@@ -78,7 +78,7 @@ check-asan:
 	$(MAKE) test SANITIZE=1
 
 lint:
-	@if command -v luacheck >/dev/null; then luacheck lua spec standalone tools app.lua; \
+	@if command -v luacheck >/dev/null; then luacheck -q lua spec bench standalone tools app.lua; \
 	 else echo "lint: luacheck not installed (apt-get install lua-check), skipped"; fi
 	clang-format --dry-run -Werror host/*.c host/*.h fuzz/*.c
 
@@ -94,7 +94,7 @@ bench: lakehost
 fuzz fuzz-smoke:
 	$(MAKE) -C fuzz smoke FUZZ_SECONDS=$(or $(FUZZ_SECONDS),60)
 
-DEB_PKGS := lua5.4 liblua5.4-dev lua-busted lua-cjson libyaml-dev libexpat1-dev \
+DEB_PKGS := lua5.4 liblua5.4-dev lua-busted lua-cjson lua-check libyaml-dev libexpat1-dev \
             libcurl4-openssl-dev libssl-dev zlib1g-dev pkg-config zip unzip python3 python3-boto3
 deps:
 	@missing=""; for p in $(DEB_PKGS); do \

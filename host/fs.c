@@ -365,11 +365,12 @@ static int open_temp(const char *path, char **tmp) {
   return -1;
 }
 
-/* fchmod, fsync, close and rename a temp file over path; unlinks it on any
- * failure. *where gets the path to blame. */
-static int commit_temp(int fd, char *tmp, const char *path, mode_t mode) {
+/* fchmod, fsync (unless sync is 0), close and rename a temp file over path;
+ * unlinks it on any failure. Skipping fsync keeps the rename atomic for
+ * readers but not across a power cut: fine for regenerable output. */
+static int commit_temp(int fd, char *tmp, const char *path, mode_t mode, int sync) {
   int e;
-  if (fchmod(fd, mode) != 0 || fsync(fd) != 0) {
+  if (fchmod(fd, mode) != 0 || (sync && fsync(fd) != 0)) {
     e = errno;
     close(fd);
     goto fail;
@@ -489,9 +490,9 @@ static int fs_read(lua_State *L) {
   return 1;
 }
 
-/* fs.write(path, data [, {mode=, atomic=}]) -> true | nil, err, code */
+/* fs.write(path, data [, {mode=, atomic=, sync=}]) -> true | nil, err, code */
 static int fs_write(lua_State *L) {
-  static const char *const opts[] = {"mode", "atomic", NULL};
+  static const char *const opts[] = {"mode", "atomic", "sync", NULL};
   size_t len;
   const char *path = check_path(L, 1);
   const char *data = luaL_checklstring(L, 2, &len);
@@ -508,7 +509,7 @@ static int fs_write(lua_State *L) {
       abort_temp(fd, tmp);
       return push_errno(L, path, errno);
     }
-    return push_result(L, commit_temp(fd, tmp, path, mode), path);
+    return push_result(L, commit_temp(fd, tmp, path, mode, opt_bool(L, 3, 3, "sync", 1)), path);
   }
   fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
   if (fd < 0) return push_errno(L, path, errno);
@@ -800,7 +801,7 @@ static int fs_copy(lua_State *L) {
   }
   close(in);
   free(buf);
-  return push_result(L, commit_temp(out, tmp, to, mode), to);
+  return push_result(L, commit_temp(out, tmp, to, mode, 1), to);
 }
 
 /* Reads the names of a directory (no . and ..) into sv; errno on failure. */

@@ -46,7 +46,12 @@ static int find_lib(const char *dir, char *out, size_t outsz) {
   for (c = lib_candidates; *c != NULL; c++) {
     if ((size_t)snprintf(out, outsz, "%s%s", dir, *c) >= outsz) continue;
     if ((size_t)snprintf(probe, sizeof probe, "%s/lake/cli.lua", out) >= sizeof probe) continue;
-    if (stat(probe, &st) == 0 && S_ISREG(st.st_mode)) return 0;
+    if (stat(probe, &st) == 0 && S_ISREG(st.st_mode)) {
+      /* "bin/../share/..." -> "share/...": tracebacks and errors read better */
+      char clean[PATH_MAX];
+      if (realpath(out, clean) != NULL && strlen(clean) < outsz) strcpy(out, clean);
+      return 0;
+    }
   }
   return -1;
 }
@@ -133,8 +138,10 @@ static int msghandler(lua_State *L) {
     else
       msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
   }
-  if (debug_enabled()) luaL_traceback(L, L, msg, 1);
-  else lua_pushstring(L, msg);
+  if (debug_enabled())
+    luaL_traceback(L, L, msg, 1);
+  else
+    lua_pushstring(L, msg);
   return 1;
 }
 

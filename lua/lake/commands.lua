@@ -162,9 +162,9 @@ local function check_problems(app)
   errors.usage(("%d problem%s found; nothing was written"):format(#probs, #probs == 1 and "" or "s"))
 end
 
-local function build(app, asset_dir)
+local function build(app, asset_dir, emit)
   local synth = require("lake.synth")
-  local res, errs = synth.build(app, { asset_dir = asset_dir })
+  local res, errs = synth.build(app, { asset_dir = asset_dir, emit = emit })
   if not res then
     for _, e in ipairs(errs) do io.stderr:write(e, "\n") end
     errors.usage(("%d problem%s found; nothing was written"):format(#errs, #errs == 1 and "" or "s"))
@@ -209,22 +209,27 @@ local function cmd_validate(app)
   return 0
 end
 
---- Writes the result of synth.build into out, atomically (build in a
--- sibling folder, then swap).
-local function write_out(res, out, staging)
+--- Writes one stack's template and side files into the staging folder.
+local function write_stack(staging, s)
+  local fs = require("host.fs")
+  local ok, err = fs.write(staging .. "/" .. s.name .. ".template.json", s.text, { sync = false })
+  if not ok then return nil, err end
+  for suffix, text in util.spairs(s.stack.files) do
+    ok, err = fs.write(staging .. "/" .. s.name .. suffix, text, { sync = false })
+    if not ok then return nil, err end
+  end
+  return true
+end
+
+--- Finishes the staging folder (manifest) and swaps it in for out.
+local function publish(res, out, staging)
   local fs = require("host.fs")
   local json = require("host.json")
   local function must(ok, err)
     if not ok then errors.failed(("synth: %s"):format(err)) end
     return ok
   end
-  for _, s in ipairs(res.stacks) do
-    must(fs.write(staging .. "/" .. s.name .. ".template.json", s.text))
-    for suffix, text in util.spairs(s.stack.files) do
-      must(fs.write(staging .. "/" .. s.name .. suffix, text))
-    end
-  end
-  must(fs.write(staging .. "/manifest.json", json.encode(res.manifest, { pretty = true }) .. "\n"))
+  must(fs.write(staging .. "/manifest.json", json.encode(res.manifest, { pretty = true }) .. "\n", { sync = false }))
   if fs.exists(out) then
     local old = out .. ".old-" .. require("host.proc").pid()
     must(fs.rename(out, old))
@@ -253,8 +258,8 @@ local function cmd_synth(app, opts)
   local ok, err = fs.mkdir_p(staging .. "/assets")
   if not ok then errors.failed("synth: " .. err) end
   local done, res = pcall(function()
-    local r = build(app, staging .. "/assets")
-    write_out(r, out, staging)
+    local r = build(app, staging .. "/assets", function(st) return write_stack(staging, st) end)
+    publish(r, out, staging)
     return r
   end)
   if not done then
@@ -263,9 +268,7 @@ local function cmd_synth(app, opts)
   end
   if not opts.quiet then
     for _, s in ipairs(res.stacks) do
-      local n = 0
-      for _ in pairs(s.template.Resources) do n = n + 1 end
-      eprint("  %-48s %4d resources %8d bytes", s.name, n, #s.text)
+      eprint("  %-48s %4d resources %8d bytes", s.name, s.resources, s.size)
     end
     eprint("wrote %d template%s and %d asset%s to %s", #res.stacks, #res.stacks == 1 and "" or "s",
       #res.manifest.assets, #res.manifest.assets == 1 and "" or "s", out)

@@ -15,11 +15,6 @@ local M = {}
 M.TOOLKIT_STACK = "lakehost-toolkit"
 
 local TERMINAL_OK = { CREATE_COMPLETE = true, UPDATE_COMPLETE = true, IMPORT_COMPLETE = true }
-local TERMINAL_FAIL = {
-  CREATE_FAILED = true, ROLLBACK_COMPLETE = true, ROLLBACK_FAILED = true, UPDATE_ROLLBACK_COMPLETE = true,
-  UPDATE_ROLLBACK_FAILED = true, UPDATE_FAILED = true, DELETE_FAILED = true, IMPORT_ROLLBACK_COMPLETE = true,
-  IMPORT_ROLLBACK_FAILED = true,
-}
 
 --- The "[lakehost:<hash>]" marker synth puts in a template's Description.
 function M.hash_of(description)
@@ -111,7 +106,7 @@ end
 -- @return results by name, failed count
 function M.schedule(entries, op, opts)
   local concurrency = math.max(1, opts.concurrency or 4)
-  local in_plan, results, running, waiting = {}, {}, {}, {}
+  local in_plan, results, running = {}, {}, {}
   for _, e in ipairs(entries) do in_plan[e.name] = e end
   -- before[name] = names that must finish first
   local before = {}

@@ -162,15 +162,25 @@ end
 --- Encodes a template the way synth writes it.
 function M.encode(tpl) return json.encode(tpl, { pretty = true }) .. "\n" end
 
+local PLACEHOLDER = "[lakehost:" .. ("0"):rep(16) .. "]"
+
 --- Puts "[lakehost:<hash>]" at the end of the template's Description and
 -- returns the final text. The hash covers the template and the stack tags,
--- so deploy can tell from DescribeStacks alone that nothing changed.
+-- so deploy can tell from DescribeStacks alone that nothing changed. One
+-- encode: the text is hashed with a placeholder, which is then replaced
+-- (Description sorts before every section but AWSTemplateFormatVersion, so
+-- its value holds the first occurrence).
 function M.stamp(tpl, tags)
   local crypto = require("host.crypto")
-  local hash = crypto.sha256_hex(M.encode(tpl) .. "\0" .. json.encode(tags)):sub(1, 16)
   local desc = tpl.Description
-  tpl.Description = (desc and desc ~= "" and (desc .. " ") or "") .. "[lakehost:" .. hash .. "]"
-  return M.encode(tpl)
+  desc = (desc and desc ~= "" and (desc .. " ") or "")
+  tpl.Description = desc .. PLACEHOLDER
+  local text = M.encode(tpl)
+  local hash = crypto.sha256_hex(text .. "\0" .. json.encode(tags)):sub(1, 16)
+  local stamp = "[lakehost:" .. hash .. "]"
+  tpl.Description = desc .. stamp
+  local i, j = text:find(PLACEHOLDER, 1, true)
+  return text:sub(1, i - 1) .. stamp .. text:sub(j + 1)
 end
 
 --- The hash stamped into a template, or nil.
@@ -181,7 +191,10 @@ end
 --- Builds everything in memory: templates, side files, the manifest.
 -- Assets are built by their own builder into ctx.asset_dir.
 -- @param app App
--- @param opts table { asset_dir = folder for built assets, log = function(msg) }
+-- @param opts table { asset_dir = folder for built assets, log = function(msg),
+--   emit = function(s) called with { stack=, name=, text=, template= } as each
+--   template is ready (then result.stacks keeps only names and sizes, so
+--   memory stays flat however many stacks there are) }
 -- @return result { stacks = {...}, manifest = table, warnings = {...} } | nil, errs (array)
 function M.build(app, opts)
   opts = opts or {}
@@ -225,7 +238,13 @@ function M.build(app, opts)
       table.sort(deps)
       local n = 0
       for _ in pairs(tpl.Resources) do n = n + 1 end
-      out[#out + 1] = { stack = s, name = s.name, text = text, template = tpl }
+      if opts.emit and #errs == 0 then
+        local ok2, eerr = opts.emit({ stack = s, name = s.name, text = text, template = tpl })
+        if not ok2 then errs[#errs + 1] = tostring(eerr) end
+        out[#out + 1] = { stack = s, name = s.name, size = #text, resources = n }
+      else
+        out[#out + 1] = { stack = s, name = s.name, text = text, template = tpl, size = #text, resources = n }
+      end
       mstacks[#mstacks + 1] = {
         name = s.name, template = s.name .. ".template.json", dependencies = deps,
         tags = tags, description = s.description, hash = M.hash_of(tpl),

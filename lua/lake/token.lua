@@ -75,12 +75,13 @@ M.no_value = M.ref("AWS::NoValue")
 -- string, else one Fn::Sub (refs, attributes and pseudo parameters inline).
 function M.concat(...)
   local parts, all_strings = {}, true
-  for i = 1, select("#", ...) do
-    local p = select(i, ...)
-    if M.is(p) and p.kind == "concat" then
+  local args = table.pack(...)
+  for i = 1, args.n do
+    local p = args[i]
+    if getmetatable(p) == Token and p.kind == "concat" then
       for _, q in ipairs(p.parts) do parts[#parts + 1] = q end
       all_strings = false
-    elseif M.is(p) then
+    elseif getmetatable(p) == Token then
       parts[#parts + 1] = p
       all_strings = false
     elseif type(p) == "string" or math.type(p) == "integer" then

@@ -95,9 +95,17 @@ function M.map(of, o)
     check = function(v, path, errs)
       if token.is(v) then return end
       if type(v) ~= "table" or #v > 0 then return add(errs, path, "expected a map, got %s", tname(v)) end
-      for k, x in util.spairs(v) do
-        if type(k) ~= "string" then add(errs, path, "keys must be strings")
-        else of.check(x, path .. "." .. k, errs) end
+      -- pairs first (fast); sorted again only to report problems in a stable order
+      local mine = {}
+      for k, x in pairs(v) do
+        if type(k) ~= "string" then add(mine, path, "keys must be strings")
+        else of.check(x, path .. "." .. k, mine) end
+      end
+      if #mine > 0 then
+        for k, x in util.spairs(v) do
+          if type(k) ~= "string" then add(errs, path, "keys must be strings")
+          else of.check(x, path .. "." .. k, errs) end
+        end
       end
     end,
   }
@@ -133,9 +141,17 @@ end
 -- missing required keys, then each field's own type.
 function M.check_fields(obj, v, path, errs)
   local prefix = path ~= "" and path .. "." or ""
-  for k in util.spairs(v) do
+  local unknown
+  for k in pairs(v) do
     if not obj.fields[k] then
-      add(errs, prefix .. tostring(k), "unknown property%s", util.suggest(tostring(k), obj.order))
+      unknown = unknown or {}
+      unknown[#unknown + 1] = tostring(k)
+    end
+  end
+  if unknown then
+    table.sort(unknown)
+    for _, k in ipairs(unknown) do
+      add(errs, prefix .. k, "unknown property%s", util.suggest(k, obj.order))
     end
   end
   for _, name in ipairs(obj.order) do

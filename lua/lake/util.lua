@@ -45,8 +45,7 @@ M.distance = distance
 -- @param word string
 -- @param candidates table array or set (keys) of strings
 function M.did_you_mean(word, candidates)
-  local list = {}
-  if #candidates > 0 then list = candidates else list = M.sorted_keys(candidates) end
+  local list = #candidates > 0 and candidates or M.sorted_keys(candidates)
   local best, best_d
   local lw = word:lower()
   for _, c in ipairs(list) do

@@ -428,6 +428,7 @@ describe("host.fs #unit", function()
       assert.equal("ENOENT", code)
       ok, err, code = fs.mtime_set(tmp .. "/nope", 1)
       assert.is_nil(ok)
+      assert.equal("fs: " .. tmp .. "/nope: " .. ENOENT, err)
       assert.equal("ENOENT", code)
       assert.has_error(function() fs.chmod(tmp .. "/f", 755) end)
     end)
@@ -465,7 +466,8 @@ describe("host.fs #unit", function()
         assert.truthy(l)
       end
       local l2 = assert(fs.lock(p, { wait = false }))
-      l2 = nil -- luacheck: ignore
+      assert.truthy(l2)
+      l2 = nil -- luacheck: ignore 311
       collectgarbage()
       collectgarbage()
       assert.truthy(fs.lock(p, { wait = false }))

@@ -352,6 +352,7 @@ describe("host.http #unit", function()
       local path = dir .. "/out.bin"
       local r, msg, kind = http.request({ url = srv.base .. "/drop", output_file = path })
       assert.is_nil(r)
+      assert.matches("^http: ", msg)
       assert.equal("recv", kind)
       assert.equal("", ls(dir))
       -- fails after part of the body was written
@@ -385,6 +386,7 @@ describe("host.http #unit", function()
       r, msg, kind = http.request({ url = srv.base .. "/bytes/300000?chunked=1",
         max_response_bytes = 299999 })
       assert.is_nil(r)
+      assert.matches("max_response_bytes", msg, 1, true)
       assert.equal("too_large", kind)
       r = assert(http.request({ url = srv.base .. "/bytes/300000?chunked=1",
         max_response_bytes = 300000 }))

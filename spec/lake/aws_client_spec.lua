@@ -26,6 +26,7 @@ local function new(http, opts)
     getenv = function(k) if k == "AWS_ENDPOINT_URL" then return "http://127.0.0.1:1" end end,
     http = http, sleep = function(s) sleeps[#sleeps + 1] = s; t = t + s end,
     now = function() return t end, max_attempts = opts.max_attempts, max_time = opts.max_time,
+    random = opts.random,
   }
   return c, sleeps
 end
@@ -34,11 +35,8 @@ describe("lake.aws.client #unit", function()
   it("retries throttling with capped exponential backoff", function()
     local http = scripted { { status = 400, body = THROTTLE }, { status = 400, body = THROTTLE },
       { status = 400, body = THROTTLE }, { status = 200, body = "ok" } }
-    local c, sleeps = new(http)
-    local math_random = math.random
-    math.random = function() return 1 end -- the jitter's upper bound
+    local c, sleeps = new(http, { random = function() return 1 end }) -- the jitter's upper bound
     local r = c:call { service = "cloudformation", action = "DescribeStacks", method = "POST", body = "x" }
-    math.random = math_random
     assert.equal(200, r.status)
     assert.same({ 0.25, 0.5, 1.0 }, sleeps)
     assert.equal(3, c.stats.retries)

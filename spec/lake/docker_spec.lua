@@ -75,6 +75,7 @@ describe("lake.docker #unit", function()
         assert.equal(c[2], err) -- pcall is the caller: no position
         local line = debug.getinfo(1, "l").currentline + 1
         ok, err = pcall(function() docker.build(c[1]) end)
+        assert.is_false(ok)
         assert.equal("spec/lake/docker_spec.lua:" .. line .. ": " .. c[2], err)
       end
       assert.has_error(function() docker.argv_for_build("x") end,
@@ -128,6 +129,7 @@ describe("lake.docker #unit", function()
         assert.equal(c[2], err)
         local line = debug.getinfo(1, "l").currentline + 1
         ok, err = pcall(function() docker.run(c[1]) end)
+        assert.is_false(ok)
         assert.equal("spec/lake/docker_spec.lua:" .. line .. ": " .. c[2], err)
       end
     end)

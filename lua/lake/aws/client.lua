@@ -138,7 +138,7 @@ function M.new(opts)
     region = opts.region, credentials = opts.credentials, getenv = opts.getenv or os.getenv,
     log = opts.log, max_attempts = opts.max_attempts or tonumber((opts.getenv or os.getenv)("AWS_MAX_ATTEMPTS") or "") or 5,
     max_time = opts.max_time or 120, retry_base = opts.retry_base or 0.25, retry_cap = opts.retry_cap or 20,
-    sleep = opts.sleep or proc.sleep, now = opts.now or proc.time, skew = 0,
+    sleep = opts.sleep or proc.sleep, now = opts.now or proc.time, skew = 0, random = opts.random or math.random,
     stats = { calls = 0, attempts = 0, retries = 0, by_action = {}, by_tag = {} },
     http = opts.http or require("host.http"),
   }, Client)
@@ -203,7 +203,7 @@ function Client:call(req)
     payload_hash = h
   end
 
-  local attempt, last_err = 0, nil
+  local attempt, last_err = 0
   while true do
     attempt = attempt + 1
     self.stats.attempts = self.stats.attempts + 1
@@ -260,7 +260,7 @@ function Client:call(req)
     end
     last_err = err
     if not retry or attempt >= max_attempts then break end
-    local delay = math.min(self.retry_cap, self.retry_base * 2 ^ (attempt - 1)) * math.random()
+    local delay = math.min(self.retry_cap, self.retry_base * 2 ^ (attempt - 1)) * self.random()
     if self.now() - started + delay > self.max_time then break end
     self.stats.retries = self.stats.retries + 1
     if delay > 0 then self.sleep(delay) end

@@ -17,7 +17,7 @@ function M.parse(text, name)
     lineno = lineno + 1
     line = line:gsub("\r$", "")
     local stripped = line:match("^%s*(.-)%s*$")
-    if stripped == "" or stripped:match("^[#;]") then
+    if stripped == "" or stripped:match("^[#;]") then -- luacheck: ignore 542
       -- blank or comment
     elseif stripped:match("^%[.*%]$") then
       local sec = stripped:match("^%[%s*(.-)%s*%]$")

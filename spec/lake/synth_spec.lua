@@ -1,0 +1,128 @@
+local app_mod = require("lake.app")
+local synth = require("lake.synth")
+local token = require("lake.token")
+local util = require("spec.support.util")
+local fs = require("host.fs")
+
+local function stack_with(n, kind, props)
+  local app = app_mod.new()
+  local s = app:stack("big-stack-dev")
+  for i = 1, n do s:add(kind or "sns_topic", "T" .. i, props and props(i) or {}) end
+  return app, s
+end
+
+describe("lake.synth limits #unit", function()
+  -- refusals
+  it("refuses more than 500 resources, naming the stack and what to do", function()
+    local app = stack_with(501)
+    local res, errs = synth.build(app, {})
+    assert.is_nil(res)
+    assert.equal("stack 'big-stack-dev' has 501 resources, CloudFormation allows 500: split it "
+      .. "(move pipelines or standalone resources into stacks of their own)", errs[1])
+  end)
+
+  it("refuses a name too long for its resource with the longest region and account", function()
+    local app = stack_with(1, "s3_bucket", function()
+      return { BucketName = token.concat("a-very-long-domain-name-for-testing-raw-", token.region, "-", token.account_id, "-dev") }
+    end)
+    local res, errs = synth.build(app, {})
+    assert.is_nil(res)
+    assert.same({ "stack 'big-stack-dev' resource T1: BucketName "
+      .. "'a-very-long-domain-name-for-testing-raw-ap-southeast-5-123456789012-dev' is 71 characters with the longest "
+      .. "region and account, AWS::S3::Bucket allows 63" }, errs)
+  end)
+
+  it("refuses a template over 1 MB", function()
+    local statement = {}
+    for i = 1, 2000 do
+      statement[i] = { Effect = "Allow", Action = "s3:GetObject", Resource = ("arn:aws:s3:::bucket-%04d/*"):format(i) }
+    end
+    local app = stack_with(6, "iam_managed_policy", function()
+      return { PolicyDocument = { Version = "2012-10-17", Statement = statement } }
+    end)
+    local res, errs = synth.build(app, {})
+    assert.is_nil(res)
+    assert.equal(1, #errs)
+    assert.matches("^stack 'big%-stack%-dev' has %d+ bytes of template, CloudFormation allows 1000000: split it", errs[1])
+  end)
+
+  -- warnings
+  it("warns at 90% of a quota", function()
+    local app = stack_with(455)
+    local res = assert(synth.build(app, {}))
+    assert.same({ "stack 'big-stack-dev' has 455 resources, 91% of CloudFormation's 500: split it "
+      .. "(move pipelines or standalone resources into stacks of their own) soon" }, res.warnings)
+  end)
+
+  -- acceptance
+  it("accepts 449 resources without a word", function()
+    local res = assert(synth.build(stack_with(449), {}))
+    assert.same({}, res.warnings)
+  end)
+end)
+
+describe("lake.synth output #unit", function()
+  local tmp
+  before_each(function() tmp = assert(fs.tmpdir("lakehost-synth-")) end)
+  after_each(function() fs.remove_tree(tmp) end)
+
+  local function tree(dir)
+    local out = {}
+    for _, f in ipairs(assert(fs.walk(dir))) do
+      out[f] = require("host.crypto").sha256_hex(assert(fs.read(dir .. "/" .. f)))
+    end
+    return out
+  end
+
+  it("writes byte-identical output twice, from another directory too", function()
+    local _, err, code = util.lakehost({ "app.lua", "synth", "--out", tmp .. "/a" })
+    assert.equal(0, code, err)
+    _, err, code = util.lakehost({ util.cwd() .. "/app.lua", "synth", "--out", tmp .. "/b" }, { cwd = "/" })
+    assert.equal(0, code, err)
+    local a, b = tree(tmp .. "/a"), tree(tmp .. "/b")
+    assert.same(a, b)
+    assert.is_truthy(a["manifest.json"])
+    assert.is_truthy(a["lake-storage-stack-dev.template.json"])
+    assert.is_truthy(a["lake-pipeline-example-stack-dev.pipeline-example-state-machine-dev.mmd"])
+  end)
+
+  it("records stacks in deploy order with their dependencies in the manifest", function()
+    local _, err, code = util.lakehost({ "app.lua", "synth", "--out", tmp .. "/a" })
+    assert.equal(0, code, err)
+    local m = require("host.json").decode(assert(fs.read(tmp .. "/a/manifest.json")))
+    local order, deps = {}, {}
+    for _, s in ipairs(m.stacks) do
+      order[#order + 1] = s.name
+      deps[s.name] = s.dependencies
+      assert.matches("^%x+$", s.hash)
+    end
+    assert.same({ "lake-storage-stack-dev", "lake-shared-stack-dev", "lake-extra-policies-stack-dev",
+      "lake-pipeline-example-stack-dev" }, order)
+    assert.same({ "lake-shared-stack-dev" }, deps["lake-pipeline-example-stack-dev"])
+    for _, a in ipairs(m.assets) do assert.is_true(fs.isfile(tmp .. "/a/" .. a.file)) end
+  end)
+
+  it("needs no credentials, network or Docker", function()
+    local _, err, code = util.lakehost({ "app.lua", "synth", "--out", tmp .. "/a" }, { env = {
+      AWS_ACCESS_KEY_ID = "", AWS_SECRET_ACCESS_KEY = "", AWS_PROFILE = "", HOME = tmp,
+      AWS_ENDPOINT_URL = "http://127.0.0.1:9", PATH = "/usr/bin:/bin" } })
+    assert.equal(0, code, err)
+  end)
+
+  it("leaves the previous output untouched when synth fails", function()
+    local _, err, code = util.lakehost({ "app.lua", "synth", "--out", tmp .. "/a" })
+    assert.equal(0, code, err)
+    local before = tree(tmp .. "/a")
+    local bad = util.tmpfile(([[
+      local app = dofile(%q)
+      app.stacks[1]:add("s3_bucket", "Broken", { BucketName = "Not_A_Valid_Name" })
+      return app
+    ]]):format(util.cwd() .. "/app.lua"), ".lua")
+    _, err, code = util.lakehost({ bad, "synth", "--out", tmp .. "/a" })
+    assert.equal(2, code)
+    assert.matches("BucketName: lowercase letters", err, 1, true)
+    assert.same(before, tree(tmp .. "/a"))
+    assert.same({ "a" }, fs.list(tmp))
+    os.remove(bad)
+  end)
+end)
