@@ -1005,7 +1005,15 @@ function M.command(app, pos, opts, synth, getenv)
   local dir = opts.out or "lake.out"
   synth(dir)
   local fs = require("host.fs")
-  local file = dir .. "/" .. entry.stack .. ".template.json"
+  local mtext, merr = fs.read(dir .. "/manifest.json")
+  local manifest = mtext and json().decode(mtext, dir .. "/manifest.json")
+  if not manifest then errors.failed(("run: no synth output in %s: %s"):format(dir, tostring(merr))) end
+  local listed
+  for _, s in ipairs(manifest.stacks or {}) do
+    if s.name == entry.stack then listed = s end
+  end
+  if not listed then errors.failed(("run: %s/manifest.json lists no stack %s"):format(dir, entry.stack)) end
+  local file = dir .. "/" .. (listed.template or (entry.stack .. ".template.json"))
   local text, err = fs.read(file)
   if not text then errors.failed(("run: %s"):format(err)) end
   local template, jerr = json().decode(text, file)
