@@ -90,11 +90,13 @@ function M.settings(app)
   local runtime = s.lambda_runtime or M.DEFAULT_RUNTIME
   local pyver = type(runtime) == "string" and runtime:match("^python(3%.%d+)$")
   if not pyver then
-    return nil, "settings.lambda_runtime", ("'%s' is not a Python Lambda runtime (e.g. python3.12)"):format(tostring(runtime))
+    return nil, "settings.lambda_runtime",
+      ("'%s' is not a Python Lambda runtime (e.g. python3.12)"):format(tostring(runtime))
   end
   local arch = s.lambda_architecture or "x86_64"
   if arch ~= "x86_64" and arch ~= "arm64" then
-    return nil, "settings.lambda_architecture", ("'%s' is not a Lambda architecture (x86_64 or arm64)"):format(tostring(arch))
+    return nil, "settings.lambda_architecture",
+      ("'%s' is not a Lambda architecture (x86_64 or arm64)"):format(tostring(arch))
   end
   local pip = s.pip or {}
   if type(pip) ~= "table" then return nil, "settings.pip", "expected a table { index_url =, find_links =, ... }" end
