@@ -361,6 +361,10 @@ function M.build_archive(app, ctx, spec)
   local fs = require("host.fs")
   local cfg, key_name, msg = M.settings(app)
   if not cfg then return nil, ("%s: %s"):format(key_name, msg), "input" end
+  if #spec.packages > 0 and cfg.builder == "none" then
+    return nil, ("%s lists packages (%s) but the builder is 'none' (use local or docker)")
+      :format(spec.module, table.concat(spec.packages, ", ")), "input"
+  end
   local builder = #spec.packages == 0 and "none" or M.builder(app, cfg, ctx.log)
   local dockerfile, dsha
   if builder == "docker" then
