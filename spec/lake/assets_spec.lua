@@ -548,3 +548,240 @@ describe("lake.assets with the local builder (real pip)", function()
     assert.same({}, assets.glue_arguments(g))
   end)
 end)
+
+describe("lake.assets jars (loopback server)", function()
+  local server, root
+  local function bytes(n)
+    local t = {}
+    for i = 0, n - 1 do t[#t + 1] = string.char(i % 256) end
+    return table.concat(t)
+  end
+
+  lazy_setup(function()
+    local p = assert(io.popen("exec python3 spec/support/httpd.py --ppid $PPID", "r"))
+    local line = p:read("l")
+    local port, pid = (line or ""):match("^PORT (%d+) PID (%d+)$")
+    assert(port, "httpd.py did not start: " .. tostring(line))
+    server = { pid = pid, pipe = p, base = "http://127.0.0.1:" .. port }
+    root = tmpdir()
+  end)
+  lazy_teardown(function()
+    os.execute("kill " .. server.pid .. " 2>/dev/null")
+    server.pipe:close()
+    fs.remove_tree(root)
+  end)
+
+  it("downloads a jar once into the cache", function()
+    local jars = require("lake.assets.jars")
+    local dir = root .. "/c1"
+    local logs = {}
+    local log = function(m) logs[#logs + 1] = m end
+    local jar = assert(reqs.parse_jar(server.base .. "/bytes/5000?f=lib.jar"))
+    local got = assert(jars.fetch(dir, jar, { log = log }))
+    assert.equal(crypto.sha256_hex(bytes(5000)), got.sha256)
+    assert.equal(5000, got.size)
+    assert.equal(("%s/jars/%s.jar"):format(dir, crypto.sha256_hex(jar.url)), got.path)
+    assert.same({ "jar: downloading " .. jar.url }, logs)
+    assert.same(got, assert(jars.fetch(dir, jar, { log = log })))
+    assert.equal(1, #logs)
+    -- a pin that matches
+    local pinned = assert(reqs.parse_jar(server.base .. "/bytes/700?f=p.jar#sha256=" .. crypto.sha256_hex(bytes(700))))
+    assert.equal(700, assert(jars.fetch(dir, pinned)).size)
+    assert.same({}, fs.list(dir .. "/tmp"))
+  end)
+
+  it("refuses a jar that does not match its pin, and failing URLs with the status or the kind", function()
+    local jars = require("lake.assets.jars")
+    local dir = root .. "/c2"
+    local bad = ("0"):rep(64)
+    local url = server.base .. "/bytes/2000?f=x.jar"
+    assert.same({ nil, ("jar %s: sha256 is %s (downloaded), the pin says %s"):format(url,
+      crypto.sha256_hex(bytes(2000)), bad) }, { jars.fetch(dir, assert(reqs.parse_jar(url .. "#sha256=" .. bad))) })
+    assert.same({}, entries_under(dir .. "/jars"))
+    local missing = server.base .. "/status/404?f=x.jar"
+    assert.same({ nil, ("cannot download jar %s: HTTP 404"):format(missing) },
+      { jars.fetch(dir, assert(reqs.parse_jar(missing))) })
+    local sock = "import socket;s=socket.socket();s.bind(('127.0.0.1',0));print(s.getsockname()[1]);s.close()"
+    local port = tonumber((run({ "python3", "-c", sock })))
+    local closed = ("http://127.0.0.1:%d/x.jar"):format(port)
+    local none, err = jars.fetch(dir, assert(reqs.parse_jar(closed)))
+    assert.is_nil(none)
+    assert.matches("^cannot download jar " .. closed:gsub("%p", "%%%0") .. " %(connect%): ", err)
+    assert.same({}, entries_under(dir .. "/jars"))
+    assert.same({}, fs.list(dir .. "/tmp"))
+  end)
+
+  it("gives a Glue job one asset per jar and --extra-jars with their s3 URIs", function()
+    local dir = root .. "/glue"
+    local a = server.base .. "/bytes/300?f=a.jar"
+    local b = server.base .. "/bytes/400?f=b.jar#sha256=" .. crypto.sha256_hex(bytes(400))
+    local ex = shared_module(dir, "example", { ["__init__.py"] = "" }, { extra_jars = { a } })
+    local mod = make_module(dir, "j", { ["src/index.py"] = "" }, { extra_jars = { b, a }, shared = { ex } })
+    local app = lapp.new({ root = dir, settings = { builder = "local", cache_dir = dir .. "/cache" } })
+    local g = assets.glue(app, "j", mod)
+    assert.same({}, app.problems)
+    assert.equal(2, #g.jars)
+    assert.same({ "jar:" .. a, "jar:" .. server.base .. "/bytes/400?f=b.jar" }, { g.jars[1].id, g.jars[2].id })
+    -- another job listing the same jar shares its asset
+    local other = assets.glue(app, "k", make_module(dir, "k", { ["src/index.py"] = "" }, { extra_jars = { a } }))
+    assert.equal(g.jars[1], other.jars[1])
+    local out = dir .. "/out"
+    assert(fs.mkdir_p(out))
+    local res = assert(require("lake.synth").build(app, { asset_dir = out }))
+    local ka, kb = crypto.sha256_hex(bytes(300)) .. ".jar", crypto.sha256_hex(bytes(400)) .. ".jar"
+    assert.equal(ka, res.assets["jar:" .. a].key)
+    assert.equal(kb, res.assets[g.jars[2].id].key)
+    local bucket = "lakehost-assets-${AWS::AccountId}-${AWS::Region}"
+    assert.same({ ["Fn::Sub"] = ("s3://%s/%s,s3://%s/%s"):format(bucket, ka, bucket, kb) },
+      require("lake.token").resolve(assets.glue_arguments(g)["--extra-jars"], { assets = res.assets }))
+  end)
+
+  it("fails the synthesis with exit 1 when a jar cannot be downloaded", function()
+    local dir = root .. "/glue404"
+    local mod = make_module(dir, "j", { ["src/index.py"] = "" },
+      { extra_jars = { server.base .. "/status/404?f=x.jar" } })
+    local app = lapp.new({ root = dir, settings = { cache_dir = dir .. "/cache" } })
+    assets.glue(app, "j", mod)
+    assert(fs.mkdir_p(dir .. "/out"))
+    local ok, err = pcall(require("lake.synth").build, app, { asset_dir = dir .. "/out" })
+    assert.is_false(ok)
+    assert.equal(1, err.exit)
+    assert.equal(("asset 'jar:%s/status/404?f=x.jar': cannot download jar %s/status/404?f=x.jar: HTTP 404")
+      :format(server.base, server.base), err.msg)
+  end)
+end)
+
+describe("lake.assets with the Docker builder (fake docker)", function()
+  local root
+
+  -- Runs Lua code in a fresh lakehost whose PATH holds only a `docker`
+  -- shim around the fake that appends every call's argv (one per line,
+  -- calls separated by "--") to <dir>/calls. Returns stdout, stderr, the
+  -- calls (array of argv arrays), the exit status.
+  local function with_fake(code, env)
+    local dir = tmpdir()
+    write(dir .. "/docker", ([[#!/bin/sh
+FAKE_DOCKER_LOG="%s/last" "%s" "$@"
+rc=$?
+echo -- >>"%s/calls"
+/bin/cat "%s/last" >>"%s/calls"
+exit $rc
+]]):format(dir, FAKE, dir, dir, dir))
+    assert(fs.chmod(dir .. "/docker", tonumber("755", 8)))
+    local e = { PATH = dir, LAKEHOST_DOCKER = "" }
+    for k, v in pairs(env or {}) do e[k] = v end
+    local out, err, status = util.lakehost({ "-e", code }, { env = e })
+    local calls = {}
+    for line in ((fs.read(dir .. "/calls") or "") .. ""):gmatch("([^\n]*)\n") do
+      if line == "--" then calls[#calls + 1] = {} else table.insert(calls[#calls], line) end
+    end
+    fs.remove_tree(dir)
+    return out, err, calls, status
+  end
+
+  local function child(dir, settings)
+    return ([[
+local assets = require("lake.assets")
+local app = require("lake.app").new{ root = %q, settings = %s }
+local mod = { dir = %q, rel = "pipelines/p/steps/m", packages = { "tinypkg==1.0.0" }, extra_jars = {}, shared = {} }
+local built, err, code = assets.build_lambda(app, "p/m", mod, { dir = %q,
+  log = function(m) io.stderr:write(m, "\n") end })
+io.write(tostring(built and built.sha256), "|", tostring(built and built.cached), "|", tostring(err), "|", tostring(code))
+]]):format(dir, settings, dir .. "/m", dir .. "/out")
+  end
+
+  before_each(function()
+    root = tmpdir()
+    make_module(root, "m", { ["src/index.py"] = "def handler(e, c):\n    return 0\n" })
+    assert(fs.mkdir_p(root .. "/out"))
+    assert(fs.mkdir_p(root .. "/wheels"))
+  end)
+  after_each(function() fs.remove_tree(root) end)
+
+  it("asks the engine, builds the image once and runs pip in it with the exact argv", function()
+    local settings = ("{ cache_dir = %q, pip = { find_links = { %q } } }"):format(root .. "/cache", root .. "/wheels")
+    local out, err, calls, status = with_fake(child(root, settings))
+    assert.equal(0, status, err)
+    local sha, cached = out:match("^(%x+)|(%a+)|nil|nil$")
+    assert(sha, out .. err)
+    assert.equal("false", cached)
+    local repo = fs.realpath(util.cwd())
+    assert.equal(3, #calls)
+    assert.same({ "version", "--format", "{{.Server.Version}}" }, calls[1])
+    assert.same({ "build", "--platform", "linux/amd64", "-f", repo .. "/docker/Dockerfile.lambda",
+      "-t", "lakehost-deps-lambda:py3.12-x86_64", "--build-arg", "PYTHON_VERSION=3.12", repo .. "/docker" }, calls[2])
+    local work = calls[3][8]:match("^(.*):/lakehost/in:ro$")
+    assert.matches("^" .. fs.realpath(root .. "/cache"):gsub("%p", "%%%0") .. "/tmp/%d+%-1$", work)
+    assert.same({ "run", "--rm", "--platform", "linux/amd64", "--user", ("%d:%d"):format(proc.uid(), proc.gid()),
+      "-v", work .. ":/lakehost/in:ro", "-v", work .. "/packages:/lakehost/out",
+      "-v", fs.realpath(root .. "/wheels") .. ":/lakehost/find-links/1:ro",
+      "-e", "HOME=/tmp", "-e", "PIP_ROOT_USER_ACTION=ignore", "-e", "PYTHONDONTWRITEBYTECODE=1",
+      "lakehost-deps-lambda:py3.12-x86_64", "python3", "-m", "pip", "install", "--target", "/lakehost/out",
+      "--upgrade", "--no-compile", "--no-cache-dir", "--disable-pip-version-check",
+      "--find-links", "/lakehost/find-links/1", "-r", "/lakehost/in/requirements.txt" }, calls[3])
+    assert.matches("assets: building dependencies with Docker\n", err, 1, true)
+    -- warm: the engine is asked which builder to key on, nothing else runs
+    out, err, calls = with_fake(child(root, settings))
+    assert.equal(sha .. "|true|nil|nil", out, err)
+    assert.same({ { "version", "--format", "{{.Server.Version}}" } }, calls)
+  end)
+
+  it("builds for arm64 with the configured runtime when asked to", function()
+    local settings = ("{ builder = 'docker', cache_dir = %q, lambda_runtime = 'python3.11', "
+      .. "lambda_architecture = 'arm64' }"):format(root .. "/cache")
+    local out, err, calls, status = with_fake(child(root, settings))
+    assert.equal(0, status, err)
+    assert.matches("|false|nil|nil$", out)
+    assert.equal(2, #calls)
+    assert.same({ "build", "--platform", "linux/arm64", "-f", fs.realpath(util.cwd()) .. "/docker/Dockerfile.lambda",
+      "-t", "lakehost-deps-lambda:py3.11-arm64", "--build-arg", "PYTHON_VERSION=3.11",
+      fs.realpath(util.cwd()) .. "/docker" }, calls[1])
+    assert.same({ "run", "--rm", "--platform", "linux/arm64" }, { table.unpack(calls[2], 1, 4) })
+  end)
+
+  it("reports a failing image build with docker's last lines and leaves no cache entry", function()
+    local settings = ("{ builder = 'docker', cache_dir = %q }"):format(root .. "/cache")
+    local out, err, calls = with_fake(child(root, settings), { FAKE_DOCKER_EXIT = "1" })
+    local lines = {}
+    for i = 12, 30 do lines[#lines + 1] = "step " .. i end
+    lines[#lines + 1] = "build says bye"
+    assert.equal("nil|nil|docker image for pipelines/p/steps/m: docker build of lakehost-deps-lambda:py3.12-x86_64 "
+      .. "failed (exit status 1):\n" .. table.concat(lines, "\n") .. "|failed", out, err)
+    assert.equal(1, #calls)
+    assert.same({}, entries_under(root .. "/cache/assets"))
+    assert.same({}, fs.list(root .. "/out"))
+  end)
+
+  it("falls back to pip on this machine when no engine answers, saying why", function()
+    local out = with_fake([[
+      local assets = require("lake.assets")
+      local app = require("lake.app").new{}
+      local logs = {}
+      local b = assets.builder(app, assert(assets.settings(app)), function(m) logs[#logs + 1] = m end)
+      io.write(b, "|", table.concat(logs, "\n"))]], { FAKE_DOCKER_DOWN = "1" })
+    assert.equal("local|assets: Docker engine not reachable: Cannot connect to the Docker daemon at "
+      .. "unix:///var/run/docker.sock. Is the docker daemon running?; building dependencies with pip on this machine",
+      out)
+  end)
+end)
+
+describe("lake.assets with a real Docker engine #docker", function()
+  it("installs a wheel in the Lambda image and packages it", function()
+    local ok, why = docker.available()
+    if not ok then
+      pending("no Docker engine: " .. why)
+      return
+    end
+    local root = tmpdir()
+    make_wheel(root, "tinypkg", "1.0.0")
+    local mod = make_module(root, "m", { ["src/index.py"] = "import tinypkg\n\ndef handler(e, c):\n"
+      .. "    return tinypkg.greet('docker')\n" }, { packages = { "tinypkg==1.0.0" } })
+    local app = lapp.new({ root = root, settings = { builder = "docker", cache_dir = root .. "/cache",
+      pip = { no_index = true, find_links = { root } } } })
+    assert(fs.mkdir_p(root .. "/out"))
+    local built, err = assets.build_lambda(app, "m", mod, { dir = root .. "/out" })
+    assert(built, err)
+    assert.is_truthy(names_of(built.path)[#names_of(built.path)] == "tinypkg/__init__.py")
+    fs.remove_tree(root)
+  end)
+end)
