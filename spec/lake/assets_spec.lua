@@ -785,3 +785,79 @@ describe("lake.assets with a real Docker engine #docker", function()
     fs.remove_tree(root)
   end)
 end)
+
+describe("lakehost APP.lua synth with assets", function()
+  local root
+  local function app_lua(packages, shared_packages)
+    return ([[
+local lake = require("lake")
+local assets = require("lake.assets")
+local root = %q
+local app = lake.App{ name = "t", root = root, stage = "dev",
+  settings = { builder = "local", cache_dir = root .. "/cache", pip = { no_index = true } } }
+local st = app:stack("t-stack-dev")
+local mod = { dir = root .. "/m", rel = "m", packages = %s, extra_jars = {},
+  shared = { { name = "s", dir = root .. "/shared/s", rel = "shared/s", packages = %s, extra_jars = {} } } }
+local a = assets.lambda(app, "m", mod)
+st:add("lambda_function", "Fn", { Code = { S3Bucket = a.bucket(), S3Key = a.key() },
+  Role = "arn:aws:iam::123456789012:role/r", Handler = a.handler, Runtime = a.runtime })
+return app
+]]):format(root, packages, shared_packages)
+  end
+
+  before_each(function()
+    root = tmpdir()
+    make_module(root, "m", { ["src/index.py"] = "def handler(e, c):\n    return 0\n" })
+    write(root .. "/shared/s/__init__.py", "")
+  end)
+  after_each(function() fs.remove_tree(root) end)
+
+  it("writes the assets under lake.out/assets/<sha256>.zip and the template points at them", function()
+    write(root .. "/app.lua", app_lua("{}", "{}"))
+    local _, err, status = util.lakehost({ "app.lua", "synth" }, { cwd = root })
+    assert.equal(0, status, err)
+    local names = fs.list(root .. "/lake.out/assets")
+    assert.equal(1, #names)
+    local sha = names[1]:match("^(%x+)%.zip$")
+    assert.equal(sha, (crypto.sha256_file(root .. "/lake.out/assets/" .. names[1])))
+    local json = require("host.json")
+    local tpl = json.decode(assert(fs.read(root .. "/lake.out/t-stack-dev.template.json")))
+    assert.equal(sha .. ".zip", tpl.Resources.Fn.Properties.Code.S3Key)
+    assert.equal("python3.12", tpl.Resources.Fn.Properties.Runtime)
+    assert.equal("index.handler", tpl.Resources.Fn.Properties.Handler)
+    local manifest = json.decode(assert(fs.read(root .. "/lake.out/manifest.json")))
+    assert.same({ file = "assets/" .. sha .. ".zip", id = "m", key = sha .. ".zip", kind = "lambda", sha256 = sha,
+      size = fs.stat(root .. "/lake.out/assets/" .. names[1]).size }, manifest.assets[1])
+    assert.same({ "index.py", "shared/__init__.py", "shared/s/__init__.py" },
+      names_of(root .. "/lake.out/assets/" .. names[1]))
+    -- --builder none is fine for a module without packages, and gives the same bytes
+    _, err, status = util.lakehost({ "app.lua", "synth", "--builder", "none", "--out", "again" }, { cwd = root })
+    assert.equal(0, status, err)
+    assert.same(names, fs.list(root .. "/again/assets"))
+  end)
+
+  it("exits 2 for conflicting packages and an unknown builder, writing nothing", function()
+    write(root .. "/app.lua", app_lua([[{ "six==1.16.0" }]], [[{ "six==1.15.0" }]]))
+    local _, err, status = util.lakehost({ "app.lua", "synth" }, { cwd = root })
+    assert.equal(2, status)
+    assert.equal("m/requirements.json: packages: six==1.16.0 (m/requirements.json) conflicts with six==1.15.0 "
+      .. "(shared/manifest.json: s)\nlakehost: 1 problem found; nothing was written\n", err)
+    _, err, status = util.lakehost({ "app.lua", "synth", "--builder", "dockr" }, { cwd = root })
+    assert.equal(2, status)
+    assert.equal("lakehost: synth: --builder expects one of docker, local, none, got 'dockr' (did you mean 'docker'?)\n",
+      err)
+    assert.is_false(fs.exists(root .. "/lake.out"))
+    assert.is_false(fs.exists(root .. "/cache"))
+  end)
+
+  it("exits 1 when pip fails, with pip's last lines, leaving no output and no cache entry", function()
+    write(root .. "/app.lua", app_lua([[{ "nosuchpkg==9.9" }]], "{}"))
+    local _, err, status = util.lakehost({ "app.lua", "synth" }, { cwd = root })
+    assert.equal(1, status)
+    assert.matches("^lakehost: asset 'm': pip failed for m %(exit 1%):\n", err)
+    assert.matches("ERROR: No matching distribution found for nosuchpkg==9.9\n", err, 1, true)
+    assert.same({ "app.lua", "cache", "m", "shared" }, fs.list(root))
+    assert.same({}, entries_under(root .. "/cache/assets"))
+    assert.same({}, fs.list(root .. "/cache/tmp"))
+  end)
+end)
