@@ -48,7 +48,11 @@ all: lakehost
 # ./lakehost is a copy of the last build so that the library beside it (lua/)
 # is found whichever flavour was built.
 lakehost: $(BIN)
+ifeq ($(SANITIZE),1)
+	@echo "make: SANITIZE=1 builds $(BIN); ./lakehost stays the release build"
+else
 	cp $(BIN) $@
+endif
 
 $(BIN): $(OBJS)
 	$(CC) $(LDFLAGS) -o $@ $(OBJS) $(LDLIBS)
@@ -64,7 +68,9 @@ $(BUILD)/.flags: FORCE
 debug:
 	$(MAKE) BUILD=build-debug OPT='-O0 -g -DLUA_USE_APICHECK'
 
-test: lakehost
+# Specs run the binary of this flavour (build/ or build-asan/), never ./lakehost,
+# so a sanitizer run does not replace the release binary.
+test: $(BIN)
 	@$(TEST_ENV) ./spec/run.sh $(BIN) $(TAGS)
 
 check-asan:

@@ -197,6 +197,27 @@ function Stack:output(id, value, opts)
   self.outputs[id] = { value = value, description = opts.description, export_name = opts.export_name }
 end
 
+--- Declares a template parameter with a default, such as an SSM-typed one
+-- CloudFormation reads at deploy ("AWS::SSM::Parameter::Value<String>").
+-- token.ref(param) refers to it.
+-- @param id string logical id (letters and digits)
+-- @param opts table { type = "String"|..., default = string|token, description = }
+-- @return the parameter
+function Stack:parameter(id, opts)
+  if type(id) ~= "string" or not id:match("^[A-Za-z0-9]+$") then
+    error(("invalid parameter id '%s'"):format(tostring(id)), 2)
+  end
+  self.parameters = self.parameters or {}
+  if self.by_id[id] or self.parameters[id] then
+    error(("stack '%s' already has a resource or parameter '%s'"):format(self.name, id), 2)
+  end
+  opts = opts or {}
+  local p = { stack = self, logical_id = id, type = opts.type or "String", default = opts.default,
+    description = opts.description }
+  self.parameters[id] = p
+  return p
+end
+
 --- Adds a tag to every taggable resource of the stack (and the stack itself).
 function Stack:tag(k, v) self.tags[k] = v; return self end
 

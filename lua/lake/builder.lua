@@ -202,6 +202,12 @@ local function validate(app, opts, where)
     stage = "dev"
   end
   v.stage = stage
+  local topic_len = #names.topic(v.lake_name, v.stage)
+  if topic_len > 256 then
+    problem("lake_name", "the error topic's name would be %d characters, SNS allows 256: shorten the name by %d",
+      topic_len, topic_len - 256)
+    v.lake_name = "lake"
+  end
 
   -- region and account (an empty string counts as not given, as unset
   -- environment variables often come through that way)
@@ -517,6 +523,17 @@ local function build_topic(lake, stack, subscriptions)
     local id = "ErrorTopic" .. util.pascal(s.protocol) .. "Subscription"
       .. fnv8(s.protocol .. " " .. tostring(token.worst_case(s.endpoint) or s.endpoint))
     stack:add("sns_subscription", id, { TopicArn = topic:ref(), Protocol = s.protocol, Endpoint = s.endpoint })
+    -- SNS may invoke a Lambda subscriber only with the function's consent.
+    -- As CDK does, grant it when the function is in the lake's account (or
+    -- the account is not known before deploy); a function of another
+    -- account is its owner's to open.
+    local fn_account = type(s.endpoint) == "string" and s.endpoint:match("^arn:[^:]+:lambda:[^:]+:(%d+):")
+    if s.protocol == "lambda" and (lake.account == nil or fn_account == lake.account) then
+      stack:add("lambda_permission", id .. "Permission", {
+        Action = "lambda:InvokeFunction", FunctionName = s.endpoint, Principal = "sns.amazonaws.com",
+        SourceArn = topic:ref(),
+      })
+    end
   end
 end
 
@@ -622,11 +639,15 @@ local function run_standalone(lake, paths)
   for _, path in ipairs(paths) do
     local ok, err = standalone.load(path, lake)
     if not ok then
-      local file, line, msg = tostring(err):match("^(.-):(%d+): (.*)$")
+      err = tostring(err)
+      local file, line, msg = err:match("^(.-):(%d+): (.*)$")
+      local name = standalone.display_name(path, lake.app)
       if file then
         lake.app:problem(file, tonumber(line), nil, msg)
+      elseif err:sub(1, #name + 2) == name .. ": " then
+        lake.app:problem(name, nil, nil, err:sub(#name + 3))
       else
-        lake.app:problem(path, nil, nil, tostring(err))
+        lake.app:problem(name, nil, nil, err)
       end
     end
   end

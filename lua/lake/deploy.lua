@@ -106,7 +106,8 @@ end
 --- Runs op(entry) for every entry, dependencies first.
 -- @param entries array of { name=, dependencies = {...} } in deploy order
 -- @param op function(entry) -> result table { ok = bool, ... }
--- @param opts { concurrency = 4, reverse = bool (destroy: dependents first), sleep=, now= }
+-- @param opts { concurrency = 4, reverse = bool (destroy: dependents first), sleep=, now=,
+--   on_resume = function(entry|nil) called around each step (per-stack accounting) }
 -- @return results by name, failed count
 function M.schedule(entries, op, opts)
   local concurrency = math.max(1, opts.concurrency or 4)
@@ -169,12 +170,20 @@ function M.schedule(entries, op, opts)
       local r = running[j]
       if r.wake <= now then
         local ok, res
-        if r.first then ok, res = coroutine.resume(r.co, r.entry); r.first = false
-        else ok, res = coroutine.resume(r.co) end
+        if opts.on_resume then opts.on_resume(r.entry) end
+        if r.first then
+          r.started = opts.now()
+          ok, res = coroutine.resume(r.co, r.entry)
+          r.first = false
+        else
+          ok, res = coroutine.resume(r.co)
+        end
+        if opts.on_resume then opts.on_resume(nil) end
         if not ok then
           res = { ok = false, status = "failed", message = tostring(res) }
         end
         if coroutine.status(r.co) == "dead" then
+          res.seconds = opts.now() - r.started
           results[r.entry.name] = res
           if not res.ok then failed = failed + 1 end
           table.remove(running, j)

@@ -91,12 +91,13 @@ function M.bootstrap(app, opts)
   return 0
 end
 
-local function report(results, entries, verb)
+local function report(results, entries, verb, stats)
   local failed = 0
   for _, e in ipairs(entries) do
     local r = results[e.name] or { ok = false, status = "not run" }
     if r.ok then
-      eprint("  %-48s %s", e.name, r.status)
+      local calls = stats and stats.by_tag[e.name]
+      eprint("  %-48s %-10s %6.2f s %4s API calls", e.name, r.status, r.seconds or 0, calls or 0)
     else
       failed = failed + 1
       eprint("  %-48s %s: %s", e.name, r.status, r.message or "")
@@ -133,8 +134,9 @@ function M.deploy(out_dir, selectors, opts)
   eprint("deploying %d stack%s to %s (concurrency %d%s)", #entries, #entries == 1 and "" or "s",
     session.region, ctx.concurrency, ctx.express and ", express" or "")
   local results = deploy.schedule(entries, function(e) return deploy.deploy_stack(ctx, e) end,
-    { concurrency = ctx.concurrency, sleep = ctx.sleep, now = ctx.now })
-  report(results, entries, "deploy")
+    { concurrency = ctx.concurrency, sleep = ctx.sleep, now = ctx.now,
+      on_resume = function(e) ctx.client.tag = e and e.name or nil end })
+  report(results, entries, "deploy", ctx.client.stats)
   eprint("done in %.1f s, %d API calls", proc.monotime() - t0, ctx.client.stats.calls)
   if opts.stats then
     for k, v in util.spairs(ctx.client.stats.by_action) do eprint("  %-40s %d", k, v) end

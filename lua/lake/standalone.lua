@@ -35,7 +35,7 @@ function M.env(datalake)
   env.require = limited_require
   return setmetatable(env, {
     __newindex = function(_, k)
-      error(("assignment to undeclared global '%s' (use local)"):format(tostring(k)), 2)
+      error(("assignment to undeclared global '%s'"):format(tostring(k)), 2)
     end,
     __index = function(_, k)
       error(("undeclared global '%s'"):format(tostring(k)), 2)
@@ -44,7 +44,9 @@ function M.env(datalake)
 end
 
 --- The name a script goes by in messages: relative to the app's folder when inside it.
-local function display_name(path, app)
+-- @param path string
+-- @param app App|nil
+function M.display_name(path, app)
   local root = app and app.root
   if type(root) == "string" and root ~= "" and root ~= "." then
     root = root:gsub("/+$", "") .. "/"
@@ -63,7 +65,7 @@ function M.load(path, datalake)
   if type(datalake) ~= "table" or not datalake.app then
     error("lake.standalone: expected the built lake (DatalakeBuilder{...}:build()) as the second argument", 2)
   end
-  local name = display_name(path, datalake.app)
+  local name = M.display_name(path, datalake.app)
   local src, err = fs.read(path)
   if not src then return nil, ("%s: cannot read standalone script: %s"):format(name, tostring(err)) end
   local chunk, lerr = load(src, "@" .. name, "t", M.env(datalake))

@@ -103,6 +103,14 @@ function M.template(stack, ctx)
   end
   local tpl = { AWSTemplateFormatVersion = "2010-09-09", Resources = resources }
   if stack.description then tpl.Description = stack.description end
+  if stack.parameters and next(stack.parameters) then
+    local params = {}
+    for id, p in pairs(stack.parameters) do
+      c.where = ("%s/Parameters/%s"):format(stack.name, id)
+      params[id] = { Type = p.type, Default = token.resolve(p.default, c), Description = p.description }
+    end
+    tpl.Parameters = params
+  end
   if next(stack.outputs) then
     local outputs = {}
     for id, o in pairs(stack.outputs) do

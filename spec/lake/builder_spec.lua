@@ -174,6 +174,22 @@ describe("lake.builder stacks #unit", function()
       https = "https://hooks.example.com/lake", http = "http://hooks.example.com/lake" }, seen)
   end)
 
+  it("lets SNS invoke a Lambda subscriber of the lake's account, not of others", function()
+    local fn = "arn:aws:lambda:us-east-1:123456789012:function:notify"
+    local other = "arn:aws:lambda:us-east-1:210987654321:function:notify"
+    local tpl = template((build({ account_id = "123456789012", sns_subscriptions = {
+      { protocol = "lambda", endpoint = fn }, { protocol = "lambda", endpoint = other } } })).shared_stack)
+    local perms = of_type(tpl, "AWS::Lambda::Permission")
+    assert.equal(1, #perms)
+    local p = tpl.Resources[perms[1]].Properties
+    assert.same({ Action = "lambda:InvokeFunction", FunctionName = fn, Principal = "sns.amazonaws.com",
+      SourceArn = { Ref = "ErrorTopic" } }, p)
+    assert.equal(fn, tpl.Resources[perms[1]:gsub("Permission$", "")].Properties.Endpoint)
+    -- account unknown until deploy: assume the lake's own function
+    tpl = template((build({ sns_subscriptions = { { protocol = "lambda", endpoint = other } } })).shared_stack)
+    assert.equal(1, #of_type(tpl, "AWS::Lambda::Permission"))
+  end)
+
   it("keeps subscription ids stable when the list is reordered", function()
     local a = { protocol = "email", endpoint = "a@example.com" }
     local b = { protocol = "email", endpoint = "b@example.com" }
@@ -359,6 +375,9 @@ describe("lake.builder options #unit", function()
     assert.same({ "app.lua: lake_name: expected a string, got a number" }, problems({ lake_name = 1, lake_domains = { "a" } }))
     assert.same({ "app.lua: lake_name: needs at least one letter or digit, got '--'" },
       problems({ lake_name = "--", lake_domains = { "a" } }))
+    assert.same({ "app.lua: lake_name: the error topic's name would be 257 characters, SNS allows 256: shorten the name by 1" },
+      problems({ lake_name = ("n"):rep(246), lake_domains = { "a" } }))
+    assert.same({}, problems({ lake_name = ("n"):rep(245), lake_domains = { "a" } }))
   end)
 
   it("checks lake_domains", function()
@@ -486,7 +505,7 @@ describe("lake.builder options #unit", function()
   -- acceptance
   it("accepts the example's options", function()
     assert.same({}, problems({ lake_name = "Example Lake", env = "dev", lake_domains = { "example" },
-      enable_vpc = false, sns_subscriptions = SUBS, pipelines_path = "/nonexistent/pipelines",
+      enable_vpc = false, sns_subscriptions = SUBS,
       tags = { example1 = "value1" }, region = "us-east-1", account_id = "123456789012" }))
   end)
 end)

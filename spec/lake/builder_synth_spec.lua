@@ -95,6 +95,23 @@ describe("lake.builder templates pass cfn-lint #unit", function()
     assert.equal(0, code)
   end)
 
+  it("finds nothing in app.lua's synth output (storage, shared, extra policies)", function()
+    local out_dir = os.tmpname()
+    os.remove(out_dir)
+    local _, err, code = util.lakehost({ "app.lua", "synth", "--quiet", "--out", out_dir },
+      { env = { ENVIRONMENT_STAGE = "dev" } })
+    assert.equal("", err)
+    assert.equal(0, code)
+    local cases = {}
+    for _, name in ipairs({ "lake-storage-stack-dev", "lake-shared-stack-dev", "lake-extra-policies-stack-dev" }) do
+      cases[name] = assert(read(out_dir .. "/" .. name .. ".template.json"), name)
+    end
+    os.execute("rm -rf " .. util.shquote(out_dir))
+    local out, lcode = lint(cases)
+    assert.equal("", out)
+    assert.equal(0, lcode)
+  end)
+
   it("can fail: a template with a misspelt property is reported", function()
     local bad = text(example().storage_stack):gsub('"BucketName"', '"BucketNme"', 1)
     local out, code = lint({ bad = bad })

@@ -49,7 +49,7 @@ describe("deploy against a local AWS endpoint #integration", function()
   it("deploys every stack in dependency order and the resources exist", function()
     local _, err, code = run(server, { SMALL, "deploy", "--out", out .. "/a" })
     assert.equal(0, code, err)
-    assert.matches("small%-storage%-stack%-dev%s+created", err)
+    assert.matches("small%-storage%-stack%-dev%s+created%s+[%d.]+ s%s+%d+ API calls", err)
     assert.matches("small%-shared%-stack%-dev%s+created", err)
     assert.is_true(err:find("small-storage-stack-dev", 1, true) < err:find("small-shared-stack-dev  ", 1, true))
     -- checked through the APIs

@@ -139,7 +139,7 @@ function M.new(opts)
     log = opts.log, max_attempts = opts.max_attempts or tonumber((opts.getenv or os.getenv)("AWS_MAX_ATTEMPTS") or "") or 5,
     max_time = opts.max_time or 120, retry_base = opts.retry_base or 0.25, retry_cap = opts.retry_cap or 20,
     sleep = opts.sleep or proc.sleep, now = opts.now or proc.time, skew = 0,
-    stats = { calls = 0, attempts = 0, retries = 0, by_action = {} },
+    stats = { calls = 0, attempts = 0, retries = 0, by_action = {}, by_tag = {} },
     http = opts.http or require("host.http"),
   }, Client)
   return c
@@ -193,6 +193,7 @@ function Client:call(req)
   local started = self.now()
   local action = req.action or (req.method or "GET")
   self.stats.calls = self.stats.calls + 1
+  if self.tag then self.stats.by_tag[self.tag] = (self.stats.by_tag[self.tag] or 0) + 1 end
   self.stats.by_action[req.service .. ":" .. action] = (self.stats.by_action[req.service .. ":" .. action] or 0) + 1
 
   local payload_hash = req.payload_hash

@@ -595,7 +595,7 @@ function M.validate(value, marks, ctx)
   local name = ck:required(value, "name", "", 1)
   if name ~= nil and ck:expect(name, "string", line("name"), "name") then
     if name:match(NAME_PATTERN) then
-      cfg.name = name
+      cfg.name, cfg.name_line = name, line("name")
     else
       ck:add(line("name"), "name", ("'%s' is not a pipeline name: lowercase letters, digits, '_' and '-', "
         .. "starting with a letter"):format(name))

@@ -151,7 +151,7 @@ function M.check(ck, m, manifest, io_)
   local fs = io_.fs
   if not fs.isdir(m.dir) then
     local hint = ""
-    if m.siblings and m.name then hint = util.suggest(m.name, m.siblings) end
+    if m.siblings and m.name then hint = config.suggest(m.name, m.siblings) end
     local msg = ("no folder %s%s"):format(m.rel, hint)
     if m.what == "trigger" or m.what == "catch" then
       msg = msg .. (": every pipeline needs a %s module (src/index.py and requirements.json)"):format(m.what)
@@ -191,7 +191,7 @@ function M.check(ck, m, manifest, io_)
           else
             fck:add(fck:line_of(v, i, fck:line_of(value, f, 1)), ("shared_modules[%d]"):format(i),
               ("'%s' is not declared in shared/manifest.json (declared: %s)%s"):format(name,
-                #declared > 0 and table.concat(declared, ", ") or "none", util.suggest(name, declared)))
+                #declared > 0 and table.concat(declared, ", ") or "none", config.suggest(name, declared)))
           end
         end
       elseif f == "extra_jars" then

@@ -33,11 +33,14 @@ local function arr(t) return setmetatable(t or {}, json.array_mt) end
 ---------------------------------------------------------------------------
 -- Names
 
+--- The pipeline's roles: "<pipeline>-<role>-<region>-<stage>".
+M.ROLES = { "trigger", "catch", "lambda", "glue", "sfn" }
+
 --- Every name the pipeline's resources get, and the limits they must fit.
 -- @param cfg table validated config (name, steps, triggers)
 -- @param env table { region=, account=, stage= } (region/account may be nil)
 -- @return names table { stack, state_machine, trigger_fn, catch_fn, fn = {[step]=}, job = {[step]=},
---   role = {trigger=, catch=, lambda=, glue=, states=}, rule = {[i]=} },
+--   role = {trigger=, catch=, lambda=, glue=, sfn=}, rule = {[i]=} },
 --   checks array of { what=, name= (string|token), max=, key=, line= }
 function M.resource_names(cfg, env)
   local stage, p = env.stage, util.kebab(cfg.name)
@@ -47,19 +50,23 @@ function M.resource_names(cfg, env)
   local function check(what, name, max, key, line)
     checks[#checks + 1] = { what = what, name = name, max = max, key = key, line = line }
   end
+  local nl = cfg.name_line
   n.stack = names.pipeline_stack(cfg.name, stage)
-  check("stack name", n.stack, 128, "name")
+  check("stack name", n.stack, 128, "name", nl)
   n.state_machine = names.name(p .. "-state-machine", stage)
-  check("state machine name", n.state_machine, 80, "name")
+  check("state machine name", n.state_machine, 80, "name", nl)
   n.trigger_fn = names.name(p .. "-trigger", stage)
   n.catch_fn = names.name(p .. "-catch", stage)
-  check("Lambda function name", n.trigger_fn, 64, "name")
-  check("Lambda function name", n.catch_fn, 64, "name")
+  check("Lambda function name", n.trigger_fn, 64, "name", nl)
+  check("Lambda function name", n.catch_fn, 64, "name", nl)
   -- Roles are global: the region keeps two regions of one lake apart.
-  for _, r in ipairs({ { "trigger", "trigger" }, { "catch", "catch" }, { "lambda", "lambda-steps" },
-    { "glue", "glue-steps" }, { "states", "state-machine" } }) do
-    n.role[r[1]] = token.concat(p, "-", r[2], "-", region, "-", stage)
-    check("IAM role name", n.role[r[1]], 64, "name")
+  local kinds = {}
+  for _, s in ipairs(cfg.steps) do kinds[s.type or ""] = true end
+  for _, r in ipairs(M.ROLES) do
+    n.role[r] = token.concat(p, "-", r, "-", region, "-", stage)
+    if (r ~= "lambda" or kinds.lambda) and (r ~= "glue" or kinds.glue) then
+      check("IAM role name", n.role[r], 64, "name", nl)
+    end
   end
   for _, s in ipairs(cfg.steps) do
     if s.type == "lambda" and s.module then
@@ -84,13 +91,22 @@ end
 function M.check_names(cfg, env, report)
   local n, checks = M.resource_names(cfg, env)
   local ok = true
+  -- One report per config key: the name that overflows its limit the most.
+  local worst_of, keys = {}, {}
   for _, c in ipairs(checks) do
     local worst = token.worst_case(c.name)
     if worst and #worst > c.max then
-      ok = false
-      report(c.line, c.key, ("makes the %s '%s' (%d characters with the longest region and account), "
-        .. "longer than the %d allowed: shorten it"):format(c.what, worst, #worst, c.max))
+      local over = #worst - c.max
+      local prev = worst_of[c.key]
+      if not prev then keys[#keys + 1] = c.key end
+      if not prev or over > prev.over then worst_of[c.key] = { c = c, text = worst, over = over } end
     end
+  end
+  for _, key in ipairs(keys) do
+    local w = worst_of[key]
+    ok = false
+    report(w.c.line, key, ("makes the %s '%s' (%d characters with the longest region and account), "
+      .. "longer than the %d allowed: shorten it"):format(w.c.what, w.text, #w.text, w.c.max))
   end
   local fn_owner = { [n.trigger_fn] = "the trigger", [n.catch_fn] = "the catch function" }
   local job_owner, id_owner = {}, {}
@@ -187,7 +203,7 @@ end
 -- Resources
 
 -- A Lambda function with its log group.
-local function add_function(stack, lake, id, spec)
+local function add_function(stack, id, spec)
   local group = stack:add("logs_log_group", id .. "LogGroup", {
     LogGroupName = log_group_name(spec.name), RetentionInDays = M.LOG_RETENTION_DAYS,
   })
@@ -199,14 +215,7 @@ local function add_function(stack, lake, id, spec)
     Environment = { Variables = spec.env },
     LoggingConfig = { LogGroup = group:ref(), LogFormat = "Text" },
   }
-  if lake.vpc and lake.vpc.ssm then
-    local ssm = lake.vpc.ssm
-    props.VpcConfig = {
-      SubnetIds = token.raw({ ["Fn::Split"] = arr { ",", token.resolve(token.concat("{{resolve:ssm:",
-        ssm.private_subnet_ids, "}}"), {}) } }),
-      SecurityGroupIds = { token.concat("{{resolve:ssm:", ssm.security_group_id, "}}") },
-    }
-  end
+  if spec.vpc then props.VpcConfig = spec.vpc end
   return stack:add("lambda_function", id .. "Function", props), group
 end
 
@@ -251,7 +260,20 @@ function M.build(lake, cfg, mods)
   local databases = { origin.database, target.database }
   local sm_arn = names.arn("states", "stateMachine:" .. n.state_machine, env)
   local lambda_service = "lambda.amazonaws.com"
-  local vpc_policy = lake.vpc and arr { managed("service-role/AWSLambdaVPCAccessExecutionRole") } or nil
+  -- In a lake with a VPC the functions run in its private subnets; the
+  -- shared stack publishes them in SSM, read here through SSM-typed
+  -- parameters (CloudFormation resolves them at deploy).
+  local vpc_policy, vpc_config
+  if lake.vpc and lake.vpc.ssm then
+    vpc_policy = arr { managed("service-role/AWSLambdaVPCAccessExecutionRole") }
+    local subnets = stack:parameter("VpcPrivateSubnetIds", {
+      type = "AWS::SSM::Parameter::Value<List<AWS::EC2::Subnet::Id>>", default = lake.vpc.ssm.private_subnet_ids,
+      description = "SSM parameter with the lake's private subnets" })
+    local sg = stack:parameter("VpcSecurityGroupId", {
+      type = "AWS::SSM::Parameter::Value<AWS::EC2::SecurityGroup::Id>", default = lake.vpc.ssm.security_group_id,
+      description = "SSM parameter with the lake's security group" })
+    vpc_config = { SubnetIds = token.ref(subnets), SecurityGroupIds = { token.ref(sg) } }
+  end
 
   local function role(id, name, service, statements, extra)
     local props = { RoleName = name, AssumeRolePolicyDocument = assume(service),
@@ -310,20 +332,20 @@ function M.build(lake, cfg, mods)
     sm_statements[#sm_statements + 1] = statement("WaitForJobs", { "events:PutTargets", "events:PutRule",
       "events:DescribeRule" }, { names.arn("events", "rule/" .. M.GLUE_SYNC_RULE, env) })
   end
-  local sm_role = role("StateMachineRole", n.role.states, "states.amazonaws.com", sm_statements,
+  local sm_role = role("StateMachineRole", n.role.sfn, "states.amazonaws.com", sm_statements,
     { policy = "run-steps", description = ("State machine of pipeline %s: runs its steps"):format(cfg.name) })
 
   -- Functions
   local base_env = { PIPELINE = cfg.name, STAGE = stage, LAKE_NAME = lake.name }
-  local trigger_fn = add_function(stack, lake, "Trigger", {
-    name = n.trigger_fn, role = trigger_role, timeout = M.TRIGGER.timeout, memory = M.TRIGGER.memory,
+  local trigger_fn = add_function(stack, "Trigger", {
+    name = n.trigger_fn, role = trigger_role, vpc = vpc_config, timeout = M.TRIGGER.timeout, memory = M.TRIGGER.memory,
     description = ("Starts pipeline %s from its triggers"):format(cfg.name),
     asset = assets.lambda_zip(app, cfg.name .. "/trigger", mods.trigger.dir, { shared = mods.trigger.shared }),
     env = util.merge(base_env, { STATE_MACHINE_ARN = sm_arn, ORIGIN_BUCKET = origin.name,
       TARGET_BUCKET = target.name, DATABASE = target.database }),
   })
-  add_function(stack, lake, "Catch", {
-    name = n.catch_fn, role = catch_role, timeout = M.CATCH.timeout, memory = M.CATCH.memory,
+  add_function(stack, "Catch", {
+    name = n.catch_fn, role = catch_role, vpc = vpc_config, timeout = M.CATCH.timeout, memory = M.CATCH.memory,
     description = ("Notifies the lake's topic when pipeline %s fails"):format(cfg.name),
     asset = assets.lambda_zip(app, cfg.name .. "/catch", mods.catch.dir, { shared = mods.catch.shared }),
     env = util.merge(base_env, { SNS_TOPIC_ARN = lake.sns_topic.arn }),
@@ -332,8 +354,8 @@ function M.build(lake, cfg, mods)
   for _, s in ipairs(cfg.steps) do
     local id, mod = "Step" .. util.pascal(s.name), mods.steps[s.name]
     if s.type == "lambda" then
-      step_fns[s.name] = add_function(stack, lake, id, {
-        name = n.fn[s.name], role = lambda_role, timeout = s.timeout_seconds, memory = s.memory_size,
+      step_fns[s.name] = add_function(stack, id, {
+        name = n.fn[s.name], role = lambda_role, vpc = vpc_config, timeout = s.timeout_seconds, memory = s.memory_size,
         description = ("Step %s of pipeline %s"):format(s.name, cfg.name),
         asset = assets.lambda_zip(app, cfg.name .. "/" .. s.module, mod.dir, { shared = mod.shared }),
         env = util.merge(s.environment, base_env, { ORIGIN_BUCKET = origin.name, TARGET_BUCKET = target.name,
