@@ -104,7 +104,7 @@ deps:
 install: lakehost
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/lakehost
 	install -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/lakehost
-	cp -R lua $(DESTDIR)$(PREFIX)/share/lakehost/
+	cp -R lua docker $(DESTDIR)$(PREFIX)/share/lakehost/
 
 clean:
 	rm -rf build build-* lakehost lake.out .lake-cache

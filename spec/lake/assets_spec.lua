@@ -282,7 +282,8 @@ describe("lake.assets builders #unit", function()
     local argv = docker.argv_for_run(opts)
     table.remove(argv, 1) -- the docker binary
     assert.same({ "run", "--rm", "--platform", "linux/arm64", "--user", ("%d:%d"):format(proc.uid(), proc.gid()),
-      "-v", "/c/tmp/1:/lakehost/in:ro", "-v", "/c/tmp/1/packages:/lakehost/out", "-v", "/wheels:/lakehost/find-links/1:ro",
+      "-v", "/c/tmp/1:/lakehost/in:ro", "-v", "/c/tmp/1/packages:/lakehost/out",
+      "-v", "/wheels:/lakehost/find-links/1:ro",
       "-e", "HOME=/tmp", "-e", "PIP_ROOT_USER_ACTION=ignore", "-e", "PYTHONDONTWRITEBYTECODE=1",
       "lakehost-deps-lambda:py3.12-arm64", "python3", "-m", "pip", "install", "--target", "/lakehost/out",
       "--upgrade", "--no-compile", "--no-cache-dir", "--disable-pip-version-check",
@@ -403,7 +404,8 @@ describe("lake.assets with the local builder (real pip)", function()
     assert(fs.mkdir_p(out))
     local runs = builders.runs
     local logs = {}
-    local built, err = assets.build_lambda(app, "p/greet", mod, { dir = out, log = function(m) logs[#logs + 1] = m end })
+    local function log(m) logs[#logs + 1] = m end
+    local built, err = assets.build_lambda(app, "p/greet", mod, { dir = out, log = log })
     assert(built, err)
     assert.equal(runs + 1, builders.runs)
     assert.is_false(built.cached)
@@ -424,7 +426,7 @@ describe("lake.assets with the local builder (real pip)", function()
     assert.equal(0, code, said)
     assert.equal("hello LAKE\n", said)
     -- the second build is a cache hit: no pip, same bytes
-    local again = assert(assets.build_lambda(app, "p/greet", mod, { dir = out, log = function(m) logs[#logs + 1] = m end }))
+    local again = assert(assets.build_lambda(app, "p/greet", mod, { dir = out, log = log }))
     assert.equal(runs + 1, builders.runs)
     assert.is_true(again.cached)
     assert.equal(built.sha256, again.sha256)
@@ -529,7 +531,8 @@ describe("lake.assets with the local builder (real pip)", function()
     for _, l in ipairs(logs) do pip_line = pip_line or l:match("^pip: .*") end
     assert.matches("--python-version 3.9 ", pip_line, 1, true)
     -- Glue puts the zip on sys.path
-    local said = run({ "python3", "-c", "import sys; sys.path.insert(0, sys.argv[1]); import helper; print(helper.run())",
+    local said = run({ "python3", "-c",
+      "import sys; sys.path.insert(0, sys.argv[1]); import helper; print(helper.run())",
       deps.path })
     assert.equal("hello GLUE\n", said)
     -- the job's arguments point at the assets bucket
@@ -686,7 +689,8 @@ local app = require("lake.app").new{ root = %q, settings = %s }
 local mod = { dir = %q, rel = "pipelines/p/steps/m", packages = { "tinypkg==1.0.0" }, extra_jars = {}, shared = {} }
 local built, err, code = assets.build_lambda(app, "p/m", mod, { dir = %q,
   log = function(m) io.stderr:write(m, "\n") end })
-io.write(tostring(built and built.sha256), "|", tostring(built and built.cached), "|", tostring(err), "|", tostring(code))
+io.write(tostring(built and built.sha256), "|", tostring(built and built.cached), "|", tostring(err), "|",
+  tostring(code))
 ]]):format(dir, settings, dir .. "/m", dir .. "/out")
   end
 
@@ -844,8 +848,8 @@ return app
       .. "(shared/manifest.json: s)\nlakehost: 1 problem found; nothing was written\n", err)
     _, err, status = util.lakehost({ "app.lua", "synth", "--builder", "dockr" }, { cwd = root })
     assert.equal(2, status)
-    assert.equal("lakehost: synth: --builder expects one of docker, local, none, got 'dockr' (did you mean 'docker'?)\n",
-      err)
+    assert.equal("lakehost: synth: --builder expects one of docker, local, none, got 'dockr' "
+      .. "(did you mean 'docker'?)\n", err)
     assert.is_false(fs.exists(root .. "/lake.out"))
     assert.is_false(fs.exists(root .. "/cache"))
   end)
@@ -859,5 +863,59 @@ return app
     assert.same({ "app.lua", "cache", "m", "shared" }, fs.list(root))
     assert.same({}, entries_under(root .. "/cache/assets"))
     assert.same({}, fs.list(root .. "/cache/tmp"))
+  end)
+end)
+
+describe("lake.assets in a pipeline stack", function()
+  local lake_tree = require("spec.lake.support.lake_tree")
+  local lake = require("lake")
+  local synth = require("lake.synth")
+
+  it("gives Glue jobs --extra-py-files and pinned --extra-jars, and Lambdas the configured runtime", function()
+    local pin = ("ab"):rep(32)
+    local files = lake_tree.pipeline({}, "p", [[
+name: p
+domain: example
+layers: {origin: raw, target: trusted}
+steps:
+  A:
+    type: lambda
+    properties:
+      module: a
+      next_step: B
+  B:
+    type: glue
+    properties:
+      module: b
+      glue_version: pythonshell
+]], { "a" })
+    lake_tree.module(files, "pipelines/p/steps/b", '{"packages": [], "shared_modules": ["example"],\n'
+      .. ' "extra_jars": ["https://repo.example/x/lib-1.0.jar#sha256=' .. pin .. '"]}\n')
+    files["shared/manifest.json"] = lake_tree.MANIFEST
+    files["shared/example/__init__.py"] = ""
+    local root = lake_tree.tree(files)
+    local app = lake.App { root = root, settings = { lambda_runtime = "python3.11", lambda_architecture = "arm64" } }
+    lake.DatalakeBuilder { scope = app, lake_name = "Example Lake", env = "dev", lake_domains = { "example" },
+      pipelines_path = "pipelines" }:build()
+    assert.same({}, app.problems)
+    local stack = app:get_stack("lake-p-stack-dev")
+    local tpl = synth.template(stack, { assets = lake_tree.ASSETS })
+    local fn = tpl.Resources.StepAFunction.Properties
+    assert.equal("python3.11", fn.Runtime)
+    assert.same({ "arm64" }, fn.Architectures)
+    assert.equal("index.handler", fn.Handler)
+    local args = tpl.Resources.StepBJob.Properties.DefaultArguments
+    local bucket = "lakehost-assets-${AWS::AccountId}-${AWS::Region}"
+    assert.same({ ["Fn::Sub"] = ("s3://%s/p-b-deps.zip"):format(bucket) }, args["--extra-py-files"])
+    assert.same({ ["Fn::Sub"] = ("s3://%s/jar-https-repo-example-x-lib-1-0-jar.zip"):format(bucket) },
+      args["--extra-jars"])
+    assert.same({ ["Fn::Sub"] = ("s3://%s/p-b-index-py.zip"):format(bucket) },
+      tpl.Resources.StepBJob.Properties.Command.ScriptLocation)
+    local ids = {}
+    for i, a in ipairs(app.assets) do ids[i] = a.id end
+    table.sort(ids)
+    assert.same({ "jar:https://repo.example/x/lib-1.0.jar", "p/a", "p/b/deps", "p/b/index.py", "p/catch", "p/trigger" },
+      ids)
+    lake_tree.remove(root)
   end)
 end)
