@@ -918,4 +918,25 @@ steps:
       ids)
     lake_tree.remove(root)
   end)
+
+  it("records a malformed jar pin in requirements.json as a problem", function()
+    local files = lake_tree.pipeline({}, "p", [[
+name: p
+domain: example
+layers: {origin: raw, target: trusted}
+steps:
+  B:
+    type: glue
+    properties:
+      module: b
+      glue_version: pythonshell
+]], {})
+    lake_tree.module(files, "pipelines/p/steps/b", '{"packages": [], "shared_modules": [],\n'
+      .. ' "extra_jars": ["https://repo.example/lib.jar#sha256=abc"]}\n')
+    local root = lake_tree.tree(files)
+    local app = lake_tree.build(root)
+    assert.same({ "pipelines/p/steps/b/requirements.json: extra_jars: 'https://repo.example/lib.jar#sha256=abc': "
+      .. "a pin is written #sha256=<64 hex digits> (pipelines/p/steps/b/requirements.json)" }, app.problems)
+    lake_tree.remove(root)
+  end)
 end)
