@@ -16,6 +16,7 @@ local CONFIG = {
   organization = nil, -- e.g. "o-a1b2c3d4e5"
 }
 
+local lake = require("lake")
 local token = lake.token
 
 local stack = app:stack(lake.Name("lake-extra-policies-stack", datalake.stage), {

@@ -106,9 +106,9 @@ function App:asset(spec)
   if type(spec) ~= "table" or type(spec.id) ~= "string" or type(spec.build) ~= "function" then
     error("app:asset expects { id = string, build = function }", 2)
   end
-  for _, a in ipairs(self.assets) do
-    if a.id == spec.id then return a end
-  end
+  -- An index by id (kept beside the list) keeps thousands of assets linear.
+  self.asset_by_id = self.asset_by_id or {}
+  if self.asset_by_id[spec.id] then return self.asset_by_id[spec.id] end
   local app = self
   local asset = { id = spec.id, build = spec.build, describe = spec.describe, kind = spec.kind }
   function asset.bucket() return app.assets_bucket end
@@ -120,6 +120,7 @@ function App:asset(spec)
     end)
   end
   self.assets[#self.assets + 1] = asset
+  self.asset_by_id[asset.id] = asset
   return asset
 end
 

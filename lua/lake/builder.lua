@@ -240,8 +240,8 @@ local function validate(app, opts, where)
     for i, d in ipairs(domains) do
       local key = ("lake_domains[%d]"):format(i)
       if type(d) ~= "string" or not d:match("^[a-z][a-z0-9-]*$") or d:match("%-%-") or d:match("%-$") then
-        problem(key, "expected a domain name (lowercase letters, digits and single '-', starting with a letter), got %s",
-          describe(d))
+        problem(key, "expected a domain name (lowercase letters, digits and single '-', "
+          .. "starting with a letter), got %s", describe(d))
       elseif seen[d] then
         problem(key, "'%s' is listed twice (also lake_domains[%d])", d, seen[d])
       else

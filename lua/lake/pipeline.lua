@@ -11,17 +11,19 @@ local stack = require("lake.pipeline.stack")
 
 local M = {}
 
--- Path of a folder as the user types it (relative to the app root) and as
--- the process reads it.
+-- A folder as the process reads it (the path as given: absolute, or
+-- relative to the working directory, as app.lua builds it from its own
+-- folder) and as the user types it in messages (relative to the app root
+-- when it lies inside).
 local function locate(root, path)
-  root = (root or "."):gsub("/+$", "")
-  if path:sub(1, 1) == "/" then
-    if path:sub(1, #root + 1) == root .. "/" then return path, path:sub(#root + 2) end
-    return path, path
+  local fs = require("host.fs")
+  path = path:gsub("(.)/+$", "%1")
+  local rroot, rpath = fs.realpath(root or "."), fs.realpath(path)
+  if rroot and rpath then
+    if rpath == rroot then return path, "." end
+    if rpath:sub(1, #rroot + 1) == rroot .. "/" then return path, rpath:sub(#rroot + 2) end
   end
-  local rel = path:gsub("^%./", ""):gsub("/+$", "")
-  if root == "." or root == "" then return rel, rel end
-  return root .. "/" .. rel, rel
+  return path, (path:gsub("^%./", ""))
 end
 
 local function join(a, b) return a == "" and b or (a .. "/" .. b) end
@@ -89,8 +91,9 @@ end
 --- Loads every pipeline under pipelines_path (folders in name order).
 -- @param lake table the built lake ({ app, name, stage, env, domains, bucket_set, sns_topic,
 --   shared_stack, vpc, pipelines = {} })
--- @param pipelines_path string absolute, or relative to the app root
--- @param opts table|nil { shared_path = folder of shared/ (default <root>/shared) }
+-- @param pipelines_path string absolute, or relative to the working directory
+--   (app.lua passes "<its folder>/pipelines"); messages name files relative to the app root
+-- @param opts table|nil { shared_path = folder of shared/ (default <app root>/shared) }
 -- @return lake.pipelines
 function M.load_all(lake, pipelines_path, opts)
   local fs = require("host.fs")
@@ -101,7 +104,7 @@ function M.load_all(lake, pipelines_path, opts)
     app:problem(rel, nil, "pipelines_path", "no such folder")
     return lake.pipelines
   end
-  local sdir, srel = locate(app.root, (opts and opts.shared_path) or "shared")
+  local sdir, srel = locate(app.root, (opts and opts.shared_path) or ((app.root or ".") .. "/shared"))
   local sck = config.checker(srel .. "/manifest.json")
   local manifest = modules.load_manifest(sck, { dir = sdir, rel = srel })
   flush(app, sck)

@@ -1,3 +1,4 @@
+-- luacheck: max line length 200
 local json = require("host.json")
 local jsonpath = require("lake.asl.jsonpath")
 local value = require("lake.asl.value")

@@ -48,7 +48,9 @@ local function check_asl(def)
       if type(s.Choices) ~= "table" or #s.Choices == 0 then err("%s: a Choice needs Choices", name) end
       for _, c in ipairs(s.Choices or {}) do
         target(name, c.Next)
-        if type(c.Variable) ~= "string" or c.Variable:sub(1, 2) ~= "$." then err("%s: Variable must be a path", name) end
+        if type(c.Variable) ~= "string" or c.Variable:sub(1, 2) ~= "$." then
+          err("%s: Variable must be a path", name)
+        end
       end
       if s.Default then target(name, s.Default) end
       if s.End or s.Next then err("%s: a Choice has no Next or End", name) end
@@ -190,7 +192,8 @@ describe("lake.pipeline.asl #unit", function()
   it("formats non-string contract values for Glue", function()
     assert.same({ ["--key.$"] = "$.key", ["--count.$"] = "States.Format('{}', $.count)",
       ["--extra.$"] = "States.JsonToString($.extra)" },
-      asl.glue_arguments({ { key = "key", type = "str" }, { key = "count", type = "int" }, { key = "extra", type = "dict" } }))
+      asl.glue_arguments({ { key = "key", type = "str" }, { key = "count", type = "int" },
+        { key = "extra", type = "dict" } }))
   end)
 
   it("hands failures to the catch Lambda, then fails the execution", function()
@@ -210,6 +213,15 @@ describe("lake.pipeline.asl #unit", function()
     for name, text in lutil.spairs(VARIANTS) do
       local d = asl.build(load_cfg(text, name .. ".yml"), REFS)
       assert.same({}, check_asl(d), name)
+    end
+  end)
+
+  it("passes lake.asl.validate, for the example and variants", function()
+    local validate = require("lake.asl.validate")
+    assert.same({}, validate.definition(json.decode(asl.render(def))))
+    for name, text in lutil.spairs(VARIANTS) do
+      local d = asl.build(load_cfg(text, name .. ".yml"), REFS)
+      assert.same({}, validate.definition(json.decode(asl.render(d))), name)
     end
   end)
 
@@ -259,7 +271,9 @@ describe("lake.pipeline.asl #unit", function()
       return
     end
     local docs = { example = asl.render(def) }
-    for name, text in lutil.spairs(VARIANTS) do docs[name] = asl.render((asl.build(load_cfg(text, name .. ".yml"), REFS))) end
+    for name, text in lutil.spairs(VARIANTS) do
+      docs[name] = asl.render((asl.build(load_cfg(text, name .. ".yml"), REFS)))
+    end
     local args, paths = {}, {}
     for _, text in lutil.spairs(docs) do
       local path = util.tmpfile(text, ".json")
@@ -275,11 +289,11 @@ describe("lake.pipeline.asl #unit", function()
     assert.equal(#paths, valid, out)
     -- and it does refuse a broken document
     local path = util.tmpfile('{"StartAt":"A","States":{"A":{"Type":"Task","Next":"B"}}}', ".json")
-    local p = assert(io.popen(util.shquote(bin) .. " --json-path " .. util.shquote(path) .. " 2>&1"))
-    p:read("a")
-    local ok = p:close()
+    local bp = assert(io.popen(util.shquote(bin) .. " --json-path " .. util.shquote(path) .. " 2>&1"))
+    bp:read("a")
+    local refused = bp:close()
     os.remove(path)
-    assert.is_falsy(ok)
+    assert.is_falsy(refused)
   end)
 end)
 

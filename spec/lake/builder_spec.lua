@@ -366,16 +366,19 @@ end)
 describe("lake.builder options #unit", function()
   -- refusals: every problem at once, as file: key: message
   it("reports unknown options with a suggestion", function()
-    assert.same({ "app.lua: lake_domain: unknown option (did you mean 'lake_domains'?)", "app.lua: lake_domains: is required" },
+    assert.same({ "app.lua: lake_domain: unknown option (did you mean 'lake_domains'?)",
+      "app.lua: lake_domains: is required" },
       problems({ lake_name = "L", lake_domain = { "example" } }))
   end)
 
   it("checks lake_name", function()
     assert.same({ "app.lua: lake_name: is required" }, problems({ lake_domains = { "a" } }))
-    assert.same({ "app.lua: lake_name: expected a string, got a number" }, problems({ lake_name = 1, lake_domains = { "a" } }))
+    assert.same({ "app.lua: lake_name: expected a string, got a number" },
+      problems({ lake_name = 1, lake_domains = { "a" } }))
     assert.same({ "app.lua: lake_name: needs at least one letter or digit, got '--'" },
       problems({ lake_name = "--", lake_domains = { "a" } }))
-    assert.same({ "app.lua: lake_name: the error topic's name would be 257 characters, SNS allows 256: shorten the name by 1" },
+    assert.same({ "app.lua: lake_name: the error topic's name would be 257 characters, SNS allows " ..
+      "256: shorten the name by 1" },
       problems({ lake_name = ("n"):rep(246), lake_domains = { "a" } }))
     assert.same({}, problems({ lake_name = ("n"):rep(245), lake_domains = { "a" } }))
   end)
@@ -386,11 +389,15 @@ describe("lake.builder options #unit", function()
     assert.same({ "app.lua: lake_domains: expected a non-empty list of domain names, got 'example'" },
       problems({ lake_name = "L", lake_domains = "example" }))
     assert.same({
-      "app.lua: lake_domains[2]: expected a domain name (lowercase letters, digits and single '-', starting with a letter), got 'Sales'",
-      "app.lua: lake_domains[3]: expected a domain name (lowercase letters, digits and single '-', starting with a letter), got '9x'",
-      "app.lua: lake_domains[4]: expected a domain name (lowercase letters, digits and single '-', starting with a letter), got 'a--b'",
+      "app.lua: lake_domains[2]: expected a domain name (lowercase letters, digits and single '-', " ..
+        "starting with a letter), got 'Sales'",
+      "app.lua: lake_domains[3]: expected a domain name (lowercase letters, digits and single '-', " ..
+        "starting with a letter), got '9x'",
+      "app.lua: lake_domains[4]: expected a domain name (lowercase letters, digits and single '-', " ..
+        "starting with a letter), got 'a--b'",
       "app.lua: lake_domains[5]: 'example' is listed twice (also lake_domains[1])",
-      "app.lua: lake_domains[6]: expected a domain name (lowercase letters, digits and single '-', starting with a letter), got a number",
+      "app.lua: lake_domains[6]: expected a domain name (lowercase letters, digits and single '-', " ..
+        "starting with a letter), got a number",
     }, problems({ lake_name = "L", lake_domains = { "example", "Sales", "9x", "a--b", "example", 7 } }))
   end)
 
@@ -421,17 +428,22 @@ describe("lake.builder options #unit", function()
   it("checks subscriptions", function()
     assert.same({
       "app.lua: sns_subscriptions[1].endpoint: expected an email address such as someone@example.com, got 'ops'",
-      "app.lua: sns_subscriptions[2].protocol: expected one of email, sms, sqs, lambda, http, https, got 'smtp' (did you mean 'sms'?)",
+      "app.lua: sns_subscriptions[2].protocol: expected one of email, sms, sqs, lambda, http, " ..
+        "https, got 'smtp' (did you mean 'sms'?)",
       "app.lua: sns_subscriptions[3].endpoint: expected an https:// URL, got 'http://x.example.com'",
-      "app.lua: sns_subscriptions[4].endpoint: expected an SQS queue ARN such as arn:aws:sqs:us-east-1:123456789012:queue, got 'queue'",
-      "app.lua: sns_subscriptions[5].endpoint: expected a Lambda function ARN such as arn:aws:lambda:us-east-1:123456789012:function:name, got 'arn:aws:sqs:us-east-1:123456789012:q'",
-      "app.lua: sns_subscriptions[6].endpoint: expected a phone number in E.164 form such as +15555550100, got '555-0100'",
+      "app.lua: sns_subscriptions[4].endpoint: expected an SQS queue ARN such as " ..
+        "arn:aws:sqs:us-east-1:123456789012:queue, got 'queue'",
+      "app.lua: sns_subscriptions[5].endpoint: expected a Lambda function ARN such as " ..
+        "arn:aws:lambda:us-east-1:123456789012:function:name, got 'arn:aws:sqs:us-east-1:123456789012:q'",
+      "app.lua: sns_subscriptions[6].endpoint: expected a phone number in E.164 form such as " ..
+        "+15555550100, got '555-0100'",
       "app.lua: sns_subscriptions[7].endpoint: is required",
       "app.lua: sns_subscriptions[8].adress: unknown key",
       "app.lua: sns_subscriptions[8].protocol: is required",
       "app.lua: sns_subscriptions[8].endpoint: is required",
       "app.lua: sns_subscriptions[10].endpoint: expected an http:// URL, got 'ftp://x'",
-      "app.lua: sns_subscriptions[11]: email subscription to 'a@example.com' is listed twice (also sns_subscriptions[9])",
+      "app.lua: sns_subscriptions[11]: email subscription to 'a@example.com' is listed twice (also " ..
+        "sns_subscriptions[9])",
     }, problems({ lake_name = "L", lake_domains = { "a" }, sns_subscriptions = {
       { protocol = "email", endpoint = "ops" },
       { protocol = "smtp", endpoint = "a@example.com" },
@@ -450,7 +462,8 @@ describe("lake.builder options #unit", function()
   it("reports a misspelt subscription key with a suggestion", function()
     assert.same({ "app.lua: sns_subscriptions[1].endpiont: unknown key (did you mean 'endpoint'?)",
       "app.lua: sns_subscriptions[1].endpoint: is required" },
-      problems({ lake_name = "L", lake_domains = { "a" }, sns_subscriptions = { { protocol = "email", endpiont = "a@b.c" } } }))
+      problems({ lake_name = "L", lake_domains = { "a" },
+        sns_subscriptions = { { protocol = "email", endpiont = "a@b.c" } } }))
   end)
 
   it("checks enable_vpc, vpc_cidr, tags, pipelines_path and standalone", function()

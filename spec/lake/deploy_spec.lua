@@ -165,3 +165,49 @@ describe("deploy through a faulty network #integration", function()
     assert.is_true(stats["500"] + stats["503"] + stats.throttle + stats.drop >= 5, require("host.json").encode(stats))
   end)
 end)
+
+describe("an interrupted deploy #integration", function()
+  local server, proxy, proxy_port, out
+
+  setup(function()
+    server = moto.start()
+    out = tmpdir()
+    local proc = require("host.proc")
+    proxy = assert(proc.spawn { argv = { "python3", "spec/support/faultproxy.py", server.url, "0", "1" },
+      env_add = { FAULTPROXY_DELAY = "0.15" }, stdout = "capture", stderr = "null" })
+    proxy_port = tonumber(assert(proxy:read_line("stdout", 10)):match("^PORT (%d+)"))
+  end)
+
+  teardown(function()
+    if proxy then proxy:close() end
+    if server then server.stop() end
+    require("host.fs").remove_tree(out)
+  end)
+
+  it("converges when run again after being killed half-way", function()
+    local proc = require("host.proc")
+    local env = {}
+    for k, v in pairs(server.env) do env[k] = v end
+    env.AWS_ENDPOINT_URL = "http://127.0.0.1:" .. proxy_port
+    local _, err, code = run(server, { SMALL, "bootstrap" }, { AWS_ENDPOINT_URL = env.AWS_ENDPOINT_URL })
+    assert.equal(0, code, err)
+    -- every request takes 0.15 s: the kill lands in the middle of the first stack
+    local child = assert(proc.spawn { argv = { util.bin, SMALL, "deploy", "--out", out .. "/a" }, env_add = env,
+      stdout = "null", stderr = "null" })
+    proc.sleep(1.2)
+    child:kill("KILL")
+    local res = child:wait(10)
+    assert.equal("signal", res.how)
+    _, err, code = run(server, { SMALL, "deploy", "--out", out .. "/a" })
+    assert.equal(0, code, err)
+    local cfn = require("lake.aws.cloudformation")
+    for _, name in ipairs({ "small-storage-stack-dev", "small-shared-stack-dev" }) do
+      local st = assert(cfn.describe_stack(server.client(), name))
+      assert.matches("_COMPLETE$", st.StackStatus)
+    end
+    -- and a third run finds nothing to do
+    _, err, code = run(server, { SMALL, "deploy", "--out", out .. "/a" })
+    assert.equal(0, code, err)
+    assert.equal(2, select(2, err:gsub("%s+unchanged%s", "")))
+  end)
+end)

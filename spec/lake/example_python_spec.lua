@@ -14,7 +14,8 @@ end
 
 describe("example pipeline Python #unit", function()
   it("passes its unit tests", function()
-    local ok, code, out = run("PYTHONDONTWRITEBYTECODE=1 python3 -m unittest discover -s " .. util.shquote(TESTS) .. " -t " .. util.shquote(TESTS))
+    local ok, code, out = run("PYTHONDONTWRITEBYTECODE=1 python3 -m unittest discover -s " .. util.shquote(TESTS)
+      .. " -t " .. util.shquote(TESTS))
     assert.is_true(ok, ("exit %s\n%s"):format(tostring(code), out))
     assert.matches("\nOK\n", out)
     local n = tonumber(out:match("Ran (%d+) tests?"))
@@ -36,7 +37,9 @@ describe("example pipeline Python #unit", function()
     local script = [[
 import ast, pathlib, sys
 bad = []
-for p in sorted(pathlib.Path("pipelines/pipeline_example").rglob("*.py")) + sorted(pathlib.Path("shared").rglob("*.py")):
+files = sorted(pathlib.Path("pipelines/pipeline_example").rglob("*.py"))
+files += sorted(pathlib.Path("shared").rglob("*.py"))
+for p in files:
     try:
         ast.parse(p.read_text(), str(p), feature_version=(3, 9))
     except SyntaxError as e:

@@ -86,7 +86,8 @@ describe("pipeline config.yml #unit", function()
 
   it("refuses bad layers and origin equal to target", function()
     assert.same({ FILE .. ":5: layers.target: expected one of raw, trusted, service, got 'trsted' "
-      .. "(did you mean 'trusted'?)" }, problems((HEAD:gsub("target: trusted", "target: trsted")) .. "steps:\n" .. LAMBDA))
+      .. "(did you mean 'trusted'?)" },
+      problems((HEAD:gsub("target: trusted", "target: trsted")) .. "steps:\n" .. LAMBDA))
     assert.same({ FILE .. ":5: layers.target: must differ from layers.origin (both are 'raw'): a pipeline moves "
       .. "data between two layers" }, problems((HEAD:gsub("target: trusted", "target: raw")) .. "steps:\n" .. LAMBDA))
     assert.same({ FILE .. ":3: layers.target: is required" },
@@ -143,6 +144,29 @@ steps:
       problems(with_steps(LAMBDA .. "  B:\n    type: lambda\n    properties:\n      module: b\n")))
   end)
 
+  it("reports an unreachable part of the steps once, at its first step", function()
+    -- B -> C and D <-> E are unreachable from A: B (nothing leads to it) and D (a cycle) are reported.
+    local text = with_steps(LAMBDA .. [[
+  B:
+    type: lambda
+    properties: {module: b, next_step: C}
+  C:
+    type: lambda
+    properties: {module: c}
+  D:
+    type: lambda
+    properties: {module: d, next_step: E}
+  E:
+    type: lambda
+    properties: {module: e, next_step: D}
+]])
+    assert.same({
+      FILE .. ":11: steps.B: unreachable: no next_step leads to it from the first step 'A'",
+      FILE .. ":17: steps.D: unreachable: no next_step leads to it from the first step 'A'",
+      FILE .. ":22: steps.E.properties.next_step: makes a cycle: D -> E -> D (a pipeline runs each step at most once)",
+    }, problems(text))
+  end)
+
   it("refuses cycles", function()
     assert.same({ FILE .. ":16: steps.B.properties.next_step: makes a cycle: A -> B -> A (a pipeline runs each step "
       .. "at most once)" }, problems(with_steps(LAMBDA
@@ -181,7 +205,8 @@ steps:
   end)
 
   it("refuses an invalid step type, glue_version, job_bookmark and worker_type", function()
-    assert.same({ FILE .. ":8: steps.A.type: expected one of lambda, glue, choice, got 'lamda' (did you mean 'lambda'?)" },
+    assert.same({ FILE .. ":8: steps.A.type: expected one of lambda, glue, choice, got 'lamda' "
+      .. "(did you mean 'lambda'?)" },
       problems(with_steps("  A:\n    type: lamda\n    properties:\n      module: a\n")))
     assert.same({
       FILE .. ":11: steps.G.properties.glue_version: expected one of pythonshell, glueetl, got 'pyspark'",
@@ -237,10 +262,12 @@ steps:
 
   it("refuses environment variables lakehost or Lambda set", function()
     assert.same({
-      FILE .. ":12: steps.A.properties.environment.AWS_REGION: names starting with AWS_ or LAMBDA_ are reserved by Lambda",
+      FILE .. ":12: steps.A.properties.environment.AWS_REGION: names starting with AWS_ or LAMBDA_ are reserved "
+        .. "by Lambda",
       FILE .. ":13: steps.A.properties.environment.PIPELINE: is set by lakehost on every step function; "
         .. "choose another name",
-    }, problems(with_steps(LAMBDA .. "      environment:\n        AWS_REGION: x\n        PIPELINE: y\n        OK: 1\n")))
+    }, problems(with_steps(LAMBDA
+      .. "      environment:\n        AWS_REGION: x\n        PIPELINE: y\n        OK: 1\n")))
   end)
 
   it("reports every problem of the file in one run, by line", function()

@@ -125,7 +125,8 @@ describe("pipeline stack #unit", function()
     end
     local glue = props(tpl, "GlueStepsRole")
     assert.equal("glue.amazonaws.com", glue.AssumeRolePolicyDocument.Statement[1].Principal.Service)
-    assert.equal("arn:${AWS::Partition}:iam::aws:policy/service-role/AWSGlueServiceRole", sub(glue.ManagedPolicyArns[1]))
+    assert.equal("arn:${AWS::Partition}:iam::aws:policy/service-role/AWSGlueServiceRole",
+      sub(glue.ManagedPolicyArns[1]))
   end)
 
   it("lets the state machine invoke its functions, run its jobs and wait for them", function()
@@ -185,7 +186,8 @@ describe("pipeline stack #unit", function()
   it("makes pythonshell jobs with the contract as default arguments", function()
     local job = props(tpl, "StepProcessType1Job")
     assert.same({ Name = "pythonshell", PythonVersion = "3.9", ScriptLocation = {
-      ["Fn::Sub"] = "s3://lakehost-assets-${AWS::AccountId}-${AWS::Region}/pipeline-example-process-type1-index-py.zip" } },
+      ["Fn::Sub"] = "s3://lakehost-assets-${AWS::AccountId}-${AWS::Region}/"
+        .. "pipeline-example-process-type1-index-py.zip" } },
       job.Command)
     assert.equal("3.0", job.GlueVersion)
     assert.equal(0.0625, job.MaxCapacity)
@@ -194,7 +196,8 @@ describe("pipeline stack #unit", function()
     assert.equal(0, job.MaxRetries)
     assert.same({ MaxConcurrentRuns = 25 }, job.ExecutionProperty)
     local args = job.DefaultArguments
-    for _, k in ipairs({ "origin_bucket", "origin_key", "target_bucket", "target_key", "route", "database", "table" }) do
+    for _, k in ipairs({ "origin_bucket", "origin_key", "target_bucket", "target_key", "route", "database",
+      "table" }) do
       assert.equal("", args["--" .. k], k)
     end
     assert.equal("s3://example-trusted-${AWS::Region}-${AWS::AccountId}-dev/glue-temp/", sub(args["--TempDir"]))
@@ -267,8 +270,10 @@ describe("pipeline stack variants #unit", function()
     local o = template(dl.pipelines.orders.stack)
     local c = template(dl.pipelines.customers.stack)
     local bucket = { name = { { ["Fn::Sub"] = "example-raw-${AWS::Region}-${AWS::AccountId}-dev" } } }
-    assert.same({ bucket = bucket, object = { key = { { prefix = "orders/" } } } }, props(o, "S3Trigger1Rule").EventPattern.detail)
-    assert.same({ bucket = bucket, object = { key = { { suffix = ".csv" } } } }, props(c, "S3Trigger1Rule").EventPattern.detail)
+    assert.same({ bucket = bucket, object = { key = { { prefix = "orders/" } } } },
+      props(o, "S3Trigger1Rule").EventPattern.detail)
+    assert.same({ bucket = bucket, object = { key = { { suffix = ".csv" } } } },
+      props(c, "S3Trigger1Rule").EventPattern.detail)
     assert.same({ bucket = bucket }, props(c, "S3Trigger2Rule").EventPattern.detail)
     assert.equal("orders-s3-trigger-1-dev", props(o, "S3Trigger1Rule").Name)
     assert.equal("customers-s3-trigger-1-dev", props(c, "S3Trigger1Rule").Name)
@@ -276,14 +281,16 @@ describe("pipeline stack variants #unit", function()
     local storage = template(dl.storage_stack)
     for _, r in pairs(storage.Resources) do
       if r.Type == "AWS::S3::Bucket" then
-        assert.same({ EventBridgeConfiguration = { EventBridgeEnabled = true } }, r.Properties.NotificationConfiguration)
+        assert.same({ EventBridgeConfiguration = { EventBridgeEnabled = true } },
+          r.Properties.NotificationConfiguration)
       end
     end
   end)
 
   it("escapes wildcard characters of a prefix and suffix", function()
     local stack = require("lake.pipeline.stack")
-    assert.same({ wildcard = "a\\*b/*.j\\\\" }, stack.s3_pattern("b", { prefix = "a*b/", suffix = ".j\\" }).detail.object.key[1])
+    assert.same({ wildcard = "a\\*b/*.j\\\\" },
+      stack.s3_pattern("b", { prefix = "a*b/", suffix = ".j\\" }).detail.object.key[1])
   end)
 
   it("makes glueetl jobs with workers, and puts functions in the VPC when there is one", function()
@@ -313,7 +320,8 @@ steps:
     assert.equal(4, job.NumberOfWorkers)
     assert.is_nil(job.MaxCapacity)
     assert.equal("job-bookmark-enable", job.DefaultArguments["--job-bookmark-option"])
-    assert.equal("s3://example-service-${AWS::Region}-${AWS::AccountId}-dev/glue-temp/", sub(job.DefaultArguments["--TempDir"]))
+    assert.equal("s3://example-service-${AWS::Region}-${AWS::AccountId}-dev/glue-temp/",
+      sub(job.DefaultArguments["--TempDir"]))
     local fn = props(t, "StepAFunction")
     assert.equal(300, fn.Timeout)
     assert.equal(1024, fn.MemorySize)
@@ -322,9 +330,11 @@ steps:
     assert.same({ { Ref = "VpcSecurityGroupId" } }, fn.VpcConfig.SecurityGroupIds)
     assert.same({
       VpcPrivateSubnetIds = { Type = "AWS::SSM::Parameter::Value<List<AWS::EC2::Subnet::Id>>",
-        Default = "/example-lake/dev/vpc/private-subnet-ids", Description = "SSM parameter with the lake's private subnets" },
+        Default = "/example-lake/dev/vpc/private-subnet-ids",
+        Description = "SSM parameter with the lake's private subnets" },
       VpcSecurityGroupId = { Type = "AWS::SSM::Parameter::Value<AWS::EC2::SecurityGroup::Id>",
-        Default = "/example-lake/dev/vpc/security-group-id", Description = "SSM parameter with the lake's security group" },
+        Default = "/example-lake/dev/vpc/security-group-id",
+        Description = "SSM parameter with the lake's security group" },
     }, t.Parameters)
     assert.equal("arn:${AWS::Partition}:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole",
       sub(props(t, "LambdaStepsRole").ManagedPolicyArns[1]))
@@ -494,7 +504,8 @@ describe("pipeline module folders and loading #unit", function()
   end)
 
   it("names a pipelines_path that does not exist", function()
-    assert.same({ "pipelines: pipelines_path: no such folder" }, (problems({ ["x"] = "" })))
+    local _, dl = lake_tree.build(".", { pipelines_path = "no/such/pipelines" })
+    assert.same({ "no/such/pipelines: pipelines_path: no such folder" }, dl.app.problems)
   end)
 
   it("reports the problems of every pipeline and builds only the good ones", function()

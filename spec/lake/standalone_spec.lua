@@ -79,16 +79,19 @@ assert(token.is(raw.arn))
 
   it("limits require to the lake DSL", function()
     local root, _, dl = app_with({ ["r.lua"] = "local ok = require('lake.names')\nlocal x = require('host.fs')\n" })
-    assert.same({ nil, "standalone/r.lua:2: require 'host.fs' is not allowed in a standalone script: only 'lake' and 'lake.*'" },
+    assert.same({ nil, "standalone/r.lua:2: require 'host.fs' is not allowed in a standalone " ..
+      "script: only 'lake' and 'lake.*'" },
       { standalone.load(root .. "/standalone/r.lua", dl) })
   end)
 
   it("reports syntax errors, DSL misuse and missing files with the file", function()
-    local root, _, dl = app_with({ ["syntax.lua"] = "local x = \n", ["dsl.lua"] = "local app = ...\n\napp:stack('bad name')\n" })
+    local root, _, dl = app_with({ ["syntax.lua"] = "local x = \n",
+      ["dsl.lua"] = "local app = ...\n\napp:stack('bad name')\n" })
     local ok, err = standalone.load(root .. "/standalone/syntax.lua", dl)
     assert.is_nil(ok)
     assert.equal("standalone/syntax.lua:2: unexpected symbol near <eof>", err)
-    assert.same({ nil, "standalone/dsl.lua:3: invalid stack name 'bad name': letters, digits and '-', starting with a letter, at most 128" },
+    assert.same({ nil, "standalone/dsl.lua:3: invalid stack name 'bad name': letters, digits and " ..
+      "'-', starting with a letter, at most 128" },
       { standalone.load(root .. "/standalone/dsl.lua", dl) })
     ok, err = standalone.load(root .. "/standalone/none.lua", dl)
     assert.is_nil(ok)
@@ -139,7 +142,8 @@ describe("app.lua and standalone/extra_policies.lua #unit", function()
   it("reports a bad stage as a problem of app.lua and writes nothing", function()
     local _, err, code = util.lakehost({ "app.lua", "validate" }, { env = { ENVIRONMENT_STAGE = "prod" } })
     assert.equal(2, code)
-    assert.matches("^app%.lua:%d+: env: expected one of dev, stg, prd, test, got 'prod' %(did you mean 'prd'%?%)\n", err)
+    assert.matches("^app%.lua:%d+: env: expected one of dev, stg, prd, test, got 'prod' %(did you " ..
+      "mean 'prd'%?%)\n", err)
   end)
 
   it("lets another account put events on the default bus", function()

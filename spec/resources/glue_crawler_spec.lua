@@ -17,7 +17,8 @@ describe("resources.glue_crawler #unit", function()
   it("checks the policies' enums", function()
     assert.same({
       "SchemaChangePolicy.UpdateBehavior: expected one of LOG, UPDATE_IN_DATABASE, got 'LOGS' (did you mean 'LOG'?)",
-      "RecrawlPolicy.RecrawlBehavior: expected one of CRAWL_EVERYTHING, CRAWL_NEW_FOLDERS_ONLY, CRAWL_EVENT_MODE, got 'NEW'",
+      "RecrawlPolicy.RecrawlBehavior: expected one of CRAWL_EVERYTHING, CRAWL_NEW_FOLDERS_ONLY, " ..
+        "CRAWL_EVENT_MODE, got 'NEW'",
     }, check({ Role = "r", Targets = {}, SchemaChangePolicy = { UpdateBehavior = "LOGS" },
       RecrawlPolicy = { RecrawlBehavior = "NEW" } }))
   end)
@@ -29,7 +30,8 @@ describe("resources.glue_crawler #unit", function()
   end)
 
   it("takes tags as a map", function()
-    assert.same({ "Tags: expected a map, got list" }, check({ Role = "r", Targets = {}, Tags = { { Key = "a", Value = "b" } } }))
+    assert.same({ "Tags: expected a map, got list" },
+      check({ Role = "r", Targets = {}, Tags = { { Key = "a", Value = "b" } } }))
   end)
 
   -- acceptance

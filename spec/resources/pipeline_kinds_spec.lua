@@ -75,7 +75,8 @@ describe("glue_job #unit", function()
   it("refuses a bad command and worker type", function()
     assert.equal("p-dev R (AWS::Glue::Job): Command.Name: expected one of glueetl, pythonshell, "
       .. "gluestreaming, glueray, got 'pythonshel' (did you mean 'pythonshell'?); "
-      .. "WorkerType: expected one of Standard, G.1X, G.2X, G.025X, G.4X, G.8X, Z.2X, got 'G.3X' (did you mean 'G.1X'?)",
+      .. "WorkerType: expected one of Standard, G.1X, G.2X, G.025X, G.4X, G.8X, Z.2X, got 'G.3X' "
+      .. "(did you mean 'G.1X'?)",
       refused("glue_job", { Role = "r", Command = { Name = "pythonshel" }, WorkerType = "G.3X" }))
   end)
 

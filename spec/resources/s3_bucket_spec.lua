@@ -30,7 +30,8 @@ describe("resources.s3_bucket #unit", function()
 
   it("refuses a missing required nested property", function()
     assert.same({ "VersioningConfiguration.Status: is required" }, check({ VersioningConfiguration = {} }))
-    assert.same({ "BucketEncryption.ServerSideEncryptionConfiguration[1].ServerSideEncryptionByDefault.SSEAlgorithm: is required" },
+    assert.same({ "BucketEncryption.ServerSideEncryptionConfiguration[1].ServerSideEncryptionByDefault.SSEAlgorithm: "
+      .. "is required" },
       check({ BucketEncryption = { ServerSideEncryptionConfiguration = { { ServerSideEncryptionByDefault = {} } } } }))
   end)
 

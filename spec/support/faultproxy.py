@@ -8,7 +8,8 @@ stdout) and forwards every request to UPSTREAM_URL unchanged (Host header
 included, so SigV4 signatures still verify). For a share RATE (0..1) of the
 requests, chosen by a PRNG seeded with SEED, it does not forward and instead
 answers 500, 503, a Throttling error in the shape of the service's protocol,
-or drops the connection without answering. Counts go to STATS_FILE as JSON
+or drops the connection without answering. FAULTPROXY_DELAY=<seconds> slows
+every forwarded request (to interrupt a deploy half-way). Counts go to STATS_FILE as JSON
 on every request. Killed by the spec when done; exits by itself after 600 s.
 """
 import http.client
@@ -17,13 +18,16 @@ import json
 import random
 import socketserver
 import sys
+import os
 import threading
+import time
 import urllib.parse
 
 UPSTREAM = urllib.parse.urlsplit(sys.argv[1])
 RATE = float(sys.argv[2])
 RNG = random.Random(int(sys.argv[3]))
 STATS_FILE = sys.argv[4] if len(sys.argv) > 4 else None
+DELAY = float(os.environ.get("FAULTPROXY_DELAY", "0"))  # seconds added to every forwarded request
 LOCK = threading.Lock()
 STATS = {"requests": 0, "forwarded": 0, "500": 0, "503": 0, "throttle": 0, "drop": 0}
 
@@ -40,7 +44,6 @@ def save():
     if STATS_FILE:
         with open(STATS_FILE + ".tmp", "w") as f:
             json.dump(STATS, f)
-        import os
         os.replace(STATS_FILE + ".tmp", STATS_FILE)
 
 
@@ -79,6 +82,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             if self.command != "HEAD":
                 self.wfile.write(payload)
             return
+        if DELAY:
+            time.sleep(DELAY)
         conn = http.client.HTTPConnection(UPSTREAM.hostname, UPSTREAM.port, timeout=120)
         conn.putrequest(self.command, self.path, skip_host=True, skip_accept_encoding=True)
         for k, v in self.headers.items():

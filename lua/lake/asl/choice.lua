@@ -10,7 +10,7 @@ local timestamp = require("lake.asl.timestamp")
 local util = require("lake.util")
 local value = require("lake.asl.value")
 
-local choice = {}
+local M = {}
 
 -- operator -> {type of the operands, comparison}
 local OPS = {}
@@ -29,7 +29,7 @@ for _, test in ipairs({ "IsNull", "IsPresent", "IsNumeric", "IsString", "IsBoole
 end
 
 --- Every comparison operator, sorted.
-choice.operators = util.sorted_keys(OPS)
+M.operators = util.sorted_keys(OPS)
 
 local COMBINATORS = { And = true, Or = true, Not = true }
 
@@ -49,7 +49,7 @@ local function check_rule(rule, where, top, problems)
     elseif COMBINATORS[key] then
       combos[#combos + 1] = key
     elseif key ~= "Variable" and key ~= "Next" and key ~= "Comment" then
-      local hint = util.did_you_mean(key, choice.operators)
+      local hint = util.did_you_mean(key, M.operators)
       problem(problems, where, "unknown field '%s'%s", key, hint and " (did you mean '" .. hint .. "'?)" or "")
     end
   end
@@ -111,13 +111,8 @@ end
 -- @param where string prefix of messages
 -- @param top boolean
 -- @param problems table array the messages are appended to
-function choice.check(rule, where, top, problems)
+function M.check(rule, where, top, problems)
   check_rule(rule, where, top, problems)
-end
-
---- The state names a top-level rule may transition to (its Next).
-function choice.next_of(rule)
-  return rule.Next
 end
 
 -- Glob match of StringMatches: '*' matches any run of characters; "\*" is a
@@ -245,8 +240,8 @@ end
 -- @param input any the effective input of the Choice state
 -- @param context table the context object ($$ paths)
 -- @return boolean|nil whether the rule matches, or nil, string when a path selects nothing
-function choice.eval(rule, input, context)
+function M.eval(rule, input, context)
   return eval(rule, input, context)
 end
 
-return choice
+return M

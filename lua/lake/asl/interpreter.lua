@@ -41,7 +41,7 @@ local timestamp = require("lake.asl.timestamp")
 local validate = require("lake.asl.validate")
 local value = require("lake.asl.value")
 
-local interpreter = {}
+local M = {}
 
 local RUNTIME = "States.Runtime"
 local null = value.null
@@ -151,7 +151,7 @@ end
 -- @param retrier table
 -- @param n integer
 -- @return number seconds
-function interpreter.backoff(retrier, n)
+function M.backoff(retrier, n)
   local d = (retrier.IntervalSeconds or 1) * (retrier.BackoffRate or 2.0) ^ (n - 1)
   if retrier.MaxDelaySeconds ~= nil and d > retrier.MaxDelaySeconds then d = retrier.MaxDelaySeconds end
   return value.normalize_number(d)
@@ -194,7 +194,7 @@ function BODY.Task(run, name, state, raw, ctx, attempt)
   return finish(run, state, raw, res, ctx)
 end
 
-function BODY.Parallel(run, name, state, raw, ctx, attempt, scope)
+function BODY.Parallel(run, name, state, raw, ctx, _, scope)
   local eff, err = effective_input(run, state, raw, ctx)
   if eff == nil then return nil, err end
   local results = value.array()
@@ -207,7 +207,7 @@ function BODY.Parallel(run, name, state, raw, ctx, attempt, scope)
   return finish(run, state, raw, results, ctx)
 end
 
-function BODY.Map(run, name, state, raw, ctx, attempt, scope)
+function BODY.Map(run, name, state, raw, ctx, _, scope)
   local eff, err = select(raw, state.InputPath, "InputPath", ctx)
   if eff == nil then return nil, err end
   local items = eff
@@ -262,7 +262,7 @@ local function recoverable(run, name, state, raw, entered, scope)
       local n = counts[i] or 0
       if n < (retrier.MaxAttempts or 3) then
         counts[i] = n + 1
-        local delay = interpreter.backoff(retrier, n + 1)
+        local delay = M.backoff(retrier, n + 1)
         if retrier.JitterStrategy == "FULL" then delay = value.normalize_number(run.random() * delay) end
         emit(run, { type = "RetryScheduled", state = name, error = err.Error, cause = err.Cause,
           attempt = n + 1, delay = delay }, scope)
@@ -331,7 +331,8 @@ local function fail_field(run, state, raw, ctx, field)
     end
   end
   if type(v) ~= "string" then
-    return nil, failure(RUNTIME, string.format("%sPath '%s' must select a string, got %s", field, path, value.preview(v)))
+    return nil, failure(RUNTIME,
+      string.format("%sPath '%s' must select a string, got %s", field, path, value.preview(v)))
   end
   return v
 end
@@ -436,7 +437,7 @@ local OPTS = {
 -- @param definition table|string the decoded definition (or its JSON text)
 -- @param opts table|nil effects and settings (see the module comment)
 -- @return table|nil the machine, or nil, problems (array of strings) when the definition is invalid
-function interpreter.new(definition, opts)
+function M.new(definition, opts)
   opts = opts or {}
   if type(opts) ~= "table" then error("interpreter.new: opts must be a table", 2) end
   for k, v in pairs(opts) do
@@ -496,4 +497,4 @@ function Machine:run(input)
   return { status = "FAILED", error = res.Error, cause = res.Cause, state = res.state, steps = run.steps }
 end
 
-return interpreter
+return M

@@ -16,7 +16,7 @@
 local jsonpath = require("lake.asl.jsonpath")
 local value = require("lake.asl.value")
 
-local intrinsics = {}
+local M = {}
 
 -- name -> {min args, max args}
 local ARITY = {
@@ -41,14 +41,14 @@ local ARITY = {
 }
 
 --- Names of the supported intrinsic functions, sorted.
-intrinsics.names = {}
-for name in pairs(ARITY) do intrinsics.names[#intrinsics.names + 1] = name end
-table.sort(intrinsics.names)
+M.names = {}
+for name in pairs(ARITY) do M.names[#M.names + 1] = name end
+table.sort(M.names)
 
 --- Whether text looks like an intrinsic invocation (rather than a path).
 -- @param text any
 -- @return boolean
-function intrinsics.is_call(text)
+function M.is_call(text)
   return type(text) == "string" and text:match("^%s*States%.[%w_]+%s*%(") ~= nil
 end
 
@@ -186,8 +186,8 @@ function parse_call(text, i)
   end
   local first = node.args[1]
   if name == "States.Format" and first.kind == "string" and #first.parts - 1 ~= n - 1 then
-    return nil, perr(text, s, string.format("the template of States.Format has %d placeholder(s) but %d value(s) follow",
-      #first.parts - 1, n - 1))
+    return nil, perr(text, s, string.format(
+      "the template of States.Format has %d placeholder(s) but %d value(s) follow", #first.parts - 1, n - 1))
   end
   return node, i
 end
@@ -197,7 +197,7 @@ local cache = {}
 --- Parses an intrinsic invocation once (cached by text).
 -- @param text string
 -- @return table|nil the call tree, or nil, string on failure
-function intrinsics.parse(text)
+function M.parse(text)
   if type(text) ~= "string" then return nil, "an intrinsic function call must be a string" end
   local hit = cache[text]
   if hit then return hit end
@@ -298,12 +298,10 @@ FUNCS["States.ArrayPartition"] = function(args)
   local arr = want(name, 1, args[1], "array")
   local size = want(name, 2, args[2], "integer")
   if size <= 0 then fail(name, "the chunk size must be a positive integer, got %s", tostring(args[2])) end
-  local out, chunk = {}, nil
+  local out = {}
   for i = 1, #arr do
-    if (i - 1) % size == 0 then
-      chunk = value.array()
-      out[#out + 1] = chunk
-    end
+    if (i - 1) % size == 0 then out[#out + 1] = value.array() end
+    local chunk = out[#out]
     chunk[#chunk + 1] = arr[i]
   end
   return value.array(out)
@@ -412,7 +410,7 @@ FUNCS["States.MathRandom"] = function(args, _, env)
   if lo >= hi then fail(name, "the start (%d) must be less than the end (%d)", lo, hi) end
   local r
   if args[3] ~= nil then
-    r = intrinsics.generator(want(name, 3, args[3], "integer"))()
+    r = M.generator(want(name, 3, args[3], "integer"))()
   else
     r = env.random()
   end
@@ -463,10 +461,10 @@ end
 -- @param call table|string from parse(), or the text
 -- @param env table {input=, context=, random=function() -> [0,1), uuid=function() -> string}
 -- @return any|nil the value, or nil, string on failure (the caller reports States.IntrinsicFailure)
-function intrinsics.eval(call, env)
+function M.eval(call, env)
   if type(call) == "string" then
     local err
-    call, err = intrinsics.parse(call)
+    call, err = M.parse(call)
     if not call then return nil, err end
   end
   local ok, res = pcall(eval_node, call, env)
@@ -479,7 +477,7 @@ end
 -- States.MathRandom with a seed and for callers that need reproducible runs.
 -- @param seed integer
 -- @return function() -> number
-function intrinsics.generator(seed)
+function M.generator(seed)
   local state = math.tointeger(seed) or 0
   return function()
     state = state + 0x9E3779B97F4A7C15
@@ -494,7 +492,7 @@ end
 --- A version 4 UUID built from a [0, 1) generator.
 -- @param random function() -> number
 -- @return string
-function intrinsics.uuid(random)
+function M.uuid(random)
   local bytes = {}
   for i = 1, 16 do bytes[i] = math.floor(random() * 256) end
   bytes[7] = (bytes[7] & 0x0f) | 0x40
@@ -505,4 +503,4 @@ function intrinsics.uuid(random)
   return s:sub(1, 8) .. "-" .. s:sub(9, 12) .. "-" .. s:sub(13, 16) .. "-" .. s:sub(17, 20) .. "-" .. s:sub(21, 32)
 end
 
-return intrinsics
+return M

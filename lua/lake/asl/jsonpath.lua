@@ -18,7 +18,7 @@
 -- Filters (`[?(...)]`) and negative indexes are refused.
 local value = require("lake.asl.value")
 
-local jsonpath = {}
+local M = {}
 
 local cache = {}
 
@@ -162,7 +162,7 @@ end
 --- Parses a path once (results are cached by text).
 -- @param text string
 -- @return table|nil {text=, context=boolean, steps=, reference=boolean, definite=boolean}, or nil, string on failure
-function jsonpath.parse(text)
+function M.parse(text)
   if type(text) ~= "string" then return nil, "a JSONPath must be a string" end
   local hit = cache[text]
   if hit then return hit end
@@ -211,7 +211,7 @@ end
 
 local function compile(path)
   if type(path) == "table" then return path end
-  return jsonpath.parse(path)
+  return M.parse(path)
 end
 
 -- Canonical text of the first n steps (for messages).
@@ -304,7 +304,7 @@ end
 -- @param doc any JSON value
 -- @param path string|table text or parsed path
 -- @return any|nil value, or nil, string on failure
-function jsonpath.get(doc, path)
+function M.get(doc, path)
   local c, err = compile(path)
   if not c then return nil, err end
   local steps = c.steps
@@ -346,8 +346,8 @@ end
 
 --- Whether a definite path finds a value in doc.
 -- @return boolean
-function jsonpath.exists(doc, path)
-  return jsonpath.get(doc, path) ~= nil
+function M.exists(doc, path)
+  return M.get(doc, path) ~= nil
 end
 
 -- Copy-on-write assignment below node at step n.
@@ -406,7 +406,7 @@ end
 -- @param path string|table a reference path starting with `$`
 -- @param v any JSON value to place
 -- @return any|nil the new document, or nil, string on failure
-function jsonpath.set(doc, path, v)
+function M.set(doc, path, v)
   local c, err = compile(path)
   if not c then return nil, err end
   if c.context then return nil, "cannot set a value in the context object ('" .. c.text .. "')" end
@@ -417,4 +417,4 @@ function jsonpath.set(doc, path, v)
   return set_in(c, doc, 1, v)
 end
 
-return jsonpath
+return M

@@ -9,7 +9,7 @@ local intrinsics = require("lake.asl.intrinsics")
 local jsonpath = require("lake.asl.jsonpath")
 local value = require("lake.asl.value")
 
-local payload = {}
+local M = {}
 
 -- Sorted keys of a table (deterministic messages).
 local function keys_of(t)
@@ -32,7 +32,8 @@ local function check(tpl, where, field, problems)
           problems[#problems + 1] = string.format("%s: both '%s' and '%s' are given", where, key:sub(1, -3), key)
         end
         if type(v) ~= "string" then
-          problems[#problems + 1] = string.format("%s: the value of '%s' must be a path or an intrinsic function call", where, name)
+          problems[#problems + 1] = string.format(
+            "%s: the value of '%s' must be a path or an intrinsic function call", where, name)
         elseif intrinsics.is_call(v) then
           local _, err = intrinsics.parse(v)
           if err then problems[#problems + 1] = string.format("%s: '%s': %s", where, name, err) end
@@ -51,7 +52,7 @@ end
 -- @param tpl any the template
 -- @param where string prefix of messages ("state \"X\": Parameters")
 -- @param problems table array the messages are appended to
-function payload.check(tpl, where, problems)
+function M.check(tpl, where, problems)
   check(tpl, where, "", problems)
 end
 
@@ -103,8 +104,8 @@ end
 -- @param env table {input=, context=, random=, uuid=} (see intrinsics.eval)
 -- @return any|nil the rendered value, or nil, error name, cause on failure
 --   ("States.ParameterPathFailure" or "States.IntrinsicFailure")
-function payload.render(tpl, env)
+function M.render(tpl, env)
   return render(tpl, env)
 end
 
-return payload
+return M

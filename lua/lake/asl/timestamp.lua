@@ -3,7 +3,7 @@
 -- "2016-08-18T17:33:00Z", with an uppercase T, optional fractional seconds
 -- and either an uppercase Z or a numeric offset (+01:00). Pure arithmetic:
 -- no os.time, no locale.
-local timestamp = {}
+local M = {}
 
 -- Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
 local function days_from_civil(y, m, d)
@@ -41,7 +41,7 @@ end
 --- Parses a timestamp.
 -- @param s any
 -- @return integer|nil seconds since the epoch, integer nanoseconds; nil when s is not a valid timestamp
-function timestamp.parse(s)
+function M.parse(s)
   if type(s) ~= "string" then return nil end
   local y, mo, d, h, mi, se, rest = s:match("^(%d%d%d%d)%-(%d%d)%-(%d%d)T(%d%d):(%d%d):(%d%d)(.*)$")
   if not y then return nil end
@@ -70,9 +70,9 @@ end
 
 --- Compares two timestamps.
 -- @return integer|nil -1, 0 or 1; nil when either is not a valid timestamp
-function timestamp.compare(a, b)
-  local sa, na = timestamp.parse(a)
-  local sb, nb = timestamp.parse(b)
+function M.compare(a, b)
+  local sa, na = M.parse(a)
+  local sb, nb = M.parse(b)
   if not sa or not sb then return nil end
   if sa ~= sb then return sa < sb and -1 or 1 end
   if na ~= nb then return na < nb and -1 or 1 end
@@ -81,8 +81,8 @@ end
 
 --- Seconds since the epoch of a timestamp, with the fraction.
 -- @return number|nil
-function timestamp.epoch(s)
-  local secs, nanos = timestamp.parse(s)
+function M.epoch(s)
+  local secs, nanos = M.parse(s)
   if not secs then return nil end
   if nanos == 0 then return secs end
   return secs + nanos / 1e9
@@ -91,7 +91,7 @@ end
 --- Formats epoch seconds as "YYYY-MM-DDTHH:MM:SS.mmmZ" (the context object's form).
 -- @param t number seconds since the epoch
 -- @return string
-function timestamp.format(t)
+function M.format(t)
   local whole = math.floor(t)
   local ms = math.floor((t - whole) * 1000 + 0.5)
   if ms >= 1000 then
@@ -104,4 +104,4 @@ function timestamp.format(t)
     secs // 3600, secs % 3600 // 60, secs % 60, ms)
 end
 
-return timestamp
+return M

@@ -16,7 +16,7 @@ local timestamp = require("lake.asl.timestamp")
 local util = require("lake.util")
 local value = require("lake.asl.value")
 
-local validate = {}
+local M = {}
 
 local TYPES = { "Choice", "Fail", "Map", "Parallel", "Pass", "Succeed", "Task", "Wait" }
 
@@ -109,7 +109,8 @@ function Checker:target(where, field, name, states)
   if type(name) ~= "string" then
     self:add(where, "%s must be a state name", field)
   elseif states[name] == nil then
-    local hint = util.did_you_mean(name, util.sorted_keys(states))
+    -- one-letter names are all "close"; a suggestion would be noise
+    local hint = #name > 1 and util.did_you_mean(name, util.sorted_keys(states))
     self:add(where, "%s \"%s\" is not a state%s%s", field, name,
       self.scope_note or "", hint and " (did you mean \"" .. hint .. "\"?)" or "")
   end
@@ -140,7 +141,8 @@ function Checker:unknown_keys(where, t, set, what)
   for _, key in ipairs(util.sorted_keys(t)) do
     if not set[key] then
       local hint = util.did_you_mean(tostring(key), set)
-      self:add(where, "unknown field '%s' in %s%s", tostring(key), what, hint and " (did you mean '" .. hint .. "'?)" or "")
+      self:add(where, "unknown field '%s' in %s%s", tostring(key), what,
+        hint and " (did you mean '" .. hint .. "'?)" or "")
     end
   end
 end
@@ -260,7 +262,9 @@ function Checker:state(name, state, states, scope)
     self:path(where, "ResultPath", state.ResultPath, { nullable = true, reference = true, input_only = true })
   end
   for _, field in ipairs({ "Parameters", "ResultSelector", "ItemSelector" }) do
-    if allowed[t][field] and state[field] ~= nil then payload.check(state[field], where .. " " .. field, self.problems) end
+    if allowed[t][field] and state[field] ~= nil then
+      payload.check(state[field], where .. " " .. field, self.problems)
+    end
   end
   if state.ResultSelector ~= nil and value.kind(state.ResultSelector) ~= "object" then
     self:add(where, "ResultSelector must be an object")
@@ -269,7 +273,9 @@ function Checker:state(name, state, states, scope)
   if allowed[t].Catch and state.Catch ~= nil then self:catch(where, state.Catch, states) end
 
   if t == "Task" then
-    if type(state.Resource) ~= "string" or state.Resource == "" then self:add(where, "Resource must be a string (an ARN)") end
+    if type(state.Resource) ~= "string" or state.Resource == "" then
+      self:add(where, "Resource must be a string (an ARN)")
+    end
     for _, f in ipairs({ "TimeoutSeconds", "HeartbeatSeconds" }) do
       if state[f] ~= nil and not (is_integer(state[f]) and state[f] >= 1) then
         self:add(where, "%s must be a positive integer", f)
@@ -344,7 +350,8 @@ function Checker:state(name, state, states, scope)
         extra.ProcessorConfig = true
         if value.kind(proc) == "object" and proc.ProcessorConfig ~= nil then
           local cfg = proc.ProcessorConfig
-          if value.kind(cfg) ~= "object" or (cfg.Mode ~= nil and cfg.Mode ~= "INLINE" and cfg.Mode ~= "DISTRIBUTED") then
+          local mode = value.kind(cfg) == "object" and cfg.Mode
+          if mode == false or (mode ~= nil and mode ~= "INLINE" and mode ~= "DISTRIBUTED") then
             self:add(where, "ProcessorConfig.Mode must be \"INLINE\" or \"DISTRIBUTED\"")
           end
         end
@@ -435,7 +442,8 @@ function Checker:machine(def, scope, extra)
     end
     for _, name in ipairs(util.sorted_keys(states)) do
       if not reached[name] then
-        self:add(at(scope, string.format("state \"%s\"", tostring(name))), "is not reachable from StartAt \"%s\"", def.StartAt)
+        self:add(at(scope, string.format("state \"%s\"", tostring(name))),
+          "is not reachable from StartAt \"%s\"", def.StartAt)
       end
     end
   end
@@ -444,10 +452,10 @@ end
 --- Checks a decoded definition.
 -- @param definition any the decoded JSON of a state machine
 -- @return table array of problem strings (empty when the definition is fine)
-function validate.definition(definition)
+function M.definition(definition)
   local c = setmetatable({ problems = {}, seen = {}, scope_note = "" }, Checker)
   c:machine(definition, "", {})
   return c.problems
 end
 
-return validate
+return M

@@ -7,16 +7,16 @@
 -- here are always marked, so json.encode writes {} and [] faithfully.
 local json = require("host.json")
 
-local value = {}
+local M = {}
 
 --- The JSON null sentinel (json.null, a lightuserdata).
-value.null = json.null
+M.null = json.null
 
 --- The kind of v: "null", "boolean", "number", "string", "array", "object",
 -- or nil when v is not a JSON value (nil, functions, other userdata).
 -- @param v any
 -- @return string|nil
-function value.kind(v)
+function M.kind(v)
   local t = type(v)
   if t == "string" or t == "number" or t == "boolean" then return t end
   if v == json.null then return "null" end
@@ -37,54 +37,54 @@ end
 
 --- A new (or marked) JSON array.
 -- @param t table|nil elements 1..n
-function value.array(t)
+function M.array(t)
   return setmetatable(t or {}, json.array_mt)
 end
 
 --- A new (or marked) JSON object.
 -- @param t table|nil
-function value.object(t)
+function M.object(t)
   return setmetatable(t or {}, json.object_mt)
 end
 
 --- Deep copy of a JSON value; tables come back marked as array or object.
 -- @param v any JSON value
-function value.copy(v)
-  local k = value.kind(v)
+function M.copy(v)
+  local k = M.kind(v)
   if k == "array" then
     local out = {}
-    for i = 1, #v do out[i] = value.copy(v[i]) end
-    return value.array(out)
+    for i = 1, #v do out[i] = M.copy(v[i]) end
+    return M.array(out)
   elseif k == "object" then
     local out = {}
-    for key, item in pairs(v) do out[key] = value.copy(item) end
-    return value.object(out)
+    for key, item in pairs(v) do out[key] = M.copy(item) end
+    return M.object(out)
   end
   return v
 end
 
 --- Shallow copy of an array or object, keeping its kind.
-function value.shallow(v)
-  local k = value.kind(v)
+function M.shallow(v)
+  local k = M.kind(v)
   local out = {}
   for key, item in pairs(v) do out[key] = item end
-  return k == "array" and value.array(out) or value.object(out)
+  return k == "array" and M.array(out) or M.object(out)
 end
 
 --- Structural equality of two JSON values (numbers by value: 1 == 1.0).
 -- @return boolean
-function value.equal(a, b)
-  local ka, kb = value.kind(a), value.kind(b)
+function M.equal(a, b)
+  local ka, kb = M.kind(a), M.kind(b)
   if ka ~= kb then return false end
   if ka == "array" then
     if #a ~= #b then return false end
     for i = 1, #a do
-      if not value.equal(a[i], b[i]) then return false end
+      if not M.equal(a[i], b[i]) then return false end
     end
     return true
   elseif ka == "object" then
     for key, item in pairs(a) do
-      if b[key] == nil or not value.equal(item, b[key]) then return false end
+      if b[key] == nil or not M.equal(item, b[key]) then return false end
     end
     for key in pairs(b) do
       if a[key] == nil then return false end
@@ -96,29 +96,29 @@ end
 
 --- Compact JSON text of v (keys sorted, as host.json writes them).
 -- @return string
-function value.encode(v)
-  local k = value.kind(v)
-  if k == "array" or k == "object" then v = value.copy(v) end
+function M.encode(v)
+  local k = M.kind(v)
+  if k == "array" or k == "object" then v = M.copy(v) end
   return json.encode(v)
 end
 
 --- JSON text decoded into a value.
 -- @return any|nil value, or nil, string on failure
-function value.decode(text)
+function M.decode(text)
   return json.decode(text, "json")
 end
 
 --- Short JSON text for messages (at most max bytes, default 200).
-function value.preview(v, max)
+function M.preview(v, max)
   max = max or 200
-  local ok, s = pcall(value.encode, v)
+  local ok, s = pcall(M.encode, v)
   if not ok then s = tostring(v) end
   if #s > max then s = s:sub(1, max - 3) .. "..." end
   return s
 end
 
 --- Converts integral floats to integers (2.0 -> 2), leaves others as they are.
-function value.normalize_number(n)
+function M.normalize_number(n)
   if math.type(n) == "float" then
     local i = math.tointeger(n)
     if i then return i end
@@ -126,4 +126,4 @@ function value.normalize_number(n)
   return n
 end
 
-return value
+return M

@@ -393,7 +393,8 @@ local function check_glue(ck, props, key, line, step)
     local ml = pl("max_capacity")
     if ck:expect(props.max_capacity, "number", ml, key .. ".max_capacity") then
       if v == "glueetl" then
-        ck:add(ml, key .. ".max_capacity", "only for glue_version pythonshell (glueetl jobs use worker_type and worker_count)")
+        ck:add(ml, key .. ".max_capacity",
+          "only for glue_version pythonshell (glueetl jobs use worker_type and worker_count)")
       elseif v == "pythonshell" and props.max_capacity ~= 0.0625 and props.max_capacity ~= 1 then
         ck:add(ml, key .. ".max_capacity", ("must be 0.0625 or 1 for pythonshell, got %s"):format(props.max_capacity))
       end
@@ -540,10 +541,38 @@ local function check_graph(ck, steps, by_name)
       end
     end
   end
+  -- One report per unreachable island: its roots (steps nothing points
+  -- to), then, for islands that are pure cycles, their first step.
+  local pointed, covered = {}, {}
   for _, s in ipairs(steps) do
-    if not seen[s.name] then
-      ck:add(s.line, s.key, ("unreachable: no next_step leads to it from the first step '%s'"):format(steps[1].name))
+    for _, e in ipairs(edges(s)) do
+      if e.to ~= s.name then pointed[e.to] = true end
     end
+  end
+  local function cover(from)
+    local q = { from }
+    while #q > 0 do
+      local s = table.remove(q)
+      if not covered[s.name] and not seen[s.name] then
+        covered[s.name] = true
+        for _, e in ipairs(edges(s)) do
+          if by_name[e.to] then q[#q + 1] = by_name[e.to] end
+        end
+      end
+    end
+  end
+  local unreachable = {}
+  for pass = 1, 2 do
+    for _, s in ipairs(steps) do
+      if not seen[s.name] and not covered[s.name] and (pass == 2 or not pointed[s.name]) then
+        unreachable[#unreachable + 1] = s
+        cover(s)
+      end
+    end
+  end
+  table.sort(unreachable, function(a, b) return (a.line or 0) < (b.line or 0) end)
+  for _, s in ipairs(unreachable) do
+    ck:add(s.line, s.key, ("unreachable: no next_step leads to it from the first step '%s'"):format(steps[1].name))
   end
   -- Cycles: depth-first in file order; each back edge closes one cycle.
   local state, path = {}, {}

@@ -122,7 +122,8 @@ function M.check_names(cfg, env, report)
     if fname then
       if fn_owner[fname] then
         ok = false
-        report(s.module_line, s.key .. ".properties.module", ("gives the Lambda function name '%s', already used by %s; "
+        report(s.module_line, s.key .. ".properties.module", ("gives the Lambda function name '%s', "
+          .. "already used by %s; "
           .. "each lambda step needs a module of its own"):format(fname, fn_owner[fname]))
       end
       fn_owner[fname] = fn_owner[fname] or ("step '" .. s.name .. "'")

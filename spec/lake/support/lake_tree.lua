@@ -58,7 +58,7 @@ function M.build(root, opts)
   local app = lake.App { root = root }
   local o = { scope = app, lake_name = "Example Lake", env = "dev", lake_domains = { "example" },
     sns_subscriptions = { { protocol = "email", endpoint = "example@example.com" } },
-    pipelines_path = "pipelines", tags = { example1 = "value1" } }
+    pipelines_path = root .. "/pipelines", tags = { example1 = "value1" } }
   for k, v in pairs(opts or {}) do o[k] = v end
   local dl = lake.DatalakeBuilder(o):build()
   return app, dl

@@ -1,0 +1,146 @@
+-- The example's state machine run by the local ASL interpreter
+-- (lake.asl.interpreter) with fake tasks: the flow the issue asks for —
+-- each task's input is the previous output, a Glue step passes its input on,
+-- failures and unmatched choices reach the catch and the execution FAILS.
+local asl = require("lake.pipeline.asl")
+local config = require("lake.pipeline.config")
+local interpreter = require("lake.asl.interpreter")
+local json = require("host.json")
+local yaml = require("host.yaml")
+
+local FILE = "pipelines/pipeline_example/config.yml"
+local FN = "arn:aws:lambda:us-east-1:123456789012:function:"
+
+local function definition()
+  local f = assert(io.open(FILE))
+  local value, marks = assert(yaml.load(f:read("a"), FILE))
+  f:close()
+  local cfg = config.validate(value, marks, { file = FILE, domains = { "example" } })
+  assert(cfg.ok)
+  local def = asl.build(cfg, {
+    function_arn = function(s) return FN .. s.module end,
+    job_name = function(s) return "job-" .. s.module end,
+    catch_arn = FN .. "catch", partition = "aws",
+  })
+  return json.decode(asl.render(def))
+end
+
+local INPUT = { origin_bucket = "raw", origin_key = "example/type1/a.json", target_bucket = "trusted",
+  target_key = "example/type1/a.json", route = "", database = "example_trusted_dev", table = "example_type1" }
+
+-- Runs the machine; tasks: { [function or job name] = function(input) -> true, out | false, err }.
+local function run(tasks, input)
+  local calls = {}
+  local machine = assert(interpreter.new(definition(), {
+    invoke = function(resource, eff, state_name)
+      local name
+      if resource == "arn:aws:states:::lambda:invoke" then
+        name = eff.FunctionName:match("function:(.*)$")
+      else
+        name = eff.JobName
+      end
+      calls[#calls + 1] = { state = state_name, name = name, input = eff }
+      local ok, out = tasks[name](resource == "arn:aws:states:::lambda:invoke" and eff.Payload or eff)
+      if not ok then return false, out end
+      if resource == "arn:aws:states:::lambda:invoke" then return true, { StatusCode = 200, Payload = out } end
+      return true, { JobRunState = "SUCCEEDED", JobName = name, Id = "jr_1" }
+    end,
+  }))
+  local result = machine:run(input or json.decode(json.encode(INPUT)))
+  return result, calls
+end
+
+local function copy(t) return json.decode(json.encode(t)) end
+
+local function route(state)
+  local out = copy(state)
+  out.route = state.origin_key:match("type%d")
+  return true, out
+end
+
+local function catcher(seen)
+  return function(payload)
+    seen[#seen + 1] = payload
+    return true, { notified = true }
+  end
+end
+
+describe("the example state machine, run locally #unit", function()
+  it("goes RouteFile -> RouteChoice -> ProcessType1 -> AddToDatabase and succeeds", function()
+    local seen = {}
+    local result, calls = run({
+      route_file = route,
+      ["job-process_type1"] = function() return true end,
+      add_to_database = function(state) local out = copy(state); out.table_action = "created"; return true, out end,
+      catch = catcher(seen),
+    })
+    assert.equal("SUCCEEDED", result.status)
+    local order = {}
+    for i, c in ipairs(calls) do order[i] = c.state end
+    assert.same({ "RouteFile", "ProcessType1", "AddToDatabase" }, order)
+    -- The Glue step got the contract from the state...
+    assert.equal("raw", calls[2].input.Arguments["--origin_bucket"])
+    assert.equal("type1", calls[2].input.Arguments["--route"])
+    -- ...and passed its own input on, so AddToDatabase saw RouteFile's output.
+    assert.equal("type1", calls[3].input.Payload.route)
+    assert.is_nil(calls[3].input.Payload.JobRunState)
+    assert.equal("created", result.output.table_action)
+    assert.same({}, seen)
+  end)
+
+  it("takes ProcessType2 for type2 objects", function()
+    local input = copy(INPUT)
+    input.origin_key = "example/type2/b.json"
+    local result, calls = run({
+      route_file = route, ["job-process_type2"] = function() return true end,
+      add_to_database = function(s) return true, s end, catch = catcher({}),
+    }, input)
+    assert.equal("SUCCEEDED", result.status)
+    assert.equal("ProcessType2", calls[2].state)
+  end)
+
+  it("fails through the catch when no choice matches", function()
+    local seen = {}
+    local input = copy(INPUT)
+    input.origin_key = "example/misc/c.json"
+    local result, calls = run({
+      route_file = function(s) local out = copy(s); out.route = "other"; return true, out end,
+      catch = catcher(seen),
+    }, input)
+    assert.equal("FAILED", result.status)
+    assert.equal("PipelineFailed", result.error)
+    assert.equal("ErrorCatch", calls[#calls].state)
+    assert.equal(1, #seen)
+    assert.equal("other", seen[1].input.route)
+    assert.is_nil(seen[1].input.error)
+  end)
+
+  it("fails through the catch with the error when a step fails", function()
+    local seen = {}
+    local result = run({
+      route_file = route,
+      ["job-process_type1"] = function() return false, { Error = "States.TaskFailed", Cause = "job crashed" } end,
+      catch = catcher(seen),
+    })
+    assert.equal("FAILED", result.status)
+    assert.equal("PipelineFailed", result.error)
+    assert.same({ Error = "States.TaskFailed", Cause = "job crashed" }, seen[1].input.error)
+    assert.equal("type1", seen[1].input.route)
+  end)
+
+  it("retries transient Lambda errors", function()
+    local attempts = 0
+    local result = run({
+      route_file = function(s)
+        attempts = attempts + 1
+        if attempts < 3 then return false, { Error = "Lambda.TooManyRequestsException", Cause = "slow down" } end
+        return route(s)
+      end,
+      ["job-process_type1"] = function() return true end,
+      add_to_database = function(s) return true, s end,
+      catch = catcher({}),
+    })
+    assert.equal("SUCCEEDED", result.status)
+    assert.equal(3, attempts)
+  end)
+end)
