@@ -896,7 +896,7 @@ steps:
     local root = lake_tree.tree(files)
     local app = lake.App { root = root, settings = { lambda_runtime = "python3.11", lambda_architecture = "arm64" } }
     lake.DatalakeBuilder { scope = app, lake_name = "Example Lake", env = "dev", lake_domains = { "example" },
-      pipelines_path = "pipelines" }:build()
+      pipelines_path = root .. "/pipelines" }:build()
     assert.same({}, app.problems)
     local stack = app:get_stack("lake-p-stack-dev")
     local tpl = synth.template(stack, { assets = lake_tree.ASSETS })
