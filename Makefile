@@ -95,7 +95,8 @@ fuzz fuzz-smoke:
 	$(MAKE) -C fuzz smoke FUZZ_SECONDS=$(or $(FUZZ_SECONDS),60)
 
 DEB_PKGS := lua5.4 liblua5.4-dev lua-busted lua-cjson lua-check libyaml-dev libexpat1-dev \
-            libcurl4-openssl-dev libssl-dev zlib1g-dev pkg-config zip unzip python3 python3-boto3
+            libcurl4-openssl-dev libssl-dev zlib1g-dev pkg-config zip unzip python3 python3-pip \
+            python3-boto3
 deps:
 	@missing=""; for p in $(DEB_PKGS); do \
 	   dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
@@ -109,7 +110,7 @@ deps:
 install: lakehost
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/lakehost
 	install -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/lakehost
-	cp -R lua $(DESTDIR)$(PREFIX)/share/lakehost/
+	cp -R lua docker $(DESTDIR)$(PREFIX)/share/lakehost/
 
 clean:
 	rm -rf build build-* lakehost lake.out .lake-cache

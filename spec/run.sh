@@ -11,6 +11,7 @@ cd "$here" || exit 2
 # Integration specs need these on the machine; say which is missing up front.
 missing=""
 command -v python3 >/dev/null 2>&1 || missing="$missing python3"
+python3 -c "import pip" >/dev/null 2>&1 || missing="$missing pip(apt-get install python3-pip)"
 command -v moto_server >/dev/null 2>&1 || missing="$missing moto_server(pip install 'moto[server]')"
 command -v cfn-lint >/dev/null 2>&1 || missing="$missing cfn-lint(pip install cfn-lint)"
 command -v unzip >/dev/null 2>&1 || missing="$missing unzip(apt-get install unzip)"

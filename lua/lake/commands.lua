@@ -7,13 +7,14 @@ local util = require("lake.util")
 local M = {}
 
 local COMMANDS = {
-  synth = { summary = "write templates, manifest and assets", options = { out = "DIR", quiet = true } },
+  synth = { summary = "write templates, manifest and assets", options = { out = "DIR", quiet = true,
+    builder = "NAME" } },
   list = { summary = "stacks in deploy order with their dependencies", options = {} },
-  validate = { summary = "check app.lua and every pipeline config; write nothing", options = {} },
+  validate = { summary = "check app.lua and every pipeline config; write nothing", options = { builder = "NAME" } },
   bootstrap = { summary = "create the toolkit stack (assets bucket)", options = { verbose = true } },
   deploy = { summary = "deploy stacks (all when none given)", stacks = true, options = {
     out = "DIR", from = "DIR", concurrency = "N", express = true, exclusively = true,
-    continue_rollback = true, force = true, verbose = true, stats = true } },
+    continue_rollback = true, force = true, verbose = true, stats = true, builder = "NAME" } },
   diff = { summary = "compare with the deployed templates", stacks = true,
     options = { out = "DIR", from = "DIR", verbose = true, fail = true } },
   destroy = { summary = "delete stacks in reverse dependency order", stacks = true,
@@ -25,12 +26,18 @@ M.COMMANDS = COMMANDS
 
 local HELP = {
   synth = [[
-usage: lakehost APP.lua synth [--out DIR] [--quiet]
+usage: lakehost APP.lua synth [--out DIR] [--quiet] [--builder docker|local|none]
 
 Writes <DIR>/<stack>.template.json for every stack, a state machine diagram
 (<stack>.<machine>.mmd) per pipeline, <DIR>/assets/ and <DIR>/manifest.json.
 DIR defaults to lake.out. Needs no credentials, network or Docker. The folder
 is replaced only when everything succeeded.
+
+Module dependencies (requirements.json packages) install with --builder:
+docker (the runtime's image), local (pip on this machine, wheels for the
+runtime's platform) or none; default docker when an engine answers, else
+local (app.lua: settings = { builder = ... }). Built packages are cached in
+.lake-cache/ (LAKEHOST_CACHE_DIR) by the hash of their inputs.
 ]],
   list = [[
 usage: lakehost APP.lua list
@@ -61,6 +68,7 @@ work) through change sets, dependencies first. Unchanged stacks are skipped.
   --continue-rollback  continue a rollback that failed (UPDATE_ROLLBACK_FAILED)
   --force              create a change set even when the stack looks unchanged
   --stats              print the API calls made
+  --builder NAME       how dependencies install: docker, local or none
   --verbose            log every AWS call (never credentials)
 ]],
   diff = [[
@@ -106,7 +114,7 @@ bad input.
   --keep           keep the steps' files (code, events, results) and say where
 ]],
   validate = [[
-usage: lakehost APP.lua validate
+usage: lakehost APP.lua validate [--builder docker|local|none]
 
 Checks app.lua, every pipeline config.yml and CloudFormation's limits, and
 prints every problem as file:line: key: message. Writes nothing. Exit 2 when
@@ -312,6 +320,14 @@ function M.run(app, args, ctx)
   end
   if opts.concurrency and not (tonumber(opts.concurrency) and tonumber(opts.concurrency) >= 1) then
     errors.usage(("%s: --concurrency expects a number >= 1, got '%s'"):format(name, opts.concurrency))
+  end
+  if opts.builder then
+    local builders = require("lake.assets.builders")
+    if not builders.known(opts.builder) then
+      errors.usage(("%s: --builder expects one of %s, got '%s'%s"):format(name, table.concat(builders.NAMES, ", "),
+        opts.builder, util.suggest(opts.builder, builders.NAMES)))
+    end
+    app.settings.builder = opts.builder
   end
   if name == "synth" then return cmd_synth(app, opts) end
   if name == "list" then return cmd_list(app) end

@@ -189,7 +189,8 @@ function M.hash_of(tpl)
 end
 
 --- Builds everything in memory: templates, side files, the manifest.
--- Assets are built by their own builder into ctx.asset_dir.
+-- Assets are built by their own builder into ctx.asset_dir; a builder that
+-- returns nil, err, "failed" raises a lake.errors failure (exit 1).
 -- @param app App
 -- @param opts table { asset_dir = folder for built assets, log = function(msg),
 --   emit = function(s) called with { stack=, name=, text=, template= } as each
@@ -212,8 +213,13 @@ function M.build(app, opts)
   local sorted_assets = util.copy(app.assets)
   table.sort(sorted_assets, function(a, b) return a.id < b.id end)
   for _, a in ipairs(sorted_assets) do
-    local built, berr = a.build({ dir = opts.asset_dir, app = app, log = opts.log })
-    if not built then return nil, { ("asset '%s': %s"):format(a.id, tostring(berr)) } end
+    local built, berr, code = a.build({ dir = opts.asset_dir, app = app, log = opts.log })
+    if not built then
+      local msg = ("asset '%s': %s"):format(a.id, tostring(berr))
+      -- a build that failed (pip, a download, the disk) is exit 1, not bad input
+      if code == "failed" then require("lake.errors").failed(msg) end
+      return nil, { msg }
+    end
     built.key = built.key or (built.sha256 .. "." .. built.ext)
     assets[a.id] = built
     manifest_assets[#manifest_assets + 1] = {

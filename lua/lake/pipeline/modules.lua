@@ -196,7 +196,8 @@ function M.check(ck, m, manifest, io_)
         end
       elseif f == "extra_jars" then
         for i, url in ipairs(v) do
-          if not url:match("^https?://[^%s]+%.jar$") then
+          -- an optional pin "#sha256=<hex>" follows the URL (lake.assets checks it)
+          if not url:gsub("#sha256=%x+$", ""):match("^https?://[^%s]+%.jar$") then
             fck:add(fck:line_of(v, i, 1), ("extra_jars[%d]"):format(i),
               ("'%s' is not a URL to a .jar (https://...jar)"):format(url))
           end

@@ -211,7 +211,8 @@ local function add_function(stack, id, spec)
   local props = {
     FunctionName = spec.name, Description = spec.description,
     Code = { S3Bucket = spec.asset.bucket(), S3Key = spec.asset.key() },
-    Handler = M.HANDLER, Runtime = M.RUNTIME, Role = spec.role:arn(),
+    Handler = spec.asset.handler or M.HANDLER, Runtime = spec.asset.runtime or M.RUNTIME,
+    Architectures = spec.asset.architectures, Role = spec.role:arn(),
     Timeout = spec.timeout, MemorySize = spec.memory,
     Environment = { Variables = spec.env },
     LoggingConfig = { LogGroup = group:ref(), LogFormat = "Text" },
@@ -341,14 +342,14 @@ function M.build(lake, cfg, mods)
   local trigger_fn = add_function(stack, "Trigger", {
     name = n.trigger_fn, role = trigger_role, vpc = vpc_config, timeout = M.TRIGGER.timeout, memory = M.TRIGGER.memory,
     description = ("Starts pipeline %s from its triggers"):format(cfg.name),
-    asset = assets.lambda_zip(app, cfg.name .. "/trigger", mods.trigger.dir, { shared = mods.trigger.shared }),
+    asset = assets.lambda(app, cfg.name .. "/trigger", mods.trigger),
     env = util.merge(base_env, { STATE_MACHINE_ARN = sm_arn, ORIGIN_BUCKET = origin.name,
       TARGET_BUCKET = target.name, DATABASE = target.database }),
   })
   add_function(stack, "Catch", {
     name = n.catch_fn, role = catch_role, vpc = vpc_config, timeout = M.CATCH.timeout, memory = M.CATCH.memory,
     description = ("Notifies the lake's topic when pipeline %s fails"):format(cfg.name),
-    asset = assets.lambda_zip(app, cfg.name .. "/catch", mods.catch.dir, { shared = mods.catch.shared }),
+    asset = assets.lambda(app, cfg.name .. "/catch", mods.catch),
     env = util.merge(base_env, { SNS_TOPIC_ARN = lake.sns_topic.arn }),
   })
   local jobs = {}
@@ -358,18 +359,20 @@ function M.build(lake, cfg, mods)
       step_fns[s.name] = add_function(stack, id, {
         name = n.fn[s.name], role = lambda_role, vpc = vpc_config, timeout = s.timeout_seconds, memory = s.memory_size,
         description = ("Step %s of pipeline %s"):format(s.name, cfg.name),
-        asset = assets.lambda_zip(app, cfg.name .. "/" .. s.module, mod.dir, { shared = mod.shared }),
+        asset = assets.lambda(app, cfg.name .. "/" .. s.module, mod),
         env = util.merge(s.environment, base_env, { ORIGIN_BUCKET = origin.name, TARGET_BUCKET = target.name,
           DATABASE = target.database }),
       })
     elseif s.type == "glue" then
-      local script = assets.file(app, cfg.name .. "/" .. s.module .. "/index.py", mod.index, "py")
+      local code = assets.glue(app, cfg.name .. "/" .. s.module, mod, { glue_type = s.glue_version })
+      local script = code.script
       local args = {
         ["--TempDir"] = token.concat("s3://", target.name, "/glue-temp/"),
         ["--job-bookmark-option"] = "job-bookmark-" .. s.job_bookmark,
         ["--enable-continuous-cloudwatch-log"] = "true",
       }
       for _, c in ipairs(cfg.contract) do args["--" .. c.key] = "" end
+      for k, v in pairs(assets.glue_arguments(code)) do args[k] = v end -- --extra-py-files, --extra-jars
       local g = M.GLUE[s.glue_version]
       local props = {
         Name = n.job[s.name], Description = ("Step %s of pipeline %s"):format(s.name, cfg.name),
