@@ -367,6 +367,19 @@ if "--sleep" in sys.argv:
       assert.matches("^jr_%x+$", o.result.Id)
     end)
 
+    it("put the --extra-py-files zips (dependencies, shared modules) on the path", function()
+      local dir = outdir({ ["deps.zip"] = { ["mylib/__init__.py"] = "WHO = 'mylib'\n" },
+        ["job.py"] = "import mylib\nprint(mylib.WHO)\n" })
+      local template = { Resources = { Job = { Type = "AWS::Glue::Job", Properties = {
+        Name = "job-dev", Command = { Name = "pythonshell", ScriptLocation = "s3://b/job.py" },
+        DefaultArguments = { ["--extra-py-files"] = { ["Fn::Sub"] = "s3://b-${AWS::AccountId}/deps.zip" } } } } } }
+      local rt = run.runtime(dir, template, { stack = "s" })
+      local o = run.run_glue(rt, "job-dev", {})
+      done(rt, dir)
+      assert.is_true(o.ok, tostring(o.cause))
+      assert.equal("mylib\n", o.stdout)
+    end)
+
     it("fail with States.TaskFailed and the JobRun, its ErrorMessage from the script's error", function()
       local rt, dir = job()
       local o = run.run_glue(rt, "job-dev", { ["--fail"] = "1" })
