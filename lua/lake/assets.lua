@@ -78,7 +78,20 @@ local checked = setmetatable({}, { __mode = "k" })
 -- @return { builder = "auto"|"docker"|"local"|"none", runtime =, python_version =, architecture =,
 --   pip = { index_url =, extra_index_url = {}, find_links = {}, no_index = }, timeout =, python =,
 --   cache_dir = } | nil, key, message on failure
+local check_settings
+
 function M.settings(app)
+  -- Called once per asset: remember the answer for the same settings.
+  local ok, fp = pcall(require("host.json").encode, app.settings or {})
+  fp = (ok and fp or "?") .. "\0" .. tostring(app.root) .. "\0" .. tostring(os.getenv("LAKEHOST_CACHE_DIR"))
+  local memo = app.asset_settings_memo
+  if ok and memo and memo.fp == fp then return memo.cfg, memo.key, memo.msg end
+  local cfg, key, msg = check_settings(app)
+  if ok then app.asset_settings_memo = { fp = fp, cfg = cfg, key = key, msg = msg } end
+  return cfg, key, msg
+end
+
+function check_settings(app)
   local s = app.settings or {}
   local builder = s.builder
   if builder == nil or builder == "auto" then

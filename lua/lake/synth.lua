@@ -22,22 +22,41 @@ M.WARN_RATIO = 0.9
 
 local array_mt = json.array_mt
 
--- Marks the empty and non-empty lists of a value with json.array_mt where
--- the schema says "list", so `[]` never comes out as `{}`.
+-- Marks the lists of a value with json.array_mt where the schema says
+-- "list", so `[]` never comes out as `{}`. Returns v itself when nothing
+-- needed marking (tables are copied only on the way to a change).
 local function shape(v, typ)
-  if type(v) ~= "table" or token.is(v) or typ == nil then return v end
-  if typ.kind == "list" then
-    local out = setmetatable({}, array_mt)
-    for i, x in ipairs(v) do out[i] = shape(x, typ.of) end
-    return out
-  elseif typ.kind == "object" then
-    local out = {}
-    for k, x in pairs(v) do out[k] = shape(x, typ.fields[k]) end
-    return out
-  elseif typ.kind == "map" then
-    local out = {}
-    for k, x in pairs(v) do out[k] = shape(x, typ.of) end
-    return out
+  if type(v) ~= "table" or typ == nil or getmetatable(v) ~= nil and token.is(v) then return v end
+  local kind = typ.kind
+  if kind == "list" then
+    local out = getmetatable(v) == array_mt and nil or setmetatable({}, array_mt)
+    local of = typ.of
+    for i = 1, #v do
+      local x = v[i]
+      local y = shape(x, of)
+      if y ~= x and not out then
+        out = setmetatable({}, array_mt)
+        for j = 1, i - 1 do out[j] = v[j] end
+      end
+      if out then out[i] = y end
+    end
+    return out or v
+  elseif kind == "object" or kind == "map" then
+    local out
+    local fields, of = typ.fields, typ.of
+    for k, x in pairs(v) do
+      if type(x) == "table" then
+        local y = shape(x, fields and fields[k] or of)
+        if y ~= x then
+          if not out then
+            out = {}
+            for k2, x2 in pairs(v) do out[k2] = x2 end
+          end
+          out[k] = y
+        end
+      end
+    end
+    return out and setmetatable(out, getmetatable(v)) or v
   end
   return v
 end
@@ -48,15 +67,32 @@ local function sorted_tags_list(tags)
   return out
 end
 
+-- The app's and the stack's tags, merged and sorted once per stack.
+local function stack_tags(stack)
+  local c = stack.tag_cache
+  if not c then
+    local merged = util.merge(stack.app.tags, stack.tags)
+    c = { map = merged, list = sorted_tags_list(merged), empty = next(merged) == nil }
+    stack.tag_cache = c
+  end
+  return c
+end
+
 -- Props with the effective tags (app, then stack, then resource) applied.
 local function tagged_props(res, stack)
   local props = shape(res.props, res.kind.schema)
   local mode = res.kind.tags
   if not mode then return props end
-  local tags = util.merge(stack.app.tags, stack.tags, res.tags)
-  if next(tags) == nil then return props end
+  local st = stack_tags(stack)
+  local own = next(res.tags) ~= nil
+  if st.empty and not own then return props end
   props = util.copy(props)
   if mode == "list" then
+    if not own and props.Tags == nil then
+      props.Tags = st.list
+      return props
+    end
+    local tags = util.merge(st.map, res.tags)
     local have, list = {}, setmetatable({}, array_mt)
     for _, t in ipairs(props.Tags or {}) do
       have[t.Key] = true
@@ -68,8 +104,9 @@ local function tagged_props(res, stack)
     table.sort(list, function(a, b) return a.Key < b.Key end)
     props.Tags = list
   elseif mode == "map" then
-    props.Tags = util.merge(tags, props.Tags)
-    for k, v in pairs(props.Tags) do props.Tags[k] = tostring(v) end
+    local tags = util.merge(st.map, res.tags, props.Tags)
+    for k, v in pairs(tags) do tags[k] = tostring(v) end
+    props.Tags = tags
   end
   return props
 end

@@ -102,9 +102,14 @@ function M.worst_case(v)
   if type(v) == "string" then return v end
   if not M.is(v) then return tostring(v) end
   if v.kind == "concat" then
+    if v.worst then return v.worst end
     local out = {}
-    for _, p in ipairs(v.parts) do out[#out + 1] = M.worst_case(p) end
-    return table.concat(out)
+    for _, p in ipairs(v.parts) do
+      local w = M.worst_case(p)
+      if w then out[#out + 1] = w end -- parts known only at deploy count as empty
+    end
+    v.worst = table.concat(out) -- tokens never change: remember it
+    return v.worst
   elseif v.kind == "ref" and type(v.target) == "string" then
     return M.LONGEST[v.target] or v.target
   end
@@ -119,58 +124,52 @@ end
 
 local function escape_sub(s) return (s:gsub("%${", "${!")) end
 
---- Resolves tokens inside v into CloudFormation JSON.
--- @param v any value (tables are copied, not modified)
--- @param ctx table { stack = Stack, where = "path for messages" }
--- @return resolved value; raises on a cross-stack reference
-function M.resolve(v, ctx)
-  if type(v) ~= "table" then return v end
-  if not M.is(v) then
-    local out = {}
-    for k, x in pairs(v) do out[k] = M.resolve(x, ctx) end
-    return setmetatable(out, getmetatable(v))
+local function id_of(res, ctx)
+  if ctx and ctx.stack and res.stack ~= ctx.stack then
+    error(("%s refers to %s in stack '%s' from stack '%s': refer to it by name, not by reference")
+      :format(ctx.where or "a value", res.logical_id, res.stack.name, ctx.stack.name), 0)
   end
-  local function id_of(res)
-    if ctx and ctx.stack and res.stack ~= ctx.stack then
-      error(("%s refers to %s in stack '%s' from stack '%s': refer to it by name, not by reference")
-        :format(ctx.where or "a value", res.logical_id, res.stack.name, ctx.stack.name), 0)
-    end
-    return res.logical_id
-  end
+  return res.logical_id
+end
+
+local resolve
+
+-- A token -> its CloudFormation JSON.
+local function resolve_token(v, ctx)
   local k = v.kind
   if k == "ref" then
     if type(v.target) == "string" then return { Ref = v.target } end
-    return { Ref = id_of(v.target) }
+    return { Ref = id_of(v.target, ctx) }
   elseif k == "getatt" then
-    return { ["Fn::GetAtt"] = { id_of(v.target), v.attr } }
+    return { ["Fn::GetAtt"] = { id_of(v.target, ctx), v.attr } }
   elseif k == "sub" then
     if v.vars and next(v.vars) then
-      return { ["Fn::Sub"] = { v.template, M.resolve(v.vars, ctx) } }
+      return { ["Fn::Sub"] = { v.template, resolve(v.vars, ctx) } }
     end
     return { ["Fn::Sub"] = v.template }
   elseif k == "join" then
-    return { ["Fn::Join"] = { v.sep, M.resolve(v.list, ctx) } }
+    return { ["Fn::Join"] = { v.sep, resolve(v.list, ctx) } }
   elseif k == "import" then
-    return { ["Fn::ImportValue"] = M.resolve(v.name, ctx) }
+    return { ["Fn::ImportValue"] = resolve(v.name, ctx) }
   elseif k == "raw" then
     return v.value
   elseif k == "lazy" then
-    return M.resolve(v.fn(ctx), ctx)
+    return resolve(v.fn(ctx), ctx)
   elseif k == "concat" then
     local tmpl, vars, n = {}, {}, 0
     for _, p in ipairs(v.parts) do
       if type(p) == "string" then
         tmpl[#tmpl + 1] = escape_sub(p)
       elseif p.kind == "ref" then
-        tmpl[#tmpl + 1] = "${" .. (type(p.target) == "string" and p.target or id_of(p.target)) .. "}"
+        tmpl[#tmpl + 1] = "${" .. (type(p.target) == "string" and p.target or id_of(p.target, ctx)) .. "}"
       elseif p.kind == "getatt" then
-        tmpl[#tmpl + 1] = "${" .. id_of(p.target) .. "." .. p.attr .. "}"
+        tmpl[#tmpl + 1] = "${" .. id_of(p.target, ctx) .. "." .. p.attr .. "}"
       elseif p.kind == "lazy" and type(p.fn(ctx)) == "string" then
         tmpl[#tmpl + 1] = escape_sub(p.fn(ctx))
       else
         n = n + 1
         local name = "v" .. n
-        vars[name] = M.resolve(p, ctx)
+        vars[name] = resolve(p, ctx)
         tmpl[#tmpl + 1] = "${" .. name .. "}"
       end
     end
@@ -180,6 +179,34 @@ function M.resolve(v, ctx)
   end
   error("token.resolve: unknown token kind " .. tostring(k))
 end
+
+--- Resolves tokens inside v into CloudFormation JSON.
+-- Tables without tokens are returned as they are (not copied: the caller
+-- must not modify the result); a table holding a token is copied with the
+-- token replaced, keeping its metatable (json.array_mt / object_mt).
+-- @param v any value
+-- @param ctx table { stack = Stack, where = "path for messages" }
+-- @return resolved value; raises on a cross-stack reference
+function resolve(v, ctx)
+  if type(v) ~= "table" then return v end
+  if getmetatable(v) == Token then return resolve_token(v, ctx) end
+  local out
+  for k, x in pairs(v) do
+    if type(x) == "table" then
+      local r = resolve(x, ctx)
+      if r ~= x then
+        if not out then
+          out = {}
+          for k2, x2 in pairs(v) do out[k2] = x2 end
+        end
+        out[k] = r
+      end
+    end
+  end
+  if not out then return v end
+  return setmetatable(out, getmetatable(v))
+end
+M.resolve = resolve
 
 Token.__tostring = function(t) return "<token " .. t.kind .. ">" end
 -- Catch the classic mistake of building names with `..` on a token.
