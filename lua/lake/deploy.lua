@@ -227,12 +227,13 @@ local function stream_events(ctx, name, seen)
   end
 end
 
---- The resources that failed, with reasons, from the newest events.
-local function failures(ctx, name, seen_before)
+--- The resources that failed in the latest operation, with reasons: the
+-- newest events back to the one that started it ("User Initiated").
+local function failures(ctx, name)
   local events = cfn.stack_events(ctx.client, name, { max_attempts = 10 }) or {}
   local out = {}
   for _, e in ipairs(events) do
-    if seen_before and seen_before[e.id] and not seen_before.fresh_ok then break end
+    if e.logical_id == name and e.reason == "User Initiated" then break end
     if e.status and e.status:match("FAILED$") and e.reason and e.reason ~= ""
        and not e.reason:match("^Resource creation cancelled") and e.logical_id ~= name then
       out[#out + 1] = ("%s (%s): %s"):format(e.logical_id, e.type or "?", e.reason)
@@ -312,7 +313,7 @@ function M.deploy_stack(ctx, entry)
     if st:match("_IN_PROGRESS$") and st ~= "REVIEW_IN_PROGRESS" then
       return { ok = false, status = "failed",
         message = ("stack is %s: wait for the running operation to finish (or cancel it) and deploy again"):format(st) }
-    elseif st == "ROLLBACK_COMPLETE" or st == "ROLLBACK_FAILED" or st == "DELETE_FAILED" and false then
+    elseif st == "ROLLBACK_COMPLETE" or st == "ROLLBACK_FAILED" then
       ctx.err(("%s: %s after a failed first create: deleting it before creating it again"):format(name, st))
       local ok, derr = cfn.delete_stack(ctx.client, name)
       if not ok then return { ok = false, status = "failed", message = tostring(derr) } end
@@ -354,7 +355,7 @@ function M.deploy_stack(ctx, entry)
     return { ok = true, status = typ == "CREATE" and "created" or "updated" }
   end
   return { ok = false, status = "failed", message = ("ended in %s"):format(tostring(final or werr)),
-    failures = failures(ctx, name, nil) }
+    failures = failures(ctx, name) }
 end
 
 --- Deletes one stack (runs inside the scheduler).
@@ -370,7 +371,7 @@ function M.destroy_stack(ctx, entry)
   local final, werr = wait_stack(ctx, entry.name, seen)
   if final == "DELETE_COMPLETE" then return { ok = true, status = "deleted" } end
   return { ok = false, status = "failed", message = ("ended in %s"):format(tostring(final or werr)),
-    failures = failures(ctx, entry.name, nil) }
+    failures = failures(ctx, entry.name) }
 end
 
 ---------------------------------------------------------------------------

@@ -118,10 +118,9 @@ function M.deploy(out_dir, selectors, opts)
   local ctx = context(session, opts)
   ctx.bucket = assets_bucket(manifest, session)
   local t0 = proc.monotime()
-  local tk = require("lake.aws.cloudformation").describe_stack(ctx.client, deploy.TOOLKIT_STACK)
+  local tk, tkerr = require("lake.aws.cloudformation").describe_stack(ctx.client, deploy.TOOLKIT_STACK)
   if tk == nil then
-    local _, err = require("lake.aws.cloudformation").describe_stack(ctx.client, deploy.TOOLKIT_STACK)
-    errors.failed(("cannot reach CloudFormation in %s: %s"):format(session.region, tostring(err)))
+    errors.failed(("cannot reach CloudFormation in %s: %s"):format(session.region, tostring(tkerr)))
   elseif tk == false then
     errors.failed(("the toolkit stack %s is missing in %s: run `lakehost APP.lua bootstrap` first")
       :format(deploy.TOOLKIT_STACK, session.region))
