@@ -94,6 +94,40 @@ describe("deploy against a local AWS endpoint #integration", function()
     assert.matches("small%-shared%-stack%-dev%s+UPDATE_COMPLETE%s+after small%-storage%-stack%-dev", stdout)
   end)
 
+  it("sends a template over 51,200 bytes through the assets bucket", function()
+    -- moto 5.2.1 reads a path-style TemplateURL only when its host says
+    -- "localhost" (else it takes the first label of the host for the bucket)
+    local _, err, code = run(server, { "spec/fixtures/apps/big/app.lua", "deploy", "--out", out .. "/big" },
+      { AWS_ENDPOINT_URL = server.url:gsub("127%.0%.0%.1", "localhost") })
+    assert.equal(0, code, err)
+    assert.matches("big%-stack%-dev%s+created", err)
+    local size = require("host.fs").stat(out .. "/big/big-stack-dev.template.json").size
+    assert.is_true(size > 51200, tostring(size))
+    -- (moto 5.2.1 refuses signed ListObjectsV2 with a prefix holding '/', the
+    -- AWS CLI's too: list everything and filter here)
+    local objs = assert(require("lake.aws.s3").list_objects(server.client(), "lakehost-assets-123456789012-us-east-1"))
+    local templates = {}
+    for _, o in ipairs(objs) do
+      if o.key:match("^templates/") then templates[#templates + 1] = o.key end
+    end
+    assert.equal(1, #templates)
+    assert.matches("^templates/big%-stack%-dev%-%x+%.json$", templates[1])
+    local query = require("lake.aws.query")
+    for _, i in ipairs({ 1, 120, 240 }) do
+      local arn = ("arn:aws:sns:us-east-1:123456789012:big-topic-%03d-dev"):format(i)
+      local attrs, aerr = query.call(server.client(), "sns", "2010-03-31", "GetTopicAttributes", { TopicArn = arn })
+      assert.is_table(attrs, tostring(aerr))
+    end
+  end)
+
+  it("deploys in express mode when asked", function()
+    local _, err, code = run(server, { SMALL, "deploy", "--out", out .. "/a", "--express", "--force" },
+      { LAKEHOST_SPEC_VARIANT = "e" })
+    assert.equal(0, code, err)
+    assert.matches("concurrency 4, express", err, 1, true)
+    assert.matches("small%-shared%-stack%-dev%s+updated", err)
+  end)
+
   it("fails with the endpoint's reason and exit 1 when a template is rejected", function()
     local _, err, code = run(server, { "spec/fixtures/apps/broken/app.lua", "deploy", "--out", out .. "/b" })
     assert.equal(1, code)

@@ -47,7 +47,7 @@ end
 
 --- CreateChangeSet -> { id=, stack_id= } | nil, err
 -- @param p table { stack=, name=, type = "CREATE"|"UPDATE", body= | url=, tags = {K=V},
---   capabilities = {...}, description=, parameters = {K=V} }
+--   capabilities = {...}, description=, parameters = {K=V}, deployment_mode = "EXPRESS"|nil }
 function M.create_change_set(c, p)
   local params = {
     StackName = p.stack, ChangeSetName = p.name, ChangeSetType = p.type,
@@ -55,6 +55,9 @@ function M.create_change_set(c, p)
     Tags = tags_list(p.tags), Description = p.description,
   }
   if p.url then params.TemplateURL = p.url else params.TemplateBody = p.body end
+  -- express mode: the operation completes once configuration is applied
+  -- (https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/cloudformation-express-mode.html)
+  if p.deployment_mode then params.DeploymentConfig = { Mode = p.deployment_mode } end
   if p.parameters and next(p.parameters) then
     local ps, keys = {}, {}
     for k in pairs(p.parameters) do keys[#keys + 1] = k end
