@@ -1,0 +1,51 @@
+-- A lake of 5 domains x 20 pipelines (copies of the example pipeline) must
+-- synthesize and pass cfn-lint with zero errors, like the example does.
+local util = require("spec.support.util")
+local fs = require("host.fs")
+
+describe("a lake of 5 domains x 20 pipelines #integration", function()
+  local dir
+
+  setup(function()
+    dir = assert(fs.tmpdir("lakehost-big-lake-"))
+    assert(os.execute(("cp -R shared %s/shared"):format(util.shquote(dir))))
+    local example = assert(fs.read("pipelines/pipeline_example/config.yml"))
+    local src = "pipelines/pipeline_example"
+    for d = 1, 5 do
+      for p = 1, 20 do
+        local name = ("p_d%d_%02d"):format(d, p)
+        local pdir = dir .. "/pipelines/" .. name
+        assert(fs.mkdir_p(pdir))
+        assert(os.execute(("cp -R %s/trigger %s/catch %s/steps %s/"):format(src, src, src, util.shquote(pdir))))
+        assert(fs.write(pdir .. "/config.yml", (example:gsub("name: pipeline_example", "name: " .. name)
+          :gsub("domain: example", "domain: domain" .. d))))
+      end
+    end
+    assert(fs.write(dir .. "/app.lua", [[
+      local lake = require("lake")
+      local root = debug.getinfo(1, "S").source:sub(2):match("^(.*)/[^/]*$")
+      local app = lake.App { root = root }
+      lake.DatalakeBuilder { scope = app, lake_name = "Big Lake", env = "prd", enable_vpc = true,
+        lake_domains = { "domain1", "domain2", "domain3", "domain4", "domain5" },
+        sns_subscriptions = { { protocol = "email", endpoint = "data@example.com" } },
+        pipelines_path = root .. "/pipelines", tags = { team = "data" } }:build()
+      return app
+    ]]))
+  end)
+
+  teardown(function() fs.remove_tree(dir) end)
+
+  it("synthesizes 102 stacks that cfn-lint accepts", function()
+    local _, err, code = util.lakehost({ dir .. "/app.lua", "synth", "--out", dir .. "/out", "--quiet" },
+      { env = { LAKEHOST_CACHE_DIR = dir .. "/cache" } })
+    assert.equal(0, code, err)
+    local templates = assert(fs.glob(dir .. "/out/*.template.json"))
+    assert.equal(102, #templates)
+    local p = assert(io.popen("cfn-lint --format parseable -- " .. dir .. "/out/*.template.json 2>&1; echo \"rc=$?\""))
+    local out = p:read("a")
+    p:close()
+    -- cfn-lint's exit status is a bit mask: 2 errors, 4 warnings, 8 informational
+    local rc = tonumber(out:match("rc=(%d+)%s*$"))
+    assert.equal(0, rc, out)
+  end)
+end)
