@@ -295,8 +295,7 @@ function M.run(app, args, ctx)
     local out = name and io.stdout or io.stderr
     out:write(("usage: lakehost %s COMMAND [OPTIONS]\n\ncommands:\n"):format(ctx.file))
     for _, c in ipairs(util.sorted_keys(COMMANDS)) do
-      out:write(("  %-10s %s%s\n"):format(c, COMMANDS[c].summary,
-        COMMANDS[c].later and " (not in this build yet)" or ""))
+      out:write(("  %-10s %s\n"):format(c, COMMANDS[c].summary))
     end
     return name and 0 or 2
   end
@@ -307,9 +306,6 @@ function M.run(app, args, ctx)
   end
   local rest = {}
   for i = 2, #args do rest[#rest + 1] = args[i] end
-  if cmd.later then
-    errors.failed(("'%s' is not in this build of lakehost yet"):format(name))
-  end
   local opts, pos = parse(name, rest, cmd.options)
   if opts.help then
     io.stdout:write(HELP[name] or ("usage: lakehost APP.lua " .. name .. "\n"))
