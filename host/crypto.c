@@ -182,27 +182,28 @@ static int hasher_hex(lua_State *L) {
   return 1;
 }
 
-/* crypto.sha256(s) -> 32-byte raw | nil, err */
-static int crypto_sha256(lua_State *L) {
+static void pushraw(lua_State *L, const unsigned char *s, size_t n) {
+  lua_pushlstring(L, (const char *)s, n);
+}
+
+/* The digest of the string argument #1, pushed by push (raw, hex, base64);
+ * the body of crypto.sha256, sha256_hex, md5 and md5_base64. */
+static int digest_string(lua_State *L, const EVP_MD *type,
+                         void (*push)(lua_State *, const unsigned char *, size_t)) {
   size_t n;
   const char *s = luaL_checklstring(L, 1, &n);
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
-  if (!digest(EVP_sha256(), s, n, md, &len)) return pushsslerror(L);
-  lua_pushlstring(L, (const char *)md, len);
+  if (!digest(type, s, n, md, &len)) return pushsslerror(L);
+  push(L, md, len);
   return 1;
 }
 
+/* crypto.sha256(s) -> 32-byte raw | nil, err */
+static int crypto_sha256(lua_State *L) { return digest_string(L, EVP_sha256(), pushraw); }
+
 /* crypto.sha256_hex(s) -> 64 lowercase hex | nil, err */
-static int crypto_sha256_hex(lua_State *L) {
-  size_t n;
-  const char *s = luaL_checklstring(L, 1, &n);
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  if (!digest(EVP_sha256(), s, n, md, &len)) return pushsslerror(L);
-  pushhex(L, md, len);
-  return 1;
-}
+static int crypto_sha256_hex(lua_State *L) { return digest_string(L, EVP_sha256(), pushhex); }
 
 /* HMAC-SHA256 of the strings at 1 and 2 into out; 1 on success. */
 static int hmac(lua_State *L, unsigned char *out, unsigned int *outlen) {
@@ -235,26 +236,10 @@ static int crypto_hmac_sha256_hex(lua_State *L) {
 }
 
 /* crypto.md5(s) -> 16-byte raw | nil, err */
-static int crypto_md5(lua_State *L) {
-  size_t n;
-  const char *s = luaL_checklstring(L, 1, &n);
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  if (!digest(EVP_md5(), s, n, md, &len)) return pushsslerror(L);
-  lua_pushlstring(L, (const char *)md, len);
-  return 1;
-}
+static int crypto_md5(lua_State *L) { return digest_string(L, EVP_md5(), pushraw); }
 
 /* crypto.md5_base64(s) -> base64 of the MD5 (S3 Content-MD5) | nil, err */
-static int crypto_md5_base64(lua_State *L) {
-  size_t n;
-  const char *s = luaL_checklstring(L, 1, &n);
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  if (!digest(EVP_md5(), s, n, md, &len)) return pushsslerror(L);
-  pushbase64(L, md, len);
-  return 1;
-}
+static int crypto_md5_base64(lua_State *L) { return digest_string(L, EVP_md5(), pushbase64); }
 
 /* crypto.base64_encode(s) -> string (RFC 4648 alphabet, padded, one line) */
 static int crypto_base64_encode(lua_State *L) {
