@@ -51,9 +51,7 @@ local function sha256(s)
   return h
 end
 
-local function tmpdir()
-  return (sh("mktemp -d"):gsub("%s+$", ""))
-end
+local tmpdir = util.tmpdir
 
 local function ls(dir)
   return (sh("ls -A " .. util.shquote(dir)))

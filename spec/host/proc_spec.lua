@@ -54,12 +54,7 @@ local function zombies()
   return z
 end
 
-local function tmpdir()
-  local d = os.tmpname()
-  os.remove(d)
-  assert(os.execute("mkdir -p " .. util.shquote(d)))
-  return d
-end
+local tmpdir = util.tmpdir
 
 local function rmtree(d) os.execute("rm -rf " .. util.shquote(d)) end
 

@@ -12,8 +12,13 @@ local function run(server, args, extra)
   return util.lakehost(args, { env = env })
 end
 
-local function tmpdir()
-  return assert(require("host.fs").tmpdir("lakehost-deploy-spec-"))
+local function tmpdir() return util.tmpdir("lakehost-deploy-spec-") end
+
+--- Starts the fault-injecting proxy in front of server; returns it and its port.
+local function start_proxy(server, rate, seed, stats_file, env)
+  local proxy = assert(require("host.proc").spawn { argv = { "python3", "spec/support/faultproxy.py", server.url,
+    tostring(rate), tostring(seed), stats_file }, env_add = env, stdout = "capture", stderr = "null" })
+  return proxy, tonumber(assert(proxy:read_line("stdout", 10)):match("^PORT (%d+)"))
 end
 
 describe("deploy against a local AWS endpoint #integration", function()
@@ -166,12 +171,8 @@ describe("deploy through a faulty network #integration", function()
     server = moto.start()
     out = tmpdir()
     stats_file = out .. "/proxy-stats.json"
-    local proc = require("host.proc")
     -- 25% of requests: 500, 503, Throttling or a dropped connection
-    proxy = assert(proc.spawn { argv = { "python3", "spec/support/faultproxy.py", server.url, "0.25", "7", stats_file },
-      stdout = "capture", stderr = "null" })
-    local line = assert(proxy:read_line("stdout", 10))
-    proxy_port = tonumber(line:match("^PORT (%d+)"))
+    proxy, proxy_port = start_proxy(server, 0.25, 7, stats_file)
   end)
 
   teardown(function()
@@ -206,10 +207,7 @@ describe("an interrupted deploy #integration", function()
   setup(function()
     server = moto.start()
     out = tmpdir()
-    local proc = require("host.proc")
-    proxy = assert(proc.spawn { argv = { "python3", "spec/support/faultproxy.py", server.url, "0", "1" },
-      env_add = { FAULTPROXY_DELAY = "0.15" }, stdout = "capture", stderr = "null" })
-    proxy_port = tonumber(assert(proxy:read_line("stdout", 10)):match("^PORT (%d+)"))
+    proxy, proxy_port = start_proxy(server, 0, 1, nil, { FAULTPROXY_DELAY = "0.15" })
   end)
 
   teardown(function()

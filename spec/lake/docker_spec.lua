@@ -7,12 +7,7 @@ local FAKE = util.cwd() .. "/spec/fixtures/proc/fake-docker"
 -- The docker binary the builders name when opts.docker is not given.
 local DOCKER = (os.getenv("LAKEHOST_DOCKER") or "") ~= "" and os.getenv("LAKEHOST_DOCKER") or "docker"
 
-local function tmpdir()
-  local d = os.tmpname()
-  os.remove(d)
-  assert(os.execute("mkdir -p " .. util.shquote(d)))
-  return d
-end
+local tmpdir = util.tmpdir
 
 local function lines_of(path)
   local f = io.open(path, "r")

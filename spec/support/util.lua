@@ -44,6 +44,11 @@ function M.cwd()
   return cwd
 end
 
+--- A fresh temporary folder (the caller removes it).
+function M.tmpdir(prefix)
+  return assert(require("host.fs").tmpdir(prefix or "lakehost-spec-"))
+end
+
 --- Writes text to a fresh temporary file and returns its path.
 function M.tmpfile(text, suffix)
   local path = os.tmpname() .. (suffix or "")
