@@ -29,6 +29,16 @@
  *   proc.which(name [, path]), getenv, environ, pid, uid, gid, monotime, time,
  *   sleep, isatty.
  *
+ *   Workers (a copy of this process, for work split across CPUs):
+ *   proc.fork() -> pid in the parent, 0 in the worker | nil, err, code.
+ *     Buffered stdio is flushed first so that nothing is written twice.
+ *   proc.wait(pid) -> { how = "exit"|"signal", code } | nil, err, code
+ *   proc.exit(code) ends a worker at once: stdio flushed, no atexit handlers,
+ *     no Lua state teardown (the parent owns those).
+ *   proc.cpus() -> online CPUs (at least 1)
+ *   proc.rusage(["self"|"children"]) -> { maxrss = KiB, user = s, system = s }
+ *     ("children": the waited-for ones; maxrss is the largest of them)
+ *
  * How a child is started (POSIX fork + execve, never a shell):
  *  - argv[1] without '/' is looked up in the PATH of the child's environment
  *    (the parent's PATH when that environment has none) before forking;
@@ -67,6 +77,8 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdio.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
@@ -159,6 +171,7 @@ static const struct {
   int num;
   const char *name;
 } errno_names[] = {{ENOENT, "ENOENT"},
+                   {ECHILD, "ECHILD"},
                    {EACCES, "EACCES"},
                    {ENOTDIR, "ENOTDIR"},
                    {ENOEXEC, "ENOEXEC"},
@@ -1188,6 +1201,97 @@ static int proc_isatty(lua_State *L) {
   return 1;
 }
 
+/* ---- workers ------------------------------------------------------------ */
+
+/* proc.fork() -> pid | 0 | nil, err, code */
+static int proc_fork(lua_State *L) {
+  pid_t pid;
+  if (fflush(NULL) != 0) {
+    int e = errno;
+    luaL_pushfail(L);
+    lua_pushfstring(L, "proc: cannot flush output before fork: %s", strerror(e));
+    push_errno_name(L, e);
+    return 3;
+  }
+  pid = fork();
+  if (pid < 0) {
+    int e = errno;
+    luaL_pushfail(L);
+    lua_pushfstring(L, "proc: cannot fork: %s", strerror(e));
+    push_errno_name(L, e);
+    return 3;
+  }
+  lua_pushinteger(L, (lua_Integer)pid);
+  return 1;
+}
+
+/* proc.wait(pid) -> { how, code } | nil, err, code */
+static int proc_wait(lua_State *L) {
+  lua_Integer n = luaL_checkinteger(L, 1);
+  int st = 0;
+  pid_t r;
+  luaL_argcheck(L, n > 0 && n <= INT_MAX, 1, "expected a process id");
+  do r = waitpid((pid_t)n, &st, 0);
+  while (r < 0 && errno == EINTR);
+  if (r < 0) {
+    int e = errno;
+    luaL_pushfail(L);
+    lua_pushfstring(L, "proc: cannot wait for process %d: %s", (int)n, strerror(e));
+    push_errno_name(L, e);
+    return 3;
+  }
+  lua_createtable(L, 0, 2);
+  if (WIFSIGNALED(st)) {
+    lua_pushliteral(L, "signal");
+    lua_setfield(L, -2, "how");
+    lua_pushinteger(L, WTERMSIG(st));
+  } else {
+    lua_pushliteral(L, "exit");
+    lua_setfield(L, -2, "how");
+    lua_pushinteger(L, WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+  }
+  lua_setfield(L, -2, "code");
+  return 1;
+}
+
+/* proc.exit(code): for a worker made by proc.fork */
+static int proc_exit(lua_State *L) {
+  lua_Integer code = luaL_optinteger(L, 1, 0);
+  luaL_argcheck(L, code >= 0 && code <= 255, 1, "exit status must be 0..255");
+  fflush(NULL);
+  _exit((int)code);
+  return 0; /* not reached */
+}
+
+/* proc.cpus() -> n */
+static int proc_cpus(lua_State *L) {
+  long n = sysconf(_SC_NPROCESSORS_ONLN);
+  lua_pushinteger(L, n > 0 ? (lua_Integer)n : 1);
+  return 1;
+}
+
+/* proc.rusage(["self"|"children"]) -> { maxrss, user, system } */
+static int proc_rusage(lua_State *L) {
+  static const char *const whos[] = {"self", "children", NULL};
+  int who = luaL_checkoption(L, 1, "self", whos) == 0 ? RUSAGE_SELF : RUSAGE_CHILDREN;
+  struct rusage ru;
+  if (getrusage(who, &ru) != 0) {
+    int e = errno;
+    luaL_pushfail(L);
+    lua_pushfstring(L, "proc: getrusage: %s", strerror(e));
+    push_errno_name(L, e);
+    return 3;
+  }
+  lua_createtable(L, 0, 3);
+  lua_pushinteger(L, (lua_Integer)ru.ru_maxrss);
+  lua_setfield(L, -2, "maxrss");
+  lua_pushnumber(L, (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6);
+  lua_setfield(L, -2, "user");
+  lua_pushnumber(L, (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6);
+  lua_setfield(L, -2, "system");
+  return 1;
+}
+
 /* ---- child methods ------------------------------------------------------ */
 
 /* child:pid() -> n */
@@ -1325,19 +1429,13 @@ static int child_tostring(lua_State *L) {
 
 /* ---- registration ------------------------------------------------------- */
 
-static const luaL_Reg proc_funcs[] = {{"run", proc_run},
-                                      {"spawn", proc_spawn},
-                                      {"which", proc_which},
-                                      {"getenv", proc_getenv},
-                                      {"environ", proc_environ},
-                                      {"pid", proc_pid},
-                                      {"uid", proc_uid},
-                                      {"gid", proc_gid},
-                                      {"monotime", proc_monotime},
-                                      {"time", proc_time},
-                                      {"sleep", proc_sleep},
-                                      {"isatty", proc_isatty},
-                                      {NULL, NULL}};
+static const luaL_Reg proc_funcs[] = {
+    {"run", proc_run},       {"spawn", proc_spawn},     {"which", proc_which},
+    {"getenv", proc_getenv}, {"environ", proc_environ}, {"pid", proc_pid},
+    {"uid", proc_uid},       {"gid", proc_gid},         {"monotime", proc_monotime},
+    {"time", proc_time},     {"sleep", proc_sleep},     {"isatty", proc_isatty},
+    {"fork", proc_fork},     {"wait", proc_wait},       {"exit", proc_exit},
+    {"cpus", proc_cpus},     {"rusage", proc_rusage},   {NULL, NULL}};
 
 static const luaL_Reg child_meths[] = {{"pid", child_pid},   {"read_line", child_read_line},
                                        {"poll", child_poll}, {"wait", child_wait},

@@ -567,4 +567,65 @@ describe("host.proc #unit", function()
       assert.is_false(proc.isatty(-1))
     end)
   end)
+
+  describe("workers", function()
+    it("forks a worker that shares nothing back but its exit status and files", function()
+      local fs = require("host.fs")
+      local dir = assert(fs.tmpdir("lakehost-fork-"))
+      local seen = "parent value"
+      local pid = assert(proc.fork())
+      if pid == 0 then
+        -- the worker has a copy of the parent's state
+        fs.write(dir .. "/out", seen .. " in " .. tostring(proc.pid()), { sync = false })
+        seen = "changed in the worker"
+        proc.exit(7)
+      end
+      local st = assert(proc.wait(pid))
+      assert.same({ how = "exit", code = 7 }, st)
+      assert.equal("parent value in " .. pid, fs.read(dir .. "/out"))
+      assert.equal("parent value", seen)
+      fs.remove_tree(dir)
+    end)
+
+    it("reports a worker killed by a signal", function()
+      local pid = assert(proc.fork())
+      if pid == 0 then
+        os.execute("kill -KILL " .. proc.pid())
+        proc.exit(0)
+      end
+      assert.same({ how = "signal", code = 9 }, proc.wait(pid))
+    end)
+
+    it("flushes buffered output before forking, so nothing is written twice", function()
+      local r = assert(proc.run { argv = { "./lakehost", "-e", [[
+        local proc = require("host.proc")
+        io.stdout:setvbuf("full")
+        io.stdout:write("once\n")
+        local pid = proc.fork()
+        if pid == 0 then io.stdout:write("worker\n"); proc.exit(0) end
+        proc.wait(pid)
+        io.stdout:write("parent\n")
+      ]] } })
+      assert.equal("once\nworker\nparent\n", r.stdout)
+    end)
+
+    it("refuses to wait for a process that is not its child", function()
+      local ok, err, code = proc.wait(1)
+      assert.is_nil(ok)
+      assert.matches("cannot wait for process 1", err, 1, true)
+      assert.equal("ECHILD", code)
+      assert.has_error(function() proc.wait(0) end)
+      assert.has_error(function() proc.exit(300) end)
+    end)
+
+    it("counts CPUs and reports resource usage of itself and waited-for children", function()
+      local n = proc.cpus()
+      assert.is_true(math.type(n) == "integer" and n >= 1)
+      local self = assert(proc.rusage("self"))
+      assert.is_true(self.maxrss > 1000 and self.user >= 0 and self.system >= 0)
+      assert(proc.run { argv = { "python3", "-c", "b = bytearray(80 * 1024 * 1024)" } })
+      assert.is_true(proc.rusage("children").maxrss >= 80 * 1024)
+      assert.has_error(function() proc.rusage("others") end)
+    end)
+  end)
 end)
