@@ -77,8 +77,14 @@ end
 function M.is_app(v) return getmetatable(v) == App end
 
 --- Adds a stack.
+--
+-- A stack may be deferred: with opts.build its name, description, tags and
+-- dependencies are known at once, but its resources are added by
+-- build(stack) only when something needs them (Stack:materialize; synth does
+-- it stack by stack). Synthesis releases such a stack once its template is
+-- written, so a lake of thousands of pipelines never holds them all.
 -- @param name string CloudFormation stack name (letters, digits, dashes; 128 max)
--- @param opts table|nil { description=, tags = {K=V}, termination_protection= }
+-- @param opts table|nil { description=, tags = {K=V}, build = function(stack) }
 function App:stack(name, opts)
   if type(name) ~= "string" or not name:match("^[A-Za-z][A-Za-z0-9-]*$") or #name > 128 then
     error(("invalid stack name '%s': letters, digits and '-', starting with a letter, at most 128"):format(tostring(name)), 2)
@@ -89,6 +95,7 @@ function App:stack(name, opts)
     app = self, name = name, description = opts.description,
     tags = util.copy(opts.tags or {}), resources = {}, by_id = {}, outputs = {},
     deps = {}, dep_set = {}, files = {},
+    pending = opts.build, rebuild = opts.build,
   }, Stack)
   self.stacks[#self.stacks + 1] = s
   self.by_name[name] = s
@@ -142,12 +149,47 @@ end
 ---------------------------------------------------------------------------
 -- Stack
 
+--- Runs a deferred stack's build function (once; a no-op otherwise).
+-- @return the stack
+function Stack:materialize()
+  local build = self.pending
+  if build then
+    self.pending = nil
+    self.building = true
+    build(self)
+    self.building = nil
+  end
+  return self
+end
+
+-- Called by every method that changes the stack's content: a deferred stack
+-- is built first, and a change from outside its build function pins it
+-- (release would lose the change).
+local function touch(self)
+  if self.pending then self:materialize() end
+  if self.rebuild and not self.building then self.pinned = true end
+end
+
+--- Drops the resources of a deferred stack so that memory can be reclaimed;
+-- the next materialize builds them again, identically. A stack that is not
+-- deferred, or that was changed outside its build function, is kept.
+-- @return true when released
+function Stack:release()
+  if not self.rebuild or self.pinned or self.pending then return false end
+  self.resources, self.by_id, self.outputs, self.files = {}, {}, {}, {}
+  self.parameters, self.tag_cache = nil, nil
+  self.pending = self.rebuild
+  if self.on_release then self.on_release(self) end
+  return true
+end
+
 --- Adds a resource.
 -- @param kind_name string module under lua/resources (e.g. "s3_bucket")
 -- @param id string logical id (letters and digits)
 -- @param props table CloudFormation properties (may hold tokens)
 -- @param opts table|nil { depends_on = {res...}, deletion_policy=, update_replace_policy=, tags = {K=V} }
 function Stack:add(kind_name, id, props, opts)
+  touch(self)
   local kind, err = M.kind(kind_name)
   if not kind then error(err, 2) end
   if type(id) ~= "string" or not id:match("^[A-Za-z0-9]+$") or #id > 255 then
@@ -191,6 +233,7 @@ end
 -- @param value string|token
 -- @param opts table|nil { description=, export_name= }
 function Stack:output(id, value, opts)
+  touch(self)
   if type(id) ~= "string" or not id:match("^[A-Za-z0-9]+$") then
     error(("invalid output id '%s'"):format(tostring(id)), 2)
   end
@@ -205,6 +248,7 @@ end
 -- @param opts table { type = "String"|..., default = string|token, description = }
 -- @return the parameter
 function Stack:parameter(id, opts)
+  touch(self)
   if type(id) ~= "string" or not id:match("^[A-Za-z0-9]+$") then
     error(("invalid parameter id '%s'"):format(tostring(id)), 2)
   end
@@ -224,10 +268,16 @@ function Stack:tag(k, v) self.tags[k] = v; return self end
 
 --- Attaches a side file written next to the template (e.g. a diagram).
 -- @param suffix string such as ".RouteFile.mmd"; the file is <stack><suffix>
-function Stack:attach(suffix, text) self.files[suffix] = text end
+function Stack:attach(suffix, text)
+  touch(self)
+  self.files[suffix] = text
+end
 
 --- The resource with that logical id, or nil.
-function Stack:get(id) return self.by_id[id] end
+function Stack:get(id)
+  if self.pending then self:materialize() end
+  return self.by_id[id]
+end
 
 ---------------------------------------------------------------------------
 -- Resource

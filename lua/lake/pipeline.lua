@@ -83,6 +83,13 @@ function M.load(lake, dir, rel, shared)
   end
   flush(app, ck)
   if #ck.problems > 0 then return nil end
+  -- Requirement problems now: the stack itself is built at synthesis.
+  local assets = require("lake.assets")
+  assets.check_module(app, mods.trigger)
+  assets.check_module(app, mods.catch)
+  for _, s in ipairs(cfg.steps) do
+    if mods.steps[s.name] then assets.check_module(app, mods.steps[s.name]) end
+  end
   local p = stack.build(lake, cfg, mods)
   lake.pipelines[cfg.name] = p
   return p

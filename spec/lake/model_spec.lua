@@ -105,6 +105,67 @@ describe("lake.util #unit", function()
 end)
 
 describe("lake.app #unit", function()
+  describe("deferred stacks", function()
+    local function deferred(app, calls)
+      return app:stack("d-dev", { description = "deferred", build = function(st)
+        calls[#calls + 1] = st.name
+        local t = st:add("sns_topic", "Topic", { TopicName = "t" })
+        st:add("sns_topic_policy", "Policy", { Topics = { t:ref() }, PolicyDocument = { Statement = {} } })
+        st:attach(".txt", "side file")
+      end })
+    end
+
+    it("knows its name, tags and dependencies before its resources are built", function()
+      local app, calls = app_mod.new(), {}
+      local s = deferred(app, calls):tag("k", "v"):depends_on("other-dev")
+      assert.same({}, calls)
+      assert.same({ "other-dev" }, s.deps)
+      assert.same({}, s.resources)
+      assert.equal("Topic", s:get("Topic").logical_id) -- reading builds it
+      assert.same({ "d-dev" }, calls)
+      s:materialize()
+      assert.same({ "d-dev" }, calls) -- once
+      assert.equal(2, #s.resources)
+    end)
+
+    it("is released after use and builds again identically", function()
+      local synth = require("lake.synth")
+      local app, calls = app_mod.new(), {}
+      local s = deferred(app, calls)
+      local first = synth.encode(synth.template(s, {}))
+      assert.is_true(s:release())
+      assert.same({}, s.resources)
+      assert.same({}, s.files)
+      assert.is_nil(s:get("Missing"))
+      assert.equal(2, #calls)
+      assert.equal(first, synth.encode(synth.template(s, {})))
+      assert.equal("side file", s.files[".txt"])
+    end)
+
+    it("is kept when changed from outside its build function", function()
+      local app, calls = app_mod.new(), {}
+      local s = deferred(app, calls)
+      s:add("sns_topic", "Extra", {})
+      assert.same({ "d-dev" }, calls) -- built first, so the order of resources is kept
+      assert.same({ "Topic", "Policy", "Extra" }, { s.resources[1].logical_id, s.resources[2].logical_id,
+        s.resources[3].logical_id })
+      assert.is_false(s:release())
+      assert.equal(3, #s.resources)
+    end)
+
+    it("is never released when it is not deferred", function()
+      local s = app_mod.new():stack("plain-dev")
+      s:add("sns_topic", "T", {})
+      assert.is_false(s:release())
+      assert.equal(1, #s.resources)
+    end)
+
+    it("reports an error of its build function when built", function()
+      local s = app_mod.new():stack("bad-dev", { build = function(st) st:add("s3_bucket", "B", { Nope = 1 }) end })
+      assert.has_error(function() s:materialize() end)
+    end)
+  end)
+
   it("refuses a duplicate stack", function()
     local app = app_mod.new()
     app:stack("s-dev")

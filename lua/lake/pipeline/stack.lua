@@ -241,26 +241,20 @@ function M.s3_pattern(bucket_name, trigger)
   return { source = arr { "aws.s3" }, ["detail-type"] = arr { "Object Created" }, detail = detail }
 end
 
---- Builds the pipeline's stack.
--- @param lake table the built lake (app, stage, env, name, bucket_set, sns_topic, shared_stack, vpc)
--- @param cfg table validated config
--- @param mods table modules from lake.pipeline.modules: { trigger=, catch=, steps = {[step name]=} }
--- @return pipeline { name, config, stack, state_machine, definition, names }
-function M.build(lake, cfg, mods)
+-- The parts of a pipeline record that exist only while its stack is built.
+local BUILT = { state_machine = true, definition = true, order = true, functions = true, jobs = true }
+
+-- Adds the pipeline's resources to its (deferred) stack and fills the
+-- record's BUILT fields.
+local function fill(lake, cfg, mods, stack, record)
   local app, env, stage = lake.app, lake.env, lake.stage
-  local n = M.resource_names(cfg, env)
-  local stack = app:stack(n.stack, { description = ("lakehost pipeline %s (domain %s, %s -> %s), stage %s")
-    :format(cfg.name, cfg.domain, cfg.origin, cfg.target, stage) })
-  if lake.shared_stack then stack:depends_on(lake.shared_stack) end
-  for k, v in util.spairs(cfg.tags) do stack:tag(k, v) end
-  stack:tag("pipeline", cfg.name)
-  stack:tag("domain", cfg.domain)
+  local n = record.names
 
   local origin = lake.bucket_set:bucket(cfg.domain, cfg.origin)
   local target = lake.bucket_set:bucket(cfg.domain, cfg.target)
   local buckets = { origin, target }
   local databases = { origin.database, target.database }
-  local sm_arn = names.arn("states", "stateMachine:" .. n.state_machine, env)
+  local sm_arn = record.state_machine_arn
   local lambda_service = "lambda.amazonaws.com"
   -- In a lake with a VPC the functions run in its private subnets; the
   -- shared stack publishes them in SSM, read here through SSM-typed
@@ -429,10 +423,40 @@ function M.build(lake, cfg, mods)
     })
   end
 
-  return {
-    name = cfg.name, config = cfg, stack = stack, state_machine = sm, definition = def, order = order,
-    names = n, state_machine_arn = sm_arn, functions = step_fns, jobs = jobs,
-  }
+  record.state_machine, record.definition, record.order = sm, def, order
+  record.functions, record.jobs = step_fns, jobs
+end
+
+--- Declares the pipeline's stack. The stack is deferred (see App:stack):
+-- its resources are added when synthesis reaches it, or when the record's
+-- state_machine, definition, order, functions or jobs are first read.
+-- @param lake table the built lake (app, stage, env, name, bucket_set, sns_topic, shared_stack, vpc)
+-- @param cfg table validated config
+-- @param mods table modules from lake.pipeline.modules: { trigger=, catch=, steps = {[step name]=} }
+-- @return pipeline { name, config, stack, names, state_machine_arn, and the BUILT fields }
+function M.build(lake, cfg, mods)
+  local n = M.resource_names(cfg, lake.env)
+  local record = { name = cfg.name, config = cfg, names = n,
+    state_machine_arn = names.arn("states", "stateMachine:" .. n.state_machine, lake.env) }
+  local stack = lake.app:stack(n.stack, {
+    description = ("lakehost pipeline %s (domain %s, %s -> %s), stage %s")
+      :format(cfg.name, cfg.domain, cfg.origin, cfg.target, lake.stage),
+    build = function(st) fill(lake, cfg, mods, st, record) end,
+  })
+  function stack.on_release()
+    for k in pairs(BUILT) do record[k] = nil end
+  end
+  if lake.shared_stack then stack:depends_on(lake.shared_stack) end
+  for k, v in util.spairs(cfg.tags) do stack:tag(k, v) end
+  stack:tag("pipeline", cfg.name)
+  stack:tag("domain", cfg.domain)
+  record.stack = stack
+  return setmetatable(record, { __index = function(t, k)
+    if BUILT[k] then
+      stack:materialize()
+      return rawget(t, k)
+    end
+  end })
 end
 
 return M
