@@ -220,6 +220,49 @@ function M.jars(mod)
 end
 
 ---------------------------------------------------------------------------
+-- Input files, remembered for one synthesis
+--
+-- synth.build opens a memo on the app (M.open_memo) and closes it when it
+-- is done: while it runs, a folder's listing and a file's sha256 do not
+-- change, and a lake of many pipelines reads the same shared modules for
+-- every one of them. Without a memo every call goes to the disk.
+
+--- Starts remembering file facts for app; returns the memo.
+function M.open_memo(app)
+  app.file_memo = { walk = {}, sha = {}, kind = {}, built = {} }
+  return app.file_memo
+end
+
+--- Stops remembering (the next synthesis reads everything again).
+function M.close_memo(app) app.file_memo = nil end
+
+local function walk(memo, dir)
+  local hit = memo and memo.walk[dir]
+  if hit then return hit end
+  local paths, err = require("host.fs").walk(dir)
+  if memo and paths then memo.walk[dir] = paths end
+  return paths, err
+end
+
+-- "file", "directory", or false when path is neither.
+local function kind_of(memo, path)
+  local hit = memo and memo.kind[path]
+  if hit ~= nil then return hit end
+  local st = require("host.fs").stat(path)
+  local k = st and (st.type == "file" or st.type == "directory") and st.type or false
+  if memo then memo.kind[path] = k end
+  return k
+end
+
+local function sha256_file(memo, path)
+  local hit = memo and memo.sha[path]
+  if hit then return hit[1], hit[2] end
+  local sha, size = require("host.crypto").sha256_file(path)
+  if memo and sha then memo.sha[path] = { sha, size } end
+  return sha, size
+end
+
+---------------------------------------------------------------------------
 -- Sources
 
 -- True for a path (relative to a source folder) that is not packaged:
@@ -234,12 +277,12 @@ end
 --- The files of a module's archive other than installed packages.
 -- @param mod table
 -- @param what "lambda" (all of src/) or "glue" (src/ without index.py)
+-- @param memo table|nil from open_memo
 -- @return array of { name = entry name, path = file | data = string, from = label } | nil, string on failure
-function M.sources(mod, what)
-  local fs = require("host.fs")
+function M.sources(mod, what, memo)
   local out = {}
   local function tree(dir, prefix, label)
-    local paths, err = fs.walk(dir)
+    local paths, err = walk(memo, dir)
     if not paths then return nil, err end
     for _, rel in ipairs(paths) do
       if not skipped(rel) and not (what == "glue" and prefix == "" and rel == "index.py") then
@@ -248,14 +291,14 @@ function M.sources(mod, what)
     end
     return true
   end
-  if not fs.isfile(mod.dir .. "/src/index.py") then
+  if kind_of(memo, mod.dir .. "/src/index.py") ~= "file" then
     return nil, ("%s/src/index.py is missing"):format(mod.rel or mod.dir)
   end
   local ok, err = tree(mod.dir .. "/src", "", (mod.rel or mod.dir) .. "/src")
   if not ok then return nil, err end
   local init
   for _, s in ipairs(mod.shared or {}) do
-    if not fs.isdir(s.dir) then return nil, ("shared module %s has no folder %s"):format(s.name, s.rel or s.dir) end
+    if kind_of(memo, s.dir) ~= "directory" then return nil, ("shared module %s has no folder %s"):format(s.name, s.rel or s.dir) end
     ok, err = tree(s.dir, "shared/" .. s.name .. "/", s.rel or s.dir)
     if not ok then return nil, err end
     init = init or ((s.dir:match("^(.*)/[^/]+$") or ".") .. "/__init__.py")
@@ -266,7 +309,7 @@ function M.sources(mod, what)
       if e.name == "shared/__init__.py" then have = true end
     end
     if not have then
-      if fs.isfile(init) then
+      if kind_of(memo, init) == "file" then
         out[#out + 1] = { name = "shared/__init__.py", path = init, from = "shared" }
       else
         out[#out + 1] = { name = "shared/__init__.py", data = "", from = "(generated)" }
@@ -301,8 +344,9 @@ end
 -- debugging: every input is one "name value" line).
 -- @param spec table { kind =, builder =, runtime =, python_version =, architecture =, packages =,
 --   entries = from sources, pip = settings.pip, dockerfile_sha256 =, env = {K=V} }
+-- @param memo table|nil from open_memo
 -- @return key, lines | nil, string on failure
-function M.cache_key(spec)
+function M.cache_key(spec, memo)
   local crypto = require("host.crypto")
   local lines = { "lakehost-asset " .. cache.FORMAT, "kind " .. spec.kind, "builder " .. spec.builder,
     "runtime " .. spec.runtime, "python " .. spec.python_version, "architecture " .. spec.architecture }
@@ -325,7 +369,7 @@ function M.cache_key(spec)
       sha = crypto.sha256_hex(e.data)
     else
       local err
-      sha, err = crypto.sha256_file(e.path)
+      sha, err = sha256_file(memo, e.path)
       if not sha then return nil, err end
     end
     lines[#lines + 1] = ("file %s %s"):format(e.name, sha)
@@ -388,17 +432,31 @@ function M.build_archive(app, ctx, spec)
   end
   local env = {}
   for _, k in ipairs(M.PIP_ENV) do env[k] = builder == "local" and os.getenv(k) or nil end
+  local memo = app.file_memo
   local key, kerr = M.cache_key({ kind = spec.kind, builder = builder, runtime = spec.runtime,
     python_version = spec.python_version, architecture = spec.architecture, packages = spec.packages,
-    entries = spec.entries, pip = cfg.pip, dockerfile_sha256 = dsha, env = env })
+    entries = spec.entries, pip = cfg.pip, dockerfile_sha256 = dsha, env = env }, memo)
   if not key then return nil, kerr, "failed" end
+  -- The same inputs already built and published by this synthesis.
+  local seen = memo and memo.built[ctx.dir .. "\0" .. key]
+  if seen then
+    if ctx.log then ctx.log(("assets: %s: same as %s (%s)"):format(spec.id, seen.id, key:sub(1, 12))) end
+    return { sha256 = seen.sha256, size = seen.size, ext = seen.ext, path = seen.path, cached = true }
+  end
+  local function remember(out)
+    if memo and out then
+      memo.built[ctx.dir .. "\0" .. key] = { id = spec.id, sha256 = out.sha256, size = out.size, ext = out.ext,
+        path = out.path }
+    end
+    return out
+  end
   local dir = cfg.cache_dir
   local entry = cache.get(dir, key)
   if entry then
     if ctx.log then ctx.log(("assets: %s: cached (%s)"):format(spec.id, key:sub(1, 12))) end
     local out, err, code = publish(ctx.dir, spec.id, entry)
     if out then out.cached = true end
-    return out, err, code
+    return remember(out), err, code
   end
   if ctx.log then ctx.log(("assets: %s: building (%s, %s)"):format(spec.id, builder, key:sub(1, 12))) end
   local work, werr = cache.workdir(dir)
@@ -433,7 +491,7 @@ function M.build_archive(app, ctx, spec)
   if not res then return nil, err, code end
   local out, perr, pcode = publish(ctx.dir, spec.id, res)
   if out then out.cached = false end
-  return out, perr, pcode
+  return remember(out), perr, pcode
 end
 
 --- Builds the Lambda package of a module (see assets.lambda).
@@ -443,7 +501,7 @@ function M.build_lambda(app, id, mod, ctx)
   if not cfg then return nil, ("%s: %s"):format(key_name, msg), "input" end
   local packages, perr = M.packages(mod)
   if not packages then return nil, perr, "input" end
-  local entries, serr = M.sources(mod, "lambda")
+  local entries, serr = M.sources(mod, "lambda", app.file_memo)
   if not entries then return nil, serr, "input" end
   return M.build_archive(app, ctx, { id = id, module = mod.rel or mod.dir, kind = "lambda", entries = entries,
     packages = packages, runtime = cfg.runtime, python_version = cfg.python_version,
@@ -455,7 +513,7 @@ end
 function M.build_glue_deps(app, id, mod, ctx, glue_type)
   local packages, perr = M.packages(mod)
   if not packages then return nil, perr, "input" end
-  local entries, serr = M.sources(mod, "glue")
+  local entries, serr = M.sources(mod, "glue", app.file_memo)
   if not entries then return nil, serr, "input" end
   local pyver = M.GLUE_PYTHON[glue_type or "pythonshell"] or M.GLUE_PYTHON.pythonshell
   return M.build_archive(app, ctx, { id = id, module = mod.rel or mod.dir, kind = "glue", entries = entries,
@@ -473,6 +531,18 @@ local function check_requirements(app, mod)
   if jerr then app:problem(file, nil, "extra_jars", jerr) end
 end
 
+--- Records the problems of a module's requirements and of the app's asset
+-- settings (once per module). Pipelines call it as they load, before their
+-- stacks are built, so that bad input stops every command with exit 2.
+-- @param app App
+-- @param mod table module from lake.pipeline.modules.check
+function M.check_module(app, mod)
+  settings_or_problem(app)
+  if mod.requirements_checked then return end
+  mod.requirements_checked = true
+  check_requirements(app, mod)
+end
+
 --- A Lambda deployment package (zip) for a module.
 -- @param app App
 -- @param id string unique asset id, e.g. "pipeline_example/route_file"
@@ -481,7 +551,7 @@ end
 -- @return asset (App:asset) with .handler, .runtime and .architectures (nil for x86_64)
 function M.lambda(app, id, mod)
   local cfg = settings_or_problem(app)
-  check_requirements(app, mod)
+  M.check_module(app, mod)
   local asset = app:asset {
     id = id, kind = "lambda", describe = mod.rel or mod.dir,
     build = function(ctx) return M.build_lambda(app, id, mod, ctx) end,
@@ -519,11 +589,10 @@ end
 --   jars = { asset (.jar), ... } }
 function M.glue(app, id, mod, opts)
   opts = opts or {}
-  settings_or_problem(app)
-  check_requirements(app, mod)
+  M.check_module(app, mod)
   local out = { script = M.file(app, id .. "/index.py", mod.dir .. "/src/index.py", "py"), jars = {} }
   local packages = M.packages(mod) or {}
-  local extra = M.sources(mod, "glue") or {}
+  local extra = M.sources(mod, "glue", app.file_memo) or {}
   if #packages > 0 or #extra > 0 then
     out.deps = app:asset {
       id = id .. "/deps", kind = "glue-deps", describe = mod.rel or mod.dir,
@@ -607,9 +676,14 @@ function M.file(app, id, path, ext)
     id = id, kind = "file", describe = path,
     build = function(ctx)
       local fs = require("host.fs")
-      local crypto = require("host.crypto")
-      local sha, size = crypto.sha256_file(path)
+      local sha, size = sha256_file(app.file_memo, path)
       if not sha then return nil, size, "input" end
+      -- named by its content: the same bytes already there are this file
+      local final = ("%s/%s.%s"):format(ctx.dir, sha, ext)
+      local st = fs.stat(final)
+      if st and st.type == "file" and st.size == size then
+        return { sha256 = sha, size = size, ext = ext, path = final }
+      end
       local tmp = ("%s/.%s.tmp"):format(ctx.dir, id_file(id))
       local ok, err = fs.copy(path, tmp)
       if not ok then return nil, err, "failed" end
