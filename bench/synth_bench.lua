@@ -1,7 +1,11 @@
 -- Synthesizes lakes of D domains x P pipelines per domain (default 20 x 100)
--- made of copies of the example pipeline, and prints wall time per phase and
--- peak RSS. Each size runs in a fresh lakehost process so the RSS is its own.
+-- made of copies of the example pipeline, and prints wall time per phase,
+-- CPU time and peak RSS. Each size runs in a fresh lakehost process so the
+-- RSS is its own; synth's worker processes (--jobs, default the number of
+-- CPUs) are reported beside it.
 --   ./lakehost bench/synth_bench.lua [D P]...     e.g. 5 20 10 50 20 100
+--   LAKEHOST_JOBS=1 ./lakehost bench/synth_bench.lua 20 100   (one process)
+-- The lakes are made under $TMPDIR (default /tmp).
 package.path = "./?.lua;" .. package.path
 local fs = require("host.fs")
 local proc = require("host.proc")
@@ -22,19 +26,21 @@ local function one(d, p, dir)
   assert(#app.problems == 0, table.concat(app.problems, "\n"))
   local t1 = proc.monotime()
   local commands = require("lake.commands")
-  local rc = commands.run(app, { "synth", "--out", dir .. "/lake.out", "--quiet" }, { file = "bench" })
+  local jobs = os.getenv("LAKEHOST_JOBS") or tostring(proc.cpus())
+  local rc = commands.run(app, { "synth", "--out", dir .. "/lake.out", "--quiet", "--jobs", jobs }, { file = "bench" })
   assert(rc == 0)
   local t2 = proc.monotime()
-  local status = assert(fs.read("/proc/self/status"))
-  local hwm = tonumber(status:match("VmHWM:%s+(%d+) kB"))
+  local me, kids = assert(proc.rusage("self")), assert(proc.rusage("children"))
   local files = fs.list(dir .. "/lake.out")
   local bytes = 0
   for _, f in ipairs(files) do
     local st = fs.stat(dir .. "/lake.out/" .. f)
     if st.type == "file" then bytes = bytes + st.size end
   end
-  io.write(("%d x %d: %d pipelines, %d stacks: model %.2f s, synth+write %.2f s, total %.2f s, peak RSS %.1f MiB, %.1f MB of templates\n")
-    :format(d, p, d * p, #app.stacks, t1 - t0, t2 - t1, t2 - t0, hwm / 1024, bytes / 1e6))
+  io.write(("%d x %d: %d pipelines, %d stacks, %s process%s: model %.2f s, synth+write %.2f s, total %.2f s; "
+    .. "CPU %.2f s user + %.2f s system; peak RSS %.1f MiB (largest worker %.1f MiB); %.1f MB of templates\n")
+    :format(d, p, d * p, #app.stacks, jobs, jobs == "1" and "" or "es", t1 - t0, t2 - t1, t2 - t0,
+      me.user + kids.user, me.system + kids.system, me.maxrss / 1024, kids.maxrss / 1024, bytes / 1e6))
 end
 
 if arg[1] == "--one" then

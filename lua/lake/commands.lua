@@ -8,15 +8,16 @@ local M = {}
 
 local COMMANDS = {
   synth = { summary = "write templates, manifest and assets", options = { out = "DIR", quiet = true,
-    builder = "NAME" } },
+    builder = "NAME", jobs = "N" } },
   list = { summary = "stacks in deploy order with their dependencies", options = {} },
-  validate = { summary = "check app.lua and every pipeline config; write nothing", options = { builder = "NAME" } },
+  validate = { summary = "check app.lua and every pipeline config; write nothing", options = { builder = "NAME",
+    jobs = "N" } },
   bootstrap = { summary = "create the toolkit stack (assets bucket)", options = { verbose = true } },
   deploy = { summary = "deploy stacks (all when none given)", stacks = true, options = {
     out = "DIR", from = "DIR", concurrency = "N", express = true, exclusively = true,
-    continue_rollback = true, force = true, verbose = true, stats = true, builder = "NAME" } },
+    continue_rollback = true, force = true, verbose = true, stats = true, builder = "NAME", jobs = "N" } },
   diff = { summary = "compare with the deployed templates", stacks = true,
-    options = { out = "DIR", from = "DIR", verbose = true, fail = true } },
+    options = { out = "DIR", from = "DIR", verbose = true, fail = true, jobs = "N" } },
   destroy = { summary = "delete stacks in reverse dependency order", stacks = true,
     options = { out = "DIR", from = "DIR", yes = true, concurrency = "N", verbose = true } },
   run = { summary = "run a pipeline on this machine", args = true, options = {
@@ -26,12 +27,16 @@ M.COMMANDS = COMMANDS
 
 local HELP = {
   synth = [[
-usage: lakehost APP.lua synth [--out DIR] [--quiet] [--builder docker|local|none]
+usage: lakehost APP.lua synth [--out DIR] [--quiet] [--builder docker|local|none] [--jobs N]
 
 Writes <DIR>/<stack>.template.json for every stack, a state machine diagram
 (<stack>.<machine>.mmd) per pipeline, <DIR>/assets/ and <DIR>/manifest.json.
 DIR defaults to lake.out. Needs no credentials, network or Docker. The folder
 is replaced only when everything succeeded.
+
+Pipeline stacks are made one at a time and let go once written, by N
+processes at once (--jobs, default: the number of CPUs; lakes of fewer than
+64 pipelines use one). The output is the same whatever N.
 
 Module dependencies (requirements.json packages) install with --builder:
 docker (the runtime's image), local (pip on this machine, wheels for the
@@ -69,6 +74,7 @@ work) through change sets, dependencies first. Unchanged stacks are skipped.
   --force              create a change set even when the stack looks unchanged
   --stats              print the API calls made
   --builder NAME       how dependencies install: docker, local or none
+  --jobs N             processes that synthesize (default: the number of CPUs)
   --verbose            log every AWS call (never credentials)
 ]],
   diff = [[
@@ -114,7 +120,7 @@ bad input.
   --keep           keep the steps' files (code, events, results) and say where
 ]],
   validate = [[
-usage: lakehost APP.lua validate [--builder docker|local|none]
+usage: lakehost APP.lua validate [--builder docker|local|none] [--jobs N]
 
 Checks app.lua, every pipeline config.yml and CloudFormation's limits, and
 prints every problem as file:line: key: message. Writes nothing. Exit 2 when
@@ -170,9 +176,16 @@ local function check_problems(app)
   errors.usage(("%d problem%s found; nothing was written"):format(#probs, #probs == 1 and "" or "s"))
 end
 
-local function build(app, asset_dir, emit)
+-- Lakes with fewer pipelines than this are synthesized by one process
+-- unless --jobs asks for more.
+local MIN_PER_JOB = 32
+
+local function build(app, asset_dir, emit, jobs)
   local synth = require("lake.synth")
-  local res, errs = synth.build(app, { asset_dir = asset_dir, emit = emit })
+  local explicit = jobs ~= nil
+  jobs = jobs and tonumber(jobs) or require("host.proc").cpus()
+  local res, errs = synth.build(app, { asset_dir = asset_dir, emit = emit, jobs = jobs,
+    min_per_job = explicit and 1 or MIN_PER_JOB })
   if not res then
     for _, e in ipairs(errs) do io.stderr:write(e, "\n") end
     errors.usage(("%d problem%s found; nothing was written"):format(#errs, #errs == 1 and "" or "s"))
@@ -205,11 +218,12 @@ local function cmd_list(app)
   return 0
 end
 
-local function cmd_validate(app)
+local function cmd_validate(app, opts)
   check_problems(app)
   local fs = require("host.fs")
   local tmp = assert(fs.tmpdir("lakehost-validate-"))
-  local ok, res = pcall(build, app, tmp)
+  -- templates are checked and dropped (emit keeps nothing)
+  local ok, res = pcall(build, app, tmp, function() return true end, opts.jobs)
   fs.remove_tree(tmp)
   if not ok then error(res, 0) end
   eprint("ok: %d stack%s, %d asset%s", #res.stacks, #res.stacks == 1 and "" or "s",
@@ -217,13 +231,15 @@ local function cmd_validate(app)
   return 0
 end
 
---- Writes one stack's template and side files into the staging folder.
+--- Writes one stack's template and side files into the staging folder
+-- (written in place: the folder as a whole is swapped in at the end, and
+-- removed when anything fails).
 local function write_stack(staging, s)
   local fs = require("host.fs")
-  local ok, err = fs.write(staging .. "/" .. s.name .. ".template.json", s.text, { sync = false })
+  local ok, err = fs.write(staging .. "/" .. s.name .. ".template.json", s.text, { atomic = false })
   if not ok then return nil, err end
   for suffix, text in util.spairs(s.stack.files) do
-    ok, err = fs.write(staging .. "/" .. s.name .. suffix, text, { sync = false })
+    ok, err = fs.write(staging .. "/" .. s.name .. suffix, text, { atomic = false })
     if not ok then return nil, err end
   end
   return true
@@ -237,7 +253,7 @@ local function publish(res, out, staging)
     if not ok then errors.failed(("synth: %s"):format(err)) end
     return ok
   end
-  must(fs.write(staging .. "/manifest.json", json.encode(res.manifest, { pretty = true }) .. "\n", { sync = false }))
+  must(fs.write(staging .. "/manifest.json", json.encode(res.manifest, { pretty = true }) .. "\n", { atomic = false }))
   if fs.exists(out) then
     local old = out .. ".old-" .. require("host.proc").pid()
     must(fs.rename(out, old))
@@ -266,7 +282,7 @@ local function cmd_synth(app, opts)
   local ok, err = fs.mkdir_p(staging .. "/assets")
   if not ok then errors.failed("synth: " .. err) end
   local done, res = pcall(function()
-    local r = build(app, staging .. "/assets", function(st) return write_stack(staging, st) end)
+    local r = build(app, staging .. "/assets", function(st) return write_stack(staging, st) end, opts.jobs)
     publish(r, out, staging)
     return r
   end)
@@ -317,6 +333,10 @@ function M.run(app, args, ctx)
   if opts.concurrency and not (tonumber(opts.concurrency) and tonumber(opts.concurrency) >= 1) then
     errors.usage(("%s: --concurrency expects a number >= 1, got '%s'"):format(name, opts.concurrency))
   end
+  if opts.jobs and not (math.tointeger(tonumber(opts.jobs)) and tonumber(opts.jobs) >= 1
+      and tonumber(opts.jobs) <= 256) then
+    errors.usage(("%s: --jobs expects a whole number from 1 to 256, got '%s'"):format(name, opts.jobs))
+  end
   if opts.builder then
     local builders = require("lake.assets.builders")
     if not builders.known(opts.builder) then
@@ -327,7 +347,7 @@ function M.run(app, args, ctx)
   end
   if name == "synth" then return cmd_synth(app, opts) end
   if name == "list" then return cmd_list(app) end
-  if name == "validate" then return cmd_validate(app) end
+  if name == "validate" then return cmd_validate(app, opts) end
   if name == "run" then
     check_problems(app)
     return require("lake.run").command(app, pos, opts, function(dir) cmd_synth(app, { out = dir, quiet = true }) end)
@@ -337,7 +357,7 @@ function M.run(app, args, ctx)
   local dir = opts.from
   if not dir then
     dir = opts.out or "lake.out"
-    cmd_synth(app, { out = dir, quiet = true })
+    cmd_synth(app, { out = dir, quiet = true, jobs = opts.jobs })
   end
   if name == "deploy" then return ops.deploy(dir, pos, opts) end
   if name == "diff" then return ops.diff(dir, pos, opts) end

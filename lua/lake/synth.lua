@@ -115,6 +115,7 @@ end
 -- @param stack Stack
 -- @param ctx table { assets = { [id] = {key=...} } }
 function M.template(stack, ctx)
+  stack:materialize()
   local c = { stack = stack, assets = ctx and ctx.assets }
   local resources = {}
   for _, r in ipairs(stack.resources) do
@@ -225,17 +226,93 @@ function M.hash_of(tpl)
   return type(tpl.Description) == "string" and tpl.Description:match("%[lakehost:(%x+)%]") or nil
 end
 
+--- Runs work(share) for each share but the first in a worker process
+-- (host.proc.fork) and for the first one here, then gathers what they
+-- returned. A worker answers through a JSON file; one that dies or raises
+-- makes the whole run fail with its message (exit status kept).
+-- @param shares array of arrays of stack indexes
+-- @param work function(share) -> records, manifest assets (array)
+-- @param skip integer manifest assets already known before the fork (not sent back)
+-- @return { recs = {...}, assets = {...} } | nil, errs
+function M.run_workers(shares, work, skip)
+  local fs, proc = require("host.fs"), require("host.proc")
+  local errors = require("lake.errors")
+  local dir = assert(fs.tmpdir("lakehost-synth-"))
+  local pids = {}
+  for w = 2, #shares do
+    local pid, ferr = proc.fork()
+    if not pid then
+      for _, p in pairs(pids) do proc.wait(p) end
+      fs.remove_tree(dir)
+      errors.failed("synth: " .. tostring(ferr))
+    end
+    if pid == 0 then
+      -- the worker: never returns
+      local ok, recs, massets = pcall(work, shares[w])
+      local answer
+      if ok then
+        local new = setmetatable({}, json.array_mt)
+        for i = skip + 1, #massets do new[#new + 1] = massets[i] end
+        for _, r in ipairs(recs) do
+          r.errs = setmetatable(r.errs, json.array_mt)
+          r.warnings = setmetatable(r.warnings, json.array_mt)
+        end
+        answer = { recs = setmetatable(recs, json.array_mt), assets = new }
+      else
+        answer = { raised = tostring(recs), exit = errors.is(recs) and recs.exit or 2 }
+      end
+      local eok, text = pcall(json.encode, answer)
+      local wok = eok and fs.write(("%s/%d.json"):format(dir, w), text, { sync = false })
+      proc.exit(wok and 0 or 1)
+    end
+    pids[w] = pid
+  end
+  local ok, recs = pcall(work, shares[1])
+  local result = { recs = ok and recs or {}, assets = {} }
+  local raised = not ok and recs or nil
+  for w = 2, #shares do
+    local st = proc.wait(pids[w])
+    local text = fs.read(("%s/%d.json"):format(dir, w))
+    local dok, answer = pcall(json.decode, text or "")
+    if not raised then
+      if not (st and st.how == "exit" and st.code == 0 and dok and type(answer) == "table") then
+        raised = errors.new(("synth: worker %d of %d stopped (%s %s) before it answered"):format(w, #shares,
+          st and st.how or "?", st and st.code or "?"), 1)
+      elseif answer.raised then
+        raised = errors.new(answer.raised, answer.exit)
+      else
+        for _, r in ipairs(answer.recs) do result.recs[#result.recs + 1] = r end
+        for _, a in ipairs(answer.assets) do result.assets[#result.assets + 1] = a end
+      end
+    end
+  end
+  fs.remove_tree(dir)
+  if raised then error(raised, 0) end
+  return result
+end
+
+local build
+
 --- Builds everything in memory: templates, side files, the manifest.
 -- Assets are built by their own builder into ctx.asset_dir; a builder that
 -- returns nil, err, "failed" raises a lake.errors failure (exit 1).
 -- @param app App
 -- @param opts table { asset_dir = folder for built assets, log = function(msg),
 --   emit = function(s) called with { stack=, name=, text=, template= } as each
---   template is ready (then result.stacks keeps only names and sizes, so
---   memory stays flat however many stacks there are) }
+--   template is ready (then result.stacks keeps only names and sizes, and
+--   each deferred stack is released once emitted, so memory stays flat
+--   however many pipelines there are) }
 -- @return result { stacks = {...}, manifest = table, warnings = {...} } | nil, errs (array)
 function M.build(app, opts)
-  opts = opts or {}
+  local assets = require("lake.assets")
+  assets.open_memo(app)
+  local res = table.pack(pcall(build, app, opts or {}))
+  assets.close_memo(app)
+  if not res[1] then error(res[2], 0) end
+  return table.unpack(res, 2, res.n)
+end
+
+function build(app, opts)
   local stacks, err = app:ordered_stacks()
   if not stacks then return nil, { err } end
   for _, s in ipairs(stacks) do
@@ -246,55 +323,134 @@ function M.build(app, opts)
     end
   end
 
+  -- Assets are built as the stacks that declare them are materialized
+  -- (deferred stacks declare theirs then); the new ones of each step in id
+  -- order. Their files are content-addressed, so the order changes nothing.
   local assets, manifest_assets = {}, setmetatable({}, array_mt)
-  local sorted_assets = util.copy(app.assets)
-  table.sort(sorted_assets, function(a, b) return a.id < b.id end)
-  for _, a in ipairs(sorted_assets) do
-    local built, berr, code = a.build({ dir = opts.asset_dir, app = app, log = opts.log })
-    if not built then
-      local msg = ("asset '%s': %s"):format(a.id, tostring(berr))
-      -- a build that failed (pip, a download, the disk) is exit 1, not bad input
-      if code == "failed" then require("lake.errors").failed(msg) end
-      return nil, { msg }
+  local declared = 0
+  local function build_new_assets()
+    if declared == #app.assets then return true end
+    local new = {}
+    for i = declared + 1, #app.assets do new[#new + 1] = app.assets[i] end
+    declared = #app.assets
+    table.sort(new, function(a, b) return a.id < b.id end)
+    for _, a in ipairs(new) do
+      local built, berr, code = a.build({ dir = opts.asset_dir, app = app, log = opts.log })
+      if not built then
+        local msg = ("asset '%s': %s"):format(a.id, tostring(berr))
+        -- a build that failed (pip, a download, the disk) is exit 1, not bad input
+        if code == "failed" then require("lake.errors").failed(msg) end
+        return nil, msg
+      end
+      built.key = built.key or (built.sha256 .. "." .. built.ext)
+      assets[a.id] = built
+      manifest_assets[#manifest_assets + 1] = {
+        id = a.id, key = built.key, sha256 = built.sha256, size = built.size,
+        file = "assets/" .. built.key, kind = a.kind,
+      }
     end
-    built.key = built.key or (built.sha256 .. "." .. built.ext)
-    assets[a.id] = built
-    manifest_assets[#manifest_assets + 1] = {
-      id = a.id, key = built.key, sha256 = built.sha256, size = built.size,
-      file = "assets/" .. built.key, kind = a.kind,
-    }
+    return true
   end
+  local ok0, aerr0 = build_new_assets()
+  if not ok0 then return nil, { aerr0 } end
+
+  -- One stack: its record { index, name, size, resources, errs, warnings,
+  -- manifest = its manifest.json entry, text/template (when not emitted) }
+  -- or { index, fatal = message } when an asset is bad input.
+  local failed_before = false
+  local function synth_one(i, s)
+    local rec = { index = i, name = s.name, errs = {}, warnings = {} }
+    local ok, tpl = pcall(s.materialize, s)
+    if ok then
+      local aok, aerr = build_new_assets()
+      if not aok then return { index = i, fatal = aerr } end
+      ok, tpl = pcall(M.template, s, { assets = assets })
+    end
+    if not ok then
+      local errors = require("lake.errors")
+      if errors.is(tpl) and tpl.exit ~= 2 then error(tpl, 0) end -- a failed operation, not bad input
+      rec.errs[1] = tostring(tpl)
+      return rec
+    end
+    local tags = util.merge(app.tags, s.tags)
+    local text = M.stamp(tpl, tags)
+    rec.errs, rec.warnings = M.check_limits(s, tpl, #text)
+    local deps = setmetatable(util.copy(s.deps), array_mt)
+    table.sort(deps)
+    local n = 0
+    for _ in pairs(tpl.Resources) do n = n + 1 end
+    rec.size, rec.resources = #text, n
+    failed_before = failed_before or #rec.errs > 0
+    if opts.emit and not failed_before then
+      local ok2, eerr = opts.emit({ stack = s, name = s.name, text = text, template = tpl })
+      if not ok2 then rec.errs[#rec.errs + 1] = tostring(eerr) end
+    else
+      rec.text, rec.template = text, tpl
+    end
+    if opts.emit then s:release() end
+    rec.manifest = {
+      name = s.name, template = s.name .. ".template.json", dependencies = deps,
+      tags = tags, description = s.description, hash = M.hash_of(tpl),
+      resources = n, size = #text,
+    }
+    return rec
+  end
+
+  -- Deferred stacks (pipelines) may be split across worker processes
+  -- (opts.jobs); the others are made here first.
+  local recs = {}
+  local shares = { {} }
+  local jobs = math.max(1, math.floor(tonumber(opts.jobs) or 1))
+  local deferred = 0
+  for _, s in ipairs(stacks) do if s.rebuild then deferred = deferred + 1 end end
+  jobs = math.min(jobs, deferred // (opts.min_per_job or 1))
+  if not opts.emit or jobs < 2 then jobs = 1 end
+  local k = 0
+  for i, s in ipairs(stacks) do
+    if jobs > 1 and s.rebuild then
+      k = k + 1
+      local w = (k - 1) % jobs + 1
+      shares[w] = shares[w] or {}
+      table.insert(shares[w], i)
+    else
+      recs[#recs + 1] = synth_one(i, s)
+      if recs[#recs].fatal then return nil, { recs[#recs].fatal } end
+    end
+  end
+  if jobs > 1 then
+    local more, werr = M.run_workers(shares, function(share)
+      local out = {}
+      for _, i in ipairs(share) do out[#out + 1] = synth_one(i, stacks[i]) end
+      return out, manifest_assets
+    end, declared)
+    if not more then return nil, werr end
+    for _, r in ipairs(more.recs) do recs[#recs + 1] = r end
+    local have = {}
+    for _, a in ipairs(manifest_assets) do have[a.id] = true end
+    for _, a in ipairs(more.assets) do
+      if not have[a.id] then
+        have[a.id] = true
+        manifest_assets[#manifest_assets + 1] = a
+        assets[a.id] = { key = a.key, sha256 = a.sha256, size = a.size }
+      end
+    end
+  end
+  table.sort(recs, function(a, b) return a.index < b.index end)
 
   local out, errs, warnings = {}, {}, {}
   local mstacks = setmetatable({}, array_mt)
-  for _, s in ipairs(stacks) do
-    local ok, tpl = pcall(M.template, s, { assets = assets })
-    if not ok then
-      errs[#errs + 1] = tostring(tpl)
-    else
-      local tags = util.merge(app.tags, s.tags)
-      local text = M.stamp(tpl, tags)
-      local e, w = M.check_limits(s, tpl, #text)
-      for _, x in ipairs(e) do errs[#errs + 1] = x end
-      for _, x in ipairs(w) do warnings[#warnings + 1] = x end
-      local deps = setmetatable(util.copy(s.deps), array_mt)
-      table.sort(deps)
-      local n = 0
-      for _ in pairs(tpl.Resources) do n = n + 1 end
-      if opts.emit and #errs == 0 then
-        local ok2, eerr = opts.emit({ stack = s, name = s.name, text = text, template = tpl })
-        if not ok2 then errs[#errs + 1] = tostring(eerr) end
-        out[#out + 1] = { stack = s, name = s.name, size = #text, resources = n }
-      else
-        out[#out + 1] = { stack = s, name = s.name, text = text, template = tpl, size = #text, resources = n }
-      end
-      mstacks[#mstacks + 1] = {
-        name = s.name, template = s.name .. ".template.json", dependencies = deps,
-        tags = tags, description = s.description, hash = M.hash_of(tpl),
-        resources = n, size = #text,
-      }
+  for _, r in ipairs(recs) do
+    if r.fatal then return nil, { r.fatal } end
+    for _, x in ipairs(r.errs) do errs[#errs + 1] = x end
+    for _, x in ipairs(r.warnings) do warnings[#warnings + 1] = x end
+    if r.manifest then
+      local s = stacks[r.index]
+      out[#out + 1] = { stack = s, name = s.name, size = r.size, resources = r.resources, text = r.text,
+        template = r.template }
+      mstacks[#mstacks + 1] = r.manifest
     end
   end
+  table.sort(manifest_assets, function(a, b) return a.id < b.id end)
   if #errs > 0 then return nil, errs end
   local manifest = {
     version = 1, app = app.name, stage = app.stage, region = app.region, account = app.account,

@@ -126,3 +126,73 @@ describe("lake.synth output #unit", function()
     os.remove(bad)
   end)
 end)
+
+describe("lake.synth workers #unit", function()
+  local tmp
+  before_each(function() tmp = assert(fs.tmpdir("lakehost-workers-")) end)
+  after_each(function() fs.remove_tree(tmp) end)
+
+  -- An app of n deferred stacks; fail = { [i] = "error" | "failed" } makes
+  -- stack i raise a plain error or an operation failure when it is built.
+  local function app_file(n, fail)
+    local lines = { 'local lake = require("lake")', 'local errors = require("lake.errors")',
+      'local app = lake.App { name = "w", stage = "dev" }' }
+    for i = 1, n do
+      local how = fail and fail[i]
+      local body = how == "error" and ('error("stack %d cannot be built", 0)'):format(i)
+        or how == "failed" and ('errors.failed("stack %d: the disk is full")'):format(i)
+        or ('st:add("sns_topic", "Topic", { TopicName = "topic-%d" }); st:attach(".txt", "file %d")'):format(i, i)
+      lines[#lines + 1] = ('app:stack("s%02d-dev", { build = function(st) %s end })'):format(i, body)
+    end
+    lines[#lines + 1] = "return app"
+    return util.tmpfile(table.concat(lines, "\n") .. "\n", ".lua")
+  end
+
+  local function tree(dir)
+    local out = {}
+    for _, f in ipairs(assert(fs.walk(dir))) do out[f] = assert(fs.read(dir .. "/" .. f)) end
+    return out
+  end
+
+  it("writes the same output with one process and with several", function()
+    local file = app_file(9)
+    local outs = {}
+    for _, jobs in ipairs({ "1", "2", "4" }) do
+      local _, err, code = util.lakehost({ file, "synth", "--out", tmp .. "/j" .. jobs, "--jobs", jobs })
+      assert.equal(0, code, err)
+      outs[#outs + 1] = tree(tmp .. "/j" .. jobs)
+    end
+    assert.equal("file 9", outs[1]["s09-dev.txt"])
+    assert.same(outs[1], outs[2])
+    assert.same(outs[1], outs[3])
+    assert.same({ "j1", "j2", "j4" }, fs.list(tmp)) -- no worker files left behind
+    os.remove(file)
+  end)
+
+  it("reports every stack's error, in stack order, whichever process built it", function()
+    local file = app_file(6, { [2] = "error", [5] = "error" })
+    local _, err, code = util.lakehost({ file, "synth", "--out", tmp .. "/o", "--jobs", "3" })
+    assert.equal(2, code)
+    assert.equal("stack 2 cannot be built\nstack 5 cannot be built\n"
+      .. "lakehost: 2 problems found; nothing was written\n", err)
+    assert.same({}, fs.list(tmp))
+    os.remove(file)
+  end)
+
+  it("fails with exit 1 when a worker's operation fails, and writes nothing", function()
+    local file = app_file(6, { [4] = "failed" })
+    local _, err, code = util.lakehost({ file, "synth", "--out", tmp .. "/o", "--jobs", "2" })
+    assert.equal(1, code)
+    assert.equal("lakehost: stack 4: the disk is full\n", err)
+    assert.same({}, fs.list(tmp))
+    os.remove(file)
+  end)
+
+  it("refuses --jobs that is not a whole number from 1 to 256", function()
+    for _, bad in ipairs({ "0", "x", "1.5", "999" }) do
+      local _, err, code = util.lakehost({ "app.lua", "synth", "--out", tmp .. "/o", "--jobs", bad })
+      assert.equal(2, code)
+      assert.equal(("lakehost: synth: --jobs expects a whole number from 1 to 256, got '%s'\n"):format(bad), err)
+    end
+  end)
+end)
