@@ -75,11 +75,12 @@ function M.load(lake, dir, rel, shared)
     end
   end
 
+  local _, names
   if cfg.name and lake.pipelines[cfg.name] then
     ck:add(ck:line_of(value, "name", 1), "name", ("pipeline '%s' is already defined by %s")
-      :format(cfg.name, lake.pipelines[cfg.name].config.file))
+      :format(cfg.name, lake.pipelines[cfg.name].file))
   elseif cfg.name and #ck.problems == 0 then
-    stack.check_names(cfg, lake.env, function(line, key, msg) ck:add(line, key, msg) end)
+    _, names = stack.check_names(cfg, lake.env, function(line, key, msg) ck:add(line, key, msg) end)
   end
   flush(app, ck)
   if #ck.problems > 0 then return nil end
@@ -90,7 +91,7 @@ function M.load(lake, dir, rel, shared)
   for _, s in ipairs(cfg.steps) do
     if mods.steps[s.name] then assets.check_module(app, mods.steps[s.name]) end
   end
-  local p = stack.build(lake, cfg, mods)
+  local p = stack.build(lake, cfg, mods, names)
   lake.pipelines[cfg.name] = p
   return p
 end

@@ -226,20 +226,23 @@ function M.hash_of(tpl)
   return type(tpl.Description) == "string" and tpl.Description:match("%[lakehost:(%x+)%]") or nil
 end
 
---- Runs work(share) for each share but the first in a worker process
--- (host.proc.fork) and for the first one here, then gathers what they
--- returned. A worker answers through a JSON file; one that dies or raises
--- makes the whole run fail with its message (exit status kept).
+--- Runs work(share) for each share in a worker process (host.proc.fork)
+-- and gathers what they returned; this process only waits, so its memory
+-- stays that of the model. A worker answers through a JSON file; one that
+-- dies or raises makes the whole run fail with its message (exit status
+-- kept).
 -- @param shares array of arrays of stack indexes
 -- @param work function(share) -> records, manifest assets (array)
 -- @param skip integer manifest assets already known before the fork (not sent back)
--- @return { recs = {...}, assets = {...} } | nil, errs
+-- @return { recs = {...}, assets = {...} }
 function M.run_workers(shares, work, skip)
   local fs, proc = require("host.fs"), require("host.proc")
   local errors = require("lake.errors")
   local dir = assert(fs.tmpdir("lakehost-synth-"))
   local pids = {}
-  for w = 2, #shares do
+  -- the workers start from a collected heap: less to copy, less to traverse
+  collectgarbage()
+  for w = 1, #shares do
     local pid, ferr = proc.fork()
     if not pid then
       for _, p in pairs(pids) do proc.wait(p) end
@@ -267,10 +270,8 @@ function M.run_workers(shares, work, skip)
     end
     pids[w] = pid
   end
-  local ok, recs = pcall(work, shares[1])
-  local result = { recs = ok and recs or {}, assets = {} }
-  local raised = not ok and recs or nil
-  for w = 2, #shares do
+  local result, raised = { recs = {}, assets = {} }, nil
+  for w = 1, #shares do
     local st = proc.wait(pids[w])
     local text = fs.read(("%s/%d.json"):format(dir, w))
     local dok, answer = pcall(json.decode, text or "")
@@ -418,12 +419,11 @@ function build(app, opts)
     end
   end
   if jobs > 1 then
-    local more, werr = M.run_workers(shares, function(share)
+    local more = M.run_workers(shares, function(share)
       local out = {}
       for _, i in ipairs(share) do out[#out + 1] = synth_one(i, stacks[i]) end
       return out, manifest_assets
     end, declared)
-    if not more then return nil, werr end
     for _, r in ipairs(more.recs) do recs[#recs + 1] = r end
     local have = {}
     for _, a in ipairs(manifest_assets) do have[a.id] = true end

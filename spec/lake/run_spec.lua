@@ -298,7 +298,8 @@ def handler(event, context):
       done(rt, dir)
       assert.is_true(o.ok)
       assert.is_true(proc.monotime() - t0 < 10)
-      assert.is_true(dies(o.result), "the background process " .. o.result .. " still runs")
+      -- a loaded machine may take a while to reap it; what matters is that it goes
+      assert.is_true(dies(o.result, 10), "the background process " .. o.result .. " still runs")
     end)
 
     it("report a process that dies without a result as Runtime.ExitError", function()

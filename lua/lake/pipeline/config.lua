@@ -126,15 +126,26 @@ end
 
 --- Records unknown keys of a mapping, with a did-you-mean when one is close.
 function Checker:unknown_keys(tbl, allowed, path)
-  local set = {}
-  for _, k in ipairs(allowed) do set[k] = true end
-  for _, k in ipairs(util.sorted_keys(tbl)) do
-    if not set[k] then
-      local s = type(k) == "string" and util.did_you_mean(k, allowed)
-      local msg = s and ("unknown key (did you mean '%s'?)"):format(s)
-        or ("unknown key (allowed: %s)"):format(table.concat(allowed, ", "))
-      self:add(self:line_of(tbl, k), (path ~= "" and path .. "." or "") .. tostring(k), msg)
+  local unknown
+  for k in pairs(tbl) do
+    local known = false
+    for i = 1, #allowed do
+      if allowed[i] == k then
+        known = true
+        break
+      end
     end
+    if not known then
+      unknown = unknown or {}
+      unknown[k] = true
+    end
+  end
+  if not unknown then return end
+  for _, k in ipairs(util.sorted_keys(unknown)) do
+    local s = type(k) == "string" and util.did_you_mean(k, allowed)
+    local msg = s and ("unknown key (did you mean '%s'?)"):format(s)
+      or ("unknown key (allowed: %s)"):format(table.concat(allowed, ", "))
+    self:add(self:line_of(tbl, k), (path ~= "" and path .. "." or "") .. tostring(k), msg)
   end
 end
 

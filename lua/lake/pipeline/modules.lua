@@ -92,7 +92,13 @@ local function read_json(ck, path, rel, io_)
     ck:add(line, nil, "invalid JSON: " .. (msg or tostring(ok and derr or value)), rel)
     return nil
   end
-  local fck = config.checker(rel, json_marks(text, value, io_.json))
+  -- Lines are looked up only to report a problem: find them then.
+  local marks = setmetatable({}, { __index = function(t, k)
+    setmetatable(t, nil)
+    for tbl, m in pairs(json_marks(text, value, io_.json)) do t[tbl] = m end
+    return rawget(t, k)
+  end })
+  local fck = config.checker(rel, marks)
   return value, fck
 end
 

@@ -87,7 +87,7 @@ end
 --- Checks the names against their limits (longest region and account) and
 -- against each other (two steps whose names collide once kebab- or
 -- Pascal-cased). Problems go to report(line, key, msg).
--- @return boolean true when every name fits
+-- @return boolean true when every name fits, and the names (resource_names)
 function M.check_names(cfg, env, report)
   local n, checks = M.resource_names(cfg, env)
   local ok = true
@@ -137,7 +137,7 @@ function M.check_names(cfg, env, report)
       job_owner[jname] = job_owner[jname] or ("step '" .. s.name .. "'")
     end
   end
-  return ok
+  return ok, n
 end
 
 ---------------------------------------------------------------------------
@@ -433,15 +433,39 @@ end
 -- @param lake table the built lake (app, stage, env, name, bucket_set, sns_topic, shared_stack, vpc)
 -- @param cfg table validated config
 -- @param mods table modules from lake.pipeline.modules: { trigger=, catch=, steps = {[step name]=} }
--- @return pipeline { name, config, stack, names, state_machine_arn, and the BUILT fields }
-function M.build(lake, cfg, mods)
-  local n = M.resource_names(cfg, lake.env)
-  local record = { name = cfg.name, config = cfg, names = n,
+-- @param n table|nil the names, when check_names made them already
+-- @return pipeline { name, file, config (a copy), stack, names, state_machine_arn, and the BUILT fields }
+-- A validated config and its modules, kept as one JSON string until the
+-- stack is built: a lake of thousands of pipelines holds a few KB of text
+-- per pipeline instead of their tables (which are about three times larger).
+local function freeze(cfg, mods)
+  local c = {}
+  for k, v in pairs(cfg) do
+    if k ~= "by_name" then c[k] = v end -- rebuilt from steps
+  end
+  return json.encode({ config = c, modules = mods })
+end
+
+local function thaw(text)
+  local t = json.decode(text)
+  local cfg = t.config
+  cfg.by_name = {}
+  for _, s in ipairs(cfg.steps) do cfg.by_name[s.name] = s end
+  return cfg, t.modules
+end
+
+function M.build(lake, cfg, mods, n)
+  n = n or M.resource_names(cfg, lake.env)
+  local frozen = freeze(cfg, mods)
+  local record = { name = cfg.name, file = cfg.file, names = n,
     state_machine_arn = names.arn("states", "stateMachine:" .. n.state_machine, lake.env) }
   local stack = lake.app:stack(n.stack, {
     description = ("lakehost pipeline %s (domain %s, %s -> %s), stage %s")
       :format(cfg.name, cfg.domain, cfg.origin, cfg.target, lake.stage),
-    build = function(st) fill(lake, cfg, mods, st, record) end,
+    build = function(st)
+      local c, m = thaw(frozen)
+      fill(lake, c, m, st, record)
+    end,
   })
   function stack.on_release()
     for k in pairs(BUILT) do record[k] = nil end
@@ -455,6 +479,8 @@ function M.build(lake, cfg, mods)
     if BUILT[k] then
       stack:materialize()
       return rawget(t, k)
+    elseif k == "config" then
+      return (thaw(frozen))
     end
   end })
 end
