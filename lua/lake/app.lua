@@ -115,9 +115,22 @@ function App:asset(spec)
   end
   -- An index by id (kept beside the list) keeps thousands of assets linear.
   self.asset_by_id = self.asset_by_id or {}
-  if self.asset_by_id[spec.id] then return self.asset_by_id[spec.id] end
+  local building = self.building -- the deferred stack being built, if any
+  local asset = self.asset_by_id[spec.id]
+  if asset then
+    -- declared again: by another stack, or by its own stack built again
+    -- after a release let go of its build function
+    if not asset.build then asset.build = spec.build end
+    if building and asset.owner == building then table.insert(building.assets_declared, asset) end
+    return asset
+  end
   local app = self
-  local asset = { id = spec.id, build = spec.build, describe = spec.describe, kind = spec.kind }
+  asset = { id = spec.id, build = spec.build, describe = spec.describe, kind = spec.kind }
+  if building then
+    -- its build function (and the module it holds) goes with the stack's release
+    asset.owner = building
+    table.insert(building.assets_declared, asset)
+  end
   function asset.bucket() return app.assets_bucket end
   function asset.key()
     return token.lazy(function(ctx)
@@ -156,7 +169,11 @@ function Stack:materialize()
   if build then
     self.pending = nil
     self.building = true
+    self.assets_declared = {}
+    local app, outer = self.app, self.app.building
+    app.building = self
     build(self)
+    app.building = outer
     self.building = nil
   end
   return self
@@ -178,6 +195,8 @@ function Stack:release()
   if not self.rebuild or self.pinned or self.pending then return false end
   self.resources, self.by_id, self.outputs, self.files = {}, {}, {}, {}
   self.parameters, self.tag_cache = nil, nil
+  for _, a in ipairs(self.assets_declared or {}) do a.build = nil end
+  self.assets_declared = nil
   self.pending = self.rebuild
   if self.on_release then self.on_release(self) end
   return true

@@ -225,40 +225,57 @@ end
 -- synth.build opens a memo on the app (M.open_memo) and closes it when it
 -- is done: while it runs, a folder's listing and a file's sha256 do not
 -- change, and a lake of many pipelines reads the same shared modules for
--- every one of them. Without a memo every call goes to the disk.
+-- every one of them. What belongs to shared modules is kept for the whole
+-- synthesis; what belongs to one module only until its stack is written
+-- (M.forget_stack). Without a memo every call goes to the disk.
+
+local function level() return { walk = {}, kind = {}, sha = {} } end
 
 --- Starts remembering file facts for app; returns the memo.
 function M.open_memo(app)
-  app.file_memo = { walk = {}, sha = {}, kind = {}, built = {} }
+  app.file_memo = { keep = level(), stack = level(), built = {} }
   return app.file_memo
+end
+
+--- Forgets what was remembered of the last stack's own modules.
+function M.forget_stack(app)
+  if app.file_memo then app.file_memo.stack = level() end
 end
 
 --- Stops remembering (the next synthesis reads everything again).
 function M.close_memo(app) app.file_memo = nil end
 
-local function walk(memo, dir)
-  local hit = memo and memo.walk[dir]
+-- The memo's table of a kind of fact ("walk", "kind", "sha"), or nil.
+local function remembered(memo, what, keep)
+  return memo and (keep and memo.keep or memo.stack)[what]
+end
+
+local function walk(memo, dir, keep)
+  local t = remembered(memo, "walk", keep)
+  local hit = t and t[dir]
   if hit then return hit end
   local paths, err = require("host.fs").walk(dir)
-  if memo and paths then memo.walk[dir] = paths end
+  if t and paths then t[dir] = paths end
   return paths, err
 end
 
 -- "file", "directory", or false when path is neither.
-local function kind_of(memo, path)
-  local hit = memo and memo.kind[path]
+local function kind_of(memo, path, keep)
+  local t = remembered(memo, "kind", keep)
+  local hit = t and t[path]
   if hit ~= nil then return hit end
   local st = require("host.fs").stat(path)
   local k = st and (st.type == "file" or st.type == "directory") and st.type or false
-  if memo then memo.kind[path] = k end
+  if t then t[path] = k end
   return k
 end
 
-local function sha256_file(memo, path)
-  local hit = memo and memo.sha[path]
+local function sha256_file(memo, path, keep)
+  local t = remembered(memo, "sha", keep)
+  local hit = t and t[path]
   if hit then return hit[1], hit[2] end
   local sha, size = require("host.crypto").sha256_file(path)
-  if memo and sha then memo.sha[path] = { sha, size } end
+  if t and sha then t[path] = { sha, size } end
   return sha, size
 end
 
@@ -281,12 +298,13 @@ end
 -- @return array of { name = entry name, path = file | data = string, from = label } | nil, string on failure
 function M.sources(mod, what, memo)
   local out = {}
-  local function tree(dir, prefix, label)
-    local paths, err = walk(memo, dir)
+  -- keep: a shared module's folder (remembered for the whole synthesis)
+  local function tree(dir, prefix, label, keep)
+    local paths, err = walk(memo, dir, keep)
     if not paths then return nil, err end
     for _, rel in ipairs(paths) do
       if not skipped(rel) and not (what == "glue" and prefix == "" and rel == "index.py") then
-        out[#out + 1] = { name = prefix .. rel, path = dir .. "/" .. rel, from = label }
+        out[#out + 1] = { name = prefix .. rel, path = dir .. "/" .. rel, from = label, keep = keep }
       end
     end
     return true
@@ -298,8 +316,8 @@ function M.sources(mod, what, memo)
   if not ok then return nil, err end
   local init
   for _, s in ipairs(mod.shared or {}) do
-    if kind_of(memo, s.dir) ~= "directory" then return nil, ("shared module %s has no folder %s"):format(s.name, s.rel or s.dir) end
-    ok, err = tree(s.dir, "shared/" .. s.name .. "/", s.rel or s.dir)
+    if kind_of(memo, s.dir, true) ~= "directory" then return nil, ("shared module %s has no folder %s"):format(s.name, s.rel or s.dir) end
+    ok, err = tree(s.dir, "shared/" .. s.name .. "/", s.rel or s.dir, true)
     if not ok then return nil, err end
     init = init or ((s.dir:match("^(.*)/[^/]+$") or ".") .. "/__init__.py")
   end
@@ -309,8 +327,8 @@ function M.sources(mod, what, memo)
       if e.name == "shared/__init__.py" then have = true end
     end
     if not have then
-      if kind_of(memo, init) == "file" then
-        out[#out + 1] = { name = "shared/__init__.py", path = init, from = "shared" }
+      if kind_of(memo, init, true) == "file" then
+        out[#out + 1] = { name = "shared/__init__.py", path = init, from = "shared", keep = true }
       else
         out[#out + 1] = { name = "shared/__init__.py", data = "", from = "(generated)" }
       end
@@ -369,7 +387,7 @@ function M.cache_key(spec, memo)
       sha = crypto.sha256_hex(e.data)
     else
       local err
-      sha, err = sha256_file(memo, e.path)
+      sha, err = sha256_file(memo, e.path, e.keep)
       if not sha then return nil, err end
     end
     lines[#lines + 1] = ("file %s %s"):format(e.name, sha)

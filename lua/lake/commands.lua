@@ -78,7 +78,7 @@ work) through change sets, dependencies first. Unchanged stacks are skipped.
   --verbose            log every AWS call (never credentials)
 ]],
   diff = [[
-usage: lakehost APP.lua diff [STACK...] [--out DIR | --from DIR] [--fail]
+usage: lakehost APP.lua diff [STACK...] [--out DIR | --from DIR] [--fail] [--jobs N]
 
 Prints resources added (+), removed (-) and changed (~, with property paths)
 between the deployed templates and the synthesized ones. --fail exits 1 when

@@ -329,26 +329,28 @@ function build(app, opts)
   -- order. Their files are content-addressed, so the order changes nothing.
   local assets, manifest_assets = {}, setmetatable({}, array_mt)
   local declared = 0
-  local function build_new_assets()
-    if declared == #app.assets then return true end
+  local function build_new_assets(extra)
     local new = {}
     for i = declared + 1, #app.assets do new[#new + 1] = app.assets[i] end
     declared = #app.assets
+    for _, a in ipairs(extra or {}) do new[#new + 1] = a end
     table.sort(new, function(a, b) return a.id < b.id end)
     for _, a in ipairs(new) do
-      local built, berr, code = a.build({ dir = opts.asset_dir, app = app, log = opts.log })
-      if not built then
-        local msg = ("asset '%s': %s"):format(a.id, tostring(berr))
-        -- a build that failed (pip, a download, the disk) is exit 1, not bad input
-        if code == "failed" then require("lake.errors").failed(msg) end
-        return nil, msg
+      if not assets[a.id] and a.build then -- without build: its stack was released, and builds it again
+        local built, berr, code = a.build({ dir = opts.asset_dir, app = app, log = opts.log })
+        if not built then
+          local msg = ("asset '%s': %s"):format(a.id, tostring(berr))
+          -- a build that failed (pip, a download, the disk) is exit 1, not bad input
+          if code == "failed" then require("lake.errors").failed(msg) end
+          return nil, msg
+        end
+        built.key = built.key or (built.sha256 .. "." .. built.ext)
+        assets[a.id] = built
+        manifest_assets[#manifest_assets + 1] = {
+          id = a.id, key = built.key, sha256 = built.sha256, size = built.size,
+          file = "assets/" .. built.key, kind = a.kind,
+        }
       end
-      built.key = built.key or (built.sha256 .. "." .. built.ext)
-      assets[a.id] = built
-      manifest_assets[#manifest_assets + 1] = {
-        id = a.id, key = built.key, sha256 = built.sha256, size = built.size,
-        file = "assets/" .. built.key, kind = a.kind,
-      }
     end
     return true
   end
@@ -363,7 +365,7 @@ function build(app, opts)
     local rec = { index = i, name = s.name, errs = {}, warnings = {} }
     local ok, tpl = pcall(s.materialize, s)
     if ok then
-      local aok, aerr = build_new_assets()
+      local aok, aerr = build_new_assets(s.assets_declared)
       if not aok then return { index = i, fatal = aerr } end
       ok, tpl = pcall(M.template, s, { assets = assets })
     end
@@ -388,7 +390,7 @@ function build(app, opts)
     else
       rec.text, rec.template = text, tpl
     end
-    if opts.emit then s:release() end
+    if opts.emit and s:release() then require("lake.assets").forget_stack(app) end
     rec.manifest = {
       name = s.name, template = s.name .. ".template.json", dependencies = deps,
       tags = tags, description = s.description, hash = M.hash_of(tpl),

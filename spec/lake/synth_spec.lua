@@ -127,6 +127,32 @@ describe("lake.synth output #unit", function()
   end)
 end)
 
+describe("lake.synth deferred stacks #unit", function()
+  it("lets go of a released stack's asset builds and makes them again on the next synthesis", function()
+    local app = app_mod.new()
+    local builds = 0
+    local s = app:stack("p-dev", { build = function(st)
+      local a = app:asset { id = "p/code", build = function()
+        builds = builds + 1
+        return { sha256 = ("ab"):rep(32), size = 3, ext = "zip" }
+      end }
+      st:add("sns_topic", "T", { TopicName = token.concat("t-", a.key()) })
+    end })
+    local texts = {}
+    local function emit(r) texts[#texts + 1] = r.text return true end
+    local res = assert(synth.build(app, { emit = emit }))
+    assert.equal(1, builds)
+    assert.same({}, s.resources) -- released once written
+    assert.is_nil(app.asset_by_id["p/code"].build) -- and its build function with it
+    assert.equal("p/code", res.manifest.assets[1].id)
+    res = assert(synth.build(app, { emit = emit }))
+    assert.equal(2, builds)
+    assert.equal(texts[1], texts[2])
+    assert.matches('"Fn::Sub": "t-' .. ("ab"):rep(32) .. '.zip"', texts[2], 1, true)
+    assert.same(res.manifest.assets[1].key, ("ab"):rep(32) .. ".zip")
+  end)
+end)
+
 describe("lake.synth workers #unit", function()
   local tmp
   before_each(function() tmp = assert(fs.tmpdir("lakehost-workers-")) end)
