@@ -158,6 +158,9 @@ local function settings_or_problem(app)
   return cfg
 end
 
+--- Records the app's asset settings problem, once (see check_module).
+function M.check_settings(app) settings_or_problem(app) end
+
 local resolved = setmetatable({}, { __mode = "k" })
 
 --- The builder an app uses for modules with packages: the configured one,
@@ -541,12 +544,22 @@ end
 
 -- Records the requirement problems of a module on the app (exit 2 before
 -- anything is built).
-local function check_requirements(app, mod)
+--- The problems of a module's requirements (packages asked for twice in
+-- two ways, malformed jar pins), without recording them.
+-- @param mod table module from lake.pipeline.modules.check
+-- @return array of { file =, key =, msg = }
+function M.module_problems(mod)
   local file = (mod.rel or mod.dir) .. "/requirements.json"
+  local out = {}
   local _, perr = M.packages(mod)
-  if perr then app:problem(file, nil, "packages", perr) end
+  if perr then out[#out + 1] = { file = file, key = "packages", msg = perr } end
   local _, jerr = M.jars(mod)
-  if jerr then app:problem(file, nil, "extra_jars", jerr) end
+  if jerr then out[#out + 1] = { file = file, key = "extra_jars", msg = jerr } end
+  return out
+end
+
+local function check_requirements(app, mod)
+  for _, p in ipairs(M.module_problems(mod)) do app:problem(p.file, nil, p.key, p.msg) end
 end
 
 --- Records the problems of a module's requirements and of the app's asset
@@ -555,7 +568,7 @@ end
 -- @param app App
 -- @param mod table module from lake.pipeline.modules.check
 function M.check_module(app, mod)
-  settings_or_problem(app)
+  M.check_settings(app)
   if mod.requirements_checked then return end
   mod.requirements_checked = true
   check_requirements(app, mod)

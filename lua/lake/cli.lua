@@ -98,6 +98,8 @@ function M.main(argv, info)
   end
   local args = {}
   for j = i + 1, #argv do args[#args + 1] = argv[j] end
+  -- --jobs applies to loading the pipelines too, which app.lua does
+  require("lake.workers").jobs = require("lake.workers").from_args(args)
   local result = run_file(file, args, argv[0])
   if is_app(result) then
     return require("lake.commands").run(result, args, { file = file, info = info })

@@ -182,10 +182,9 @@ local MIN_PER_JOB = 32
 
 local function build(app, asset_dir, emit, jobs)
   local synth = require("lake.synth")
-  local explicit = jobs ~= nil
-  jobs = jobs and tonumber(jobs) or require("host.proc").cpus()
+  jobs = jobs and math.tointeger(tonumber(jobs))
   local res, errs = synth.build(app, { asset_dir = asset_dir, emit = emit, jobs = jobs,
-    min_per_job = explicit and 1 or MIN_PER_JOB })
+    min_per_job = jobs and 1 or MIN_PER_JOB })
   if not res then
     for _, e in ipairs(errs) do io.stderr:write(e, "\n") end
     errors.usage(("%d problem%s found; nothing was written"):format(#errs, #errs == 1 and "" or "s"))

@@ -32,21 +32,19 @@ local function flush(app, ck)
   for _, p in ipairs(ck:sorted()) do app:problem(p.file, p.line, p.key, p.msg) end
 end
 
---- Loads one pipeline folder: validates config.yml and the module folders,
--- and builds the stack when everything is right.
--- @param lake table the built lake
--- @param dir string the folder as the process reads it
--- @param rel string the folder as the user types it
--- @param shared table { manifest = from modules.load_manifest }
--- @return pipeline | nil (problems recorded on lake.app)
-function M.load(lake, dir, rel, shared)
+-- Reads and checks one pipeline folder without changing the lake: what a
+-- worker process can do. Returns plain data (JSON-encodable but for .live):
+-- { file, early = problem, problems = { {file, line, key, msg} }, name,
+--   name_line, names_problems, requirements = { {file, key, msg} },
+--   frozen = string (when nothing is wrong), live = { cfg, mods, names } }
+local function examine(lake, dir, rel, shared)
   local fs, yaml = require("host.fs"), require("host.yaml")
-  local app = lake.app
   local file = rel .. "/config.yml"
+  local ex = { file = file }
   local text, rerr = fs.read(dir .. "/config.yml")
   if not text then
-    app:problem(file, nil, nil, "cannot read: " .. tostring(rerr))
-    return nil
+    ex.early = { file = file, msg = "cannot read: " .. tostring(rerr) }
+    return ex
   end
   local value, marks = yaml.load(text, file)
   if value == nil then
@@ -54,8 +52,8 @@ function M.load(lake, dir, rel, shared)
     local err = tostring(marks)
     local line, msg = err:match("^.-:(%d+):%d+: (.*)$")
     if not line then line, msg = err:match("^.-:(%d+): (.*)$") end
-    app:problem(file, tonumber(line), nil, msg or err)
-    return nil
+    ex.early = { file = file, line = tonumber(line), msg = msg or err }
+    return ex
   end
   local cfg, ck = config.validate(value, marks, { file = file, domains = lake.domains })
 
@@ -74,27 +72,77 @@ function M.load(lake, dir, rel, shared)
         line = s.module_line, name = s.module, siblings = siblings, what = "module" }, shared.manifest)
     end
   end
+  ex.problems, ex.name = ck.problems, cfg.name
+  if not cfg.name or #ck.problems > 0 then return ex end
 
-  local _, names
-  if cfg.name and lake.pipelines[cfg.name] then
-    ck:add(ck:line_of(value, "name", 1), "name", ("pipeline '%s' is already defined by %s")
-      :format(cfg.name, lake.pipelines[cfg.name].file))
-  elseif cfg.name and #ck.problems == 0 then
-    _, names = stack.check_names(cfg, lake.env, function(line, key, msg) ck:add(line, key, msg) end)
-  end
-  flush(app, ck)
-  if #ck.problems > 0 then return nil end
+  -- What settle needs whether or not the name is taken by an earlier pipeline.
+  ex.name_line = ck:line_of(value, "name", 1)
+  local nck = config.checker(file)
+  local _, names = stack.check_names(cfg, lake.env, function(line, key, msg) nck:add(line, key, msg) end)
+  ex.names_problems = nck.problems
+  if #nck.problems > 0 then return ex end
   -- Requirement problems now: the stack itself is built at synthesis.
   local assets = require("lake.assets")
-  assets.check_module(app, mods.trigger)
-  assets.check_module(app, mods.catch)
-  for _, s in ipairs(cfg.steps) do
-    if mods.steps[s.name] then assets.check_module(app, mods.steps[s.name]) end
+  local req = {}
+  local function check(mod)
+    for _, p in ipairs(assets.module_problems(mod)) do req[#req + 1] = p end
+    mod.requirements_checked = true
   end
-  local p = stack.build(lake, cfg, mods, names)
-  lake.pipelines[cfg.name] = p
+  check(mods.trigger)
+  check(mods.catch)
+  for _, s in ipairs(cfg.steps) do
+    if mods.steps[s.name] then check(mods.steps[s.name]) end
+  end
+  ex.requirements = req
+  ex.frozen = stack.freeze(cfg, mods)
+  ex.live = { cfg = cfg, mods = mods, names = names }
+  return ex
+end
+
+-- Records what examine found on the lake, in folder order, and declares
+-- the pipeline's stack when nothing is wrong (a name already taken by an
+-- earlier folder is a problem only known here).
+local function settle(lake, ex)
+  local app = lake.app
+  if ex.early then
+    app:problem(ex.early.file, ex.early.line, nil, ex.early.msg)
+    return nil
+  end
+  local ck = config.checker(ex.file)
+  for _, p in ipairs(ex.problems) do ck.problems[#ck.problems + 1] = p end
+  if ex.name and lake.pipelines[ex.name] then
+    ck:add(ex.name_line or 1, "name", ("pipeline '%s' is already defined by %s")
+      :format(ex.name, lake.pipelines[ex.name].file))
+  else
+    for _, p in ipairs(ex.names_problems or {}) do ck.problems[#ck.problems + 1] = p end
+  end
+  flush(app, ck)
+  if #ck.problems > 0 or not ex.frozen then return nil end
+  require("lake.assets").check_settings(app)
+  for _, p in ipairs(ex.requirements) do app:problem(p.file, nil, p.key, p.msg) end
+  local p
+  if ex.live then
+    p = stack.build(lake, ex.live.cfg, ex.live.mods, ex.live.names, ex.frozen)
+  else
+    p = stack.build_frozen(lake, ex.frozen)
+  end
+  lake.pipelines[ex.name] = p
   return p
 end
+
+--- Loads one pipeline folder: validates config.yml and the module folders,
+-- and declares the stack when everything is right.
+-- @param lake table the built lake
+-- @param dir string the folder as the process reads it
+-- @param rel string the folder as the user types it
+-- @param shared table { manifest = from modules.load_manifest }
+-- @return pipeline | nil (problems recorded on lake.app)
+function M.load(lake, dir, rel, shared)
+  return settle(lake, examine(lake, dir, rel, shared))
+end
+
+--- Lakes with fewer pipelines than this per CPU load in one process.
+M.MIN_PER_WORKER = 32
 
 --- Loads every pipeline under pipelines_path (folders in name order).
 -- @param lake table the built lake ({ app, name, stage, env, domains, bucket_set, sns_topic,
@@ -116,13 +164,34 @@ function M.load_all(lake, pipelines_path, opts)
   local sck = config.checker(srel .. "/manifest.json")
   local manifest = modules.load_manifest(sck, { dir = sdir, rel = srel })
   flush(app, sck)
-  local entries = fs.list(dir) or {}
-  for _, name in ipairs(entries) do
+  local folders = {}
+  for _, name in ipairs(fs.list(dir) or {}) do
     local sub = dir .. "/" .. name
-    if fs.isdir(sub) and fs.isfile(sub .. "/config.yml") then
-      M.load(lake, sub, join(rel, name), { manifest = manifest })
-    end
+    if fs.isdir(sub) and fs.isfile(sub .. "/config.yml") then folders[#folders + 1] = name end
   end
+  local shared = { manifest = manifest }
+  local workers = require("lake.workers")
+  -- --jobs given: as many workers as asked (one pipeline each at least)
+  local k = workers.count(#folders, workers.jobs and 1 or M.MIN_PER_WORKER)
+  if k == 1 then
+    for _, name in ipairs(folders) do M.load(lake, dir .. "/" .. name, join(rel, name), shared) end
+    return lake.pipelines
+  end
+  -- Many pipelines: examined by worker processes, settled here in folder order.
+  local found = {}
+  local answers = workers.run(workers.shares(#folders, k), function(share)
+    local out = {}
+    for _, i in ipairs(share) do
+      local ex = examine(lake, dir .. "/" .. folders[i], join(rel, folders[i]), shared)
+      ex.live, ex.index = nil, i
+      out[#out + 1] = ex
+    end
+    return out
+  end)
+  for _, answer in ipairs(answers) do
+    for _, ex in ipairs(answer) do found[ex.index] = ex end
+  end
+  for i = 1, #folders do settle(lake, found[i]) end
   return lake.pipelines
 end
 

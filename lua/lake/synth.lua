@@ -226,72 +226,6 @@ function M.hash_of(tpl)
   return type(tpl.Description) == "string" and tpl.Description:match("%[lakehost:(%x+)%]") or nil
 end
 
---- Runs work(share) for each share in a worker process (host.proc.fork)
--- and gathers what they returned; this process only waits, so its memory
--- stays that of the model. A worker answers through a JSON file; one that
--- dies or raises makes the whole run fail with its message (exit status
--- kept).
--- @param shares array of arrays of stack indexes
--- @param work function(share) -> records, manifest assets (array)
--- @param skip integer manifest assets already known before the fork (not sent back)
--- @return { recs = {...}, assets = {...} }
-function M.run_workers(shares, work, skip)
-  local fs, proc = require("host.fs"), require("host.proc")
-  local errors = require("lake.errors")
-  local dir = assert(fs.tmpdir("lakehost-synth-"))
-  local pids = {}
-  -- the workers start from a collected heap: less to copy, less to traverse
-  collectgarbage()
-  for w = 1, #shares do
-    local pid, ferr = proc.fork()
-    if not pid then
-      for _, p in pairs(pids) do proc.wait(p) end
-      fs.remove_tree(dir)
-      errors.failed("synth: " .. tostring(ferr))
-    end
-    if pid == 0 then
-      -- the worker: never returns
-      local ok, recs, massets = pcall(work, shares[w])
-      local answer
-      if ok then
-        local new = setmetatable({}, json.array_mt)
-        for i = skip + 1, #massets do new[#new + 1] = massets[i] end
-        for _, r in ipairs(recs) do
-          r.errs = setmetatable(r.errs, json.array_mt)
-          r.warnings = setmetatable(r.warnings, json.array_mt)
-        end
-        answer = { recs = setmetatable(recs, json.array_mt), assets = new }
-      else
-        answer = { raised = tostring(recs), exit = errors.is(recs) and recs.exit or 2 }
-      end
-      local eok, text = pcall(json.encode, answer)
-      local wok = eok and fs.write(("%s/%d.json"):format(dir, w), text, { sync = false })
-      proc.exit(wok and 0 or 1)
-    end
-    pids[w] = pid
-  end
-  local result, raised = { recs = {}, assets = {} }, nil
-  for w = 1, #shares do
-    local st = proc.wait(pids[w])
-    local text = fs.read(("%s/%d.json"):format(dir, w))
-    local dok, answer = pcall(json.decode, text or "")
-    if not raised then
-      if not (st and st.how == "exit" and st.code == 0 and dok and type(answer) == "table") then
-        raised = errors.new(("synth: worker %d of %d stopped (%s %s) before it answered"):format(w, #shares,
-          st and st.how or "?", st and st.code or "?"), 1)
-      elseif answer.raised then
-        raised = errors.new(answer.raised, answer.exit)
-      else
-        for _, r in ipairs(answer.recs) do result.recs[#result.recs + 1] = r end
-        for _, a in ipairs(answer.assets) do result.assets[#result.assets + 1] = a end
-      end
-    end
-  end
-  fs.remove_tree(dir)
-  if raised then error(raised, 0) end
-  return result
-end
-
 local build
 
 --- Builds everything in memory: templates, side files, the manifest.
@@ -400,40 +334,40 @@ function build(app, opts)
   end
 
   -- Deferred stacks (pipelines) may be split across worker processes
-  -- (opts.jobs); the others are made here first.
-  local recs = {}
-  local shares = { {} }
-  local jobs = math.max(1, math.floor(tonumber(opts.jobs) or 1))
-  local deferred = 0
-  for _, s in ipairs(stacks) do if s.rebuild then deferred = deferred + 1 end end
-  jobs = math.min(jobs, deferred // (opts.min_per_job or 1))
-  if not opts.emit or jobs < 2 then jobs = 1 end
-  local k = 0
+  -- (lake.workers; opts.jobs); the others are made here first.
+  local recs, deferred = {}, {}
   for i, s in ipairs(stacks) do
-    if jobs > 1 and s.rebuild then
-      k = k + 1
-      local w = (k - 1) % jobs + 1
-      shares[w] = shares[w] or {}
-      table.insert(shares[w], i)
-    else
+    if s.rebuild then deferred[#deferred + 1] = i end
+  end
+  local workers = require("lake.workers")
+  local jobs = opts.emit and workers.count(#deferred, opts.min_per_job, opts.jobs) or 1
+  for i, s in ipairs(stacks) do
+    if jobs == 1 or not s.rebuild then
       recs[#recs + 1] = synth_one(i, s)
       if recs[#recs].fatal then return nil, { recs[#recs].fatal } end
     end
   end
   if jobs > 1 then
-    local more = M.run_workers(shares, function(share)
-      local out = {}
-      for _, i in ipairs(share) do out[#out + 1] = synth_one(i, stacks[i]) end
-      return out, manifest_assets
-    end, declared)
-    for _, r in ipairs(more.recs) do recs[#recs + 1] = r end
+    local known = #manifest_assets -- the ones built before the fork are not sent back
+    local answers = workers.run(workers.shares(#deferred, jobs), function(share)
+      local out = { recs = {}, assets = {} }
+      for _, k in ipairs(share) do
+        local i = deferred[k]
+        out.recs[#out.recs + 1] = synth_one(i, stacks[i])
+      end
+      for i = known + 1, #manifest_assets do out.assets[#out.assets + 1] = manifest_assets[i] end
+      return out
+    end)
     local have = {}
     for _, a in ipairs(manifest_assets) do have[a.id] = true end
-    for _, a in ipairs(more.assets) do
-      if not have[a.id] then
-        have[a.id] = true
-        manifest_assets[#manifest_assets + 1] = a
-        assets[a.id] = { key = a.key, sha256 = a.sha256, size = a.size }
+    for _, answer in ipairs(answers) do
+      for _, r in ipairs(answer.recs) do recs[#recs + 1] = r end
+      for _, a in ipairs(answer.assets) do
+        if not have[a.id] then
+          have[a.id] = true
+          manifest_assets[#manifest_assets + 1] = a
+          assets[a.id] = { key = a.key, sha256 = a.sha256, size = a.size }
+        end
       end
     end
   end

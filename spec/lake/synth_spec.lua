@@ -222,3 +222,46 @@ describe("lake.synth workers #unit", function()
     end
   end)
 end)
+
+describe("lake.pipeline loading in workers #unit", function()
+  local lake_tree = require("spec.lake.support.lake_tree")
+
+  it("reports the same problems in the same order with one process and with several", function()
+    local files = {}
+    local function good(folder, name) lake_tree.pipeline(files, folder, lake_tree.config(name), { "a" }) end
+    good("a_first", "alpha")
+    good("b_dup", "alpha") -- the name is taken by the earlier folder
+    lake_tree.pipeline(files, "c_unknown", lake_tree.config("charlie", nil, "colour: blue\n"), { "a" })
+    files["pipelines/d_yaml/config.yml"] = "name: [unclosed\n"
+    good("e_long", "e" .. ("x"):rep(70))
+    good("f_jar", "foxtrot")
+    files["pipelines/f_jar/steps/a/requirements.json"] = '{"packages": ["boto3==1.0", "Boto3>=2"]}\n'
+    lake_tree.pipeline(files, "g_nomodule", lake_tree.config("golf"), {})
+    good("h_fine", "hotel")
+    files["app.lua"] = [[
+      local lake = require("lake")
+      local root = debug.getinfo(1, "S").source:sub(2):match("^(.*)/[^/]*$")
+      local app = lake.App { root = root }
+      lake.DatalakeBuilder { scope = app, lake_name = "W", env = "dev", lake_domains = { "example" },
+        pipelines_path = root .. "/pipelines" }:build()
+      return app
+    ]]
+    local root = lake_tree.tree(files)
+    local outs = {}
+    for _, jobs in ipairs({ "1", "3", "8" }) do
+      local _, err, code = util.lakehost({ root .. "/app.lua", "validate", "--jobs", jobs })
+      assert.equal(2, code, err)
+      outs[#outs + 1] = err
+    end
+    assert.equal(outs[1], outs[2])
+    assert.equal(outs[1], outs[3])
+    for _, want in ipairs({ "pipelines/b_dup/config.yml:1: name: pipeline 'alpha' is already defined by "
+      .. "pipelines/a_first/config.yml", "pipelines/c_unknown/config.yml", "pipelines/d_yaml/config.yml:",
+      "pipelines/e_long/config.yml:1: name: makes the", "pipelines/f_jar/steps/a/requirements.json: packages:",
+      "pipelines/g_nomodule/config.yml", "problems found; nothing was written" }) do
+      assert.matches(want, outs[1], 1, true)
+    end
+    assert.is_nil(outs[1]:find("h_fine", 1, true))
+    lake_tree.remove(root)
+  end)
+end)

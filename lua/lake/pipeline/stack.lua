@@ -427,14 +427,6 @@ local function fill(lake, cfg, mods, stack, record)
   record.functions, record.jobs = step_fns, jobs
 end
 
---- Declares the pipeline's stack. The stack is deferred (see App:stack):
--- its resources are added when synthesis reaches it, or when the record's
--- state_machine, definition, order, functions or jobs are first read.
--- @param lake table the built lake (app, stage, env, name, bucket_set, sns_topic, shared_stack, vpc)
--- @param cfg table validated config
--- @param mods table modules from lake.pipeline.modules: { trigger=, catch=, steps = {[step name]=} }
--- @param n table|nil the names, when check_names made them already
--- @return pipeline { name, file, config (a copy), stack, names, state_machine_arn, and the BUILT fields }
 -- A validated config and its modules, kept as one JSON string until the
 -- stack is built: a lake of thousands of pipelines holds a few KB of text
 -- per pipeline instead of their tables (which are about three times larger).
@@ -454,9 +446,27 @@ local function thaw(text)
   return cfg, t.modules
 end
 
-function M.build(lake, cfg, mods, n)
+--- The config and modules of a pipeline as build keeps them (a string).
+M.freeze = freeze
+
+--- Declares the pipeline's stack from freeze's string (see build).
+function M.build_frozen(lake, frozen)
+  local cfg = thaw(frozen)
+  return M.build(lake, cfg, nil, nil, frozen)
+end
+
+--- Declares the pipeline's stack. The stack is deferred (see App:stack):
+-- its resources are added when synthesis reaches it, or when the record's
+-- state_machine, definition, order, functions or jobs are first read.
+-- @param lake table the built lake (app, stage, env, name, bucket_set, sns_topic, shared_stack, vpc)
+-- @param cfg table validated config
+-- @param mods table modules from lake.pipeline.modules: { trigger=, catch=, steps = {[step name]=} }
+-- @param n table|nil the names, when check_names made them already
+-- @param frozen string|nil freeze(cfg, mods), when made already
+-- @return pipeline { name, file, config (a copy), stack, names, state_machine_arn, and the BUILT fields }
+function M.build(lake, cfg, mods, n, frozen)
   n = n or M.resource_names(cfg, lake.env)
-  local frozen = freeze(cfg, mods)
+  frozen = frozen or freeze(cfg, mods)
   local record = { name = cfg.name, file = cfg.file, names = n,
     state_machine_arn = names.arn("states", "stateMachine:" .. n.state_machine, lake.env) }
   local stack = lake.app:stack(n.stack, {
