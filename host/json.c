@@ -48,15 +48,6 @@ typedef struct {
   int slot;
 } KeyRef;
 
-/* Output bytes and the key scratch area of one json.encode call; a userdata,
- * so a raised error cannot leak them. */
-typedef struct {
-  char *data;
-  size_t len, cap;
-  KeyRef *keys;
-  size_t nkeys, capkeys;
-} EncBuf;
-
 /* One step of the path to the value being encoded ($.a.b[2]). */
 typedef struct {
   const char *key; /* NULL: index step */
@@ -64,15 +55,26 @@ typedef struct {
   lua_Integer index;
 } PathStep;
 
+/* Output bytes, the key scratch area and the path of one json.encode call;
+ * a userdata, so a raised error cannot leak them. path and open grow with
+ * the nesting actually met (most documents are a few levels deep). */
+typedef struct {
+  char *data;
+  size_t len, cap;
+  KeyRef *keys;
+  size_t nkeys, capkeys;
+  PathStep *path;
+  const void **open;
+  size_t capdepth; /* entries of path and open */
+} EncBuf;
+
 typedef struct {
   lua_State *L;
   EncBuf *buf;
   int pretty, indent;
   int array_mt_idx, object_mt_idx;
   int depth;
-  int plen; /* path[1..plen] leads to the value being encoded */
-  PathStep path[JSON_MAX_DEPTH + 2];
-  const void *open[JSON_MAX_DEPTH + 2]; /* tables being encoded, for cycles */
+  int plen; /* buf->path[1..plen] leads to the value being encoded */
 } Encoder;
 
 typedef struct {
@@ -119,9 +121,31 @@ static size_t utf8_len(const unsigned char *p, size_t avail) {
 static void encbuf_release(EncBuf *b) {
   free(b->data);
   free(b->keys);
+  free(b->path);
+  free((void *)b->open);
   b->data = NULL;
   b->keys = NULL;
-  b->len = b->cap = b->nkeys = b->capkeys = 0;
+  b->path = NULL;
+  b->open = NULL;
+  b->len = b->cap = b->nkeys = b->capkeys = b->capdepth = 0;
+}
+
+/* Makes buf->path[depth] and buf->open[depth] valid; raises on out of memory. */
+static void reserve_depth(Encoder *e, int depth) {
+  EncBuf *b = e->buf;
+  size_t cap;
+  PathStep *path;
+  const void **open;
+  if ((size_t)depth < b->capdepth) return;
+  cap = b->capdepth ? b->capdepth * 2 : 16;
+  while (cap <= (size_t)depth) cap *= 2;
+  path = (PathStep *)realloc(b->path, cap * sizeof *path);
+  if (path == NULL) luaL_error(e->L, "json: out of memory");
+  b->path = path;
+  open = (const void **)realloc((void *)b->open, cap * sizeof *open);
+  if (open == NULL) luaL_error(e->L, "json: out of memory");
+  b->open = open;
+  b->capdepth = cap;
 }
 
 /* Makes room for n more bytes; raises on out of memory (the userdata frees). */
@@ -208,7 +232,7 @@ enc_error(Encoder *e, const char *fmt, ...) {
   luaL_addstring(&b, msg);
   luaL_addstring(&b, " (at $");
   for (i = 1; i <= e->plen; i++) {
-    const PathStep *s = &e->path[i];
+    const PathStep *s = &e->buf->path[i];
     if (s->key == NULL) {
       char num[32];
       snprintf(num, sizeof num, "[%lld]", (long long)s->index);
@@ -407,11 +431,12 @@ static void encode_table(Encoder *e, int idx) {
   lua_Integer n = 0, k;
   int d, top = lua_gettop(L);
   for (d = 1; d <= e->depth; d++)
-    if (e->open[d] == self) enc_error(e, "reference cycle");
+    if (e->buf->open[d] == self) enc_error(e, "reference cycle");
   if (e->depth >= JSON_MAX_DEPTH) enc_error(e, "nesting too deep");
+  reserve_depth(e, e->depth + 1);
   luaL_checkstack(L, 4, "json: nesting too deep");
   e->depth++;
-  e->open[e->depth] = self;
+  e->buf->open[e->depth] = self;
   if (classify(e, idx, base, &n) == KIND_ARRAY) {
     if (n == 0) {
       put(e, "[]", 2);
@@ -420,8 +445,8 @@ static void encode_table(Encoder *e, int idx) {
       for (k = 1; k <= n; k++) {
         if (k > 1) putc1(e, ',');
         if (e->pretty) put_newline(e, e->depth);
-        e->path[e->depth].key = NULL;
-        e->path[e->depth].index = k;
+        e->buf->path[e->depth].key = NULL;
+        e->buf->path[e->depth].index = k;
         e->plen = e->depth;
         lua_rawgeti(L, idx, k);
         encode_value(e, lua_gettop(L));
@@ -441,8 +466,8 @@ static void encode_table(Encoder *e, int idx) {
         KeyRef key = e->buf->keys[base + i]; /* by value: nested objects may move the array */
         if (i > 0) putc1(e, ',');
         if (e->pretty) put_newline(e, e->depth);
-        e->path[e->depth].key = key.s;
-        e->path[e->depth].klen = key.len;
+        e->buf->path[e->depth].key = key.s;
+        e->buf->path[e->depth].klen = key.len;
         e->plen = e->depth - 1; /* a bad key is reported at its object */
         put_string(e, key.s, key.len, "key");
         e->plen = e->depth;
@@ -888,12 +913,11 @@ static int json_decode(lua_State *L) {
 
 /* json.encode(value [, opts]) -> string */
 static int json_encode(lua_State *L) {
-  Encoder *e;
+  Encoder enc, *e = &enc; /* owns nothing: buf (a userdata) does */
   EncBuf *buf;
   luaL_checkany(L, 1);
   lua_settop(L, 2);
-  /* 3: scratch, no __gc needed; path and open are read only up to depth */
-  e = (Encoder *)lua_newuserdatauv(L, sizeof *e, 0);
+  lua_pushnil(L); /* 3: keeps the stack slots below as they were */
   e->L = L;
   e->buf = NULL;
   e->pretty = 0;

@@ -159,6 +159,17 @@ describe("host.json #unit", function()
       local s = {}
       s[1] = s
       assert.equal("json: reference cycle (at $[1])", encode_err(s))
+      -- the path outgrows its first allocation (16 levels) and is still whole
+      local top = {}
+      local at = top
+      for i = 1, 40 do
+        at["k" .. i] = {}
+        at = at["k" .. i]
+      end
+      at.back = top
+      local want = {}
+      for i = 1, 40 do want[#want + 1] = ".k" .. i end
+      assert.equal("json: reference cycle (at $" .. table.concat(want) .. ".back)", encode_err(top))
       local deep = {}
       local node = deep
       for _ = 1, 1000 do
