@@ -1,6 +1,6 @@
 #!/bin/sh
 # Runs every busted spec with the given lakehost binary; the last line of the
-# output is "N passed, N failed[, N skipped]".
+# output is "N passed, N failed" (after "N skipped" when specs were skipped).
 #   spec/run.sh [BINARY] [extra busted options...]
 set -u
 bin=${1:-./lakehost}

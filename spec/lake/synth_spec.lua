@@ -214,6 +214,18 @@ describe("lake.synth workers #unit", function()
     os.remove(file)
   end)
 
+  it("fails with exit 1 when a worker dies, and writes nothing", function()
+    local file = app_file(4)
+    local text = assert(fs.read(file)):gsub('app:stack%("s03%-dev", { build = function%(st%)',
+      'app:stack("s03-dev", { build = function(st) os.execute("kill -KILL " .. require("host.proc").pid())')
+    assert(fs.write(file, text))
+    local _, err, code = util.lakehost({ file, "synth", "--out", tmp .. "/o", "--jobs", "2" })
+    assert.equal(1, code)
+    assert.matches("^lakehost: worker %d of 2 stopped %(signal 9%) before it answered\n$", err)
+    assert.same({}, fs.list(tmp))
+    os.remove(file)
+  end)
+
   it("refuses --jobs that is not a whole number from 1 to 256", function()
     for _, bad in ipairs({ "0", "x", "1.5", "999" }) do
       local _, err, code = util.lakehost({ "app.lua", "synth", "--out", tmp .. "/o", "--jobs", bad })
