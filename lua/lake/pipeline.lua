@@ -33,10 +33,11 @@ local function flush(app, ck)
 end
 
 -- Reads and checks one pipeline folder without changing the lake: what a
--- worker process can do. Returns plain data (JSON-encodable but for .live):
+-- worker process can do. Returns plain data (JSON-encodable but for .names):
 -- { file, early = problem, problems = { {file, line, key, msg} }, name,
 --   name_line, names_problems, requirements = { {file, key, msg} },
---   frozen = string (when nothing is wrong), live = { cfg, mods, names } }
+--   frozen, shell (stack.freeze, stack.shell: when nothing is wrong),
+--   names (stack.resource_names) }
 local function examine(lake, dir, rel, shared)
   local fs, yaml = require("host.fs"), require("host.yaml")
   local file = rel .. "/config.yml"
@@ -95,7 +96,8 @@ local function examine(lake, dir, rel, shared)
   end
   ex.requirements = req
   ex.frozen = stack.freeze(cfg, mods)
-  ex.live = { cfg = cfg, mods = mods, names = names }
+  ex.shell = stack.shell(lake, cfg, names)
+  ex.names = names -- tokens: only when settled in this process
   return ex
 end
 
@@ -120,12 +122,7 @@ local function settle(lake, ex)
   if #ck.problems > 0 or not ex.frozen then return nil end
   require("lake.assets").check_settings(app)
   for _, p in ipairs(ex.requirements) do app:problem(p.file, nil, p.key, p.msg) end
-  local p
-  if ex.live then
-    p = stack.build(lake, ex.live.cfg, ex.live.mods, ex.live.names, ex.frozen)
-  else
-    p = stack.build_frozen(lake, ex.frozen)
-  end
+  local p = stack.declare(lake, ex.shell, ex.frozen, ex.names)
   lake.pipelines[ex.name] = p
   return p
 end
@@ -183,7 +180,7 @@ function M.load_all(lake, pipelines_path, opts)
     local out = {}
     for _, i in ipairs(share) do
       local ex = examine(lake, dir .. "/" .. folders[i], join(rel, folders[i]), shared)
-      ex.live, ex.index = nil, i
+      ex.names, ex.index = nil, i
       out[#out + 1] = ex
     end
     return out

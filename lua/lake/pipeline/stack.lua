@@ -449,31 +449,45 @@ end
 --- The config and modules of a pipeline as build keeps them (a string).
 M.freeze = freeze
 
---- Declares the pipeline's stack from freeze's string (see build).
-function M.build_frozen(lake, frozen)
-  local cfg = thaw(frozen)
-  return M.build(lake, cfg, nil, nil, frozen)
+--- What declaring a pipeline's stack needs, as plain data (a worker
+-- process that loaded the pipeline sends it back with freeze's string).
+-- @param lake table the built lake
+-- @param cfg table validated config
+-- @param n table|nil its resource_names
+-- @return { name, file, stack, description, tags = { {key, value}, ... } in order }
+function M.shell(lake, cfg, n)
+  n = n or M.resource_names(cfg, lake.env)
+  local tags = {}
+  for k, v in util.spairs(cfg.tags) do tags[#tags + 1] = { k, v } end
+  tags[#tags + 1] = { "pipeline", cfg.name }
+  tags[#tags + 1] = { "domain", cfg.domain }
+  return { name = cfg.name, file = cfg.file, stack = n.stack, tags = tags,
+    description = ("lakehost pipeline %s (domain %s, %s -> %s), stage %s")
+      :format(cfg.name, cfg.domain, cfg.origin, cfg.target, lake.stage) }
 end
 
---- Declares the pipeline's stack. The stack is deferred (see App:stack):
--- its resources are added when synthesis reaches it, or when the record's
--- state_machine, definition, order, functions or jobs are first read.
+--- Declares a pipeline's stack from shell and freeze's string. The stack is
+-- deferred (see App:stack): its resources are added when synthesis reaches
+-- it, or when the record's state_machine, definition, order, functions or
+-- jobs are first read.
 -- @param lake table the built lake (app, stage, env, name, bucket_set, sns_topic, shared_stack, vpc)
--- @param cfg table validated config
--- @param mods table modules from lake.pipeline.modules: { trigger=, catch=, steps = {[step name]=} }
--- @param n table|nil the names, when check_names made them already
--- @param frozen string|nil freeze(cfg, mods), when made already
+-- @param shell table from M.shell
+-- @param frozen string from M.freeze
+-- @param n table|nil the resource names, when at hand (else made when first needed)
 -- @return pipeline { name, file, config (a copy), stack, names, state_machine_arn, and the BUILT fields }
-function M.build(lake, cfg, mods, n, frozen)
-  n = n or M.resource_names(cfg, lake.env)
-  frozen = frozen or freeze(cfg, mods)
-  local record = { name = cfg.name, file = cfg.file, names = n,
-    state_machine_arn = names.arn("states", "stateMachine:" .. n.state_machine, lake.env) }
-  local stack = lake.app:stack(n.stack, {
-    description = ("lakehost pipeline %s (domain %s, %s -> %s), stage %s")
-      :format(cfg.name, cfg.domain, cfg.origin, cfg.target, lake.stage),
+function M.declare(lake, shell, frozen, n)
+  local record = { name = shell.name, file = shell.file }
+  local function name(cfg)
+    n = n or M.resource_names(cfg or thaw(frozen), lake.env)
+    rawset(record, "names", n)
+    rawset(record, "state_machine_arn", names.arn("states", "stateMachine:" .. n.state_machine, lake.env))
+  end
+  if n then name() end
+  local stack = lake.app:stack(shell.stack, {
+    description = shell.description,
     build = function(st)
       local c, m = thaw(frozen)
+      if not n then name(c) end
       fill(lake, c, m, st, record)
     end,
   })
@@ -481,9 +495,7 @@ function M.build(lake, cfg, mods, n, frozen)
     for k in pairs(BUILT) do record[k] = nil end
   end
   if lake.shared_stack then stack:depends_on(lake.shared_stack) end
-  for k, v in util.spairs(cfg.tags) do stack:tag(k, v) end
-  stack:tag("pipeline", cfg.name)
-  stack:tag("domain", cfg.domain)
+  for _, kv in ipairs(shell.tags) do stack:tag(kv[1], kv[2]) end
   record.stack = stack
   return setmetatable(record, { __index = function(t, k)
     if BUILT[k] then
@@ -491,8 +503,21 @@ function M.build(lake, cfg, mods, n, frozen)
       return rawget(t, k)
     elseif k == "config" then
       return (thaw(frozen))
+    elseif k == "names" or k == "state_machine_arn" then
+      name()
+      return rawget(t, k)
     end
   end })
+end
+
+--- Declares the pipeline's stack (see declare) from its config and modules.
+-- @param cfg table validated config
+-- @param mods table modules from lake.pipeline.modules: { trigger=, catch=, steps = {[step name]=} }
+-- @param n table|nil the names, when check_names made them already
+-- @param frozen string|nil freeze(cfg, mods), when made already
+function M.build(lake, cfg, mods, n, frozen)
+  n = n or M.resource_names(cfg, lake.env)
+  return M.declare(lake, M.shell(lake, cfg, n), frozen or freeze(cfg, mods), n)
 end
 
 return M
