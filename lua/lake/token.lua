@@ -122,7 +122,11 @@ function M.literal(v)
   return nil
 end
 
-local function escape_sub(s) return (s:gsub("%${", "${!")) end
+local find = string.find
+local function escape_sub(s)
+  if not find(s, "${", 1, true) then return s end
+  return (s:gsub("%${", "${!"))
+end
 
 local function id_of(res, ctx)
   if ctx and ctx.stack and res.stack ~= ctx.stack then
@@ -156,21 +160,36 @@ local function resolve_token(v, ctx)
   elseif k == "lazy" then
     return resolve(v.fn(ctx), ctx)
   elseif k == "concat" then
-    local tmpl, vars, n = {}, {}, 0
+    -- one list of pieces, joined once
+    local tmpl, t, vars, n = {}, 0, nil, 0
     for _, p in ipairs(v.parts) do
       if type(p) == "string" then
-        tmpl[#tmpl + 1] = escape_sub(p)
-      elseif p.kind == "ref" then
-        tmpl[#tmpl + 1] = "${" .. (type(p.target) == "string" and p.target or id_of(p.target, ctx)) .. "}"
-      elseif p.kind == "getatt" then
-        tmpl[#tmpl + 1] = "${" .. id_of(p.target, ctx) .. "." .. p.attr .. "}"
-      elseif p.kind == "lazy" and type(p.fn(ctx)) == "string" then
-        tmpl[#tmpl + 1] = escape_sub(p.fn(ctx))
+        t = t + 1
+        tmpl[t] = escape_sub(p)
       else
-        n = n + 1
-        local name = "v" .. n
-        vars[name] = resolve(p, ctx)
-        tmpl[#tmpl + 1] = "${" .. name .. "}"
+        local pk = p.kind
+        if pk == "ref" then
+          tmpl[t + 1], tmpl[t + 2], tmpl[t + 3] = "${", type(p.target) == "string" and p.target
+            or id_of(p.target, ctx), "}"
+          t = t + 3
+        elseif pk == "getatt" then
+          tmpl[t + 1], tmpl[t + 2], tmpl[t + 3], tmpl[t + 4], tmpl[t + 5] = "${", id_of(p.target, ctx), ".",
+            p.attr, "}"
+          t = t + 5
+        else
+          local value = pk == "lazy" and p.fn(ctx)
+          if type(value) == "string" then
+            t = t + 1
+            tmpl[t] = escape_sub(value)
+          else
+            n = n + 1
+            local name = "v" .. n
+            vars = vars or {}
+            vars[name] = resolve(p, ctx)
+            tmpl[t + 1], tmpl[t + 2], tmpl[t + 3] = "${", name, "}"
+            t = t + 3
+          end
+        end
       end
     end
     local s = table.concat(tmpl)
