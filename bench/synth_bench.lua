@@ -15,6 +15,8 @@ for i = 1, #arg, 2 do sizes[#sizes + 1] = { tonumber(arg[i]), tonumber(arg[i + 1
 
 -- One size, in this process: called as `bench/synth_bench.lua --one D P DIR`.
 local function one(d, p, dir)
+  -- the number of processes for loading too, as --jobs on the command line does
+  require("lake.workers").jobs = tonumber(os.getenv("LAKEHOST_JOBS") or "")
   local t0 = proc.monotime()
   local lake = require("lake")
   local app = lake.App { root = dir }
