@@ -77,6 +77,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -1203,24 +1204,29 @@ static int proc_isatty(lua_State *L) {
 
 /* ---- workers ------------------------------------------------------------ */
 
+/* nil, "<what>: <strerror(e)>", "ECODE"; what is formatted like lua_pushfstring. */
+#if defined(__GNUC__)
+__attribute__((format(printf, 3, 4)))
+#endif
+static int
+push_sys_error(lua_State *L, int e, const char *fmt, ...) {
+  va_list ap;
+  luaL_pushfail(L);
+  va_start(ap, fmt);
+  lua_pushvfstring(L, fmt, ap);
+  va_end(ap);
+  lua_pushfstring(L, "%s: %s", lua_tostring(L, -1), strerror(e));
+  lua_remove(L, -2);
+  push_errno_name(L, e);
+  return 3;
+}
+
 /* proc.fork() -> pid | 0 | nil, err, code */
 static int proc_fork(lua_State *L) {
   pid_t pid;
-  if (fflush(NULL) != 0) {
-    int e = errno;
-    luaL_pushfail(L);
-    lua_pushfstring(L, "proc: cannot flush output before fork: %s", strerror(e));
-    push_errno_name(L, e);
-    return 3;
-  }
+  if (fflush(NULL) != 0) return push_sys_error(L, errno, "proc: cannot flush output before fork");
   pid = fork();
-  if (pid < 0) {
-    int e = errno;
-    luaL_pushfail(L);
-    lua_pushfstring(L, "proc: cannot fork: %s", strerror(e));
-    push_errno_name(L, e);
-    return 3;
-  }
+  if (pid < 0) return push_sys_error(L, errno, "proc: cannot fork");
   lua_pushinteger(L, (lua_Integer)pid);
   return 1;
 }
@@ -1233,13 +1239,7 @@ static int proc_wait(lua_State *L) {
   luaL_argcheck(L, n > 0 && n <= INT_MAX, 1, "expected a process id");
   do r = waitpid((pid_t)n, &st, 0);
   while (r < 0 && errno == EINTR);
-  if (r < 0) {
-    int e = errno;
-    luaL_pushfail(L);
-    lua_pushfstring(L, "proc: cannot wait for process %d: %s", (int)n, strerror(e));
-    push_errno_name(L, e);
-    return 3;
-  }
+  if (r < 0) return push_sys_error(L, errno, "proc: cannot wait for process %d", (int)n);
   lua_createtable(L, 0, 2);
   if (WIFSIGNALED(st)) {
     lua_pushliteral(L, "signal");
@@ -1275,13 +1275,7 @@ static int proc_rusage(lua_State *L) {
   static const char *const whos[] = {"self", "children", NULL};
   int who = luaL_checkoption(L, 1, "self", whos) == 0 ? RUSAGE_SELF : RUSAGE_CHILDREN;
   struct rusage ru;
-  if (getrusage(who, &ru) != 0) {
-    int e = errno;
-    luaL_pushfail(L);
-    lua_pushfstring(L, "proc: getrusage: %s", strerror(e));
-    push_errno_name(L, e);
-    return 3;
-  }
+  if (getrusage(who, &ru) != 0) return push_sys_error(L, errno, "proc: getrusage");
   lua_createtable(L, 0, 3);
   lua_pushinteger(L, (lua_Integer)ru.ru_maxrss);
   lua_setfield(L, -2, "maxrss");
