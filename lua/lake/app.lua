@@ -168,13 +168,11 @@ function Stack:materialize()
   local build = self.pending
   if build then
     self.pending = nil
-    self.building = true
     self.assets_declared = {}
     local app, outer = self.app, self.app.building
     app.building = self
     build(self)
     app.building = outer
-    self.building = nil
   end
   return self
 end
@@ -184,7 +182,7 @@ end
 -- (release would lose the change).
 local function touch(self)
   if self.pending then self:materialize() end
-  if self.rebuild and not self.building then self.pinned = true end
+  if self.rebuild and self.app.building ~= self then self.pinned = true end
 end
 
 --- Drops the resources of a deferred stack so that memory can be reclaimed;
