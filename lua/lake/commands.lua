@@ -176,15 +176,10 @@ local function check_problems(app)
   errors.usage(("%d problem%s found; nothing was written"):format(#probs, #probs == 1 and "" or "s"))
 end
 
--- Lakes with fewer pipelines than this are synthesized by one process
--- unless --jobs asks for more.
-local MIN_PER_JOB = 32
-
 local function build(app, asset_dir, emit, jobs)
   local synth = require("lake.synth")
-  jobs = jobs and math.tointeger(tonumber(jobs))
-  local res, errs = synth.build(app, { asset_dir = asset_dir, emit = emit, jobs = jobs,
-    min_per_job = jobs and 1 or MIN_PER_JOB })
+  local res, errs = synth.build(app, { asset_dir = asset_dir, emit = emit,
+    jobs = jobs and require("lake.workers").parse(jobs) })
   if not res then
     for _, e in ipairs(errs) do io.stderr:write(e, "\n") end
     errors.usage(("%d problem%s found; nothing was written"):format(#errs, #errs == 1 and "" or "s"))
@@ -332,8 +327,7 @@ function M.run(app, args, ctx)
   if opts.concurrency and not (tonumber(opts.concurrency) and tonumber(opts.concurrency) >= 1) then
     errors.usage(("%s: --concurrency expects a number >= 1, got '%s'"):format(name, opts.concurrency))
   end
-  if opts.jobs and not (math.tointeger(tonumber(opts.jobs)) and tonumber(opts.jobs) >= 1
-      and tonumber(opts.jobs) <= 256) then
+  if opts.jobs and not require("lake.workers").parse(opts.jobs) then
     errors.usage(("%s: --jobs expects a whole number from 1 to 256, got '%s'"):format(name, opts.jobs))
   end
   if opts.builder then

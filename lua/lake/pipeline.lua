@@ -138,9 +138,6 @@ function M.load(lake, dir, rel, shared)
   return settle(lake, examine(lake, dir, rel, shared))
 end
 
---- Lakes with fewer pipelines than this per CPU load in one process.
-M.MIN_PER_WORKER = 32
-
 --- Loads every pipeline under pipelines_path (folders in name order).
 -- @param lake table the built lake ({ app, name, stage, env, domains, bucket_set, sns_topic,
 --   shared_stack, vpc, pipelines = {} })
@@ -168,8 +165,7 @@ function M.load_all(lake, pipelines_path, opts)
   end
   local shared = { manifest = manifest }
   local workers = require("lake.workers")
-  -- --jobs given: as many workers as asked (one pipeline each at least)
-  local k = workers.count(#folders, workers.jobs and 1 or M.MIN_PER_WORKER)
+  local k = workers.count(#folders)
   if k == 1 then
     for _, name in ipairs(folders) do M.load(lake, dir .. "/" .. name, join(rel, name), shared) end
     return lake.pipelines

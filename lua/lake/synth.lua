@@ -236,7 +236,8 @@ local build
 --   emit = function(s) called with { stack=, name=, text=, template= } as each
 --   template is ready (then result.stacks keeps only names and sizes, and
 --   each deferred stack is released once emitted, so memory stays flat
---   however many pipelines there are) }
+--   however many pipelines there are), jobs = worker processes for the
+--   deferred stacks when emitting (lake.workers.count; nil: the default) }
 -- @return result { stacks = {...}, manifest = table, warnings = {...} } | nil, errs (array)
 function M.build(app, opts)
   local assets = require("lake.assets")
@@ -340,7 +341,7 @@ function build(app, opts)
     if s.rebuild then deferred[#deferred + 1] = i end
   end
   local workers = require("lake.workers")
-  local jobs = opts.emit and workers.count(#deferred, opts.min_per_job, opts.jobs) or 1
+  local jobs = opts.emit and workers.count(#deferred, opts.jobs) or 1
   for i, s in ipairs(stacks) do
     if jobs == 1 or not s.rebuild then
       recs[#recs + 1] = synth_one(i, s)

@@ -12,27 +12,40 @@ local M = {}
 -- app.lua runs, so that loading the pipelines uses it too. nil: one per CPU.
 M.jobs = nil
 
---- Reads --jobs N / --jobs=N from a command's arguments (a value that is
--- not a whole number from 1 to 256 is left for the command to refuse).
+--- Without --jobs, fewer items than this per CPU are done in one process.
+M.MIN_PER_WORKER = 32
+
+--- A --jobs value as a number of workers: a whole number from 1 to 256.
+-- @param v string|number|nil
+-- @return integer|nil (nil when v is not one)
+function M.parse(v)
+  local n = math.tointeger(tonumber(v))
+  if n and n >= 1 and n <= 256 then return n end
+  return nil
+end
+
+--- Reads --jobs N / --jobs=N from a command's arguments (a value parse
+-- refuses is left for the command to report).
 -- @param args array
 -- @return integer|nil
 function M.from_args(args)
   for i, a in ipairs(args) do
     local v = a == "--jobs" and args[i + 1] or a:match("^%-%-jobs=(.*)$")
-    local n = v and math.tointeger(tonumber(v))
-    if n and n >= 1 and n <= 256 then return n end
+    local n = v and M.parse(v)
+    if n then return n end
   end
   return nil
 end
 
---- How many workers for n items: jobs (default M.jobs, else the number of
--- CPUs), at most one per min_per items; 1 means "do it here".
+--- How many workers for n items: as many as --jobs asks (jobs, else
+-- M.jobs) up to one per item; without --jobs one per CPU, each with at least
+-- MIN_PER_WORKER items. 1 means "do it here".
 -- @param n integer items
--- @param min_per integer|nil fewest items per worker (default 1)
 -- @param jobs integer|nil
-function M.count(n, min_per, jobs)
-  jobs = jobs or M.jobs or require("host.proc").cpus()
-  return math.max(1, math.min(jobs, n // (min_per or 1)))
+function M.count(n, jobs)
+  jobs = jobs or M.jobs
+  if jobs then return math.max(1, math.min(jobs, n)) end
+  return math.max(1, math.min(require("host.proc").cpus(), n // M.MIN_PER_WORKER))
 end
 
 --- Splits 1..n into k shares, round robin (neighbours go to different
