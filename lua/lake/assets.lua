@@ -62,6 +62,12 @@ M.PIP_ENV = { "PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_FIND_LINKS", "PIP_NO_
 
 local function id_file(id) return (id:gsub("[^%w%-_.]", "_")) end
 
+-- A temporary name for an asset's file in dir, of this process only (synth's
+-- worker processes may publish the same asset, a shared jar, at once).
+local function tmp_file(dir, id, ext)
+  return ("%s/.%s.%d.%s.tmp"):format(dir, id_file(id), require("host.proc").pid(), ext or "file")
+end
+
 local function list_of(v)
   if v == nil then return {} end
   if type(v) == "string" then return { v } end
@@ -350,7 +356,7 @@ local function publish(dir, id, entry)
   local final = ("%s/%s.%s"):format(dir, entry.sha256, entry.ext)
   local st = fs.stat(final)
   if not (st and st.type == "file" and st.size == entry.size) then
-    local tmp = ("%s/.%s.tmp"):format(dir, id_file(id))
+    local tmp = tmp_file(dir, id, entry.ext)
     local ok, err = fs.copy(entry.path, tmp)
     if ok then ok, err = fs.rename(tmp, final) end
     if not ok then
@@ -542,8 +548,6 @@ function M.build_glue_deps(app, id, mod, ctx, glue_type)
     architecture = "x86_64" })
 end
 
--- Records the requirement problems of a module on the app (exit 2 before
--- anything is built).
 --- The problems of a module's requirements (packages asked for twice in
 -- two ways, malformed jar pins), without recording them.
 -- @param mod table module from lake.pipeline.modules.check
@@ -558,6 +562,8 @@ function M.module_problems(mod)
   return out
 end
 
+-- Records the requirement problems of a module on the app (exit 2 before
+-- anything is built).
 local function check_requirements(app, mod)
   for _, p in ipairs(M.module_problems(mod)) do app:problem(p.file, nil, p.key, p.msg) end
 end
@@ -686,7 +692,7 @@ function M.lambda_zip(app, id, module_dir, opts)
     id = id, kind = "lambda", describe = module_dir,
     build = function(ctx)
       local zip = require("host.zip")
-      local tmp = ("%s/.%s.zip.tmp"):format(ctx.dir, id_file(id))
+      local tmp = tmp_file(ctx.dir, id, "zip")
       local w = zip.writer(tmp)
       w:add_tree(module_dir .. "/src")
       for _, s in ipairs(opts.shared or {}) do w:add_tree(s.dir, "shared/" .. s.name .. "/") end
@@ -706,19 +712,9 @@ function M.file(app, id, path, ext)
   return app:asset {
     id = id, kind = "file", describe = path,
     build = function(ctx)
-      local fs = require("host.fs")
       local sha, size = sha256_file(app.file_memo, path)
       if not sha then return nil, size, "input" end
-      -- named by its content: the same bytes already there are this file
-      local final = ("%s/%s.%s"):format(ctx.dir, sha, ext)
-      local st = fs.stat(final)
-      if st and st.type == "file" and st.size == size then
-        return { sha256 = sha, size = size, ext = ext, path = final }
-      end
-      local tmp = ("%s/.%s.tmp"):format(ctx.dir, id_file(id))
-      local ok, err = fs.copy(path, tmp)
-      if not ok then return nil, err, "failed" end
-      return move_into(ctx.dir, tmp, sha, size, ext)
+      return publish(ctx.dir, id, { path = path, sha256 = sha, size = size, ext = ext })
     end,
   }
 end

@@ -226,6 +226,34 @@ describe("lake.synth workers #unit", function()
     os.remove(file)
   end)
 
+  it("lets several workers publish one asset that many stacks share", function()
+    local script = util.tmpfile("print('shared')\n", ".py")
+    local lines = { 'local lake = require("lake")', 'local assets = require("lake.assets")',
+      'local app = lake.App { name = "w", stage = "dev" }' }
+    for i = 1, 16 do
+      lines[#lines + 1] = ('app:stack("s%02d-dev", { build = function(st) local a = assets.file(app, "shared/script", %q, "py")'
+        .. ' st:add("sns_topic", "Topic", { TopicName = token_concat("t-%d-", a.key()) }) end })'):format(i, script, i)
+    end
+    lines[#lines + 1] = "return app"
+    local file = util.tmpfile(("local token_concat = require('lake.token').concat\n" .. table.concat(lines, "\n")), ".lua")
+    for _, jobs in ipairs({ "1", "8" }) do
+      local _, err, code = util.lakehost({ file, "synth", "--out", tmp .. "/j" .. jobs, "--jobs", jobs })
+      assert.equal(0, code, err)
+    end
+    local function files(d)
+      local t = {}
+      for _, f in ipairs(assert(fs.walk(d))) do t[f] = assert(fs.read(d .. "/" .. f)) end
+      return t
+    end
+    local one, eight = files(tmp .. "/j1"), files(tmp .. "/j8")
+    assert.same(one, eight)
+    local names = fs.list(tmp .. "/j8/assets")
+    assert.equal(1, #names) -- one file, and no temporary left beside it
+    assert.matches("^%x+%.py$", names[1])
+    os.remove(file)
+    os.remove(script)
+  end)
+
   it("refuses --jobs that is not a whole number from 1 to 256", function()
     for _, bad in ipairs({ "0", "x", "1.5", "999" }) do
       local _, err, code = util.lakehost({ "app.lua", "synth", "--out", tmp .. "/o", "--jobs", bad })
