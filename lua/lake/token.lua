@@ -185,7 +185,7 @@ local function resolve_token(v, ctx)
             n = n + 1
             local name = "v" .. n
             vars = vars or {}
-            vars[name] = resolve(p, ctx)
+            vars[name] = resolve(value or p, ctx) -- a lazy token's value, not asked twice
             tmpl[t + 1], tmpl[t + 2], tmpl[t + 3] = "${", name, "}"
             t = t + 3
           end
