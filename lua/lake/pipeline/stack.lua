@@ -446,7 +446,7 @@ local function thaw(text)
   return cfg, t.modules
 end
 
---- The config and modules of a pipeline as build keeps them (a string).
+--- The config and modules of a pipeline as declare keeps them (a string).
 M.freeze = freeze
 
 --- What declaring a pipeline's stack needs, as plain data (a worker
@@ -508,16 +508,6 @@ function M.declare(lake, shell, frozen, n)
       return rawget(t, k)
     end
   end })
-end
-
---- Declares the pipeline's stack (see declare) from its config and modules.
--- @param cfg table validated config
--- @param mods table modules from lake.pipeline.modules: { trigger=, catch=, steps = {[step name]=} }
--- @param n table|nil the names, when check_names made them already
--- @param frozen string|nil freeze(cfg, mods), when made already
-function M.build(lake, cfg, mods, n, frozen)
-  n = n or M.resource_names(cfg, lake.env)
-  return M.declare(lake, M.shell(lake, cfg, n), frozen or freeze(cfg, mods), n)
 end
 
 return M
