@@ -445,15 +445,17 @@ local function write_json(path, v)
   try("run", require("host.fs").write, path, text)
 end
 
-local function function_entry(rt, name)
-  local fn = rt.functions[name]
-  if not fn then
-    local known = util.sorted_keys(rt.functions)
-    fail("function %s is not in %s%s; the runner runs this pipeline's functions: %s", name, rt.stack,
-      util.suggest(name, known), table.concat(known, ", "))
-  end
-  return fn
+-- rt[kind][name] ("functions" or "jobs"; what names one in messages), or a
+-- failure that lists the known ones.
+local function entry_of(rt, kind, what, name)
+  local e = rt[kind][name]
+  if e then return e end
+  local known = util.sorted_keys(rt[kind])
+  fail("%s %s is not in %s%s; the runner runs this pipeline's %s: %s", what, name, rt.stack,
+    util.suggest(name, known), kind, table.concat(known, ", "))
 end
+
+local function function_entry(rt, name) return entry_of(rt, "functions", "function", name) end
 
 -- The folder with the function's code, extracted once.
 local function code_dir(rt, fn)
@@ -593,12 +595,7 @@ function M.run_glue(rt, name, args, p)
   p = p or {}
   local fs = require("host.fs")
   local value = require("lake.asl.value")
-  local job = rt.jobs[name]
-  if not job then
-    local known = util.sorted_keys(rt.jobs)
-    fail("Glue job %s is not in %s%s; the runner runs this pipeline's jobs: %s", name, rt.stack,
-      util.suggest(name, known), table.concat(known, ", "))
-  end
+  local job = entry_of(rt, "jobs", "Glue job", name)
   local props = job.props
   local command = props.Command or {}
   local kind = command.Name or "glueetl"

@@ -195,13 +195,19 @@ function BODY.Task(run, name, state, raw, ctx, attempt)
   return finish(run, state, raw, res, ctx)
 end
 
+-- Runs branch or iteration i of a Parallel or Map state (named name[i-1],
+-- as Step Functions numbers them, inside scope).
+local function run_child(run, graph, input, name, i, scope)
+  local sub = string.format("%s[%d]", name, i - 1)
+  return run_graph(run, graph, input, scope and scope .. "/" .. sub or sub)
+end
+
 function BODY.Parallel(run, name, state, raw, ctx, _, scope)
   local eff, err = effective_input(run, state, raw, ctx)
   if eff == nil then return nil, err end
   local results = value.array()
   for i, branch in ipairs(state.Branches) do
-    local sub = string.format("%s[%d]", name, i - 1)
-    local ok, out = run_graph(run, branch, eff, scope and scope .. "/" .. sub or sub)
+    local ok, out = run_child(run, branch, eff, name, i, scope)
     if not ok then return nil, out end
     results[i] = out
   end
@@ -235,8 +241,7 @@ function BODY.Map(run, name, state, raw, ctx, _, scope)
       input, err = render(run, selector, eff, ictx)
       if input == nil then return nil, err end
     end
-    local sub = string.format("%s[%d]", name, i - 1)
-    local ok, out = run_graph(run, processor, input, scope and scope .. "/" .. sub or sub)
+    local ok, out = run_child(run, processor, input, name, i, scope)
     if not ok then return nil, out end
     results[i] = out
   end
