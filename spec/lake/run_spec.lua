@@ -193,6 +193,18 @@ describe("lake.run #unit", function()
   end)
 
   describe("Lambda functions run by the Python bootstrap", function()
+    it("refuse a function or a Glue job the stack does not have, naming those it has", function()
+      local rt, dir = one_function("def handler(e, c):\n    return e\n")
+      local ok, err = pcall(run.invoke_lambda, rt, "fm", {})
+      assert.is_false(ok)
+      assert.equal("function fm is not in s (did you mean 'fn'?); the runner runs this pipeline's functions: fn",
+        tostring(err))
+      ok, err = pcall(run.run_glue, rt, "job", {})
+      assert.is_false(ok)
+      assert.equal("Glue job job is not in s; the runner runs this pipeline's jobs: ", tostring(err))
+      done(rt, dir)
+    end)
+
     it("return the handler's result even when the handler prints to stdout", function()
       local rt, dir = one_function([[
 import os
