@@ -213,12 +213,15 @@ function M.stamp(tpl, tags)
   local desc = tpl.Description
   desc = (desc and desc ~= "" and (desc .. " ") or "")
   tpl.Description = desc .. PLACEHOLDER
-  local text = M.encode(tpl)
-  local hash = crypto.sha256_hex(text .. "\0" .. json.encode(tags)):sub(1, 16)
-  local stamp = "[lakehost:" .. hash .. "]"
+  -- M.encode's text, built once: a template is tens of KB, and every copy
+  -- of it is garbage the collector pays for once per stack
+  local text = json.encode(tpl, { pretty = true })
+  local h = crypto.sha256_new()
+  assert(h:update(text)) assert(h:update("\n\0")) assert(h:update(json.encode(tags)))
+  local stamp = "[lakehost:" .. assert(h:hex()):sub(1, 16) .. "]"
   tpl.Description = desc .. stamp
   local i, j = text:find(PLACEHOLDER, 1, true)
-  return text:sub(1, i - 1) .. stamp .. text:sub(j + 1)
+  return text:sub(1, i - 1) .. stamp .. text:sub(j + 1) .. "\n"
 end
 
 --- The hash stamped into a template, or nil.
