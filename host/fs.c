@@ -29,6 +29,7 @@
 #include <lauxlib.h>
 #include <limits.h>
 #include <lua.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -463,6 +464,7 @@ static int fs_read(lua_State *L) {
   LFd *f = (LFd *)lua_newuserdatauv(L, sizeof *f, 0);
   luaL_Buffer b;
   struct stat st;
+  size_t room;
   f->fd = -1;
   luaL_setmetatable(L, FS_FD);
   f->fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -472,10 +474,16 @@ static int fs_read(lua_State *L) {
     fd_gc_raw(f);
     return push_errno(L, path, e);
   }
-  luaL_buffinitsize(L, &b, S_ISREG(st.st_mode) && st.st_size > 0 ? (size_t)st.st_size : 4096);
+  /* A regular file gets a buffer of its size and one byte more, where the
+   * read that finds its end lands: most files are read without the buffer
+   * ever growing. One that grew since fstat, or has no size, is read on in
+   * chunks. `room`: bytes known free in the buffer. */
+  room = S_ISREG(st.st_mode) && st.st_size > 0 && (uintmax_t)st.st_size < SIZE_MAX ? (size_t)st.st_size + 1 : 4096;
+  luaL_buffinitsize(L, &b, room);
   for (;;) {
-    char *p = luaL_prepbuffsize(&b, FS_CHUNK);
-    ssize_t n = read(f->fd, p, FS_CHUNK);
+    size_t ask = room > 0 ? room : FS_CHUNK;
+    char *p = luaL_prepbuffsize(&b, ask);
+    ssize_t n = read(f->fd, p, ask);
     if (n < 0) {
       int e = errno;
       if (e == EINTR) continue;
@@ -484,6 +492,7 @@ static int fs_read(lua_State *L) {
     }
     if (n == 0) break;
     luaL_addsize(&b, (size_t)n);
+    room = ask - (size_t)n;
   }
   fd_gc_raw(f);
   luaL_pushresult(&b);

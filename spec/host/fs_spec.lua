@@ -51,6 +51,20 @@ describe("host.fs #unit", function()
       assert.equal("", fs.read(tmp .. "/empty"))
     end)
 
+    it("reads files of every size around its buffer's edges, and files whose size stat does not know", function()
+      for _, n in ipairs({ 1, 15, 16, 17, 4095, 4096, 4097, 65536, 131071, 131072, 131073, 400001 }) do
+        local data = ("0123456789abcdef"):rep(n // 16 + 1):sub(1, n)
+        assert.is_true(fs.write(tmp .. "/f", data))
+        local got = fs.read(tmp .. "/f")
+        assert.equal(n, #got)
+        assert.equal(data, got)
+      end
+      -- /proc files report a size of 0 and are read to their end all the same
+      local status = assert(fs.read("/proc/self/status"))
+      assert.matches("\nVmRSS:", status)
+      assert.matches("\n$", status)
+    end)
+
     it("creates files 0644 by default and applies the given mode exactly", function()
       assert(fs.write(tmp .. "/a", "x"))
       assert.equal(octal("644"), fs.stat(tmp .. "/a").mode)
