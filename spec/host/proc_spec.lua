@@ -618,6 +618,88 @@ describe("host.proc #unit", function()
       assert.has_error(function() proc.exit(300) end)
     end)
 
+    it("waits without blocking: false while the worker runs, its status once it has ended", function()
+      local pid = assert(proc.fork())
+      if pid == 0 then
+        proc.sleep(0.3)
+        proc.exit(5)
+      end
+      assert.is_false(proc.wait(pid, { block = false }))
+      local st
+      local deadline = proc.monotime() + 10
+      repeat
+        st = proc.wait(pid, { block = false })
+        if st == false then proc.sleep(0.01) end
+      until st ~= false or proc.monotime() > deadline
+      assert.same({ how = "exit", code = 5 }, st)
+      local ok, err = proc.wait(pid, { block = false })
+      assert.is_nil(ok)
+      assert.matches("cannot wait for process", err, 1, true)
+      assert.has_error(function() proc.wait(pid, "nohang") end)
+    end)
+
+    it("gives memory back with trim, and nothing breaks", function()
+      do
+        local big = {}
+        for i = 1, 20000 do big[i] = ("x"):rep(100) .. i end
+        assert.equal(20000, #big)
+      end
+      collectgarbage()
+      assert.is_boolean(proc.trim())
+      assert.equal("ok", ("o") .. "k")
+    end)
+
+    -- The arena is for a worker: each case runs in one and reports through a file.
+    local function in_worker(code)
+      local fs = require("host.fs")
+      local dir = assert(fs.tmpdir("lakehost-arena-"))
+      local pid = assert(proc.fork())
+      if pid == 0 then
+        local ok, res = pcall(load(code), proc, dir)
+        fs.write(dir .. "/out", ok and tostring(res) or ("error: " .. tostring(res)), { sync = false })
+        proc.exit(0)
+      end
+      local st = proc.wait(pid)
+      local out = fs.read(dir .. "/out")
+      fs.remove_tree(dir)
+      return out, st
+    end
+
+    it("allocates a worker's Lua memory from an arena, keeping what was there before intact", function()
+      local out, st = in_worker([[
+        local proc = ...
+        local before = {}
+        for i = 1, 5000 do before[i] = { i, ("b"):rep(i % 50) } end
+        collectgarbage("stop")
+        assert(proc.arena_used() == 0)
+        assert(proc.arena(8 * 1024 * 1024) == true)
+        local ok = pcall(proc.arena, 8 * 1024 * 1024)
+        assert(not ok, "a second arena")
+        -- tables, strings and buffers made now; blocks from before grow into the arena
+        local t = {}
+        for i = 1, 20000 do t[i] = { i, tostring(i) .. "x" } end
+        for i = 5001, 40000 do before[i] = i end
+        local s = {}
+        for i = 1, 200 do s[i] = ("%05d"):format(i):rep(300) end
+        local joined = table.concat(s)
+        for i = 1, 20000 do assert(t[i][1] == i and t[i][2] == tostring(i) .. "x") end
+        for i = 1, 5000 do assert(before[i][1] == i and #before[i][2] == i % 50) end
+        for i = 5001, 40000 do assert(before[i] == i) end
+        assert(#joined == 200 * 1500 and joined:sub(1501, 1505) == "00002")
+        assert(proc.arena_used() > 1024 * 1024)
+        -- past its end, memory comes from malloc as before
+        local big = {}
+        for i = 1, 100 do big[i] = ("%d"):format(i):rep(50000) end
+        for i = 1, 100 do assert(#big[i] == #tostring(i) * 50000) end
+        collectgarbage("restart")
+        collectgarbage()
+        return "fine"
+      ]])
+      assert.same({ how = "exit", code = 0 }, st)
+      assert.equal("fine", out)
+      assert.has_error(function() proc.arena(1000) end) -- at least 1 MiB
+    end)
+
     it("counts CPUs and reports resource usage of itself and waited-for children", function()
       local n = proc.cpus()
       assert.is_true(math.type(n) == "integer" and n >= 1)
