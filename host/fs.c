@@ -478,7 +478,9 @@ static int fs_read(lua_State *L) {
    * read that finds its end lands: most files are read without the buffer
    * ever growing. One that grew since fstat, or has no size, is read on in
    * chunks. `room`: bytes known free in the buffer. */
-  room = S_ISREG(st.st_mode) && st.st_size > 0 && (uintmax_t)st.st_size < SIZE_MAX ? (size_t)st.st_size + 1 : 4096;
+  room = S_ISREG(st.st_mode) && st.st_size > 0 && (uintmax_t)st.st_size < SIZE_MAX
+             ? (size_t)st.st_size + 1
+             : 4096;
   luaL_buffinitsize(L, &b, room);
   for (;;) {
     size_t ask = room > 0 ? room : FS_CHUNK;
