@@ -1399,12 +1399,13 @@ static void *arena_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
 static int proc_arena(lua_State *L) {
   lua_Integer n = luaL_checkinteger(L, 1);
   void *region;
-  luaL_argcheck(L, n >= 1024 * 1024 && (lua_Unsigned)n <= SIZE_MAX / 2, 1,
-                "expected a size of at least 1 MiB");
+  luaL_argcheck(L, n >= ((lua_Integer)1 << 20) && n <= ((lua_Integer)1 << 40), 1,
+                "expected 1 MiB to 1 TiB");
   if (arena.base != NULL) return luaL_error(L, "proc.arena: this process has one already");
   region = mmap(NULL, (size_t)n, PROT_READ | PROT_WRITE,
                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-  if (region == MAP_FAILED) return push_sys_error(L, errno, "proc: cannot reserve %I bytes", n);
+  if (region == MAP_FAILED)
+    return push_sys_error(L, errno, "proc: cannot reserve %d MiB", (int)(n >> 20));
 #ifdef MADV_HUGEPAGE
   /* advice only: without huge pages the arena works the same, with more page faults */
   if (madvise(region, (size_t)n, MADV_HUGEPAGE) != 0) errno = 0;

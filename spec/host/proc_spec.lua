@@ -697,7 +697,8 @@ describe("host.proc #unit", function()
       ]])
       assert.same({ how = "exit", code = 0 }, st)
       assert.equal("fine", out)
-      assert.has_error(function() proc.arena(1000) end) -- at least 1 MiB
+      assert.has_error(function() proc.arena(1000) end) -- 1 MiB to 1 TiB
+      assert.has_error(function() proc.arena(2 ^ 41) end)
     end)
 
     it("counts CPUs and reports resource usage of itself and waited-for children", function()
