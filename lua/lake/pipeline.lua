@@ -171,19 +171,11 @@ function M.load_all(lake, pipelines_path, opts)
     return lake.pipelines
   end
   -- Many pipelines: examined by worker processes, settled here in folder order.
-  local found = {}
-  local answers = workers.run(workers.shares(#folders, k), function(share)
-    local out = {}
-    for _, i in ipairs(share) do
-      local ex = examine(lake, dir .. "/" .. folders[i], join(rel, folders[i]), shared)
-      ex.names, ex.index = nil, i
-      out[#out + 1] = ex
-    end
-    return out
+  local found = workers.map(#folders, k, function(i)
+    local ex = examine(lake, dir .. "/" .. folders[i], join(rel, folders[i]), shared)
+    ex.names = nil
+    return ex
   end)
-  for _, answer in ipairs(answers) do
-    for _, ex in ipairs(answer) do found[ex.index] = ex end
-  end
   for i = 1, #folders do settle(lake, found[i]) end
   return lake.pipelines
 end

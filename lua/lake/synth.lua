@@ -352,28 +352,29 @@ function build(app, opts)
     end
   end
   if jobs > 1 then
-    local known = #manifest_assets -- the ones built before the fork are not sent back
-    local answers = workers.run(workers.shares(#deferred, jobs), function(share)
-      local out = { recs = {}, assets = {} }
-      for _, k in ipairs(share) do
-        local i = deferred[k]
-        out.recs[#out.recs + 1] = synth_one(i, stacks[i])
-      end
-      for i = known + 1, #manifest_assets do out.assets[#out.assets + 1] = manifest_assets[i] end
-      return out
-    end)
     local have = {}
     for _, a in ipairs(manifest_assets) do have[a.id] = true end
-    for _, answer in ipairs(answers) do
-      for _, r in ipairs(answer.recs) do recs[#recs + 1] = r end
-      for _, a in ipairs(answer.assets) do
-        if not have[a.id] then
-          have[a.id] = true
-          manifest_assets[#manifest_assets + 1] = a
-          assets[a.id] = { key = a.key, sha256 = a.sha256, size = a.size }
+    -- each answer carries the assets its stack published first; the next
+    -- workers are forked knowing them, and do not publish them again
+    local function merge(_, values)
+      for _, v in ipairs(values) do
+        for _, a in ipairs(v.assets) do
+          if not have[a.id] then
+            have[a.id] = true
+            manifest_assets[#manifest_assets + 1] = a
+            assets[a.id] = { key = a.key, sha256 = a.sha256, size = a.size }
+          end
         end
       end
     end
+    local answers = workers.map(#deferred, jobs, function(k)
+      local i, known = deferred[k], #manifest_assets
+      local rec = synth_one(i, stacks[i])
+      local new = setmetatable({}, array_mt)
+      for j = known + 1, #manifest_assets do new[#new + 1] = manifest_assets[j] end
+      return { rec = rec, assets = new }
+    end, merge)
+    for _, v in ipairs(answers) do recs[#recs + 1] = v.rec end
   end
   table.sort(recs, function(a, b) return a.index < b.index end)
 

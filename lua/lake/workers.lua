@@ -1,11 +1,16 @@
 --- Work split across worker processes: copies of this process made with
--- host.proc.fork, each given a share of the items, each answering with a
--- JSON value. The calling process only waits, so its memory stays what it
--- was; a worker's memory is its share's.
+-- host.proc.fork, each given a run of the items, each answering with a JSON
+-- value per item. The calling process only waits and merges, so its memory
+-- stays what it was.
+--
+-- A worker never collects garbage: it allocates from an arena (host.proc)
+-- and, once it has used its budget, exits and leaves the rest of its run to
+-- a fresh worker. The collector would spend most of its time freeing dead
+-- objects one by one; the kernel frees a worker's pages all at once.
 --
 -- Loading the pipelines of a large lake and synthesizing their stacks use
--- it. Answers are gathered in share order, so callers that merge by item
--- index produce the same output whatever the number of workers.
+-- it. Answers are returned by item index, so callers that merge by index
+-- produce the same output whatever the number of workers.
 local M = {}
 
 --- Workers wanted by the command line (--jobs N): set by lake.cli before
@@ -48,62 +53,118 @@ function M.count(n, jobs)
   return math.max(1, math.min(require("host.proc").cpus(), n // M.MIN_PER_WORKER))
 end
 
---- Splits 1..n into k shares, round robin (neighbours go to different
--- workers, so similar items spread evenly).
--- @return array of arrays of indexes
-function M.shares(n, k)
-  local out = {}
-  for w = 1, k do out[w] = {} end
-  for i = 1, n do table.insert(out[(i - 1) % k + 1], i) end
-  return out
-end
+--- Heap growth (bytes) after which a worker takes no more items. A worker
+-- runs with the collector stopped: its garbage goes away with the process,
+-- which costs less than collecting it (freeing every dead object one by
+-- one is most of what a collector does for synthesis). The items it did
+-- not reach go to a fresh worker, so no worker grows past about this much.
+M.BUDGET = 40 * 1024 * 1024
 
---- Runs work(share, w) in one worker per share and returns their answers.
--- A worker that raises makes this raise the same message with the same
--- exit status (lake.errors); one that dies is an operation failure.
--- @param shares array of shares (any values; each goes to one worker)
--- @param work function(share, w) -> JSON-encodable value
--- @return array of answers, in share order
-function M.run(shares, work)
+-- Seconds between two looks at the running workers.
+local POLL = 0.001
+
+--- Runs work(i) for every i in 1..n in worker processes, at most k at a
+-- time, and returns the answers by index: the same whatever k and however
+-- the items were spread, so callers that merge by index produce the same
+-- output with any number of workers.
+-- The items go out in runs of consecutive indexes, about four per worker
+-- so that one slow run does not keep the others waiting. A worker that
+-- raises makes this raise the same message with the same exit status
+-- (lake.errors), once the running workers have finished and nothing more
+-- is started; one that dies is an operation failure.
+-- @param n integer items
+-- @param k integer workers at a time (at least 1)
+-- @param work function(i) -> JSON-encodable value, not nil (runs in a worker)
+-- @param on_answer function(first, values)|nil called here as each worker's
+--   answer arrives (values[j] is item first + j - 1), before the next worker
+--   is forked: what it records, the next workers inherit
+-- @return array of n answers
+function M.map(n, k, work, on_answer)
   local fs, json, proc = require("host.fs"), require("host.json"), require("host.proc")
   local errors = require("lake.errors")
   local dir, derr = fs.tmpdir("lakehost-work-")
   if not dir then errors.failed("workers: " .. tostring(derr)) end
-  local pids = {}
-  -- the workers start from a collected heap: less to copy, less to traverse
+  local size = math.max(1, -(-n // (k * 4)))
+  local queue = {}
+  for a = 1, n, size do queue[#queue + 1] = { a, math.min(n, a + size - 1) } end
+  -- raised: the error of the earliest run that raised, which stops the
+  -- starting of more (so that the same one is reported whatever the timing)
+  local answers, running, raised, raised_at, started = {}, {}, nil, math.huge, 0
+  local function raise(err, at)
+    if at < raised_at then raised, raised_at = err, at end
+  end
+
+  -- the workers start from a collected heap, with what malloc keeps free
+  -- given back: less to copy, and their memory is their own work's
   collectgarbage()
-  for w = 1, #shares do
+  proc.trim()
+
+  local function start(run)
+    started = started + 1
+    local file = ("%s/%d.json"):format(dir, started)
     local pid, ferr = proc.fork()
     if not pid then
-      for _, p in ipairs(pids) do proc.wait(p) end
-      fs.remove_tree(dir)
-      errors.failed("workers: " .. tostring(ferr))
+      raise(errors.new("workers: " .. tostring(ferr), 1), run[1])
+      return
     end
     if pid == 0 then
       -- the worker: never returns
-      local ok, res = pcall(work, shares[w], w)
-      local answer = ok and { value = res } or { raised = tostring(res), exit = errors.is(res) and res.exit or 2 }
+      collectgarbage("stop")
+      local aok, has = pcall(proc.arena, math.max(2 * M.BUDGET, 16 * 1024 * 1024))
+      local used = aok and has and proc.arena_used
+      if not used then -- no region to be had: the same budget, counted by Lua
+        local base = collectgarbage("count")
+        used = function() return (collectgarbage("count") - base) * 1024 end
+      end
+      local values = {}
+      local ok, res = pcall(function()
+        for i = run[1], run[2] do
+          local v = work(i)
+          if v == nil then error(("workers.map: no answer for item %d"):format(i), 0) end
+          values[#values + 1] = v
+          if used() > M.BUDGET then break end
+        end
+      end)
+      local answer = ok and { values = values } or { raised = tostring(res), exit = errors.is(res) and res.exit or 2 }
       local eok, text = pcall(json.encode, answer)
-      local wok = eok and fs.write(("%s/%d.json"):format(dir, w), text, { sync = false })
+      local wok = eok and fs.write(file, text, { sync = false })
       proc.exit(wok and 0 or 1)
     end
-    pids[w] = pid
+    running[#running + 1] = { pid = pid, run = run, file = file }
   end
-  local answers, raised = {}, nil
-  for w = 1, #shares do
-    local st = proc.wait(pids[w])
-    local text = fs.read(("%s/%d.json"):format(dir, w))
+
+  -- A worker's answer: its values recorded, the items it did not reach
+  -- queued first.
+  local function finish(w, st)
+    local text = fs.read(w.file)
+    os.remove(w.file)
     local dok, answer = pcall(json.decode, text or "")
-    if not raised then
-      if not (st and st.how == "exit" and st.code == 0 and dok and type(answer) == "table") then
-        raised = errors.new(("worker %d of %d stopped (%s %s) before it answered"):format(w, #shares,
-          st and st.how or "?", st and st.code or "?"), 1)
-      elseif answer.raised then
-        raised = errors.new(answer.raised, answer.exit)
-      else
-        answers[w] = answer.value
+    if not (st and st.how == "exit" and st.code == 0 and dok and type(answer) == "table") then
+      raise(errors.new(("a worker stopped (%s %s) before it answered, on items %d to %d of %d")
+        :format(st and st.how or "?", st and st.code or "?", w.run[1], w.run[2], n), 1), w.run[1])
+    elseif answer.raised then
+      raise(errors.new(answer.raised, answer.exit), w.run[1])
+    elseif not raised then
+      local values, first = answer.values, w.run[1]
+      for j, v in ipairs(values) do answers[first + j - 1] = v end
+      if on_answer then on_answer(first, values) end
+      if first + #values <= w.run[2] then table.insert(queue, 1, { first + #values, w.run[2] }) end
+    end
+  end
+
+  while #running > 0 or (#queue > 0 and not raised) do
+    while #running < k and #queue > 0 and not raised do start(table.remove(queue, 1)) end
+    local done = false
+    for i = #running, 1, -1 do
+      local w = running[i]
+      local st = proc.wait(w.pid, { block = false })
+      if st ~= false then
+        table.remove(running, i)
+        finish(w, st)
+        done = true
       end
     end
+    if not done and #running > 0 then proc.sleep(POLL) end
   end
   fs.remove_tree(dir)
   if raised then error(raised, 0) end

@@ -1,0 +1,88 @@
+local workers = require("lake.workers")
+local errors = require("lake.errors")
+local proc = require("host.proc")
+
+describe("lake.workers.map #unit", function()
+  local budget
+  before_each(function() budget = workers.BUDGET end)
+  after_each(function() workers.BUDGET = budget end)
+
+  local function square(i) return { i = i, sq = i * i } end
+
+  it("answers by index, the same with any number of workers", function()
+    local want = {}
+    for i = 1, 37 do want[i] = square(i) end
+    for _, k in ipairs({ 1, 2, 3, 8 }) do
+      assert.same(want, workers.map(37, k, square))
+    end
+    assert.same({}, workers.map(0, 2, square))
+  end)
+
+  it("hands the items a worker did not reach to a fresh one once its memory budget is spent", function()
+    workers.BUDGET = 1024 * 1024
+    local kept = {}
+    local answers = workers.map(12, 2, function(i)
+      kept[#kept + 1] = ("x"):rep(700 * 1024) .. i -- garbage is never collected in a worker
+      return { i = i, pid = proc.pid(), before = #kept - 1 }
+    end)
+    local pids = {}
+    for i, a in ipairs(answers) do
+      assert.equal(i, a.i)
+      pids[a.pid] = (pids[a.pid] or 0) + 1
+    end
+    local n = 0
+    for _, count in pairs(pids) do
+      n = n + 1
+      assert.is_true(count <= 2) -- at most one item past the budget
+    end
+    assert.is_true(n >= 6)
+    assert.same({}, kept) -- the parent's own table is untouched
+  end)
+
+  it("tells this process each answer before the next worker is forked", function()
+    workers.BUDGET = 1 -- one item per worker
+    local seen = {}
+    local answers = workers.map(6, 1, function(i)
+      return { i = i, seen = #seen }
+    end, function(first, values)
+      for j in ipairs(values) do seen[#seen + 1] = first + j - 1 end
+    end)
+    for i, a in ipairs(answers) do assert.same({ i = i, seen = i - 1 }, a) end
+    assert.same({ 1, 2, 3, 4, 5, 6 }, seen)
+  end)
+
+  it("raises the error of the earliest run that raised, with its exit status", function()
+    workers.BUDGET = 1
+    local ok, err = pcall(workers.map, 10, 2, function(i)
+      if i == 4 then errors.failed("item 4: the disk is full") end
+      if i == 7 then error("item 7 is wrong", 0) end
+      return i
+    end)
+    assert.is_false(ok)
+    assert.is_true(errors.is(err))
+    assert.equal("item 4: the disk is full", tostring(err))
+    assert.equal(1, err.exit)
+    ok, err = pcall(workers.map, 5, 3, function(i)
+      if i == 5 then error("item 5 is wrong", 0) end
+      return i
+    end)
+    assert.is_false(ok)
+    assert.equal("item 5 is wrong", tostring(err))
+    assert.equal(2, err.exit)
+  end)
+
+  it("fails with exit 1 when a worker dies or gives no answer", function()
+    local ok, err = pcall(workers.map, 4, 2, function(i)
+      if i == 3 then os.execute("kill -KILL " .. proc.pid()) end
+      return i
+    end)
+    assert.is_false(ok)
+    assert.equal(1, err.exit)
+    assert.matches("^a worker stopped %(signal 9%) before it answered, on items 3 to 3 of 4$", tostring(err))
+    ok, err = pcall(workers.map, 2, 1, function(i)
+      if i == 1 then return i end
+    end)
+    assert.is_false(ok)
+    assert.equal("workers.map: no answer for item 2", tostring(err))
+  end)
+end)
