@@ -3,6 +3,10 @@
  *
  *   json.decode(text [, name]) -> value | nil, "name:line:col: message"
  *   json.encode(value [, opts]) -> string          (raises on unencodable values)
+ *     opts = { pretty = boolean, indent = 0..16 (2),
+ *              replace = function(t) -> value: a table whose metatable is not
+ *                json's array or object one (a lake.token, say) is encoded as
+ *                what replace returns for it (not asked again at that level) }
  *   json.array([t]) / json.object([t]) -> t         (marks t, or a new table)
  *   json.null, json.array_mt, json.object_mt
  *
@@ -73,6 +77,7 @@ typedef struct {
   EncBuf *buf;
   int pretty, indent;
   int array_mt_idx, object_mt_idx;
+  int replace_idx; /* opts.replace, 0: none */
   int depth;
   int plen; /* buf->path[1..plen] leads to the value being encoded */
 } Encoder;
@@ -518,6 +523,24 @@ static void encode_value(Encoder *e, int idx) {
       put(e, "null", 4);
       break;
     case LUA_TTABLE:
+      if (e->replace_idx != 0 && lua_getmetatable(L, idx)) {
+        int foreign =
+            !lua_rawequal(L, -1, e->array_mt_idx) && !lua_rawequal(L, -1, e->object_mt_idx);
+        lua_pop(L, 1);
+        if (foreign) { /* encoded as what opts.replace makes of it, without asking again */
+          int replace = e->replace_idx;
+          luaL_checkstack(L, 2, "json: nesting too deep");
+          lua_pushvalue(L, replace);
+          lua_pushvalue(L, idx);
+          lua_call(L, 1, 1);
+          e->replace_idx = 0;
+          if (lua_isnil(L, -1)) enc_error(e, "opts.replace gave nil");
+          encode_value(e, lua_gettop(L));
+          e->replace_idx = replace;
+          lua_pop(L, 1);
+          break;
+        }
+      }
       encode_table(e, idx);
       break;
     default:
@@ -924,6 +947,7 @@ static int json_encode(lua_State *L) {
   e->indent = 2;
   e->depth = 0;
   e->plen = 0;
+  e->replace_idx = 0;
   if (!lua_isnil(L, 2)) {
     luaL_checktype(L, 2, LUA_TTABLE);
     lua_pushnil(L);
@@ -940,6 +964,10 @@ static int json_encode(lua_State *L) {
         e->indent = (int)lua_tointeger(L, -1);
       } else if (strcmp(k, "sort") == 0) {
         luaL_argexpected(L, lua_isboolean(L, -1), 2, "boolean opts.sort"); /* always sorted */
+      } else if (strcmp(k, "replace") == 0) {
+        luaL_argexpected(L, lua_isfunction(L, -1), 2, "function opts.replace");
+        lua_copy(L, -1, 3);
+        e->replace_idx = 3;
       } else {
         lua_pop(L, 1); /* [key] */
         return luaL_argerror(

@@ -192,6 +192,29 @@ describe("host.json #unit", function()
       assert.equal('{"a":[1],"b":[1]}', json.encode({ a = shared, b = shared }))
     end)
 
+    it("encodes tables with a metatable of their own as opts.replace makes them", function()
+      local Tok = {}
+      local a, b = setmetatable({ name = "a" }, Tok), setmetatable({ name = "b" }, Tok)
+      local seen = {}
+      local function replace(t)
+        seen[#seen + 1] = t.name
+        return t.name == "a" and ("<" .. t.name .. ">") or { ref = t.name, list = json.array() }
+      end
+      local v = { x = a, y = json.array { b, 1, a }, z = json.object(), w = { 1 } }
+      assert.equal('{"w":[1],"x":"<a>","y":[{"list":[],"ref":"b"},1,"<a>"],"z":{}}',
+        json.encode(v, { replace = replace }))
+      assert.same({ "a", "b", "a" }, seen) -- in key order; array/object tables are not asked
+      -- what replace returns is not asked again at its own level
+      assert.equal('{"x":{"name":"a"}}', json.encode({ x = a }, { replace = function(t) return t end }))
+      local ok, err = pcall(json.encode, { x = { a } }, { replace = function() return nil end })
+      assert.is_false(ok)
+      assert.equal("json: opts.replace gave nil (at $.x[1])", err)
+      ok, err = pcall(json.encode, { x = a }, { replace = function() error("no way", 0) end })
+      assert.is_false(ok)
+      assert.equal("no way", err)
+      assert.has_error(function() json.encode({}, { replace = "x" }) end)
+    end)
+
     it("raises on bad arguments and options", function()
       assert.has_error(function() json.encode() end)
       assert.has_error(function() json.encode({}, 1) end)

@@ -140,27 +140,17 @@ function M.build(cfg, refs)
   return def, order
 end
 
--- Copy of v with every token replaced by f(token).
-local function map_tokens(v, f)
-  if token.is(v) then return f(v) end
-  if type(v) ~= "table" then return v end
-  local out = {}
-  for k, x in pairs(v) do out[k] = map_tokens(x, f) end
-  return setmetatable(out, getmetatable(v))
-end
-
 --- DefinitionString of a definition: its JSON text (sorted keys), a plain
 -- string when it holds no token, else one token (Fn::Sub at synthesis).
 -- @param def table from build
 -- @param opts table|nil { pretty = boolean }
 function M.encode(def, opts)
   local found, n = {}, 0
-  local plain = map_tokens(def, function(t)
+  local text = json.encode(def, { pretty = opts and opts.pretty, replace = function(t)
     n = n + 1
     found[n] = t
     return ("@@lakehost-token-%d@@"):format(n)
-  end)
-  local text = json.encode(plain, { pretty = opts and opts.pretty })
+  end })
   if n == 0 then return text end
   local parts, pos = {}, 1
   for s, i, e in text:gmatch("()@@lakehost%-token%-(%d+)@@()") do
@@ -190,7 +180,7 @@ function M.render(def, values)
     end
     error("asl.render: cannot render a " .. t.kind .. " token", 2)
   end
-  return json.encode(map_tokens(def, text_of), { pretty = true })
+  return json.encode(def, { pretty = true, replace = text_of })
 end
 
 return M
