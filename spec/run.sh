@@ -20,4 +20,6 @@ if [ -n "$missing" ]; then
   echo "spec/run.sh: the specs that need them will fail; install them first" >&2
 fi
 
-LAKEHOST_PATH="$here/lua" LAKEHOST_BIN="$bin" exec "$bin" spec/run.lua "$@"
+# LAKEHOST_STRICT=1: the resources lakehost builds for pipelines are checked
+# against their schemas too, in this process and in every lakehost it starts.
+LAKEHOST_STRICT=1 LAKEHOST_PATH="$here/lua" LAKEHOST_BIN="$bin" exec "$bin" spec/run.lua "$@"

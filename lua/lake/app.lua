@@ -73,6 +73,11 @@ function App:problem(file, line, key, msg)
   self.problems[#self.problems + 1] = where .. ": " .. (key and (key .. ": ") or "") .. msg
 end
 
+--- Check every resource against its kind's schema, those of stacks made
+-- with check = false too (lake.cli sets it from LAKEHOST_STRICT=1; the specs
+-- run with it).
+M.strict = false
+
 --- True when v is an App.
 function M.is_app(v) return getmetatable(v) == App end
 
@@ -83,8 +88,13 @@ function M.is_app(v) return getmetatable(v) == App end
 -- build(stack) only when something needs them (Stack:materialize; synth does
 -- it stack by stack). Synthesis releases such a stack once its template is
 -- written, so a lake of thousands of pipelines never holds them all.
+-- With opts.check == false the resources its build function adds are not
+-- checked against their kind's schema: for builders of lakehost's own whose
+-- input was validated already (a pipeline's config.yml), whose output the
+-- specs check (M.strict, LAKEHOST_STRICT=1). Resources added from anywhere
+-- else are always checked.
 -- @param name string CloudFormation stack name (letters, digits, dashes; 128 max)
--- @param opts table|nil { description=, tags = {K=V}, build = function(stack) }
+-- @param opts table|nil { description=, tags = {K=V}, build = function(stack), check = boolean }
 function App:stack(name, opts)
   if type(name) ~= "string" or not name:match("^[A-Za-z][A-Za-z0-9-]*$") or #name > 128 then
     error(("invalid stack name '%s': letters, digits and '-', starting with a letter, at most 128"):format(tostring(name)), 2)
@@ -95,7 +105,7 @@ function App:stack(name, opts)
     app = self, name = name, description = opts.description,
     tags = util.copy(opts.tags or {}), resources = {}, by_id = {}, outputs = {},
     deps = {}, dep_set = {}, files = {},
-    pending = opts.build, rebuild = opts.build,
+    pending = opts.build, rebuild = opts.build, unchecked = opts.build and opts.check == false or nil,
   }, Stack)
   self.stacks[#self.stacks + 1] = s
   self.by_name[name] = s
@@ -216,10 +226,12 @@ function Stack:add(kind_name, id, props, opts)
     error(("stack '%s' already has a resource '%s'"):format(self.name, id), 2)
   end
   props = props or {}
-  local errs = {}
-  types.check_fields(kind.schema, props, "", errs)
-  if #errs > 0 then
-    error(("%s %s (%s): %s"):format(self.name, id, kind.type, table.concat(errs, "; ")), 2)
+  if M.strict or not (self.unchecked and self.app.building == self) then
+    local errs = {}
+    types.check_fields(kind.schema, props, "", errs)
+    if #errs > 0 then
+      error(("%s %s (%s): %s"):format(self.name, id, kind.type, table.concat(errs, "; ")), 2)
+    end
   end
   opts = opts or {}
   local r = setmetatable({

@@ -32,7 +32,9 @@ Options:
 
 Environment: AWS_PROFILE, AWS_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
 AWS_SESSION_TOKEN, AWS_ENDPOINT_URL, AWS_ACCOUNT_ID, ENVIRONMENT_STAGE,
-LAKEHOST_PATH (extra Lua library folders), LAKEHOST_DEBUG=1 (tracebacks).
+LAKEHOST_PATH (extra Lua library folders), LAKEHOST_DEBUG=1 (tracebacks),
+LAKEHOST_STRICT=1 (check the resources lakehost builds for pipelines against
+their schemas too, as the tests do).
 Exit status: 0 success, 1 an operation failed, 2 bad usage or bad input.
 ]=]
 
@@ -64,6 +66,7 @@ function M.main(argv, info)
   -- Synthesis makes many short-lived tables around a large, long-lived
   -- model: the generational collector keeps the peak RSS about 30% lower.
   collectgarbage("generational")
+  if os.getenv("LAKEHOST_STRICT") == "1" then require("lake.app").strict = true end
   local i, ran_code = 1, false
   while argv[i] do
     local a = argv[i]

@@ -128,7 +128,11 @@ function M.object(fields, o)
       by[name] = typ
     end
   end
-  local t = { kind = "object", required = o.required, fields = by, order = order }
+  local required = {}
+  for _, name in ipairs(order) do
+    if by[name].required then required[#required + 1] = name end
+  end
+  local t = { kind = "object", required = o.required, fields = by, order = order, required_fields = required }
   t.check = function(v, path, errs)
     if token.is(v) then return end
     if type(v) ~= "table" or #v > 0 then return add(errs, path, "expected an object, got %s", tname(v)) end
@@ -140,6 +144,30 @@ end
 --- Checks v's keys against an object type: unknown keys (with did-you-mean),
 -- missing required keys, then each field's own type.
 function M.check_fields(obj, v, path, errs)
+  -- First the fields v has, into a list of its own: most values are right,
+  -- and then nothing more is done. Only a wrong one is checked again field by
+  -- field in the type's order, so that problems are reported in that order.
+  local fields, mine = obj.fields, nil
+  for k, x in pairs(v) do
+    local typ = fields[k]
+    if not typ then
+      mine = true
+      break
+    end
+    local before = mine and #mine or 0
+    mine = mine or {}
+    typ.check(x, k, mine)
+    if #mine > before then break end
+  end
+  if mine ~= true and not (mine and #mine > 0) then
+    for _, name in ipairs(obj.required_fields) do
+      if v[name] == nil then
+        mine = true
+        break
+      end
+    end
+    if mine ~= true then return end
+  end
   local prefix = path ~= "" and path .. "." or ""
   local unknown
   for k in pairs(v) do

@@ -74,6 +74,12 @@ describe("lake.types #unit", function()
     assert.same({ "Name: expected string, got boolean" }, check({ Name = true }))
   end)
 
+  it("reports in the schema's order whichever key the first look trips on", function()
+    assert.same({ "Name: is required" }, check({ Size = 2 }))
+    assert.same({ "Size: must be at least 1, got 0", "Items[1]: expected string, got boolean" },
+      check({ Items = { true }, Name = "n", Size = 0 }))
+  end)
+
   -- acceptance
   it("accepts tokens where scalars are expected", function()
     assert.same({}, check({ Name = token.region, Size = 3 }))
@@ -105,6 +111,36 @@ describe("lake.util #unit", function()
 end)
 
 describe("lake.app #unit", function()
+  describe("resource checks", function()
+    local strict
+    before_each(function() strict = app_mod.strict end)
+    after_each(function() app_mod.strict = strict end)
+
+    local function unchecked(app)
+      return app:stack("u-dev", { check = false, build = function(st)
+        st:add("sns_topic", "Topic", { TopicNmae = "t" })
+      end })
+    end
+
+    it("runs the specs strict, so that what lakehost builds unchecked is checked here", function()
+      assert.is_true(app_mod.strict)
+    end)
+
+    it("leaves a check = false stack's own resources unchecked, and checks every other", function()
+      app_mod.strict = false
+      local app = app_mod.new()
+      local s = unchecked(app)
+      assert.has_no.errors(function() s:materialize() end)
+      assert.has_error(function() s:add("sns_topic", "Other", { TopicNmae = "t" }) end,
+        "u-dev Other (AWS::SNS::Topic): TopicNmae: unknown property (did you mean 'TopicName'?)")
+      local plain = app:stack("p-dev", { build = function(st) st:add("sns_topic", "T", { Nope = 1 }) end })
+      assert.has_error(function() plain:materialize() end)
+      app_mod.strict = true
+      assert.has_error(function() unchecked(app_mod.new()):materialize() end,
+        "u-dev Topic (AWS::SNS::Topic): TopicNmae: unknown property (did you mean 'TopicName'?)")
+    end)
+  end)
+
   describe("deferred stacks", function()
     local function deferred(app, calls)
       return app:stack("d-dev", { description = "deferred", build = function(st)

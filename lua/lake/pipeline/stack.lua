@@ -484,7 +484,8 @@ function M.declare(lake, shell, frozen, n)
   end
   if n then name() end
   local stack = lake.app:stack(shell.stack, {
-    description = shell.description,
+    -- fill's input is a validated config; the specs check its resources
+    description = shell.description, check = false,
     build = function(st)
       local c, m = thaw(frozen)
       if not n then name(c) end
