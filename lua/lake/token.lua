@@ -74,23 +74,37 @@ M.no_value = M.ref("AWS::NoValue")
 --- Concatenation of strings and tokens: a plain string when every part is a
 -- string, else one Fn::Sub (refs, attributes and pseudo parameters inline).
 function M.concat(...)
-  local parts, all_strings = {}, true
-  local args = table.pack(...)
-  for i = 1, args.n do
+  local n = select("#", ...)
+  local args = { ... }
+  local strings, flat = true, true
+  for i = 1, n do
     local p = args[i]
-    if getmetatable(p) == Token and p.kind == "concat" then
-      for _, q in ipairs(p.parts) do parts[#parts + 1] = q end
-      all_strings = false
-    elseif getmetatable(p) == Token then
-      parts[#parts + 1] = p
-      all_strings = false
-    elseif type(p) == "string" or math.type(p) == "integer" then
-      parts[#parts + 1] = tostring(p)
-    else
-      error(("token.concat: part %d is a %s, expected a string or a token"):format(i, type(p)), 2)
+    if type(p) ~= "string" then
+      if getmetatable(p) == Token then
+        strings = false
+        if p.kind == "concat" then flat = false end
+      elseif math.type(p) == "integer" then
+        args[i] = tostring(p)
+      else
+        error(("token.concat: part %d is a %s, expected a string or a token"):format(i, type(p)), 2)
+      end
     end
   end
-  if all_strings then return table.concat(parts) end
+  if strings then return table.concat(args, "", 1, n) end
+  if flat then return new { kind = "concat", parts = args } end
+  local parts, k = {}, 0
+  for i = 1, n do
+    local p = args[i]
+    if type(p) ~= "string" and p.kind == "concat" then
+      for _, q in ipairs(p.parts) do
+        k = k + 1
+        parts[k] = q
+      end
+    else
+      k = k + 1
+      parts[k] = p
+    end
+  end
   return new { kind = "concat", parts = parts }
 end
 
