@@ -6,7 +6,10 @@
  *     opts = { pretty = boolean, indent = 0..16 (2),
  *              replace = function(t) -> value: a table whose metatable is not
  *                json's array or object one (a lake.token, say) is encoded as
- *                what replace returns for it (not asked again at that level) }
+ *                what replace returns for it (not asked again at that level),
+ *              plain_empty = false: an empty table that carries neither
+ *                metatable below raises instead of becoming {} (for callers
+ *                that must know whether it was meant as [] or {}) }
  *   json.array([t]) / json.object([t]) -> t         (marks t, or a new table)
  *   json.null, json.array_mt, json.object_mt
  *
@@ -78,6 +81,8 @@ typedef struct {
   int pretty, indent;
   int array_mt_idx, object_mt_idx;
   int replace_idx; /* opts.replace, 0: none */
+  int plain_empty; /* opts.plain_empty: an empty table without a json metatable is {} (else an
+                      error) */
   int depth;
   int plen; /* buf->path[1..plen] leads to the value being encoded */
 } Encoder;
@@ -383,14 +388,21 @@ enum { KIND_ARRAY, KIND_OBJECT };
  */
 static int classify(Encoder *e, int idx, size_t base, lua_Integer *n) {
   lua_State *L = e->L;
-  int mt = 0; /* 1 array_mt, 2 object_mt */
+  int mt = 0; /* 1 array_mt, 2 object_mt, 3 another */
   lua_Integer count = 0, nint = 0, nstr = 0, maxi = 0;
   if (lua_getmetatable(L, idx)) {
     if (lua_rawequal(L, -1, e->array_mt_idx))
       mt = 1;
     else if (lua_rawequal(L, -1, e->object_mt_idx))
       mt = 2;
+    else
+      mt = 3;
     lua_pop(L, 1);
+  }
+  if (!e->plain_empty && mt != 1 && mt != 2) {
+    lua_pushnil(L);
+    if (!lua_next(L, idx)) enc_error(e, "empty table that is neither json.array nor json.object");
+    lua_pop(L, 2);
   }
   lua_pushnil(L);
   while (lua_next(L, idx)) {
@@ -948,6 +960,7 @@ static int json_encode(lua_State *L) {
   e->depth = 0;
   e->plen = 0;
   e->replace_idx = 0;
+  e->plain_empty = 1;
   if (!lua_isnil(L, 2)) {
     luaL_checktype(L, 2, LUA_TTABLE);
     lua_pushnil(L);
@@ -964,6 +977,9 @@ static int json_encode(lua_State *L) {
         e->indent = (int)lua_tointeger(L, -1);
       } else if (strcmp(k, "sort") == 0) {
         luaL_argexpected(L, lua_isboolean(L, -1), 2, "boolean opts.sort"); /* always sorted */
+      } else if (strcmp(k, "plain_empty") == 0) {
+        luaL_argexpected(L, lua_isboolean(L, -1), 2, "boolean opts.plain_empty");
+        e->plain_empty = lua_toboolean(L, -1);
       } else if (strcmp(k, "replace") == 0) {
         luaL_argexpected(L, lua_isfunction(L, -1), 2, "function opts.replace");
         lua_copy(L, -1, 3);

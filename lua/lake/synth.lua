@@ -78,9 +78,10 @@ local function stack_tags(stack)
   return c
 end
 
--- Props with the effective tags (app, then stack, then resource) applied.
-local function tagged_props(res, stack)
-  local props = shape(res.props, res.kind.schema)
+-- Props with the effective tags (app, then stack, then resource) applied;
+-- their lists shaped unless raw.
+local function tagged_props(res, stack, raw)
+  local props = raw and res.props or shape(res.props, res.kind.schema)
   local mode = res.kind.tags
   if not mode then return props end
   local st = stack_tags(stack)
@@ -111,16 +112,16 @@ local function tagged_props(res, stack)
   return props
 end
 
---- The CloudFormation template of a stack, as a Lua table.
--- @param stack Stack
--- @param ctx table { assets = { [id] = {key=...} } }
-function M.template(stack, ctx)
-  stack:materialize()
-  local c = { stack = stack, assets = ctx and ctx.assets }
+-- A stack's template as a table. With resolve, the template's JSON as Lua
+-- values: tokens resolved, lists shaped. Without it, the props as the model
+-- holds them, tokens and all: encoded with M.stamp's raw option, that gives
+-- the same text without copying every table that holds a token.
+local function assemble(stack, c, resolve)
+  local function value(v) return resolve and token.resolve(v, c) or v end
   local resources = {}
   for _, r in ipairs(stack.resources) do
-    c.where = ("%s/%s"):format(stack.name, r.logical_id)
-    local props = token.resolve(tagged_props(r, stack), c)
+    if resolve then c.where = ("%s/%s"):format(stack.name, r.logical_id) end
+    local props = value(tagged_props(r, stack, not resolve))
     local out = { Type = r.kind.type }
     if next(props) ~= nil then out.Properties = props end
     if #r.depends > 0 then
@@ -145,7 +146,7 @@ function M.template(stack, ctx)
     local params = {}
     for id, p in pairs(stack.parameters) do
       c.where = ("%s/Parameters/%s"):format(stack.name, id)
-      params[id] = { Type = p.type, Default = token.resolve(p.default, c), Description = p.description }
+      params[id] = { Type = p.type, Default = value(p.default), Description = p.description }
     end
     tpl.Parameters = params
   end
@@ -153,13 +154,33 @@ function M.template(stack, ctx)
     local outputs = {}
     for id, o in pairs(stack.outputs) do
       c.where = ("%s/Outputs/%s"):format(stack.name, id)
-      local out = { Value = token.resolve(o.value, c), Description = o.description }
-      if o.export_name then out.Export = { Name = token.resolve(o.export_name, c) } end
+      local out = { Value = value(o.value), Description = o.description }
+      if o.export_name then out.Export = { Name = value(o.export_name) } end
       outputs[id] = out
     end
     tpl.Outputs = outputs
   end
   return tpl
+end
+
+--- The CloudFormation template of a stack, as a Lua table.
+-- @param stack Stack
+-- @param ctx table { assets = { [id] = {key=...} } }
+function M.template(stack, ctx)
+  stack:materialize()
+  return assemble(stack, { stack = stack, assets = ctx and ctx.assets }, true)
+end
+
+--- The template of a stack with its tokens unresolved, and the encoder
+-- options that resolve them as the text is made: M.stamp(raw, tags, opts)
+-- gives the text M.stamp(M.template(stack, ctx), tags) gives, or raises
+-- where that would raise or where an empty table could be [] or {} (the
+-- caller then takes the long way, which knows).
+-- @return raw template, opts for M.stamp
+function M.raw_template(stack, ctx)
+  stack:materialize()
+  local c = { stack = stack, assets = ctx and ctx.assets }
+  return assemble(stack, c, false), { replace = function(t) return token.resolve(t, c) end, plain_empty = false }
 end
 
 --- Checks a stack against CloudFormation's quotas and name lengths.
@@ -208,14 +229,17 @@ local PLACEHOLDER = "[lakehost:" .. ("0"):rep(16) .. "]"
 -- encode: the text is hashed with a placeholder, which is then replaced
 -- (Description sorts before every section but AWSTemplateFormatVersion, so
 -- its value holds the first occurrence).
-function M.stamp(tpl, tags)
+-- @param tpl table the template (M.template's, or M.raw_template's with raw)
+-- @param tags table the stack's tags
+-- @param raw table|nil the options M.raw_template gave with tpl
+function M.stamp(tpl, tags, raw)
   local crypto = require("host.crypto")
   local desc = tpl.Description
   desc = (desc and desc ~= "" and (desc .. " ") or "")
   tpl.Description = desc .. PLACEHOLDER
   -- M.encode's text, built once: a template is tens of KB, and every copy
   -- of it is garbage the collector pays for once per stack
-  local text = json.encode(tpl, { pretty = true })
+  local text = json.encode(tpl, { pretty = true, replace = raw and raw.replace, plain_empty = not raw })
   local h = crypto.sha256_new()
   assert(h:update(text)) assert(h:update("\n\0")) assert(h:update(json.encode(tags)))
   local stamp = "[lakehost:" .. assert(h:hex()):sub(1, 16) .. "]"
@@ -236,7 +260,8 @@ local build
 -- returns nil, err, "failed" raises a lake.errors failure (exit 1).
 -- @param app App
 -- @param opts table { asset_dir = folder for built assets, log = function(msg),
---   emit = function(s) called with { stack=, name=, text=, template= } as each
+--   emit = function(s) called with { stack=, name=, text=, template= (its tokens
+--   maybe unresolved) } as each
 --   template is ready (then result.stacks keeps only names and sizes, and
 --   each deferred stack is released once emitted, so memory stays flat
 --   however many pipelines there are), jobs = worker processes for the
@@ -302,10 +327,19 @@ function build(app, opts)
   local function synth_one(i, s)
     local rec = { index = i, name = s.name, errs = {}, warnings = {} }
     local ok, tpl = pcall(s.materialize, s)
+    local tags, text = util.merge(app.tags, s.tags), nil
     if ok then
       local aok, aerr = build_new_assets(s.assets_declared)
       if not aok then return { index = i, fatal = aerr } end
-      ok, tpl = pcall(M.template, s, { assets = assets })
+      -- Only the text is kept when emitting: made from the raw template,
+      -- tokens resolved as the encoder meets them. Anything unusual (an
+      -- error, an empty list or map) takes the long way, which knows.
+      if opts.emit then
+        local raw, ropts = M.raw_template(s, { assets = assets })
+        local sok, stext = pcall(M.stamp, raw, tags, ropts)
+        if sok then tpl, text = raw, stext end
+      end
+      if not text then ok, tpl = pcall(M.template, s, { assets = assets }) end
     end
     if not ok then
       local errors = require("lake.errors")
@@ -313,8 +347,7 @@ function build(app, opts)
       rec.errs[1] = tostring(tpl)
       return rec
     end
-    local tags = util.merge(app.tags, s.tags)
-    local text = M.stamp(tpl, tags)
+    text = text or M.stamp(tpl, tags)
     rec.errs, rec.warnings = M.check_limits(s, tpl, #text)
     local deps = setmetatable(util.copy(s.deps), array_mt)
     table.sort(deps)

@@ -127,6 +127,52 @@ describe("lake.synth output #unit", function()
   end)
 end)
 
+describe("lake.synth raw templates #unit", function()
+  it("give the text the resolved template gives, tokens resolved as the encoder meets them", function()
+    local app = app_mod.new()
+    app.tags = { team = "data" }
+    local s = app:stack("s-dev", { description = "d" })
+    local t = s:add("sns_topic", "T", { TopicName = token.concat("t-", token.region),
+      Subscription = { { Endpoint = token.get_att(s:add("sns_topic", "Q", {}), "TopicArn"), Protocol = "sqs" } } })
+    s:add("sns_topic_policy", "P", { Topics = { t:ref() }, PolicyDocument = { Statement = { { Effect = "Allow" } } } })
+    s:output("TopicArn", t:ref(), { export_name = token.concat(token.stack_name, "-topic") })
+    s:parameter("Subnets", { type = "AWS::SSM::Parameter::Value<String>", default = token.concat("/lake/", token.region) })
+    local tags = { team = "data", k = "v" }
+    local slow = synth.stamp(synth.template(s, {}), tags)
+    local raw, ropts = synth.raw_template(s, {})
+    assert.equal(slow, synth.stamp(raw, tags, ropts))
+    assert.matches('"Export": {\n        "Name": {\n          "Fn::Sub": "${AWS::StackName}-topic"', slow, 1, true)
+    assert.matches('"Default": {\n        "Fn::Sub": "/lake/${AWS::Region}"', slow, 1, true)
+  end)
+
+  it("refuse an empty table, which only the resolved template can tell [] from {} in", function()
+    local app = app_mod.new()
+    local s = app:stack("s-dev")
+    s:add("sns_topic", "T", { Subscription = {} })
+    local raw, ropts = synth.raw_template(s, {})
+    assert.has_error(function() synth.stamp(raw, {}, ropts) end,
+      "json: empty table that is neither json.array nor json.object (at $.Resources.T.Properties.Subscription)")
+    assert.matches('"Subscription": []', synth.stamp(synth.template(s, {}), {}), 1, true)
+  end)
+
+  it("are what synth writes, and the long way is taken where they refuse", function()
+    local file = util.tmpfile([[
+      local lake = require("lake")
+      local app = lake.App { name = "w", stage = "dev" }
+      app:stack("a-dev", { build = function(st) st:add("sns_topic", "T", { Subscription = {} }) end })
+      app:stack("b-dev", { build = function(st) st:add("sns_topic", "T", { TopicName = "b" }) end })
+      return app
+    ]], ".lua")
+    local tmp = assert(fs.tmpdir("lakehost-raw-"))
+    local _, err, code = util.lakehost({ file, "synth", "--out", tmp .. "/o" })
+    assert.equal(0, code, err)
+    assert.matches('"Subscription": []', fs.read(tmp .. "/o/a-dev.template.json"), 1, true)
+    assert.matches('"TopicName": "b"', fs.read(tmp .. "/o/b-dev.template.json"), 1, true)
+    fs.remove_tree(tmp)
+    os.remove(file)
+  end)
+end)
+
 describe("lake.synth deferred stacks #unit", function()
   it("lets go of a released stack's asset builds and makes them again on the next synthesis", function()
     local app = app_mod.new()
