@@ -816,12 +816,26 @@ static int fs_copy(lua_State *L) {
 }
 
 /* Reads the names of a directory (no . and ..) into sv; errno on failure. */
-static int read_names(DIR *d, strvec *sv) {
+/* The names in d. typed: each name is preceded by one byte telling what
+ * readdir says it is ('f' a regular file, 'd' a directory, '?' anything else
+ * or not known), so that a walk needs no fstatat for most entries. */
+static int read_names(DIR *d, strvec *sv, int typed) {
   struct dirent *de;
   errno = 0;
   while ((de = readdir(d)) != NULL) {
+    char *name;
     if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0) continue;
-    if (sv_push(sv, xstrdup(de->d_name)) != 0) {
+    if (typed) {
+      size_t n = strlen(de->d_name) + 1;
+      name = malloc(n + 1);
+      if (name != NULL) {
+        name[0] = de->d_type == DT_REG ? 'f' : de->d_type == DT_DIR ? 'd' : '?';
+        memcpy(name + 1, de->d_name, n);
+      }
+    } else {
+      name = xstrdup(de->d_name);
+    }
+    if (sv_push(sv, name) != 0) {
       errno = ENOMEM;
       return -1;
     }
@@ -837,7 +851,7 @@ static int fs_list(lua_State *L) {
   DIR *d = opendir(path);
   int rc, e;
   if (d == NULL) return push_errno(L, path, errno);
-  rc = read_names(d, sv);
+  rc = read_names(d, sv, 0);
   e = errno;
   closedir(d);
   if (rc != 0) {
@@ -882,7 +896,7 @@ static int walk_dir(walker *w, int fd, int depth) {
     close(fd);
     return walk_fail(w, e);
   }
-  if (read_names(d, &names) != 0) {
+  if (read_names(d, &names, 1) != 0) {
     int e = errno;
     closedir(d);
     sv_free(&names);
@@ -890,21 +904,30 @@ static int walk_dir(walker *w, int fd, int depth) {
   }
   for (i = 0; i < names.n && rc == 0; i++) {
     struct stat st;
-    int is_link, sub;
-    if (walk_setrel(w, base, names.v[i]) != 0) {
+    int is_link = 0, sub;
+    char type = names.v[i][0];
+    const char *name = names.v[i] + 1;
+    if (walk_setrel(w, base, name) != 0) {
       rc = walk_fail(w, ENOMEM);
       break;
     }
-    if (fstatat(dirfd(d), names.v[i], &st, AT_SYMLINK_NOFOLLOW) != 0) {
-      if (errno == ENOENT) continue; /* vanished meanwhile */
-      rc = walk_fail(w, errno);
-      break;
-    }
-    is_link = S_ISLNK(st.st_mode);
-    if (is_link && fstatat(dirfd(d), names.v[i], &st, 0) != 0) {
-      if (errno == ENOENT || errno == ELOOP) continue; /* dangling or looping link */
-      rc = walk_fail(w, errno);
-      break;
+    /* readdir's type is enough for files, and for directories when links
+     * are not followed (no loop to look for); fstatat tells the rest */
+    if (type == 'f' || (type == 'd' && !w->follow)) {
+      memset(&st, 0, sizeof st);
+      st.st_mode = type == 'f' ? S_IFREG : S_IFDIR;
+    } else {
+      if (fstatat(dirfd(d), name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+        if (errno == ENOENT) continue; /* vanished meanwhile */
+        rc = walk_fail(w, errno);
+        break;
+      }
+      is_link = S_ISLNK(st.st_mode);
+      if (is_link && fstatat(dirfd(d), name, &st, 0) != 0) {
+        if (errno == ENOENT || errno == ELOOP) continue; /* dangling or looping link */
+        rc = walk_fail(w, errno);
+        break;
+      }
     }
     if (S_ISREG(st.st_mode)) {
       if (sv_push(&w->out, xstrdup(w->rel)) != 0) rc = walk_fail(w, ENOMEM);
@@ -928,8 +951,8 @@ static int walk_dir(walker *w, int fd, int depth) {
       rc = -1;
       break;
     }
-    sub = openat(dirfd(d), names.v[i],
-                 O_RDONLY | O_DIRECTORY | O_CLOEXEC | (is_link ? 0 : O_NOFOLLOW));
+    sub = openat(dirfd(d), name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | (is_link ? 0 : O_NOFOLLOW));
+    if (sub < 0 && errno == ENOENT) continue; /* vanished meanwhile */
     if (sub < 0) {
       rc = walk_fail(w, errno);
       break;
