@@ -215,6 +215,17 @@ describe("host.json #unit", function()
       assert.has_error(function() json.encode({}, { replace = "x" }) end)
     end)
 
+    it("raises on an empty table of no json kind when asked to (plain_empty = false)", function()
+      local v = { a = json.array(), b = json.object(), c = { 1 }, d = { x = {} } }
+      assert.equal('{"a":[],"b":{},"c":[1],"d":{"x":{}}}', json.encode(v))
+      local ok, err = pcall(json.encode, v, { plain_empty = false })
+      assert.is_false(ok)
+      assert.equal("json: empty table that is neither json.array nor json.object (at $.d.x)", err)
+      v.d.x = json.object()
+      assert.equal('{"a":[],"b":{},"c":[1],"d":{"x":{}}}', json.encode(v, { plain_empty = false }))
+      assert.has_error(function() json.encode({}, { plain_empty = "no" }) end)
+    end)
+
     it("raises on bad arguments and options", function()
       assert.has_error(function() json.encode() end)
       assert.has_error(function() json.encode({}, 1) end)
