@@ -67,7 +67,10 @@ end
 
 --- "a_b c" -> "a-b-c": the kebab-case used for every lake resource name.
 function M.kebab(s)
-  s = tostring(s):gsub("(%l)(%u)", "%1-%2"):gsub("[^%w]+", "-"):gsub("^-+", ""):gsub("-+$", "")
+  s = tostring(s)
+  -- most names are kebab-case already (names are made of kebab-cased parts)
+  if not s:find("[^%l%d%-]") and not s:find("%-%-") and s:byte(1) ~= 45 and s:byte(-1) ~= 45 then return s end
+  s = s:gsub("(%l)(%u)", "%1-%2"):gsub("[^%w]+", "-"):gsub("^-+", ""):gsub("-+$", "")
   return s:lower()
 end
 

@@ -80,8 +80,9 @@ end
 
 -- Reads and decodes a JSON file; records a problem and returns nil when it
 -- is not valid JSON. Returns value, checker (for the file's own problems).
-local function read_json(ck, path, rel, io_)
-  local text, err = io_.fs.read(path)
+local function read_json(ck, path, rel, io_, text)
+  local err
+  if not text then text, err = io_.fs.read(path) end
   if not text then
     ck:add(nil, nil, ("cannot read: %s"):format(tostring(err)), rel)
     return nil
@@ -155,7 +156,10 @@ end
 function M.check(ck, m, manifest, io_)
   io_ = host_io(io_)
   local fs = io_.fs
-  if not fs.isdir(m.dir) then
+  local req_path, req_rel = m.dir .. "/requirements.json", m.rel .. "/requirements.json"
+  -- the usual case first: requirements.json reads, so the folder is there
+  local text = fs.read(req_path)
+  if text == nil and not fs.isdir(m.dir) then
     local hint = ""
     if m.siblings and m.name then hint = config.suggest(m.name, m.siblings) end
     local msg = ("no folder %s%s"):format(m.rel, hint)
@@ -171,12 +175,11 @@ function M.check(ck, m, manifest, io_)
     ck:add(m.line, m.key, ("%s/src/index.py is missing"):format(m.rel))
     ok = false
   end
-  local req_path, req_rel = m.dir .. "/requirements.json", m.rel .. "/requirements.json"
-  if not fs.isfile(req_path) then
+  if text == nil and not fs.isfile(req_path) then
     ck:add(m.line, m.key, ("%s is missing (it lists packages, extra_jars and shared_modules)"):format(req_rel))
     return nil
   end
-  local value, fck = read_json(ck, req_path, req_rel, io_)
+  local value, fck = read_json(ck, req_path, req_rel, io_, text)
   if value == nil then return nil end
   local mod = { dir = m.dir, rel = m.rel, index = index, packages = {}, extra_jars = {}, shared = {} }
   if not fck:expect(value, "mapping", 1, "(top level)") then
@@ -188,13 +191,13 @@ function M.check(ck, m, manifest, io_)
     local v = value[f]
     if v ~= nil and fck:string_list(v, fck:line_of(value, f, 1), f) then
       if f == "shared_modules" then
-        local declared = util.sorted_keys(manifest)
         for i, name in ipairs(v) do
           local s = manifest[name]
           if s then
             mod.shared[#mod.shared + 1] = { name = name, dir = s.dir, rel = s.rel,
               packages = s.packages, extra_jars = s.extra_jars }
           else
+            local declared = util.sorted_keys(manifest)
             fck:add(fck:line_of(v, i, fck:line_of(value, f, 1)), ("shared_modules[%d]"):format(i),
               ("'%s' is not declared in shared/manifest.json (declared: %s)%s"):format(name,
                 #declared > 0 and table.concat(declared, ", ") or "none", config.suggest(name, declared)))
