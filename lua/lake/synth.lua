@@ -424,7 +424,14 @@ function build(app, opts)
       mstacks[#mstacks + 1] = r.manifest
     end
   end
-  table.sort(manifest_assets, function(a, b) return a.id < b.id end)
+  -- by id; a lake of thousands of pipelines has tens of thousands, which
+  -- sort several times faster as plain strings than through a comparator
+  local ids, by_id = {}, {}
+  for i, a in ipairs(manifest_assets) do
+    ids[i], by_id[a.id] = a.id, a
+  end
+  table.sort(ids)
+  for i, id in ipairs(ids) do manifest_assets[i] = by_id[id] end
   if #errs > 0 then return nil, errs end
   local manifest = {
     version = 1, app = app.name, stage = app.stage, region = app.region, account = app.account,

@@ -117,18 +117,46 @@ function M.toposort(names, deps)
     waiting_on[n] = count
     if count == 0 then ready[#ready + 1] = n end
   end
-  table.sort(ready, function(a, b) return a > b end) -- smallest last: pop from the end
+  -- ready is a binary min-heap: the smallest ready name goes next (a stack
+  -- every pipeline depends on makes thousands ready at once)
+  local function push(u)
+    local i = #ready + 1
+    ready[i] = u
+    while i > 1 do
+      local p = i // 2
+      if ready[p] <= u then break end
+      ready[i], ready[p] = ready[p], u
+      i = p
+    end
+  end
+  local function pop()
+    local top, last = ready[1], table.remove(ready)
+    local size = #ready
+    if size > 0 then
+      local i = 1
+      while true do
+        local l, c = 2 * i, i
+        local small = last
+        if l <= size and ready[l] < small then c, small = l, ready[l] end
+        if l + 1 <= size and ready[l + 1] < small then c = l + 1 end
+        if c == i then break end
+        ready[i] = ready[c]
+        i = c
+      end
+      ready[i] = last
+    end
+    return top
+  end
+  local initial = ready
+  ready = {}
+  for _, n in ipairs(initial) do push(n) end
   local order = {}
   while #ready > 0 do
-    local n = table.remove(ready)
+    local n = pop()
     order[#order + 1] = n
     for _, u in ipairs(users[n] or {}) do
       waiting_on[u] = waiting_on[u] - 1
-      if waiting_on[u] == 0 then
-        local i = #ready
-        while i > 0 and ready[i] < u do i = i - 1 end
-        table.insert(ready, i + 1, u)
-      end
+      if waiting_on[u] == 0 then push(u) end
     end
   end
   if #order == #names then return order end

@@ -103,6 +103,41 @@ describe("lake.util #unit", function()
     assert.same({ "b", "c", "a" }, order)
   end)
 
+  it("always takes the smallest ready name next, among thousands made ready at once", function()
+    -- a hub every other node depends on, plus chains: checked against the
+    -- definition (scan for the smallest ready name) on a few shapes
+    local function reference(names, deps)
+      local done, out = {}, {}
+      while #out < #names do
+        local best
+        for _, n in ipairs(names) do
+          if not done[n] then
+            local ready = true
+            for _, d in ipairs(deps[n] or {}) do if not done[d] then ready = false end end
+            if ready and (not best or n < best) then best = n end
+          end
+        end
+        done[best] = true
+        out[#out + 1] = best
+      end
+      return out
+    end
+    local names, deps = { "hub" }, {}
+    for i = 1, 400 do
+      local n = ("p%03d"):format((i * 7919) % 400) -- names in no particular order
+      names[#names + 1] = n
+      deps[n] = { "hub" }
+      -- every third also waits on a node made earlier (never a cycle)
+      if i % 3 == 0 then deps[n][2] = names[2 + (i * 31) % (#names - 1)] ~= n and names[2 + (i * 31) % (#names - 1)] or nil end
+    end
+    local got = assert(util.toposort(names, deps))
+    assert.equal(401, #got)
+    assert.same(reference(names, deps), got)
+    local small = { "e", "d", "c", "b", "a" }
+    assert.same({ "a", "d", "b", "c", "e" },
+      util.toposort(small, { b = { "d" }, c = { "d" }, e = { "c" } }))
+  end)
+
   it("names a cycle", function()
     local order, err = util.toposort({ "a", "b" }, { a = { "b" }, b = { "a" } })
     assert.is_nil(order)
