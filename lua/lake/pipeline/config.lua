@@ -72,8 +72,10 @@ function M.checker(file, marks)
   return setmetatable({ file = file, marks = marks or {}, problems = {} }, Checker)
 end
 
---- Records a problem. file defaults to the checker's file.
+--- Records a problem. file defaults to the checker's file; line may be a
+-- function that finds it (looked up only when there is a problem to report).
 function Checker:add(line, key, msg, file)
+  if type(line) == "function" then line = line() end
   self.problems[#self.problems + 1] = { file = file or self.file, line = line, key = key, msg = msg }
 end
 
@@ -186,7 +188,9 @@ function Checker:string_list(v, line, key, opts)
   if not self:expect(v, "list", line, key) then return false end
   local ok = true
   for i, x in ipairs(v) do
-    ok = self:expect(x, "string", self:line_of(v, i, line), ("%s[%d]"):format(key, i)) and ok
+    if type(x) ~= "string" then -- an item's line only for a problem
+      ok = self:expect(x, "string", self:line_of(v, i, line), ("%s[%d]"):format(key, i)) and ok
+    end
   end
   if opts and opts.non_empty and #v == 0 then
     self:add(line, key, "needs at least one item")

@@ -189,7 +189,9 @@ function M.check(ck, m, manifest, io_)
   fck:unknown_keys(value, M.REQUIREMENT_KEYS, "")
   for _, f in ipairs(M.REQUIREMENT_KEYS) do
     local v = value[f]
-    if v ~= nil and fck:string_list(v, fck:line_of(value, f, 1), f) then
+    -- the lines of requirements.json are found only to report a problem
+    local function line() return fck:line_of(value, f, 1) end
+    if v ~= nil and fck:string_list(v, line, f) then
       if f == "shared_modules" then
         for i, name in ipairs(v) do
           local s = manifest[name]
@@ -198,7 +200,7 @@ function M.check(ck, m, manifest, io_)
               packages = s.packages, extra_jars = s.extra_jars }
           else
             local declared = util.sorted_keys(manifest)
-            fck:add(fck:line_of(v, i, fck:line_of(value, f, 1)), ("shared_modules[%d]"):format(i),
+            fck:add(fck:line_of(v, i, line), ("shared_modules[%d]"):format(i),
               ("'%s' is not declared in shared/manifest.json (declared: %s)%s"):format(name,
                 #declared > 0 and table.concat(declared, ", ") or "none", config.suggest(name, declared)))
           end
