@@ -39,6 +39,29 @@ describe("lake.workers.map #unit", function()
     assert.same({}, kept) -- the parent's own table is untouched
   end)
 
+  it("counts the budget in Lua's own terms when no arena can be had", function()
+    workers.BUDGET = 1024 * 1024
+    local arena = proc.arena
+    proc.arena = function() return nil, "proc: cannot reserve 80 MiB: Cannot allocate memory", "ENOMEM" end
+    -- one worker at a time, runs of 4 items of about 600 KiB each, which is
+    -- never collected: a worker stops after 2, a fresh one does the next 2
+    local ok, answers = pcall(workers.map, 16, 1, function(i)
+      local keep = {}
+      for j = 1, 7000 do keep[j] = { j } end
+      return { i = i, pid = proc.pid(), used = proc.arena_used() }
+    end)
+    proc.arena = arena
+    assert(ok, answers)
+    local pids, n = {}, 0
+    for i, a in ipairs(answers) do
+      assert.equal(i, a.i)
+      assert.equal(0, a.used) -- no arena: malloc as usual
+      if not pids[a.pid] then n = n + 1 end
+      pids[a.pid] = true
+    end
+    assert.is_true(n >= 6, n .. " workers") -- 4 runs, each split by the budget
+  end)
+
   it("tells this process each answer before the next worker is forked", function()
     workers.BUDGET = 1 -- one item per worker
     local seen = {}
