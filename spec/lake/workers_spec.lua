@@ -48,7 +48,7 @@ describe("lake.workers.map #unit", function()
     local ok, answers = pcall(workers.map, 16, 1, function(i)
       local keep = {}
       for j = 1, 7000 do keep[j] = { j } end
-      return { i = i, pid = proc.pid(), used = proc.arena_used() }
+      return { i = i, pid = proc.pid(), used = proc.arena_used(), kept = #keep }
     end)
     proc.arena = arena
     assert(ok, answers)
