@@ -21,6 +21,9 @@ local PSEUDO = {
   ["AWS::StackName"] = true, ["AWS::StackId"] = true, ["AWS::URLSuffix"] = true,
   ["AWS::NoValue"] = true, ["AWS::NotificationARNs"] = true,
 }
+-- "${AWS::Region}" and the others, as a Fn::Sub writes them
+local PSEUDO_SUB = {}
+for name in pairs(PSEUDO) do PSEUDO_SUB[name] = "${" .. name .. "}" end
 
 --- { Ref = ... } of a resource, or of a pseudo parameter ("AWS::Region").
 function M.ref(target)
@@ -182,9 +185,11 @@ local function resolve_token(v, ctx)
         tmpl[t] = escape_sub(p)
       else
         local pk = p.kind
-        if pk == "ref" then
-          tmpl[t + 1], tmpl[t + 2], tmpl[t + 3] = "${", type(p.target) == "string" and p.target
-            or id_of(p.target, ctx), "}"
+        if pk == "ref" and type(p.target) == "string" then
+          t = t + 1
+          tmpl[t] = PSEUDO_SUB[p.target]
+        elseif pk == "ref" then
+          tmpl[t + 1], tmpl[t + 2], tmpl[t + 3] = "${", id_of(p.target, ctx), "}"
           t = t + 3
         elseif pk == "getatt" then
           tmpl[t + 1], tmpl[t + 2], tmpl[t + 3], tmpl[t + 4], tmpl[t + 5] = "${", id_of(p.target, ctx), ".",
