@@ -87,14 +87,22 @@ local checked = setmetatable({}, { __mode = "k" })
 local check_settings
 
 function M.settings(app)
-  -- Called once per asset: remember the answer for the same settings.
+  -- Called several times per asset: within one synthesis (the file memo
+  -- is open) the settings are read once; otherwise the answer is kept for
+  -- the same settings.
+  local fm = app.file_memo
+  local once = fm and fm.settings
+  if once then return once.cfg, once.key, once.msg end
   local ok, fp = pcall(require("host.json").encode, app.settings or {})
   fp = (ok and fp or "?") .. "\0" .. tostring(app.root) .. "\0" .. tostring(os.getenv("LAKEHOST_CACHE_DIR"))
   local memo = app.asset_settings_memo
-  if ok and memo and memo.fp == fp then return memo.cfg, memo.key, memo.msg end
-  local cfg, key, msg = check_settings(app)
-  if ok then app.asset_settings_memo = { fp = fp, cfg = cfg, key = key, msg = msg } end
-  return cfg, key, msg
+  if not (ok and memo and memo.fp == fp) then
+    local cfg, key, msg = check_settings(app)
+    memo = { fp = fp, cfg = cfg, key = key, msg = msg }
+    if ok then app.asset_settings_memo = memo end
+  end
+  if fm then fm.settings = memo end
+  return memo.cfg, memo.key, memo.msg
 end
 
 function check_settings(app)
