@@ -815,10 +815,10 @@ static int fs_copy(lua_State *L) {
   return push_result(L, commit_temp(out, tmp, to, mode, 1), to);
 }
 
-/* Reads the names of a directory (no . and ..) into sv; errno on failure. */
-/* The names in d. typed: each name is preceded by one byte telling what
- * readdir says it is ('f' a regular file, 'd' a directory, '?' anything else
- * or not known), so that a walk needs no fstatat for most entries. */
+/* Reads the names of a directory (no . and ..) into sv; errno on failure.
+ * typed: each name is preceded by one byte telling what readdir says it is
+ * ('f' a regular file, 'd' a directory, '?' anything else or not known), so
+ * that a walk needs no fstatat for most entries. */
 static int read_names(DIR *d, strvec *sv, int typed) {
   struct dirent *de;
   errno = 0;
