@@ -388,21 +388,14 @@ enum { KIND_ARRAY, KIND_OBJECT };
  */
 static int classify(Encoder *e, int idx, size_t base, lua_Integer *n) {
   lua_State *L = e->L;
-  int mt = 0; /* 1 array_mt, 2 object_mt, 3 another */
+  int mt = 0; /* 1 array_mt, 2 object_mt */
   lua_Integer count = 0, nint = 0, nstr = 0, maxi = 0;
   if (lua_getmetatable(L, idx)) {
     if (lua_rawequal(L, -1, e->array_mt_idx))
       mt = 1;
     else if (lua_rawequal(L, -1, e->object_mt_idx))
       mt = 2;
-    else
-      mt = 3;
     lua_pop(L, 1);
-  }
-  if (!e->plain_empty && mt != 1 && mt != 2) {
-    lua_pushnil(L);
-    if (!lua_next(L, idx)) enc_error(e, "empty table that is neither json.array nor json.object");
-    lua_pop(L, 2);
   }
   lua_pushnil(L);
   while (lua_next(L, idx)) {
@@ -426,6 +419,8 @@ static int classify(Encoder *e, int idx, size_t base, lua_Integer *n) {
       if (k > maxi) maxi = k;
     }
   }
+  if (count == 0 && mt == 0 && !e->plain_empty)
+    enc_error(e, "empty table that is neither json.array nor json.object");
   if (mt == 2) {
     if (nstr != count) enc_error(e, "object keys must be strings");
     return KIND_OBJECT;
