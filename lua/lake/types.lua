@@ -141,33 +141,28 @@ function M.object(fields, o)
   return t
 end
 
+-- True when v is right for obj, checking only the fields v has (and that
+-- the required ones are there): most values are, and then nothing more is
+-- done. A wrong one is checked again field by field in the type's order, so
+-- that its problems are reported in that order.
+local function fields_ok(obj, v)
+  local fields, scratch = obj.fields, {}
+  for k, x in pairs(v) do
+    local typ = fields[k]
+    if not typ then return false end
+    typ.check(x, k, scratch)
+    if #scratch > 0 then return false end
+  end
+  for _, name in ipairs(obj.required_fields) do
+    if v[name] == nil then return false end
+  end
+  return true
+end
+
 --- Checks v's keys against an object type: unknown keys (with did-you-mean),
 -- missing required keys, then each field's own type.
 function M.check_fields(obj, v, path, errs)
-  -- First the fields v has, into a list of its own: most values are right,
-  -- and then nothing more is done. Only a wrong one is checked again field by
-  -- field in the type's order, so that problems are reported in that order.
-  local fields, mine = obj.fields, nil
-  for k, x in pairs(v) do
-    local typ = fields[k]
-    if not typ then
-      mine = true
-      break
-    end
-    local before = mine and #mine or 0
-    mine = mine or {}
-    typ.check(x, k, mine)
-    if #mine > before then break end
-  end
-  if mine ~= true and not (mine and #mine > 0) then
-    for _, name in ipairs(obj.required_fields) do
-      if v[name] == nil then
-        mine = true
-        break
-      end
-    end
-    if mine ~= true then return end
-  end
+  if fields_ok(obj, v) then return end
   local prefix = path ~= "" and path .. "." or ""
   local unknown
   for k in pairs(v) do
