@@ -105,19 +105,7 @@ function M.toposort(names, deps)
   local pending, waiting_on, users = {}, {}, {}
   for _, n in ipairs(names) do pending[n] = true end
   local ready = {}
-  for _, n in ipairs(names) do
-    local count = 0
-    for _, d in ipairs(deps[n] or {}) do
-      if pending[d] then
-        count = count + 1
-        users[d] = users[d] or {}
-        table.insert(users[d], n)
-      end
-    end
-    waiting_on[n] = count
-    if count == 0 then ready[#ready + 1] = n end
-  end
-  -- ready is a binary min-heap: the smallest ready name goes next (a stack
+  -- ready: a binary min-heap: the smallest ready name goes next (a stack
   -- every pipeline depends on makes thousands ready at once)
   local function push(u)
     local i = #ready + 1
@@ -147,9 +135,18 @@ function M.toposort(names, deps)
     end
     return top
   end
-  local initial = ready
-  ready = {}
-  for _, n in ipairs(initial) do push(n) end
+  for _, n in ipairs(names) do
+    local count = 0
+    for _, d in ipairs(deps[n] or {}) do
+      if pending[d] then
+        count = count + 1
+        users[d] = users[d] or {}
+        table.insert(users[d], n)
+      end
+    end
+    waiting_on[n] = count
+    if count == 0 then push(n) end
+  end
   local order = {}
   while #ready > 0 do
     local n = pop()
