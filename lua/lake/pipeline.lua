@@ -161,7 +161,7 @@ function M.load_all(lake, pipelines_path, opts)
   local folders = {}
   for _, name in ipairs(fs.list(dir) or {}) do
     local sub = dir .. "/" .. name
-    if fs.isdir(sub) and fs.isfile(sub .. "/config.yml") then folders[#folders + 1] = name end
+    if fs.isfile(sub .. "/config.yml") then folders[#folders + 1] = name end -- so sub is a folder
   end
   local shared = { manifest = manifest }
   local workers = require("lake.workers")
