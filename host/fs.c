@@ -885,17 +885,11 @@ static int walk_fail(walker *w, int e) {
   return -1;
 }
 
-/* Walks the open directory fd (owned: closed here) at w->rel. */
-static int walk_dir(walker *w, int fd, int depth) {
+/* Walks the open directory d (owned: closed here) at w->rel. */
+static int walk_dir(walker *w, DIR *d, int depth) {
   strvec names = {0};
   size_t i, base = w->rellen;
   int rc = 0;
-  DIR *d = fdopendir(fd);
-  if (d == NULL) {
-    int e = errno;
-    close(fd);
-    return walk_fail(w, e);
-  }
   if (read_names(d, &names, 1) != 0) {
     int e = errno;
     closedir(d);
@@ -959,7 +953,16 @@ static int walk_dir(walker *w, int fd, int depth) {
     }
     w->anc[depth + 1].dev = st.st_dev;
     w->anc[depth + 1].ino = st.st_ino;
-    rc = walk_dir(w, sub, depth + 1);
+    {
+      DIR *sd = fdopendir(sub);
+      if (sd == NULL) {
+        int e = errno;
+        close(sub);
+        rc = walk_fail(w, e);
+        break;
+      }
+      rc = walk_dir(w, sd, depth + 1);
+    }
   }
   w->rellen = base;
   if (w->rel) w->rel[base] = '\0';
@@ -972,8 +975,9 @@ static int walk_dir(walker *w, int fd, int depth) {
 static int fs_walk(lua_State *L) {
   static const char *const opts[] = {"dirs", "follow", NULL};
   const char *root = check_path(L, 1);
-  int dirs, follow, fd, rc;
+  int dirs, follow, rc;
   walker *w;
+  DIR *d;
   struct stat st;
   check_opts(L, 2, opts);
   dirs = opt_bool(L, 2, 2, "dirs", 0);
@@ -984,15 +988,21 @@ static int fs_walk(lua_State *L) {
   w->root = root;
   w->dirs = dirs;
   w->follow = follow;
-  fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0 || fstat(fd, &st) != 0) {
-    int e = errno;
-    if (fd >= 0) close(fd);
-    return push_errno(L, root, e);
+  /* opendir: one open and one fstat (fdopendir after an open of our own
+   * costs two more system calls); the root's identity only matters when
+   * links are followed, to stop at a loop back to it */
+  d = opendir(root);
+  if (d == NULL) return push_errno(L, root, errno);
+  if (follow) {
+    if (fstat(dirfd(d), &st) != 0) {
+      int e = errno;
+      closedir(d);
+      return push_errno(L, root, e);
+    }
+    w->anc[0].dev = st.st_dev;
+    w->anc[0].ino = st.st_ino;
   }
-  w->anc[0].dev = st.st_dev;
-  w->anc[0].ino = st.st_ino;
-  rc = walk_dir(w, fd, 0);
+  rc = walk_dir(w, d, 0);
   if (rc == 0) return sv_push_sorted(L, &w->out);
   if (!w->too_deep) return push_errno(L, w->errpath ? w->errpath : root, w->err);
   luaL_pushfail(L);
