@@ -326,9 +326,16 @@ function M.sources(mod, what, memo)
     end
     return true
   end
-  if kind_of(memo, mod.dir .. "/src/index.py") ~= "file" then
-    return nil, ("%s/src/index.py is missing"):format(mod.rel or mod.dir)
+  -- src/index.py is a file when the walk of src/ (which lists files only)
+  -- has it: no stat of its own
+  local src, has_index = walk(memo, mod.dir .. "/src"), false
+  for _, rel in ipairs(src or {}) do
+    if rel == "index.py" then
+      has_index = true
+      break
+    end
   end
+  if not has_index then return nil, ("%s/src/index.py is missing"):format(mod.rel or mod.dir) end
   local ok, err = tree(mod.dir .. "/src", "", (mod.rel or mod.dir) .. "/src")
   if not ok then return nil, err end
   local init

@@ -333,6 +333,13 @@ describe("lake.assets sources and keys #unit", function()
   it("refuses a module without src/index.py and a shared module without a folder", function()
     local mod = make_module(root, "steps/a", { ["src/main.py"] = "" })
     assert.same({ nil, "steps/a/src/index.py is missing" }, { assets.sources(mod, "lambda") })
+    -- a folder named index.py is not the file
+    write(root .. "/steps/a/src/index.py/x.py", "")
+    assert.same({ nil, "steps/a/src/index.py is missing" }, { assets.sources(mod, "lambda") })
+    fs.remove_tree(root .. "/steps/a/src/index.py")
+    -- nor is a src/ that is missing altogether
+    local bare = make_module(root, "steps/b", { ["requirements.json"] = "{}" })
+    assert.same({ nil, "steps/b/src/index.py is missing" }, { assets.sources(bare, "lambda") })
     write(root .. "/steps/a/src/index.py", "")
     mod.shared = { { name = "gone", dir = root .. "/shared/gone", rel = "shared/gone" } }
     assert.same({ nil, "shared module gone has no folder shared/gone" }, { assets.sources(mod, "lambda") })
