@@ -315,9 +315,11 @@ end
 -- @return array of { name = entry name, path = file | data = string, from = label } | nil, string on failure
 function M.sources(mod, what, memo)
   local out = {}
-  -- keep: a shared module's folder (remembered for the whole synthesis)
-  local function tree(dir, prefix, label, keep)
-    local paths, err = walk(memo, dir, keep)
+  -- keep: a shared module's folder (remembered for the whole synthesis);
+  -- paths: its files when they are known already
+  local function tree(dir, prefix, label, keep, paths)
+    local err
+    if not paths then paths, err = walk(memo, dir, keep) end
     if not paths then return nil, err end
     for _, rel in ipairs(paths) do
       if not skipped(rel) and not (what == "glue" and prefix == "" and rel == "index.py") then
@@ -327,8 +329,9 @@ function M.sources(mod, what, memo)
     return true
   end
   -- src/index.py is a file when the walk of src/ (which lists files only)
-  -- has it: no stat of its own
-  local src, has_index = walk(memo, mod.dir .. "/src"), false
+  -- has it: no stat of its own. A module checked by lake.pipeline.modules
+  -- carries that walk (src_files).
+  local src, has_index = mod.src_files or walk(memo, mod.dir .. "/src"), false
   for _, rel in ipairs(src or {}) do
     if rel == "index.py" then
       has_index = true
@@ -336,7 +339,7 @@ function M.sources(mod, what, memo)
     end
   end
   if not has_index then return nil, ("%s/src/index.py is missing"):format(mod.rel or mod.dir) end
-  local ok, err = tree(mod.dir .. "/src", "", (mod.rel or mod.dir) .. "/src")
+  local ok, err = tree(mod.dir .. "/src", "", (mod.rel or mod.dir) .. "/src", false, src)
   if not ok then return nil, err end
   local init
   for _, s in ipairs(mod.shared or {}) do

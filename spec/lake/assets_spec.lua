@@ -330,6 +330,31 @@ describe("lake.assets sources and keys #unit", function()
     assert.same({ "helpers/util.py", "index.py" }, names(assets.sources(mod, "lambda")))
   end)
 
+  it("takes the files of src/ from the module check, which walked the folder once", function()
+    local modules, config = require("lake.pipeline.modules"), require("lake.pipeline.config")
+    write(root .. "/p/steps/a/src/index.py", "x = 1\n")
+    write(root .. "/p/steps/a/src/lib/util.py", "")
+    write(root .. "/p/steps/a/requirements.json", "{}")
+    local ck = config.checker("p/config.yml")
+    local mod = modules.check(ck, { dir = root .. "/p/steps/a", rel = "p/steps/a", runs = "lambda",
+      key = "steps.A.properties.module" }, {})
+    assert.same({}, ck.problems)
+    assert.same({ "index.py", "lib/util.py" }, mod.src_files)
+    -- one listing for the whole run: a file that appears afterwards is not packaged
+    write(root .. "/p/steps/a/src/late.py", "")
+    local names = {}
+    for i, e in ipairs(assert(assets.sources(mod, "lambda"))) do names[i] = e.name end
+    assert.same({ "index.py", "lib/util.py" }, names)
+    -- and a module whose src/ has no index.py file is refused by the check
+    fs.remove_tree(root .. "/p/steps/a/src/index.py")
+    write(root .. "/p/steps/a/src/index.py/inner.py", "")
+    ck = config.checker("p/config.yml")
+    assert.is_nil(modules.check(ck, { dir = root .. "/p/steps/a", rel = "p/steps/a", runs = "lambda",
+      key = "steps.A.properties.module" }, {}))
+    assert.same({ { file = "p/config.yml", key = "steps.A.properties.module",
+      msg = "p/steps/a/src/index.py is missing" } }, ck.problems)
+  end)
+
   it("refuses a module without src/index.py and a shared module without a folder", function()
     local mod = make_module(root, "steps/a", { ["src/main.py"] = "" })
     assert.same({ nil, "steps/a/src/index.py is missing" }, { assets.sources(mod, "lambda") })

@@ -152,7 +152,8 @@ end
 --   siblings = { folder names to suggest from }|nil, what = "module"|"trigger"|"catch" }
 -- @param manifest table from load_manifest
 -- @param io_ table|nil { fs=, json= }
--- @return module { dir=, rel=, index=, packages=, extra_jars=, shared = { {name=, dir=, rel=} } } | nil
+-- @return module { dir=, rel=, index=, src_files = paths under src/ (fs.walk), packages=, extra_jars=,
+--   shared = { {name=, dir=, rel=} } } | nil
 function M.check(ck, m, manifest, io_)
   io_ = host_io(io_)
   local fs = io_.fs
@@ -171,7 +172,18 @@ function M.check(ck, m, manifest, io_)
   end
   local ok = true
   local index = m.dir .. "/src/index.py"
-  if not fs.isfile(index) then
+  -- the files of src/, kept on the module: its archive is made of them, so
+  -- synthesis does not walk the folder again (a walk lists files only: a
+  -- folder named index.py is not the file)
+  local src_files = fs.walk(m.dir .. "/src")
+  local has_index = false
+  for _, rel in ipairs(src_files or {}) do
+    if rel == "index.py" then
+      has_index = true
+      break
+    end
+  end
+  if not has_index then
     ck:add(m.line, m.key, ("%s/src/index.py is missing"):format(m.rel))
     ok = false
   end
@@ -181,7 +193,8 @@ function M.check(ck, m, manifest, io_)
   end
   local value, fck = read_json(ck, req_path, req_rel, io_, text)
   if value == nil then return nil end
-  local mod = { dir = m.dir, rel = m.rel, index = index, packages = {}, extra_jars = {}, shared = {} }
+  local mod = { dir = m.dir, rel = m.rel, index = index, src_files = src_files, packages = {}, extra_jars = {},
+    shared = {} }
   if not fck:expect(value, "mapping", 1, "(top level)") then
     merge(ck, fck)
     return nil
