@@ -177,36 +177,42 @@ local function resolve_token(v, ctx)
   elseif k == "lazy" then
     return resolve(v.fn(ctx), ctx)
   elseif k == "concat" then
-    -- one list of pieces, joined once
-    local tmpl, t, vars, n = {}, 0, nil, 0
-    for _, p in ipairs(v.parts) do
-      if type(p) == "string" then
-        t = t + 1
-        tmpl[t] = escape_sub(p)
+    -- one list of pieces, joined once. A part is a string or a token;
+    -- indexing a string looks in the string library, which has neither a
+    -- piece nor a kind: that tells them apart without a call to type().
+    local parts, stack = v.parts, ctx and ctx.stack
+    local tmpl, vars, n = {}, nil, 0
+    for i = 1, #parts do
+      local p = parts[i]
+      local piece = p.piece
+      if piece then -- a ref or an attribute met before: its "${...}"
+        local res = p.res
+        if res and stack and res.stack ~= stack then id_of(res, ctx) end -- raises
+        tmpl[i] = piece
+      elseif not p.kind then -- a string
+        tmpl[i] = find(p, "${", 1, true) and (p:gsub("%${", "${!")) or p
       else
         local pk = p.kind
-        if pk == "ref" and type(p.target) == "string" then
-          t = t + 1
-          tmpl[t] = PSEUDO_SUB[p.target]
-        elseif pk == "ref" then
-          tmpl[t + 1], tmpl[t + 2], tmpl[t + 3] = "${", id_of(p.target, ctx), "}"
-          t = t + 3
-        elseif pk == "getatt" then
-          tmpl[t + 1], tmpl[t + 2], tmpl[t + 3], tmpl[t + 4], tmpl[t + 5] = "${", id_of(p.target, ctx), ".",
-            p.attr, "}"
-          t = t + 5
+        if pk == "ref" or pk == "getatt" then
+          -- the first use: its piece kept on the token, which never changes
+          local target = p.target
+          if type(target) == "string" then
+            p.piece = PSEUDO_SUB[target]
+          else
+            local id = id_of(target, ctx)
+            p.res, p.piece = target, pk == "ref" and ("${" .. id .. "}") or ("${" .. id .. "." .. p.attr .. "}")
+          end
+          tmpl[i] = p.piece
         else
           local value = pk == "lazy" and p.fn(ctx)
           if type(value) == "string" then
-            t = t + 1
-            tmpl[t] = escape_sub(value)
+            tmpl[i] = escape_sub(value)
           else
             n = n + 1
             local name = "v" .. n
             vars = vars or {}
             vars[name] = resolve(value or p, ctx) -- a lazy token's value, not asked twice
-            tmpl[t + 1], tmpl[t + 2], tmpl[t + 3] = "${", name, "}"
-            t = t + 3
+            tmpl[i] = "${" .. name .. "}"
           end
         end
       end

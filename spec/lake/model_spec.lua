@@ -24,6 +24,25 @@ describe("lake.token #unit", function()
     assert.same({ ["Fn::Sub"] = "a-${AWS::Region}-b" }, token.resolve(v, {}))
   end)
 
+  it("writes refs and attributes inline, and refuses them from another stack every time", function()
+    local app = app_mod.new()
+    local a, b = app:stack("a"), app:stack("b")
+    local topic = a:add("sns_topic", "Topic", {})
+    local ref, att = token.ref(topic), token.get_att(topic, "TopicName")
+    local v = token.concat("t/", ref, "/", att, "/", token.region)
+    local want = { ["Fn::Sub"] = "t/${Topic}/${Topic.TopicName}/${AWS::Region}" }
+    assert.same(want, token.resolve(v, { stack = a }))
+    assert.same(want, token.resolve(v, { stack = a })) -- the same the second time
+    for _ = 1, 2 do
+      local ok, err = pcall(token.resolve, token.concat("x", ref), { stack = b, where = "b/Thing" })
+      assert.is_false(ok)
+      assert.equal("b/Thing refers to Topic in stack 'a' from stack 'b': refer to it by name, not by reference", err)
+    end
+    local ok, err = pcall(token.resolve, token.concat("x", att), { stack = b, where = "b/Other" })
+    assert.is_false(ok)
+    assert.matches("^b/Other refers to Topic in stack 'a'", err)
+  end)
+
   it("puts other tokens in Fn::Sub variables", function()
     local v = token.concat("x-", token.import_value("Shared"))
     assert.same({ ["Fn::Sub"] = { "x-${v1}", { v1 = { ["Fn::ImportValue"] = "Shared" } } } },
