@@ -800,26 +800,59 @@ static int read_number(Decoder *d) {
 
 static int read_value(Decoder *d);
 
+/* Items a container keeps on the Lua stack before its table is made: most
+ * objects and arrays are smaller, and get a table of their exact size instead
+ * of one grown (and rehashed) at 1, 2, 4 and 8 entries. */
+#define DEC_CHUNK 16
+
+/* Moves the `pending` items above the container's table (made now, sized for
+ * them, if it does not exist yet: its slot is base + 1) into it, in order. */
+static void flush_items(Decoder *d, int is_object, int base, int *tbl, int pending,
+                        lua_Integer *n) {
+  lua_State *L = d->L;
+  int i, first;
+  if (*tbl == 0) {
+    lua_createtable(L, is_object ? 0 : pending, is_object ? pending : 0);
+    lua_pushvalue(L, is_object ? d->object_mt_idx : d->array_mt_idx);
+    lua_setmetatable(L, -2);
+    lua_insert(L, base + 1);
+    *tbl = base + 1;
+  }
+  first = *tbl + 1;
+  if (is_object) {
+    for (i = 0; i < pending; i++) {
+      lua_pushvalue(L, first + 2 * i);
+      lua_pushvalue(L, first + 2 * i + 1);
+      lua_rawset(L, *tbl);
+    }
+  } else {
+    for (i = 0; i < pending; i++) {
+      lua_pushvalue(L, first + i);
+      lua_rawseti(L, *tbl, ++*n);
+    }
+  }
+  lua_settop(L, *tbl);
+}
+
 static int read_container(Decoder *d, int is_object) {
   lua_State *L = d->L;
   const char *open = d->p;
-  int tbl;
+  int base = lua_gettop(L), tbl = 0, pending = 0;
   lua_Integer n = 0;
   if (d->depth >= JSON_MAX_DEPTH) return dec_fail(d, open, "nesting too deep");
-  luaL_checkstack(L, 4, "json: nesting too deep");
   d->depth++;
   d->p++;
-  lua_newtable(L);
-  tbl = lua_gettop(L);
-  lua_pushvalue(L, is_object ? d->object_mt_idx : d->array_mt_idx);
-  lua_setmetatable(L, tbl);
   skip_ws(d);
   if (d->p < d->end && *d->p == (is_object ? '}' : ']')) {
     d->p++;
     d->depth--;
+    flush_items(d, is_object, base, &tbl, 0, &n);
     return 0;
   }
   for (;;) {
+    /* the pending items, a key and a value, and what read_string and
+     * read_value use; a table of our own comes with the first flush */
+    luaL_checkstack(L, 6, "json: nesting too deep");
     if (is_object) {
       if (d->p >= d->end || *d->p != '"') return expected(d, "string key");
       if (read_string(d)) return -1;
@@ -828,10 +861,12 @@ static int read_container(Decoder *d, int is_object) {
       d->p++;
       skip_ws(d);
       if (read_value(d)) return -1;
-      lua_rawset(L, tbl);
     } else {
       if (read_value(d)) return -1;
-      lua_rawseti(L, tbl, ++n);
+    }
+    if (++pending == DEC_CHUNK) {
+      flush_items(d, is_object, base, &tbl, pending, &n);
+      pending = 0;
     }
     skip_ws(d);
     if (d->p < d->end && *d->p == ',') {
@@ -842,6 +877,7 @@ static int read_container(Decoder *d, int is_object) {
     if (d->p < d->end && *d->p == (is_object ? '}' : ']')) break;
     return expected(d, is_object ? "',' or '}'" : "',' or ']'");
   }
+  flush_items(d, is_object, base, &tbl, pending, &n);
   d->p++;
   d->depth--;
   return 0;

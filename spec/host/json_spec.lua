@@ -277,6 +277,31 @@ describe("host.json #unit", function()
       assert.same({ 1 }, decode("\xEF\xBB\xBF [1] "))
     end)
 
+    it("decodes containers of every size around the items it gathers before making a table", function()
+      for _, n in ipairs({ 1, 15, 16, 17, 31, 32, 33, 100 }) do
+        local items, pairs_, want_arr, want_obj = {}, {}, {}, {}
+        for i = 1, n do
+          items[i] = tostring(i)
+          pairs_[i] = ('"k%d":[%d,{"i":%d}]'):format(i, i, i)
+          want_arr[i] = i
+          want_obj["k" .. i] = { i, { i = i } }
+        end
+        local arr = decode("[" .. table.concat(items, ",") .. "]")
+        assert.same(want_arr, arr)
+        assert.equal(n, #arr)
+        assert.equal(json.array_mt, getmetatable(arr))
+        local obj = decode("{" .. table.concat(pairs_, ",") .. "}")
+        assert.same(want_obj, obj)
+        assert.equal(json.object_mt, getmetatable(obj))
+        -- a duplicate in a later group than the first still wins
+        assert.same(0, decode("{" .. table.concat(pairs_, ",") .. ',"k1":0}').k1)
+        -- an error after some groups is still reported where it is
+        local v, err = json.decode("[" .. table.concat(items, ",") .. ",]")
+        assert.is_nil(v)
+        assert.matches("^json:1:%d+: expected value", err)
+      end
+    end)
+
     it("equals cjson's reading of the same documents", function()
       local cjson = require("cjson")
       for _, name in ipairs({ "json/template.json", "json/unicode.json" }) do
