@@ -759,6 +759,74 @@ static int fs_rename(lua_State *L) {
   return 3;
 }
 
+/* fs.link(from, to) -> true | nil, err, code: a hard link (another name for
+ * the same file: no new file is made, and the file goes away with its last
+ * name). Fails where the file system has none or from and to are on two. */
+static int fs_link(lua_State *L) {
+  const char *from = check_path(L, 1);
+  const char *to = check_path(L, 2);
+  char buf[32];
+  int e;
+  if (link(from, to) == 0) {
+    lua_pushboolean(L, 1);
+    return 1;
+  }
+  e = errno;
+  luaL_pushfail(L);
+  lua_pushfstring(L, "fs: %s -> %s: %s", from, to, strerror(e));
+  lua_pushstring(L, errno_name(e, buf, sizeof buf));
+  return 3;
+}
+
+/* fs.same(path, text) -> boolean [, err, code]: true when path is a regular
+ * file holding exactly text. Its size is compared first, then its bytes, as
+ * they are read: nothing is copied into Lua. A missing file is false; any
+ * other failure is false, err, code. */
+static int fs_same(lua_State *L) {
+  const char *path = check_path(L, 1);
+  size_t len, off = 0;
+  const char *text = luaL_checklstring(L, 2, &len);
+  char chunk[16 * 1024];
+  struct stat st;
+  int fd, same = 0, e = 0;
+  do fd = open(path, O_RDONLY | O_CLOEXEC);
+  while (fd < 0 && errno == EINTR);
+  if (fd < 0) {
+    e = errno;
+  } else if (fstat(fd, &st) != 0) {
+    e = errno;
+  } else if (S_ISREG(st.st_mode) && (uintmax_t)st.st_size == (uintmax_t)len) {
+    same = 1;
+    for (;;) {
+      ssize_t n = read(fd, chunk, sizeof chunk);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) {
+        e = errno;
+        same = 0;
+        break;
+      }
+      if (n == 0) break;
+      /* a file that grew since fstat holds more than text */
+      if ((size_t)n > len - off || memcmp(chunk, text + off, (size_t)n) != 0) {
+        same = 0;
+        break;
+      }
+      off += (size_t)n;
+    }
+    if (same && off != len) same = 0; /* it shrank since fstat */
+  }
+  if (fd >= 0) close(fd);
+  if (e != 0 && e != ENOENT) {
+    char buf[32];
+    lua_pushboolean(L, 0);
+    lua_pushfstring(L, "fs: %s: %s", path, strerror(e));
+    lua_pushstring(L, errno_name(e, buf, sizeof buf));
+    return 3;
+  }
+  lua_pushboolean(L, same);
+  return 1;
+}
+
 /* fs.copy(from, to [, {mode=}]) -> true | nil, err, code. Streams through a
  * temp file beside `to` and renames it over, as fs.write does. The default
  * mode is the source's permission bits. */
@@ -1194,15 +1262,32 @@ static int fs_lock(lua_State *L) {
 
 /* ------------------------------------------------------------- registry */
 
-static const luaL_Reg fs_funcs[] = {
-    {"read", fs_read},       {"write", fs_write},     {"stat", fs_stat},
-    {"exists", fs_exists},   {"isdir", fs_isdir},     {"isfile", fs_isfile},
-    {"mkdir_p", fs_mkdir_p}, {"remove", fs_remove},   {"remove_tree", fs_remove_tree},
-    {"rename", fs_rename},   {"copy", fs_copy},       {"list", fs_list},
-    {"walk", fs_walk},       {"glob", fs_glob},       {"realpath", fs_realpath},
-    {"cwd", fs_cwd},         {"dirname", fs_dirname}, {"basename", fs_basename},
-    {"join", fs_join},       {"tmpdir", fs_tmpdir},   {"mtime_set", fs_mtime_set},
-    {"chmod", fs_chmod},     {"lock", fs_lock},       {NULL, NULL}};
+static const luaL_Reg fs_funcs[] = {{"read", fs_read},
+                                    {"write", fs_write},
+                                    {"stat", fs_stat},
+                                    {"exists", fs_exists},
+                                    {"isdir", fs_isdir},
+                                    {"isfile", fs_isfile},
+                                    {"mkdir_p", fs_mkdir_p},
+                                    {"remove", fs_remove},
+                                    {"remove_tree", fs_remove_tree},
+                                    {"rename", fs_rename},
+                                    {"copy", fs_copy},
+                                    {"link", fs_link},
+                                    {"same", fs_same},
+                                    {"list", fs_list},
+                                    {"walk", fs_walk},
+                                    {"glob", fs_glob},
+                                    {"realpath", fs_realpath},
+                                    {"cwd", fs_cwd},
+                                    {"dirname", fs_dirname},
+                                    {"basename", fs_basename},
+                                    {"join", fs_join},
+                                    {"tmpdir", fs_tmpdir},
+                                    {"mtime_set", fs_mtime_set},
+                                    {"chmod", fs_chmod},
+                                    {"lock", fs_lock},
+                                    {NULL, NULL}};
 
 static const luaL_Reg lock_meths[] = {{"unlock", lock_unlock}, {NULL, NULL}};
 

@@ -268,6 +268,40 @@ describe("host.fs #unit", function()
       assert.equal("ENOENT", code)
     end)
 
+    it("links a second name to a file, and names both paths when it fails", function()
+      assert(fs.write(tmp .. "/a", "A"))
+      assert.is_true(fs.link(tmp .. "/a", tmp .. "/b"))
+      assert.is_true(fs.remove(tmp .. "/a"))
+      assert.equal("A", fs.read(tmp .. "/b")) -- the file lives on under its other name
+      local ok, err, code = fs.link(tmp .. "/a", tmp .. "/c")
+      assert.is_nil(ok)
+      assert.equal("fs: " .. tmp .. "/a -> " .. tmp .. "/c: " .. ENOENT, err)
+      assert.equal("ENOENT", code)
+      ok, err, code = fs.link(tmp .. "/b", tmp .. "/b")
+      assert.is_nil(ok)
+      assert.equal("fs: " .. tmp .. "/b -> " .. tmp .. "/b: File exists", err)
+      assert.equal("EEXIST", code)
+    end)
+
+    it("tells whether a file holds exactly a text", function()
+      local big = string.rep("0123456789abcdef", 10000) -- several reads
+      assert(fs.write(tmp .. "/f", big))
+      assert.is_true(fs.same(tmp .. "/f", big))
+      assert.is_false(fs.same(tmp .. "/f", big:sub(1, -2) .. "X")) -- the last byte differs
+      assert.is_false(fs.same(tmp .. "/f", "X" .. big:sub(2)))      -- the first
+      assert.is_false(fs.same(tmp .. "/f", big .. "x"))             -- a size apart
+      assert.is_false(fs.same(tmp .. "/f", big:sub(1, -2)))
+      assert(fs.write(tmp .. "/e", ""))
+      assert.is_true(fs.same(tmp .. "/e", ""))
+      assert.is_false(fs.same(tmp .. "/e", "x"))
+      assert.same({ false }, { fs.same(tmp .. "/missing", "") }) -- missing: just false
+      assert.same({ false }, { fs.same(tmp, "") })                 -- a folder is not a file
+      local ok, err, code = fs.same(tmp .. "/f/under", "x")
+      assert.is_false(ok)
+      assert.equal("fs: " .. tmp .. "/f/under: " .. ENOTDIR, err)
+      assert.equal("ENOTDIR", code)
+    end)
+
     it("copies content and mode, streamed and atomic", function()
       local big = string.rep("0123456789abcdef", 100000) .. "\0end"
       assert(fs.write(tmp .. "/src", big, { mode = "750" }))
