@@ -225,15 +225,27 @@ local function cmd_validate(app, opts)
   return 0
 end
 
+-- Writes text as staging/name; when the previous output (folder previous)
+-- has a file of that name with the same bytes, the new one is a hard link
+-- to it instead. A synthesis of a lake that changed little then makes few
+-- files, and removing the previous output frees few: on some disks making
+-- and freeing thousands of files is most of the time a synthesis takes.
+local function put(staging, previous, name, text)
+  local fs = require("host.fs")
+  local old = previous and previous .. "/" .. name
+  if old and fs.same(old, text) and fs.link(old, staging .. "/" .. name) then return true end
+  return fs.write(staging .. "/" .. name, text, { atomic = false })
+end
+
 --- Writes one stack's template and side files into the staging folder
 -- (written in place: the folder as a whole is swapped in at the end, and
--- removed when anything fails).
-local function write_stack(staging, s)
-  local fs = require("host.fs")
-  local ok, err = fs.write(staging .. "/" .. s.name .. ".template.json", s.text, { atomic = false })
+-- removed when anything fails). Files the previous output (folder
+-- previous, or nil) has as they are become links to them (put).
+local function write_stack(staging, previous, s)
+  local ok, err = put(staging, previous, s.name .. ".template.json", s.text)
   if not ok then return nil, err end
   for suffix, text in util.spairs(s.stack.files) do
-    ok, err = fs.write(staging .. "/" .. s.name .. suffix, text, { atomic = false })
+    ok, err = put(staging, previous, s.name .. suffix, text)
     if not ok then return nil, err end
   end
   return true
@@ -275,8 +287,9 @@ local function cmd_synth(app, opts)
   fs.remove_tree(staging)
   local ok, err = fs.mkdir_p(staging .. "/assets")
   if not ok then errors.failed("synth: " .. err) end
+  local previous = fs.isdir(out) and out or nil
   local done, res = pcall(function()
-    local r = build(app, staging .. "/assets", function(st) return write_stack(staging, st) end, opts.jobs)
+    local r = build(app, staging .. "/assets", function(st) return write_stack(staging, previous, st) end, opts.jobs)
     publish(r, out, staging)
     return r
   end)

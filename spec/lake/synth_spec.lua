@@ -109,6 +109,39 @@ describe("lake.synth output #unit", function()
     assert.equal(0, code, err)
   end)
 
+  it("keeps the previous output's files that have not changed, as links to them", function()
+    local function inode(path)
+      local p = assert(io.popen("stat -c %i " .. util.shquote(path)))
+      local v = p:read("a")
+      p:close()
+      return assert(tonumber(v), path)
+    end
+    local _, err, code = util.lakehost({ "app.lua", "synth", "--out", tmp .. "/a" })
+    assert.equal(0, code, err)
+    local before = tree(tmp .. "/a")
+    local storage, pipeline = "lake-storage-stack-dev.template.json", "lake-pipeline-example-stack-dev.template.json"
+    local was = { [storage] = inode(tmp .. "/a/" .. storage), [pipeline] = inode(tmp .. "/a/" .. pipeline) }
+    -- the same app: the same files, under the same inodes
+    _, err, code = util.lakehost({ "app.lua", "synth", "--out", tmp .. "/a" })
+    assert.equal(0, code, err)
+    assert.same(before, tree(tmp .. "/a"))
+    assert.equal(was[storage], inode(tmp .. "/a/" .. storage))
+    assert.equal(was[pipeline], inode(tmp .. "/a/" .. pipeline))
+    -- a changed stack gets a new file; the others stay linked
+    local tagged = util.tmpfile(([[
+      local app = dofile(%q)
+      app.by_name["lake-pipeline-example-stack-dev"]:tag("owner", "someone")
+      return app
+    ]]):format(util.cwd() .. "/app.lua"), ".lua")
+    _, err, code = util.lakehost({ tagged, "synth", "--out", tmp .. "/a" })
+    assert.equal(0, code, err)
+    os.remove(tagged)
+    assert.equal(was[storage], inode(tmp .. "/a/" .. storage))
+    assert.not_equal(was[pipeline], inode(tmp .. "/a/" .. pipeline))
+    assert.matches('"owner"', assert(fs.read(tmp .. "/a/" .. pipeline)), 1, true)
+    assert.same({ "a" }, fs.list(tmp)) -- the previous output is gone
+  end)
+
   it("leaves the previous output untouched when synth fails", function()
     local _, err, code = util.lakehost({ "app.lua", "synth", "--out", tmp .. "/a" })
     assert.equal(0, code, err)
