@@ -466,6 +466,30 @@ describe("lake.assets with the local builder (real pip)", function()
     -- nothing left in the cache's work folder
     assert.same({}, fs.list(dir .. "/.lake-cache/tmp"))
     assert.equal(1, #fs.list(dir .. "/.lake-cache/assets"))
+    -- the output shares the cache's file (a link, not a copy of its bytes)
+    local function inode(path)
+      local said2, code2 = run({ "stat", "-c", "%i", path })
+      assert.equal(0, code2, said2)
+      return tonumber(said2)
+    end
+    local entry = dir .. "/.lake-cache/assets/" .. fs.list(dir .. "/.lake-cache/assets")[1]
+    local cached_zip = entry .. "/" .. built.sha256 .. ".zip"
+    assert.is_true(fs.isfile(cached_zip))
+    assert.equal(inode(cached_zip), inode(built.path))
+  end)
+
+  it("copies a source file into the output, never links it (an editor may change it in place)", function()
+    local dir = root .. "/file"
+    assert(fs.mkdir_p(dir .. "/out"))
+    write(dir .. "/job.py", "print('glue')\n")
+    local app = lapp.new({ root = dir, settings = settings(dir .. "/.lake-cache") })
+    local asset = assets.file(app, "p/job", dir .. "/job.py", "py")
+    local built = assert(asset.build({ dir = dir .. "/out" }))
+    assert.equal("print('glue')\n", fs.read(built.path))
+    local f = assert(io.open(dir .. "/job.py", "r+b")) -- in place, as some editors save
+    f:write("print('other')\n")
+    f:close()
+    assert.equal("print('glue')\n", fs.read(built.path))
   end)
 
   it("gives the same bytes from another folder, another cache and other file times", function()
