@@ -237,7 +237,7 @@ function Stack:add(kind_name, id, props, opts)
   local r = setmetatable({
     stack = self, logical_id = id, kind = kind, props = props, depends = {},
     deletion_policy = opts.deletion_policy, update_replace_policy = opts.update_replace_policy,
-    tags = util.copy(opts.tags or {}), metadata = opts.metadata,
+    tags = opts.tags and util.copy(opts.tags) or {}, metadata = opts.metadata,
   }, Resource)
   for _, d in ipairs(opts.depends_on or {}) do r:depends_on(d) end
   self.resources[#self.resources + 1] = r

@@ -149,8 +149,9 @@ local function assume(service)
   } } }
 end
 
+-- Takes the lists it is given: every caller makes them for it.
 local function statement(sid, actions, resources)
-  return { Sid = sid, Effect = "Allow", Action = arr(util.copy(actions)), Resource = arr(util.copy(resources)) }
+  return { Sid = sid, Effect = "Allow", Action = arr(actions), Resource = arr(resources) }
 end
 
 local function policy(name, statements)
