@@ -789,7 +789,7 @@ static int fs_same(lua_State *L) {
   char chunk[16 * 1024];
   struct stat st;
   int fd, same = 0, e = 0;
-  do fd = open(path, O_RDONLY | O_CLOEXEC);
+  do fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK); /* a fifo: no wait for a writer */
   while (fd < 0 && errno == EINTR);
   if (fd < 0) {
     e = errno;

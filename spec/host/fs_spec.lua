@@ -296,6 +296,8 @@ describe("host.fs #unit", function()
       assert.is_false(fs.same(tmp .. "/e", "x"))
       assert.same({ false }, { fs.same(tmp .. "/missing", "") }) -- missing: just false
       assert.same({ false }, { fs.same(tmp, "") })                 -- a folder is not a file
+      sh("mkfifo " .. util.shquote(tmp .. "/fifo"))
+      assert.same({ false }, { fs.same(tmp .. "/fifo", "") })      -- nor a fifo, and no wait for a writer
       local ok, err, code = fs.same(tmp .. "/f/under", "x")
       assert.is_false(ok)
       assert.equal("fs: " .. tmp .. "/f/under: " .. ENOTDIR, err)
