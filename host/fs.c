@@ -169,6 +169,20 @@ static int push_result(lua_State *L, int rc, const char *path) {
   return push_errno(L, path, e);
 }
 
+/* push_result for a call on two paths (rename, link): an error names both. */
+static int push_result2(lua_State *L, int rc, const char *from, const char *to) {
+  char buf[32];
+  int e = errno;
+  if (rc == 0) {
+    lua_pushboolean(L, 1);
+    return 1;
+  }
+  luaL_pushfail(L);
+  lua_pushfstring(L, "fs: %s -> %s: %s", from, to, strerror(e));
+  lua_pushstring(L, errno_name(e, buf, sizeof buf));
+  return 3;
+}
+
 /* Raises unless the table at idx (if any) only has keys from allowed. */
 static void check_opts(lua_State *L, int idx, const char *const allowed[]) {
   if (lua_isnoneornil(L, idx)) return;
@@ -746,17 +760,7 @@ static int fs_remove_tree(lua_State *L) {
 static int fs_rename(lua_State *L) {
   const char *from = check_path(L, 1);
   const char *to = check_path(L, 2);
-  char buf[32];
-  int e;
-  if (rename(from, to) == 0) {
-    lua_pushboolean(L, 1);
-    return 1;
-  }
-  e = errno;
-  luaL_pushfail(L);
-  lua_pushfstring(L, "fs: %s -> %s: %s", from, to, strerror(e));
-  lua_pushstring(L, errno_name(e, buf, sizeof buf));
-  return 3;
+  return push_result2(L, rename(from, to), from, to);
 }
 
 /* fs.link(from, to) -> true | nil, err, code: a hard link (another name for
@@ -765,17 +769,7 @@ static int fs_rename(lua_State *L) {
 static int fs_link(lua_State *L) {
   const char *from = check_path(L, 1);
   const char *to = check_path(L, 2);
-  char buf[32];
-  int e;
-  if (link(from, to) == 0) {
-    lua_pushboolean(L, 1);
-    return 1;
-  }
-  e = errno;
-  luaL_pushfail(L);
-  lua_pushfstring(L, "fs: %s -> %s: %s", from, to, strerror(e));
-  lua_pushstring(L, errno_name(e, buf, sizeof buf));
-  return 3;
+  return push_result2(L, link(from, to), from, to);
 }
 
 /* fs.same(path, text) -> boolean [, err, code]: true when path is a regular
