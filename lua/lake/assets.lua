@@ -47,6 +47,7 @@ local builders = require("lake.assets.builders")
 local cache = require("lake.assets.cache")
 local requirements = require("lake.assets.requirements")
 local token = require("lake.token")
+local util = require("lake.util")
 
 local M = {}
 
@@ -112,7 +113,7 @@ function check_settings(app)
     builder = "auto"
   elseif not builders.known(builder) then
     return nil, "settings.builder", ("'%s' is not a builder (docker, local or none)%s"):format(tostring(builder),
-      require("lake.util").suggest(tostring(builder), builders.NAMES))
+      util.suggest(tostring(builder), builders.NAMES))
   end
   local runtime = s.lambda_runtime or M.DEFAULT_RUNTIME
   local pyver = type(runtime) == "string" and runtime:match("^python(3%.%d+)$")
@@ -131,7 +132,7 @@ function check_settings(app)
   for _, k in ipairs(M.PIP_KEYS) do known[k] = true end
   for k in pairs(pip) do
     if not known[k] then
-      return nil, "settings.pip." .. tostring(k), "unknown key" .. require("lake.util").suggest(tostring(k), M.PIP_KEYS)
+      return nil, "settings.pip." .. tostring(k), "unknown key" .. util.suggest(tostring(k), M.PIP_KEYS)
     end
   end
   local out = { index_url = pip.index_url, no_index = pip.no_index and true or nil,
@@ -331,14 +332,10 @@ function M.sources(mod, what, memo)
   -- src/index.py is a file when the walk of src/ (which lists files only)
   -- has it: no stat of its own. A module checked by lake.pipeline.modules
   -- carries that walk (src_files).
-  local src, has_index = mod.src_files or walk(memo, mod.dir .. "/src"), false
-  for _, rel in ipairs(src or {}) do
-    if rel == "index.py" then
-      has_index = true
-      break
-    end
+  local src = mod.src_files or walk(memo, mod.dir .. "/src")
+  if not (src and util.contains(src, "index.py")) then
+    return nil, ("%s/src/index.py is missing"):format(mod.rel or mod.dir)
   end
-  if not has_index then return nil, ("%s/src/index.py is missing"):format(mod.rel or mod.dir) end
   local ok, err = tree(mod.dir .. "/src", "", (mod.rel or mod.dir) .. "/src", false, src)
   if not ok then return nil, err end
   local init

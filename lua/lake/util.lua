@@ -81,6 +81,14 @@ function M.pascal(s)
   end):gsub(" ", ""))
 end
 
+--- True when the array list holds v.
+function M.contains(list, v)
+  for i = 1, #list do
+    if list[i] == v then return true end
+  end
+  return false
+end
+
 --- Shallow copy.
 function M.copy(t)
   local c = {}

@@ -111,6 +111,13 @@ describe("lake.util #unit", function()
     assert.is_nil(util.did_you_mean("zzzzzz", { "module", "next_step" }))
   end)
 
+  it("tells whether a list holds a value", function()
+    assert.is_true(util.contains({ "a", "b" }, "b"))
+    assert.is_false(util.contains({ "a", "b" }, "c"))
+    assert.is_false(util.contains({}, "a"))
+    assert.is_false(util.contains({ 1, 2 }, "1")) -- no conversion
+  end)
+
   it("kebab-cases names", function()
     assert.equal("pipeline-example", util.kebab("pipeline_example"))
     assert.equal("example-lake", util.kebab("Example Lake"))

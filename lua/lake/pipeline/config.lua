@@ -130,14 +130,7 @@ end
 function Checker:unknown_keys(tbl, allowed, path)
   local unknown
   for k in pairs(tbl) do
-    local known = false
-    for i = 1, #allowed do
-      if allowed[i] == k then
-        known = true
-        break
-      end
-    end
-    if not known then
+    if not util.contains(allowed, k) then
       unknown = unknown or {}
       unknown[k] = true
     end
@@ -163,7 +156,7 @@ end
 --- Checks an enumerated string value.
 function Checker:enum(v, values, line, key)
   if not self:expect(v, "string", line, key) then return false end
-  for _, x in ipairs(values) do if x == v then return true end end
+  if util.contains(values, v) then return true end
   self:add(line, key, ("expected one of %s, got '%s'%s"):format(table.concat(values, ", "), v,
     suggest(v, values)))
   return false

@@ -176,14 +176,7 @@ function M.check(ck, m, manifest, io_)
   -- synthesis does not walk the folder again (a walk lists files only: a
   -- folder named index.py is not the file)
   local src_files = fs.walk(m.dir .. "/src")
-  local has_index = false
-  for _, rel in ipairs(src_files or {}) do
-    if rel == "index.py" then
-      has_index = true
-      break
-    end
-  end
-  if not has_index then
+  if not (src_files and util.contains(src_files, "index.py")) then
     ck:add(m.line, m.key, ("%s/src/index.py is missing"):format(m.rel))
     ok = false
   end
