@@ -366,15 +366,15 @@ end
 -- Building
 
 -- Copies a built file into the output folder as <sha256>.<ext>. A file of
--- the cache (entry.cached: its files are written once, whole, and never
+-- the cache (from_cache: its files are written once, whole, and never
 -- changed in place) is linked instead when the file system allows: the
 -- output shares it rather than a copy of its bytes. A source file is always
 -- copied: an editor may change it in place, and its copy must not follow.
-local function publish(dir, id, entry)
+local function publish(dir, id, entry, from_cache)
   local fs = require("host.fs")
   local final = ("%s/%s.%s"):format(dir, entry.sha256, entry.ext)
   local st = fs.stat(final)
-  if not (st and st.type == "file" and st.size == entry.size) and not (entry.cached and fs.link(entry.path, final)) then
+  if not (st and st.type == "file" and st.size == entry.size) and not (from_cache and fs.link(entry.path, final)) then
     local tmp = tmp_file(dir, id, entry.ext)
     local ok, err = fs.copy(entry.path, tmp)
     if ok then ok, err = fs.rename(tmp, final) end
@@ -500,8 +500,7 @@ function M.build_archive(app, ctx, spec)
   local entry = cache.get(dir, key)
   if entry then
     if ctx.log then ctx.log(("assets: %s: cached (%s)"):format(spec.id, key:sub(1, 12))) end
-    local out, err, code = publish(ctx.dir, spec.id, { path = entry.path, sha256 = entry.sha256, size = entry.size,
-      ext = entry.ext, cached = true })
+    local out, err, code = publish(ctx.dir, spec.id, entry, true)
     if out then out.cached = true end
     return remember(out), err, code
   end
@@ -536,8 +535,7 @@ function M.build_archive(app, ctx, spec)
   fs.remove_tree(work)
   if not ok then return nil, tostring(res), "failed" end
   if not res then return nil, err, code end
-  local out, perr, pcode = publish(ctx.dir, spec.id, { path = res.path, sha256 = res.sha256, size = res.size,
-    ext = res.ext, cached = true })
+  local out, perr, pcode = publish(ctx.dir, spec.id, res, true)
   if out then out.cached = false end
   return remember(out), perr, pcode
 end
@@ -633,8 +631,8 @@ function M.jar(app, jar)
       if not cfg then return nil, ("%s: %s"):format(key_name, msg), "input" end
       local got, err = require("lake.assets.jars").fetch(cfg.cache_dir, jar, { log = ctx.log })
       if not got then return nil, err, "failed" end
-      return publish(ctx.dir, "jar:" .. jar.url, { path = got.path, sha256 = got.sha256, size = got.size, ext = "jar",
-        cached = true })
+      return publish(ctx.dir, "jar:" .. jar.url, { path = got.path, sha256 = got.sha256, size = got.size, ext = "jar" },
+        true)
     end,
   }
 end
