@@ -190,7 +190,7 @@ local function resolve_token(v, ctx)
         if res and stack and res.stack ~= stack then id_of(res, ctx) end -- raises
         tmpl[i] = piece
       elseif not p.kind then -- a string
-        tmpl[i] = find(p, "${", 1, true) and (p:gsub("%${", "${!")) or p
+        tmpl[i] = escape_sub(p)
       else
         local pk = p.kind
         if pk == "ref" or pk == "getatt" then
