@@ -7,6 +7,9 @@
  *              replace = function(t) -> value: a table whose metatable is not
  *                json's array or object one (a lake.token, say) is encoded as
  *                what replace returns for it (not asked again at that level),
+ *              field = "name": such a table whose raw field `name` is set is
+ *                encoded as that field's value instead, without a call (a
+ *                value known when the table was made, kept on it),
  *              plain_empty = false: an empty table that carries neither
  *                metatable below raises instead of becoming {} (for callers
  *                that must know whether it was meant as [] or {}) }
@@ -81,6 +84,7 @@ typedef struct {
   int pretty, indent;
   int array_mt_idx, object_mt_idx;
   int replace_idx; /* opts.replace, 0: none */
+  int field_idx;   /* opts.field (a string), 0: none */
   int plain_empty; /* opts.plain_empty: an empty table without a json metatable is {} (else an
                       error) */
   int depth;
@@ -530,22 +534,34 @@ static void encode_value(Encoder *e, int idx) {
       put(e, "null", 4);
       break;
     case LUA_TTABLE:
-      if (e->replace_idx != 0 && lua_getmetatable(L, idx)) {
+      if ((e->replace_idx != 0 || e->field_idx != 0) && lua_getmetatable(L, idx)) {
         int foreign =
             !lua_rawequal(L, -1, e->array_mt_idx) && !lua_rawequal(L, -1, e->object_mt_idx);
         lua_pop(L, 1);
-        if (foreign) { /* encoded as what opts.replace makes of it, without asking again */
-          int replace = e->replace_idx;
+        if (foreign) { /* encoded as its field, or as what opts.replace makes of it */
+          int replace = e->replace_idx, found = 0;
           luaL_checkstack(L, 2, "json: nesting too deep");
-          lua_pushvalue(L, replace);
-          lua_pushvalue(L, idx);
-          lua_call(L, 1, 1);
-          e->replace_idx = 0;
-          if (lua_isnil(L, -1)) enc_error(e, "opts.replace gave nil");
-          encode_value(e, lua_gettop(L));
-          e->replace_idx = replace;
-          lua_pop(L, 1);
-          break;
+          if (e->field_idx != 0) { /* a value kept on it: no call */
+            lua_pushvalue(L, e->field_idx);
+            found = lua_rawget(L, idx) != LUA_TNIL;
+            if (!found) lua_pop(L, 1);
+          }
+          if (!found && replace != 0) {
+            lua_pushvalue(L, replace);
+            lua_pushvalue(L, idx);
+            lua_call(L, 1, 1);
+            found = 1;
+            if (lua_isnil(L, -1)) enc_error(e, "opts.replace gave nil");
+          }
+          if (found) { /* encoded as it is: neither asked nor looked in again at that level */
+            int field = e->field_idx;
+            e->replace_idx = e->field_idx = 0;
+            encode_value(e, lua_gettop(L));
+            e->replace_idx = replace;
+            e->field_idx = field;
+            lua_pop(L, 1);
+            break;
+          }
         }
       }
       encode_table(e, idx);
@@ -983,7 +999,8 @@ static int json_encode(lua_State *L) {
   EncBuf *buf;
   luaL_checkany(L, 1);
   lua_settop(L, 2);
-  lua_pushnil(L); /* 3: keeps the stack slots below as they were */
+  lua_pushnil(L); /* 3: opts.replace */
+  lua_pushnil(L); /* 4: opts.field; both keep the stack slots below as they were */
   e->L = L;
   e->buf = NULL;
   e->pretty = 0;
@@ -991,6 +1008,7 @@ static int json_encode(lua_State *L) {
   e->depth = 0;
   e->plen = 0;
   e->replace_idx = 0;
+  e->field_idx = 0;
   e->plain_empty = 1;
   if (!lua_isnil(L, 2)) {
     luaL_checktype(L, 2, LUA_TTABLE);
@@ -1015,6 +1033,10 @@ static int json_encode(lua_State *L) {
         luaL_argexpected(L, lua_isfunction(L, -1), 2, "function opts.replace");
         lua_copy(L, -1, 3);
         e->replace_idx = 3;
+      } else if (strcmp(k, "field") == 0) {
+        luaL_argexpected(L, lua_type(L, -1) == LUA_TSTRING, 2, "string opts.field");
+        lua_copy(L, -1, 4);
+        e->field_idx = 4;
       } else {
         lua_pop(L, 1); /* [key] */
         return luaL_argerror(
@@ -1023,14 +1045,14 @@ static int json_encode(lua_State *L) {
       lua_pop(L, 1);
     }
   }
-  buf = (EncBuf *)lua_newuserdatauv(L, sizeof *buf, 0); /* 4 */
+  buf = (EncBuf *)lua_newuserdatauv(L, sizeof *buf, 0); /* 5 */
   memset(buf, 0, sizeof *buf);
   luaL_setmetatable(L, JSON_ENCBUF);
   e->buf = buf;
-  luaL_getmetatable(L, JSON_ARRAY_MT);  /* 5 */
-  luaL_getmetatable(L, JSON_OBJECT_MT); /* 6 */
-  e->array_mt_idx = 5;
-  e->object_mt_idx = 6;
+  luaL_getmetatable(L, JSON_ARRAY_MT);  /* 6 */
+  luaL_getmetatable(L, JSON_OBJECT_MT); /* 7 */
+  e->array_mt_idx = 6;
+  e->object_mt_idx = 7;
   if (lua_isnil(L, 1)) enc_error(e, "cannot encode nil");
   encode_value(e, 1);
   lua_pushlstring(L, buf->data ? buf->data : "", buf->len);

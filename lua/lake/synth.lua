@@ -180,7 +180,8 @@ end
 function M.raw_template(stack, ctx)
   stack:materialize()
   local c = { stack = stack, assets = ctx and ctx.assets }
-  return assemble(stack, c, false), { replace = function(t) return token.resolve(t, c) end, plain_empty = false }
+  return assemble(stack, c, false),
+    { replace = function(t) return token.resolve(t, c) end, field = token.FIELD, plain_empty = false }
 end
 
 --- Checks a stack against CloudFormation's quotas and name lengths.
@@ -239,7 +240,8 @@ function M.stamp(tpl, tags, raw)
   tpl.Description = desc .. PLACEHOLDER
   -- M.encode's text, built once: a template is tens of KB, and every copy
   -- of it is garbage the collector pays for once per stack
-  local text = json.encode(tpl, { pretty = true, replace = raw and raw.replace, plain_empty = not raw })
+  local text = json.encode(tpl, { pretty = true, replace = raw and raw.replace, field = raw and raw.field,
+    plain_empty = not raw })
   local h = crypto.sha256_new()
   assert(h:update(text)) assert(h:update("\n\0")) assert(h:update(json.encode(tags)))
   local stamp = "[lakehost:" .. assert(h:hex()):sub(1, 16) .. "]"

@@ -16,6 +16,12 @@ local function new(t) return setmetatable(t, Token) end
 --- True when v is a token.
 function M.is(v) return getmetatable(v) == Token end
 
+--- The field where a token keeps its CloudFormation JSON once it is known to
+-- be the same in every stack (pseudo parameters, and concatenations of
+-- strings and them): synthesis gives it to json.encode (its field option),
+-- which then writes such a token without calling back into Lua.
+M.FIELD = "json"
+
 local PSEUDO = {
   ["AWS::AccountId"] = true, ["AWS::Region"] = true, ["AWS::Partition"] = true,
   ["AWS::StackName"] = true, ["AWS::StackId"] = true, ["AWS::URLSuffix"] = true,
@@ -29,6 +35,7 @@ for name in pairs(PSEUDO) do PSEUDO_SUB[name] = "${" .. name .. "}" end
 function M.ref(target)
   if type(target) == "string" then
     if not PSEUDO[target] then error(("token.ref: unknown pseudo parameter '%s'"):format(target), 2) end
+    return new { kind = "ref", target = target, json = { Ref = target } }
   elseif type(target) ~= "table" or not target.logical_id then
     error("token.ref: expected a resource or a pseudo parameter name", 2)
   end
@@ -157,6 +164,8 @@ local resolve
 
 -- A token -> its CloudFormation JSON.
 local function resolve_token(v, ctx)
+  local json = v.json -- the same in every stack, and known already
+  if json then return json end
   local k = v.kind
   if k == "ref" then
     if type(v.target) == "string" then return { Ref = v.target } end
@@ -182,12 +191,16 @@ local function resolve_token(v, ctx)
     -- piece nor a kind: that tells them apart without a call to type().
     local parts, stack = v.parts, ctx and ctx.stack
     local tmpl, vars, n = {}, nil, 0
+    local same = true -- strings and pseudo parameters only: the same in every stack
     for i = 1, #parts do
       local p = parts[i]
       local piece = p.piece
       if piece then -- a ref or an attribute met before: its "${...}"
         local res = p.res
-        if res and stack and res.stack ~= stack then id_of(res, ctx) end -- raises
+        if res then
+          same = false
+          if stack and res.stack ~= stack then id_of(res, ctx) end -- raises
+        end
         tmpl[i] = piece
       elseif not p.kind then -- a string
         tmpl[i] = escape_sub(p)
@@ -199,11 +212,13 @@ local function resolve_token(v, ctx)
           if type(target) == "string" then
             p.piece = PSEUDO_SUB[target]
           else
+            same = false
             local id = id_of(target, ctx)
             p.res, p.piece = target, pk == "ref" and ("${" .. id .. "}") or ("${" .. id .. "." .. p.attr .. "}")
           end
           tmpl[i] = p.piece
         else
+          same = false
           local value = pk == "lazy" and p.fn(ctx)
           if type(value) == "string" then
             tmpl[i] = escape_sub(value)
@@ -219,7 +234,9 @@ local function resolve_token(v, ctx)
     end
     local s = table.concat(tmpl)
     if n > 0 then return { ["Fn::Sub"] = { s, vars } } end
-    return { ["Fn::Sub"] = s }
+    json = { ["Fn::Sub"] = s }
+    if same then v.json = json end -- tokens never change: the next use is free
+    return json
   end
   error("token.resolve: unknown token kind " .. tostring(k))
 end

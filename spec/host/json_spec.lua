@@ -215,6 +215,32 @@ describe("host.json #unit", function()
       assert.has_error(function() json.encode({}, { replace = "x" }) end)
     end)
 
+    it("encodes such a table as its opts.field when it has one, without calling replace", function()
+      local Tok = {}
+      local kept = setmetatable({ json = { Ref = "AWS::Region" } }, Tok)
+      local asked = setmetatable({ name = "b" }, Tok)
+      local calls = 0
+      local function replace(t)
+        calls = calls + 1
+        return { ref = t.name }
+      end
+      local v = { a = kept, b = asked, c = json.array { kept, asked } }
+      assert.equal('{"a":{"Ref":"AWS::Region"},"b":{"ref":"b"},"c":[{"Ref":"AWS::Region"},{"ref":"b"}]}',
+        json.encode(v, { field = "json", replace = replace }))
+      assert.equal(2, calls) -- only the table without the field
+      -- the same text pretty, as replace would have made it
+      assert.equal(json.encode({ a = { Ref = "AWS::Region" } }, { pretty = true }),
+        json.encode({ a = kept }, { pretty = true, field = "json" }))
+      -- without replace: a table without the field is encoded as it is
+      assert.equal('{"b":{"name":"b"}}', json.encode({ b = asked }, { field = "json" }))
+      -- the field is raw: a metatable's __index does not provide it
+      local Idx = { __index = { json = "from __index" } }
+      assert.equal('{"x":{"name":"x"}}', json.encode({ x = setmetatable({ name = "x" }, Idx) }, { field = "json" }))
+      -- array and object tables are never looked in
+      assert.equal('{"o":{"json":1}}', json.encode({ o = json.object { json = 1 } }, { field = "json" }))
+      assert.has_error(function() json.encode({}, { field = 1 }) end)
+    end)
+
     it("raises on an empty table of no json kind when asked to (plain_empty = false)", function()
       local v = { a = json.array(), b = json.object(), c = { 1 }, d = { x = {} } }
       assert.equal('{"a":[],"b":{},"c":[1],"d":{"x":{}}}', json.encode(v))

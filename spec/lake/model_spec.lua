@@ -43,6 +43,32 @@ describe("lake.token #unit", function()
     assert.matches("^b/Other refers to Topic in stack 'a'", err)
   end)
 
+  it("keeps the JSON of a token that is the same in every stack, and only of such a token", function()
+    local v = token.concat("arn:", token.partition, ":s3:::b-", token.region, "/*")
+    assert.is_nil(v[token.FIELD])
+    local first = token.resolve(v, {})
+    assert.same({ ["Fn::Sub"] = "arn:${AWS::Partition}:s3:::b-${AWS::Region}/*" }, first)
+    assert.equal(first, v[token.FIELD]) -- kept for json.encode's field option
+    assert.equal(first, token.resolve(v, {}))
+    assert.same({ Ref = "AWS::Region" }, token.region[token.FIELD])
+    -- a ref, an attribute or a lazy value: asked (and checked) at every use
+    local app = app_mod.new()
+    local a = app:stack("a")
+    local topic = a:add("sns_topic", "Topic", {})
+    local calls = 0
+    local lazy = token.lazy(function() calls = calls + 1 return "k" end)
+    for _, t in ipairs({ token.concat("x/", token.ref(topic)), token.concat("x/", token.get_att(topic, "TopicName")),
+      token.concat("x/", lazy), token.concat("x/", token.import_value("I")) }) do
+      token.resolve(t, { stack = a })
+      assert.is_nil(t[token.FIELD])
+    end
+    assert.equal(1, calls)
+    local l = token.concat("x/", lazy)
+    assert.same({ ["Fn::Sub"] = "x/k" }, token.resolve(l, {}))
+    assert.same({ ["Fn::Sub"] = "x/k" }, token.resolve(l, {}))
+    assert.equal(3, calls)
+  end)
+
   it("puts other tokens in Fn::Sub variables", function()
     local v = token.concat("x-", token.import_value("Shared"))
     assert.same({ ["Fn::Sub"] = { "x-${v1}", { v1 = { ["Fn::ImportValue"] = "Shared" } } } },
