@@ -389,8 +389,9 @@ function build(app, opts)
   if jobs > 1 then
     local have = {}
     for _, a in ipairs(manifest_assets) do have[a.id] = true end
-    -- each answer carries the assets its stack published first; the next
-    -- workers are forked knowing them, and do not publish them again
+    -- each answer carries the assets its stack published first; workers
+    -- forked after it arrived know them, and do not publish them again (one
+    -- that does, racing, publishes the same content-addressed file: merged once)
     local function merge(_, values)
       for _, v in ipairs(values) do
         for _, a in ipairs(v.assets) do

@@ -76,8 +76,9 @@ local POLL = 0.001
 -- @param k integer workers at a time (at least 1)
 -- @param work function(i) -> JSON-encodable value, not nil (runs in a worker)
 -- @param on_answer function(first, values)|nil called here as each worker's
---   answer arrives (values[j] is item first + j - 1), before the next worker
---   is forked: what it records, the next workers inherit
+--   answer arrives (values[j] is item first + j - 1): what it records, the
+--   workers forked after it inherit (those forked to take the place of the
+--   worker that answered start before it is called)
 -- @return array of n answers
 function M.map(n, k, work, on_answer)
   local fs, json, proc = require("host.fs"), require("host.json"), require("host.proc")
@@ -125,7 +126,9 @@ function M.map(n, k, work, on_answer)
           if used() > M.BUDGET then break end
         end
       end)
-      local answer = ok and { values = values } or { raised = tostring(res), exit = errors.is(res) and res.exit or 2 }
+      -- count: json.encode sorts keys, so it heads the text (see peek)
+      local answer = ok and { count = #values, values = values }
+        or { raised = tostring(res), exit = errors.is(res) and res.exit or 2 }
       local eok, text = pcall(json.encode, answer)
       local wok = eok and fs.write(file, text, { sync = false })
       proc.exit(wok and 0 or 1)
@@ -133,13 +136,26 @@ function M.map(n, k, work, on_answer)
     running[#running + 1] = { pid = pid, run = run, file = file }
   end
 
-  -- A worker's answer: its values recorded, the items it did not reach
-  -- queued first.
-  local function finish(w, st)
-    local text = fs.read(w.file)
+  -- The head of a worker's answer: how many items it answered for, read
+  -- without decoding the rest; the items it did not reach are queued first.
+  -- nil when it did not answer, or raised (finish tells which).
+  local function peek(w, st)
+    w.text = st and st.how == "exit" and st.code == 0 and fs.read(w.file) or nil
     os.remove(w.file)
-    local dok, answer = pcall(json.decode, text or "")
-    if not (st and st.how == "exit" and st.code == 0 and dok and type(answer) == "table") then
+    local count = w.text and math.tointeger(tonumber(w.text:match('^{"count":(%d+),')))
+    if count and not raised and w.run[1] + count <= w.run[2] then
+      table.insert(queue, 1, { w.run[1] + count, w.run[2] })
+    end
+    w.count = count
+    return count
+  end
+
+  -- A worker's answer: its values recorded, or what went wrong raised.
+  local function finish(w, st)
+    local dok, answer = pcall(json.decode, w.text or "")
+    w.text = nil
+    if not (st and st.how == "exit" and st.code == 0 and dok and type(answer) == "table")
+      or not answer.raised and (type(answer.values) ~= "table" or #answer.values ~= w.count) then
       raise(errors.new(("a worker stopped (%s %s) before it answered, on items %d to %d of %d")
         :format(st and st.how or "?", st and st.code or "?", w.run[1], w.run[2], n), 1), w.run[1])
     elseif answer.raised then
@@ -148,23 +164,29 @@ function M.map(n, k, work, on_answer)
       local values, first = answer.values, w.run[1]
       for j, v in ipairs(values) do answers[first + j - 1] = v end
       if on_answer then on_answer(first, values) end
-      if first + #values <= w.run[2] then table.insert(queue, 1, { first + #values, w.run[2] }) end
     end
   end
 
   while #running > 0 or (#queue > 0 and not raised) do
     while #running < k and #queue > 0 and not raised do start(table.remove(queue, 1)) end
-    local done = false
+    local ended, counted = {}, true
     for i = #running, 1, -1 do
       local w = running[i]
       local st = proc.wait(w.pid, { block = false })
       if st ~= false then
         table.remove(running, i)
-        finish(w, st)
-        done = true
+        ended[#ended + 1] = { w, st }
+        counted = peek(w, st) ~= nil and counted
       end
     end
-    if not done and #running > 0 then proc.sleep(POLL) end
+    -- The CPUs they leave go to the next runs before their answers are
+    -- decoded, which takes this process milliseconds; not when one of them
+    -- raised or died: then nothing more may start.
+    if counted then
+      while #running < k and #queue > 0 and not raised do start(table.remove(queue, 1)) end
+    end
+    for _, e in ipairs(ended) do finish(e[1], e[2]) end
+    if #ended == 0 and #running > 0 then proc.sleep(POLL) end
   end
   fs.remove_tree(dir)
   if raised then error(raised, 0) end

@@ -62,16 +62,51 @@ describe("lake.workers.map #unit", function()
     assert.is_true(n >= 6, n .. " workers") -- 4 runs, each split by the budget
   end)
 
-  it("tells this process each answer before the next worker is forked", function()
+  it("tells this process each answer once, and the workers forked after it inherit it", function()
     workers.BUDGET = 1 -- one item per worker
     local seen = {}
     local answers = workers.map(6, 1, function(i)
-      return { i = i, seen = #seen }
+      local copy = {}
+      for j, x in ipairs(seen) do copy[j] = x end
+      return { i = i, seen = copy }
     end, function(first, values)
       for j in ipairs(values) do seen[#seen + 1] = first + j - 1 end
     end)
-    for i, a in ipairs(answers) do assert.same({ i = i, seen = i - 1 }, a) end
-    assert.same({ 1, 2, 3, 4, 5, 6 }, seen)
+    local told = {}
+    for _, i in ipairs(seen) do
+      assert.is_nil(told[i], "told twice: " .. i)
+      told[i] = true
+    end
+    assert.equal(6, #seen)
+    -- a worker knows the answers told before it was forked: all but at most
+    -- the one of the worker whose place it took
+    for i, a in ipairs(answers) do
+      assert.equal(i, a.i)
+      local pos
+      for p, x in ipairs(seen) do if x == i then pos = p end end
+      assert.is_true(#a.seen >= pos - 2, ("item %d knew %d answers, told as #%d"):format(i, #a.seen, pos))
+      for p, x in ipairs(a.seen) do assert.equal(seen[p], x) end -- in the order they were told
+    end
+  end)
+
+  it("reads how many items a worker did from the head of its answer, and refuses an answer that disagrees", function()
+    workers.BUDGET = 1
+    local json = require("host.json")
+    local encode = json.encode
+    -- a worker whose answer says more than it holds: a failure, not a short result
+    local ok, err = pcall(workers.map, 4, 2, function(i)
+      if i == 3 then
+        json.encode = function(v, ...)
+          if type(v) == "table" and v.count then v.count = v.count + 1 end
+          return encode(v, ...)
+        end
+      end
+      return i
+    end)
+    json.encode = encode
+    assert.is_false(ok)
+    assert.matches("a worker stopped %(exit 0%) before it answered, on items 3 to 3 of 4", tostring(err))
+    assert.equal(1, err.exit)
   end)
 
   it("raises the error of the earliest run that raised, with its exit status", function()
