@@ -8,8 +8,8 @@
  *                json's array or object one (a lake.token, say) is encoded as
  *                what replace returns for it (not asked again at that level),
  *              field = "name": such a table whose raw field `name` is set is
- *                encoded as that field's value instead, without a call (a
- *                value known when the table was made, kept on it),
+ *                encoded as that field's value instead, without a call (its
+ *                JSON, made once and kept on it),
  *              plain_empty = false: an empty table that carries neither
  *                metatable below raises instead of becoming {} (for callers
  *                that must know whether it was meant as [] or {}) }
