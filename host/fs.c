@@ -810,11 +810,10 @@ static int fs_same(lua_State *L) {
     if (same && off != len) same = 0; /* it shrank since fstat */
   }
   if (fd >= 0) close(fd);
-  if (e != 0 && e != ENOENT) {
-    char buf[32];
+  if (e != 0 && e != ENOENT) { /* push_errno's triple, with false where it has nil */
+    push_errno(L, path, e);
     lua_pushboolean(L, 0);
-    lua_pushfstring(L, "fs: %s: %s", path, strerror(e));
-    lua_pushstring(L, errno_name(e, buf, sizeof buf));
+    lua_replace(L, -4);
     return 3;
   }
   lua_pushboolean(L, same);
