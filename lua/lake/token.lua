@@ -167,8 +167,7 @@ local function resolve_token(v, ctx)
   local json = v.json -- the same in every stack, and known already
   if json then return json end
   local k = v.kind
-  if k == "ref" then
-    if type(v.target) == "string" then return { Ref = v.target } end
+  if k == "ref" then -- of a resource: a pseudo parameter's is its json
     return { Ref = id_of(v.target, ctx) }
   elseif k == "getatt" then
     return { ["Fn::GetAtt"] = { id_of(v.target, ctx), v.attr } }
