@@ -167,8 +167,13 @@ function M.map(n, k, work, on_answer)
     end
   end
 
-  while #running > 0 or (#queue > 0 and not raised) do
+  -- Starts workers on the queued runs while CPUs are free and nothing raised.
+  local function start_more()
     while #running < k and #queue > 0 and not raised do start(table.remove(queue, 1)) end
+  end
+
+  while #running > 0 or (#queue > 0 and not raised) do
+    start_more()
     local ended, counted = {}, true
     for i = #running, 1, -1 do
       local w = running[i]
@@ -182,9 +187,7 @@ function M.map(n, k, work, on_answer)
     -- The CPUs they leave go to the next runs before their answers are
     -- decoded, which takes this process milliseconds; not when one of them
     -- raised or died: then nothing more may start.
-    if counted then
-      while #running < k and #queue > 0 and not raised do start(table.remove(queue, 1)) end
-    end
+    if counted then start_more() end
     for _, e in ipairs(ended) do finish(e[1], e[2]) end
     if #ended == 0 and #running > 0 then proc.sleep(POLL) end
   end
