@@ -13,25 +13,47 @@
 VERSION   := 0.1.0
 PREFIX    ?= /usr/local
 CC        ?= cc
-PKGS      := lua5.4 yaml-0.1 expat libcurl openssl zlib
+PKGS      := yaml-0.1 expat libcurl openssl zlib
 BUILD     ?= build
 TAGS      ?=
 
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
+# Lua itself is built from deps/lua (see deps/lua/README.md) and linked in:
+# one executable with no liblua to find at run time, and the compiler sees
+# the interpreter and the host together (link-time optimization).
+LUA_DIR  := deps/lua
+LUA_SRCS := $(sort $(wildcard $(LUA_DIR)/*.c))
+# Where require() looks after lakehost's own library: the system's modules
+# (busted and its C modules on Debian), as Debian's own Lua build has it.
+MULTIARCH := $(shell $(CC) -print-multiarch 2>/dev/null)
+LUA_LDIRS := /usr/local/share/lua/5.4 /usr/local/lib/lua/5.4 /usr/share/lua/5.4
+LUA_CDIRS := /usr/local/lib/lua/5.4 $(if $(MULTIARCH),/usr/lib/$(MULTIARCH)/lua/5.4) /usr/lib/lua/5.4
+LUA_DEFS := -DLUA_COMPAT_5_3 -DLUA_USE_LINUX \
+            -D'LUA_PATH_DEFAULT="$(subst $(eval) ,,$(foreach d,$(LUA_LDIRS),$(d)/?.lua;$(d)/?/init.lua;))./?.lua;./?/init.lua"' \
+            -D'LUA_CPATH_DEFAULT="$(subst $(eval) ,,$(foreach d,$(LUA_CDIRS),$(d)/?.so;))./?.so"'
+
 WARN    := -Wall -Wextra -Werror -Wshadow -Wundef -Wwrite-strings \
            -Wmissing-prototypes -Wstrict-prototypes -Wmissing-declarations
 OPT     ?= -O2
+# Release builds optimize across files (Lua's VM and the host's calls into it).
+LTO     ?= -flto=auto
 CFLAGS  ?=
-CFLAGS  += -std=c11 $(OPT) $(WARN) -ffile-prefix-map=$(CURDIR)=. \
-           -DLAKEHOST_VERSION='"$(VERSION)"' $(PKG_CFLAGS)
-LDLIBS  += $(PKG_LIBS) -lm
+CFLAGS  += -std=c11 $(OPT) $(LTO) $(WARN) -ffile-prefix-map=$(CURDIR)=. \
+           -DLAKEHOST_VERSION='"$(VERSION)"' -I$(LUA_DIR) $(PKG_CFLAGS)
+# Lua's sources: their own dialect and warnings, not the host's -Werror.
+LUA_CFLAGS = -std=gnu99 $(OPT) $(LTO) -Wall -Wextra -ffile-prefix-map=$(CURDIR)=. $(LUA_DEFS) $(SAN_CFLAGS)
+# -E: C modules loaded by require (busted's) find the Lua API in lakehost.
+LDFLAGS += $(OPT) $(LTO) -Wl,-E
+LDLIBS  += $(PKG_LIBS) -lm -ldl
 
 ifeq ($(SANITIZE),1)
 BUILD   := build-asan
 OPT     := -O1 -g
-CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+LTO     :=
+SAN_CFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+CFLAGS  += $(SAN_CFLAGS)
 LDFLAGS += -fsanitize=address,undefined
 TEST_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=23 \
             UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
@@ -39,7 +61,7 @@ TEST_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=23 \
 endif
 
 SRCS := $(sort $(wildcard host/*.c))
-OBJS := $(SRCS:host/%.c=$(BUILD)/%.o)
+OBJS := $(SRCS:host/%.c=$(BUILD)/%.o) $(LUA_SRCS:$(LUA_DIR)/%.c=$(BUILD)/lua/%.o)
 BIN  := $(BUILD)/lakehost
 
 .PHONY: all debug test check-asan lint check fuzz fuzz-smoke deps install clean bench demo FORCE
@@ -58,16 +80,20 @@ endif
 $(BIN): $(OBJS)
 	$(CC) $(LDFLAGS) -o $@ $(OBJS) $(LDLIBS)
 
-$(BUILD)/%.o: host/%.c host/host.h $(BUILD)/.flags
+$(BUILD)/%.o: host/%.c host/host.h $(wildcard $(LUA_DIR)/*.h) $(BUILD)/.flags
 	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/lua/%.o: $(LUA_DIR)/%.c $(wildcard $(LUA_DIR)/*.h) $(BUILD)/.flags
+	@mkdir -p $(BUILD)/lua
+	$(CC) $(LUA_CFLAGS) -c -o $@ $<
 
 # Rebuild when the flags change (release <-> debug).
 $(BUILD)/.flags: FORCE
 	@mkdir -p $(BUILD)
-	@echo '$(CC) $(CFLAGS)' | cmp -s - $@ || echo '$(CC) $(CFLAGS)' > $@
+	@echo '$(CC) $(CFLAGS) $(LUA_CFLAGS) $(LDFLAGS)' | cmp -s - $@ || echo '$(CC) $(CFLAGS) $(LUA_CFLAGS) $(LDFLAGS)' > $@
 
 debug:
-	$(MAKE) BUILD=build-debug OPT='-O0 -g -DLUA_USE_APICHECK'
+	$(MAKE) BUILD=build-debug OPT='-O0 -g -DLUA_USE_APICHECK' LTO=
 
 # Specs run the binary of this flavour (build/ or build-asan/), never ./lakehost,
 # so a sanitizer run does not replace the release binary.
@@ -94,7 +120,7 @@ bench: lakehost
 fuzz fuzz-smoke:
 	$(MAKE) -C fuzz smoke FUZZ_SECONDS=$(or $(FUZZ_SECONDS),60)
 
-DEB_PKGS := lua5.4 liblua5.4-dev lua-busted lua-cjson lua-check libyaml-dev libexpat1-dev \
+DEB_PKGS := lua5.4 lua-busted lua-cjson lua-check libyaml-dev libexpat1-dev \
             libcurl4-openssl-dev libssl-dev zlib1g-dev pkg-config zip unzip python3 python3-pip \
             python3-boto3
 deps:
