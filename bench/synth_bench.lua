@@ -68,7 +68,7 @@ for _, size in ipairs(sizes) do
       assert(fs.write(pdir .. "/config.yml", cfg))
     end
   end
-  local r = assert(proc.run { argv = { "./lakehost", "bench/synth_bench.lua", "--one", tostring(d), tostring(p), dir },
+  local r = assert(proc.run { argv = { os.getenv("LAKEHOST_BIN") or "./lakehost", "bench/synth_bench.lua", "--one", tostring(d), tostring(p), dir },
     timeout = 1800, stderr = "stdout" })
   io.write(r.stdout)
   if not r.ok then error("bench failed") end
