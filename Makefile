@@ -39,9 +39,11 @@ WARN    := -Wall -Wextra -Werror -Wshadow -Wundef -Wwrite-strings \
 OPT     ?= -O2
 # Release builds optimize across files (Lua's VM and the host's calls into
 # it), Lua's VM at -O3, and are profile-guided (PGO=0 skips that; see below).
-LTO     ?= -flto=auto
+# (profile-guided only with GCC: clang keeps its profiles in another format)
+IS_GCC  := $(shell $(CC) -v 2>&1 | grep -c '^gcc version')
+LTO     ?= $(if $(filter 1,$(IS_GCC)),-flto=auto,-flto)
 LUA_OPT ?= -O3
-PGO     ?= 1
+PGO     ?= $(if $(filter 1,$(IS_GCC)),1,0)
 PGO_TRAIN ?= 4 100
 PGO_FLAGS ?=
 
