@@ -210,6 +210,10 @@ function Stack:release()
   return true
 end
 
+-- Logical ids: letters and digits, at most 255 (every pipeline stack uses
+-- the same ones, so the answer is kept).
+local valid_id = util.memoize(function(id) return id:match("^[A-Za-z0-9]+$") ~= nil and #id <= 255 end)
+
 --- Adds a resource.
 -- @param kind_name string module under lua/resources (e.g. "s3_bucket")
 -- @param id string logical id (letters and digits)
@@ -219,7 +223,7 @@ function Stack:add(kind_name, id, props, opts)
   touch(self)
   local kind, err = M.kind(kind_name)
   if not kind then error(err, 2) end
-  if type(id) ~= "string" or not id:match("^[A-Za-z0-9]+$") or #id > 255 then
+  if type(id) ~= "string" or not valid_id(id) then
     error(("invalid logical id '%s' in stack '%s': letters and digits only"):format(tostring(id), self.name), 2)
   end
   if self.by_id[id] then

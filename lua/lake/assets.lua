@@ -302,12 +302,12 @@ end
 
 -- True for a path (relative to a source folder) that is not packaged:
 -- tests/ folders, __pycache__/, *.pyc/*.pyo and dot files or folders.
-local function skipped(rel)
+local skipped = util.memoize(function(rel)
   for part in rel:gmatch("[^/]+") do
     if part == "tests" or part == "__pycache__" or part:sub(1, 1) == "." then return true end
   end
   return rel:match("%.py[co]$") ~= nil
-end
+end)
 
 --- The files of a module's archive other than installed packages.
 -- @param mod table

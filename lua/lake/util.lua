@@ -65,21 +65,37 @@ function M.suggest(word, candidates)
   return s and (" (did you mean '%s'?)"):format(s) or ""
 end
 
+-- The answers of a pure function of one string, kept: lake names are made
+-- again and again from the same parts (step, module and pipeline names), in
+-- every stack, and pattern matching is a good part of making them.
+local function memoize(fn)
+  local known = {}
+  return function(s)
+    s = tostring(s)
+    local v = known[s]
+    if v == nil then
+      v = fn(s)
+      known[s] = v
+    end
+    return v
+  end
+end
+M.memoize = memoize
+
 --- "a_b c" -> "a-b-c": the kebab-case used for every lake resource name.
-function M.kebab(s)
-  s = tostring(s)
+M.kebab = memoize(function(s)
   -- most names are kebab-case already (names are made of kebab-cased parts)
   if not s:find("[^%l%d%-]") and not s:find("%-%-") and s:byte(1) ~= 45 and s:byte(-1) ~= 45 then return s end
   s = s:gsub("(%l)(%u)", "%1-%2"):gsub("[^%w]+", "-"):gsub("^-+", ""):gsub("-+$", "")
   return s:lower()
-end
+end)
 
 --- "my_pipeline-x" -> "MyPipelineX": used for logical ids.
-function M.pascal(s)
-  return (tostring(s):gsub("[^%w]+", " "):gsub("(%w)(%w*)", function(a, b)
+M.pascal = memoize(function(s)
+  return (s:gsub("[^%w]+", " "):gsub("(%w)(%w*)", function(a, b)
     return a:upper() .. b
   end):gsub(" ", ""))
-end
+end)
 
 --- True when the array list holds v.
 function M.contains(list, v)

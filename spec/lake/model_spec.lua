@@ -144,10 +144,34 @@ describe("lake.util #unit", function()
     assert.is_false(util.contains({ 1, 2 }, "1")) -- no conversion
   end)
 
-  it("kebab-cases names", function()
-    assert.equal("pipeline-example", util.kebab("pipeline_example"))
-    assert.equal("example-lake", util.kebab("Example Lake"))
-    assert.equal("route-file", util.kebab("RouteFile"))
+  it("kebab-cases and pascal-cases names, the same when asked again", function()
+    for _ = 1, 2 do -- the second time from what memoize kept
+      assert.equal("pipeline-example", util.kebab("pipeline_example"))
+      assert.equal("example-lake", util.kebab("Example Lake"))
+      assert.equal("route-file", util.kebab("RouteFile"))
+      assert.equal("already-kebab-2", util.kebab("already-kebab-2"))
+      assert.equal("PipelineExampleX", util.pascal("pipeline_example-x"))
+      assert.equal("RouteFile", util.pascal("RouteFile"))
+    end
+    assert.equal("12", util.kebab(12))
+  end)
+
+  it("memoizes a function of one string: called once per distinct text", function()
+    local calls = 0
+    local upper = util.memoize(function(s)
+      calls = calls + 1
+      return s:upper()
+    end)
+    assert.equal("AB", upper("ab"))
+    assert.equal("AB", upper("ab"))
+    assert.equal("CD", upper("cd"))
+    assert.equal("1", upper(1)) -- as text, like tostring
+    assert.equal("1", upper("1"))
+    assert.equal(3, calls)
+    local never = util.memoize(function() calls = calls + 1 return false end)
+    assert.is_false(never("x"))
+    assert.is_false(never("x")) -- false is kept too
+    assert.equal(4, calls)
   end)
 
   it("sorts dependencies first, ties by name", function()

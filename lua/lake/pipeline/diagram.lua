@@ -6,11 +6,10 @@ local asl = require("lake.pipeline.asl")
 local M = {}
 
 -- Mermaid labels live in "..."; quotes and markup become entities.
-local function label(s)
-  return (tostring(s):gsub("[\"#<>&]", function(c)
-    return ({ ['"'] = "#quot;", ["#"] = "#35;", ["<"] = "#lt;", [">"] = "#gt;", ["&"] = "#amp;" })[c]
-  end))
-end
+local ENTITY = { ['"'] = "#quot;", ["#"] = "#35;", ["<"] = "#lt;", [">"] = "#gt;", ["&"] = "#amp;" }
+local label = require("lake.util").memoize(function(s)
+  return (s:gsub("[\"#<>&]", ENTITY))
+end)
 
 --- Mermaid text of a definition.
 -- @param def table ASL document from asl.build
