@@ -151,6 +151,13 @@ local function escape_sub(s)
   if not find(s, "${", 1, true) then return s end
   return (s:gsub("%${", "${!"))
 end
+-- escape_sub's answers: the strings of concatenations are the same in every
+-- stack of a kind, and a lookup costs less than a call
+local escaped = setmetatable({}, { __index = function(t, s)
+  local e = escape_sub(s)
+  t[s] = e
+  return e
+end })
 
 local function id_of(res, ctx)
   if ctx and ctx.stack and res.stack ~= ctx.stack then
@@ -202,7 +209,7 @@ local function resolve_token(v, ctx)
         end
         tmpl[i] = piece
       elseif not p.kind then -- a string
-        tmpl[i] = escape_sub(p)
+        tmpl[i] = escaped[p]
       else
         local pk = p.kind
         if pk == "ref" or pk == "getatt" then

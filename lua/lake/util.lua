@@ -86,6 +86,10 @@ M.memoize = memoize
 M.kebab = memoize(function(s)
   -- most names are kebab-case already (names are made of kebab-cased parts)
   if not s:find("[^%l%d%-]") and not s:find("%-%-") and s:byte(1) ~= 45 and s:byte(-1) ~= 45 then return s end
+  -- snake_case (pipeline and module names): its underscores become dashes
+  if not s:find("[^%l%d_]") and not s:find("__", 1, true) and s:byte(1) ~= 95 and s:byte(-1) ~= 95 then
+    return (s:gsub("_", "-"))
+  end
   s = s:gsub("(%l)(%u)", "%1-%2"):gsub("[^%w]+", "-"):gsub("^-+", ""):gsub("-+$", "")
   return s:lower()
 end)
