@@ -43,6 +43,15 @@ describe("pipeline stack #unit", function()
     tpl = template(p.stack)
   end)
 
+  it("is made of the resource kinds it loads before synthesis forks its workers", function()
+    local kinds = {}
+    for _, k in ipairs(require("lake.pipeline.stack").KINDS) do kinds[k] = true end
+    for _, r in ipairs(p.stack.resources) do
+      assert.is_true(kinds[r.kind.name], r.kind.name .. " is not in KINDS")
+    end
+    for k in pairs(kinds) do assert.is_truthy(package.loaded["resources." .. k], k) end
+  end)
+
   it("is lake-<pipeline>-stack-<stage>, after the shared stack", function()
     assert.equal("lake-pipeline-example-stack-dev", p.stack.name)
     assert.same({ "lake-shared-stack-dev" }, p.stack.deps)

@@ -24,6 +24,14 @@ M.GLUE = {
   pythonshell = { glue_version = "3.0", python_version = "3.9" },
   glueetl = { glue_version = "4.0", python_version = "3" },
 }
+--- The resource kinds a pipeline's stack is made of. They are loaded when
+-- the first pipeline is declared, so the worker processes that synthesize
+-- pipelines (forked later) inherit them instead of each reading and
+-- compiling them again.
+M.KINDS = { "events_rule", "glue_job", "iam_role", "lambda_function", "lambda_permission", "logs_log_group",
+  "stepfunctions_state_machine" }
+local kinds_loaded = false
+
 --- The rule Step Functions manages for .sync Glue runs.
 -- https://docs.aws.amazon.com/step-functions/latest/dg/glue-iam.html
 M.GLUE_SYNC_RULE = "StepFunctionsGetEventsForGlueJobRunsRule"
@@ -477,6 +485,11 @@ end
 -- @param n table|nil the resource names, when at hand (else made when first needed)
 -- @return pipeline { name, file, config (a copy), stack, names, state_machine_arn, and the BUILT fields }
 function M.declare(lake, shell, frozen, n)
+  if not kinds_loaded then
+    kinds_loaded = true
+    local app_mod = require("lake.app")
+    for _, k in ipairs(M.KINDS) do assert(app_mod.kind(k)) end
+  end
   local record = { name = shell.name, file = shell.file }
   local function name(cfg)
     n = n or M.resource_names(cfg or thaw(frozen), lake.env)
