@@ -89,6 +89,24 @@ describe("lake.workers.map #unit", function()
     end
   end)
 
+  it("stops this process's collector while workers run, and starts it again as it was", function()
+    local during = {}
+    local answers = workers.map(6, 2, square, function() during[#during + 1] = collectgarbage("isrunning") end)
+    assert.equal(6, #answers)
+    assert.is_true(#during > 0)
+    for _, running in ipairs(during) do assert.is_false(running) end
+    assert.is_true(collectgarbage("isrunning"))
+    -- also when a worker raised
+    assert.is_false(pcall(workers.map, 4, 2, function(i) if i == 2 then error("no", 0) end return i end))
+    assert.is_true(collectgarbage("isrunning"))
+    -- a collector stopped before stays stopped
+    collectgarbage("stop")
+    workers.map(3, 2, square)
+    local after = collectgarbage("isrunning")
+    collectgarbage("restart")
+    assert.is_false(after)
+  end)
+
   it("reads how many items a worker did from the head of its answer, and refuses an answer that disagrees", function()
     workers.BUDGET = 1
     local json = require("host.json")
