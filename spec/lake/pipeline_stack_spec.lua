@@ -49,7 +49,18 @@ describe("pipeline stack #unit", function()
     for _, r in ipairs(p.stack.resources) do
       assert.is_true(kinds[r.kind.name], r.kind.name .. " is not in KINDS")
     end
-    for k in pairs(kinds) do assert.is_truthy(package.loaded["resources." .. k], k) end
+    -- in a fresh process: declaring the pipeline (no stack built) loads them
+    local script = [[
+      package.path = "./?.lua;" .. package.path
+      local _, dl = require("spec.lake.support.lake_tree").build(".")
+      assert(rawget(dl.pipelines.pipeline_example.stack, "pending"), "built already")
+      for _, k in ipairs(require("lake.pipeline.stack").KINDS) do
+        io.write(package.loaded["resources." .. k] and "" or (k .. " not loaded\n"))
+      end
+      io.write("done\n")
+    ]]
+    local r = assert(require("host.proc").run { argv = { require("spec.support.util").bin, "-e", script } })
+    assert.equal("done\n", r.stdout, r.stderr)
   end)
 
   it("is lake-<pipeline>-stack-<stage>, after the shared stack", function()
