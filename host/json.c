@@ -12,7 +12,14 @@
  *                JSON, made once and kept on it),
  *              plain_empty = false: an empty table that carries neither
  *                metatable below raises instead of becoming {} (for callers
- *                that must know whether it was meant as [] or {}) }
+ *                that must know whether it was meant as [] or {}),
+ *              newline = true: the text ends with "\n",
+ *              hash_mark = "...0000...", hash_tail = "...": the text stamps
+ *                itself: the first occurrence of hash_mark (which holds 1 to
+ *                64 '0's) has its '0's replaced, in order, by the hex digits
+ *                of the SHA-256 of the text as encoded (the mark in place, no
+ *                newline) followed by hash_tail; the digits written are the
+ *                second result (nil when the text has no such mark) }
  *   json.array([t]) / json.object([t]) -> t         (marks t, or a new table)
  *   json.null, json.array_mt, json.object_mt
  *
@@ -35,6 +42,7 @@
 #include <lauxlib.h>
 #include <lua.h>
 #include <math.h>
+#include <openssl/evp.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -993,10 +1001,59 @@ static int json_decode(lua_State *L) {
   }
 }
 
-/* json.encode(value [, opts]) -> string */
+/* First occurrence of the n bytes of m in the len bytes of s, or NULL. */
+static const char *find_bytes(const char *s, size_t len, const char *m, size_t n) {
+  const char *p = s, *end = s + len;
+  if (n == 0 || n > len) return NULL;
+  while ((size_t)(end - p) >= n &&
+         (p = (const char *)memchr(p, m[0], (size_t)(end - p) - n + 1)) != NULL) {
+    if (memcmp(p, m, n) == 0) return p;
+    p++;
+  }
+  return NULL;
+}
+
+/* opts.hash_mark: writes the digest's hex digits over the mark's '0's in the
+ * buffer and pushes them; pushes nil when the text has no mark. Raises when
+ * OpenSSL fails (the userdata frees the buffer). */
+static void stamp_text(Encoder *e, const char *mark, size_t mlen, const char *tail, size_t tlen) {
+  static const char hex[] = "0123456789abcdef";
+  EncBuf *b = e->buf;
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int mdlen = 0;
+  char digits[64];
+  size_t i, nd = 0;
+  char *at = (char *)find_bytes(b->data ? b->data : "", b->len, mark, mlen);
+  EVP_MD_CTX *ctx;
+  int ok;
+  if (at == NULL) {
+    lua_pushnil(e->L);
+    return;
+  }
+  ctx = EVP_MD_CTX_new();
+  ok = ctx != NULL && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1 &&
+       EVP_DigestUpdate(ctx, b->data, b->len) == 1 &&
+       (tlen == 0 || EVP_DigestUpdate(ctx, tail, tlen) == 1) &&
+       EVP_DigestFinal_ex(ctx, md, &mdlen) == 1 && mdlen == 32;
+  EVP_MD_CTX_free(ctx);
+  if (!ok) luaL_error(e->L, "json: SHA-256 failed");
+  for (i = 0; i < mlen; i++) {
+    if (at[i] == '0') {
+      unsigned char byte = md[nd / 2];
+      at[i] = hex[nd % 2 == 0 ? byte >> 4 : byte & 15];
+      digits[nd++] = at[i];
+    }
+  }
+  lua_pushlstring(e->L, digits, nd);
+}
+
+/* json.encode(value [, opts]) -> string [, digits] */
 static int json_encode(lua_State *L) {
   Encoder enc, *e = &enc; /* owns nothing: buf (a userdata) does */
   EncBuf *buf;
+  const char *mark = NULL, *tail = NULL;
+  size_t mlen = 0, tlen = 0;
+  int newline = 0;
   luaL_checkany(L, 1);
   lua_settop(L, 2);
   lua_pushnil(L); /* 3: opts.replace */
@@ -1037,6 +1094,21 @@ static int json_encode(lua_State *L) {
         luaL_argexpected(L, lua_type(L, -1) == LUA_TSTRING, 2, "string opts.field");
         lua_copy(L, -1, 4);
         e->field_idx = 4;
+      } else if (strcmp(k, "newline") == 0) {
+        luaL_argexpected(L, lua_isboolean(L, -1), 2, "boolean opts.newline");
+        newline = lua_toboolean(L, -1);
+      } else if (strcmp(k, "hash_mark") == 0 || strcmp(k, "hash_tail") == 0) {
+        /* opts (arg 2) keeps these strings alive until the end */
+        luaL_argexpected(L, lua_type(L, -1) == LUA_TSTRING, 2,
+                         "string opts.hash_mark / opts.hash_tail");
+        if (k[5] == 'm') {
+          size_t zeros = 0, i;
+          mark = lua_tolstring(L, -1, &mlen);
+          for (i = 0; i < mlen; i++) zeros += mark[i] == '0';
+          luaL_argcheck(L, zeros >= 1 && zeros <= 64, 2, "opts.hash_mark must hold 1 to 64 '0's");
+        } else {
+          tail = lua_tolstring(L, -1, &tlen);
+        }
       } else {
         lua_pop(L, 1); /* [key] */
         return luaL_argerror(
@@ -1055,9 +1127,13 @@ static int json_encode(lua_State *L) {
   e->object_mt_idx = 7;
   if (lua_isnil(L, 1)) enc_error(e, "cannot encode nil");
   encode_value(e, 1);
+  if (mark != NULL) stamp_text(e, mark, mlen, tail, tlen); /* 8: digits or nil */
+  if (newline) putc1(e, '\n');
   lua_pushlstring(L, buf->data ? buf->data : "", buf->len);
   encbuf_release(buf);
-  return 1;
+  if (mark == NULL) return 1;
+  lua_insert(L, -2); /* [text, digits] */
+  return 2;
 }
 
 /* Sets the metatable registered as mt_name on arg 1 (or a new table). */

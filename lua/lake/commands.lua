@@ -259,7 +259,8 @@ local function publish(res, out, staging)
     if not ok then errors.failed(("synth: %s"):format(err)) end
     return ok
   end
-  must(fs.write(staging .. "/manifest.json", json.encode(res.manifest, { pretty = true }) .. "\n", { atomic = false }))
+  must(fs.write(staging .. "/manifest.json", json.encode(res.manifest, { pretty = true, newline = true }),
+    { atomic = false }))
   if fs.exists(out) then
     local old = out .. ".old-" .. require("host.proc").pid()
     must(fs.rename(out, old))

@@ -220,7 +220,7 @@ function M.check_limits(stack, tpl, size)
 end
 
 --- Encodes a template the way synth writes it.
-function M.encode(tpl) return json.encode(tpl, { pretty = true }) .. "\n" end
+function M.encode(tpl) return (json.encode(tpl, { pretty = true, newline = true })) end
 
 local PLACEHOLDER = "[lakehost:" .. ("0"):rep(16) .. "]"
 
@@ -234,20 +234,16 @@ local PLACEHOLDER = "[lakehost:" .. ("0"):rep(16) .. "]"
 -- @param tags table the stack's tags
 -- @param raw table|nil the options M.raw_template gave with tpl
 function M.stamp(tpl, tags, raw)
-  local crypto = require("host.crypto")
   local desc = tpl.Description
   desc = (desc and desc ~= "" and (desc .. " ") or "")
   tpl.Description = desc .. PLACEHOLDER
-  -- M.encode's text, built once: a template is tens of KB, and every copy
-  -- of it is garbage the collector pays for once per stack
-  local text = json.encode(tpl, { pretty = true, replace = raw and raw.replace, field = raw and raw.field,
-    plain_empty = not raw })
-  local h = crypto.sha256_new()
-  assert(h:update(text)) assert(h:update("\n\0")) assert(h:update(json.encode(tags)))
-  local stamp = "[lakehost:" .. assert(h:hex()):sub(1, 16) .. "]"
-  tpl.Description = desc .. stamp
-  local i, j = text:find(PLACEHOLDER, 1, true)
-  return text:sub(1, i - 1) .. stamp .. text:sub(j + 1) .. "\n"
+  -- M.encode's text, made once: the encoder hashes it and writes the hash
+  -- over the placeholder's zeros before it becomes a string (a template is
+  -- tens of KB, and a worker keeps every copy of it until it exits)
+  local text, digits = json.encode(tpl, { pretty = true, replace = raw and raw.replace, field = raw and raw.field,
+    plain_empty = not raw, newline = true, hash_mark = PLACEHOLDER, hash_tail = "\n\0" .. json.encode(tags) })
+  tpl.Description = desc .. "[lakehost:" .. assert(digits, "the placeholder is in the text") .. "]"
+  return text
 end
 
 --- The hash stamped into a template, or nil.

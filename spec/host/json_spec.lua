@@ -252,6 +252,38 @@ describe("host.json #unit", function()
       assert.has_error(function() json.encode({}, { plain_empty = "no" }) end)
     end)
 
+    it("ends the text with a newline when asked (newline = true)", function()
+      assert.equal('{"a":1}\n', json.encode({ a = 1 }, { newline = true }))
+      assert.equal('{\n  "a": [\n    1\n  ]\n}\n', json.encode({ a = { 1 } }, { pretty = true, newline = true }))
+      assert.equal('"x"', json.encode("x", { newline = false }))
+      assert.has_error(function() json.encode({}, { newline = "yes" }) end)
+    end)
+
+    it("stamps the text with its own SHA-256 over the zeros of hash_mark", function()
+      local crypto = require("host.crypto")
+      local v = { a = "keep [h:0000-00] and [h:0000-00]", b = { 1, 2 } }
+      local text, digits = json.encode(v, { hash_mark = "[h:0000-00]", hash_tail = "\n\0tail", newline = true })
+      -- hashed as encoded, the mark in place and no newline, then the tail
+      local want = crypto.sha256_hex('{"a":"keep [h:0000-00] and [h:0000-00]","b":[1,2]}' .. "\n\0tail"):sub(1, 6)
+      assert.equal(want, digits)
+      assert.equal(('{"a":"keep [h:%s-%s] and [h:0000-00]","b":[1,2]}\n'):format(want:sub(1, 4), want:sub(5, 6)),
+        text)
+      -- no tail: the text alone; every digit a mark can take
+      local full = ("0"):rep(64)
+      local t2, d2 = json.encode({ full }, { hash_mark = full })
+      assert.equal(crypto.sha256_hex('["' .. full .. '"]'), d2)
+      assert.equal('["' .. d2 .. '"]', t2)
+      -- a text without the mark: as it is, and no digits
+      local t3, d3 = json.encode({ a = 1 }, { hash_mark = "[0]" })
+      assert.equal('{"a":1}', t3)
+      assert.is_nil(d3)
+      assert.equal(1, select("#", json.encode({ a = 1 }))) -- one result without hash_mark
+      for _, bad in ipairs({ "no zeros", ("0"):rep(65), 7 }) do
+        assert.has_error(function() json.encode({}, { hash_mark = bad }) end)
+      end
+      assert.has_error(function() json.encode({}, { hash_mark = "0", hash_tail = {} }) end)
+    end)
+
     it("raises on bad arguments and options", function()
       assert.has_error(function() json.encode() end)
       assert.has_error(function() json.encode({}, 1) end)
