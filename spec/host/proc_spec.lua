@@ -442,6 +442,18 @@ describe("host.proc #unit", function()
       assert.is_nil(state(pid))
     end)
 
+    it("is killed when lakehost exits with it still running (finalizers run at exit)", function()
+      local code = [[
+        local h = assert(require("host.proc").spawn({ argv = { "sleep", "100" }, stdout = "null" }))
+        KEEP = h -- still referenced when the program ends
+        io.write(h:pid(), "\n")
+      ]]
+      local res = run_ok({ argv = { util.bin, "-e", code } })
+      assert.is_true(res.ok, res.stderr)
+      local pid = assert(tonumber(res.stdout:match("^(%d+)")), res.stdout)
+      assert.is_true(dies(pid), "the child outlived lakehost")
+    end)
+
     it("is closed by a to-be-closed variable", function()
       local pid
       do
