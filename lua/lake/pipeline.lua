@@ -61,7 +61,6 @@ local function examine(lake, dir, rel, shared)
   -- Module folders: trigger/, catch/, steps/<module>/.
   local mods = { steps = {} }
   local steps_dir = dir .. "/steps"
-  local siblings = fs.isdir(steps_dir) and fs.list(steps_dir) or {}
   for _, what in ipairs({ "trigger", "catch" }) do
     mods[what] = modules.check(ck, { dir = dir .. "/" .. what, rel = join(rel, what), runs = "lambda",
       key = what, what = what }, shared.manifest)
@@ -70,7 +69,7 @@ local function examine(lake, dir, rel, shared)
     if s.module and (s.type == "lambda" or s.type == "glue") then
       mods.steps[s.name] = modules.check(ck, { dir = steps_dir .. "/" .. s.module,
         rel = join(rel, "steps/" .. s.module), runs = s.type, key = s.key .. ".properties.module",
-        line = s.module_line, name = s.module, siblings = siblings, what = "module" }, shared.manifest)
+        line = s.module_line, name = s.module, siblings_of = steps_dir, what = "module" }, shared.manifest)
     end
   end
   ex.problems, ex.name = ck.problems, cfg.name

@@ -149,7 +149,8 @@ end
 -- @param ck checker of the pipeline's config.yml
 -- @param m table { dir = real path, rel = path as the user types it, runs = "lambda"|"glue",
 --   key = config key to blame (e.g. "steps.A.properties.module" or "trigger"), line = its line|nil,
---   siblings = { folder names to suggest from }|nil, what = "module"|"trigger"|"catch" }
+--   siblings_of = folder whose entries to suggest from (listed only then)|nil,
+--   what = "module"|"trigger"|"catch" }
 -- @param manifest table from load_manifest
 -- @param io_ table|nil { fs=, json= }
 -- @return module { dir=, rel=, index=, src_files = paths under src/ (fs.walk), packages=, extra_jars=,
@@ -162,7 +163,9 @@ function M.check(ck, m, manifest, io_)
   local text = fs.read(req_path)
   if text == nil and not fs.isdir(m.dir) then
     local hint = ""
-    if m.siblings and m.name then hint = config.suggest(m.name, m.siblings) end
+    if m.siblings_of and m.name then
+      hint = config.suggest(m.name, fs.isdir(m.siblings_of) and fs.list(m.siblings_of) or {})
+    end
     local msg = ("no folder %s%s"):format(m.rel, hint)
     if m.what == "trigger" or m.what == "catch" then
       msg = msg .. (": every pipeline needs a %s module (src/index.py and requirements.json)"):format(m.what)
