@@ -83,14 +83,17 @@ M.no_value = M.ref("AWS::NoValue")
 
 --- Concatenation of strings and tokens: a plain string when every part is a
 -- string, else one Fn::Sub (refs, attributes and pseudo parameters inline).
+local STRING_MT = getmetatable("")
 function M.concat(...)
   local n = select("#", ...)
   local args = { ... }
   local strings, flat = true, true
   for i = 1, n do
     local p = args[i]
-    if type(p) ~= "string" then
-      if getmetatable(p) == Token then
+    -- one call tells the three kinds apart: strings share a metatable
+    local mt = getmetatable(p)
+    if mt ~= STRING_MT then
+      if mt == Token then
         strings = false
         if p.kind == "concat" then flat = false end
       elseif math.type(p) == "integer" then

@@ -6,6 +6,16 @@ local util = require("lake.util")
 describe("lake.token #unit", function()
   it("keeps plain strings plain when concatenated", function()
     assert.equal("a-b-1", token.concat("a", "-", "b", "-", 1))
+    assert.equal("", token.concat())
+  end)
+
+  it("refuses parts that are neither strings, whole numbers nor tokens", function()
+    for _, case in ipairs({ { {}, "table" }, { 1.5, "number" }, { true, "boolean" },
+      { setmetatable({}, { __index = string }), "table" } }) do
+      local ok, err = pcall(token.concat, "a", case[1])
+      assert.is_false(ok)
+      assert.matches("token.concat: part 2 is a " .. case[2] .. ", expected a string or a token", err, 1, true)
+    end
   end)
 
   it("turns pseudo parameters into one Fn::Sub", function()
