@@ -42,10 +42,29 @@ function M.topic(lake_name, stage)
   return M.name(util.kebab(lake_name) .. "-errors", stage)
 end
 
+-- ARN tokens already made, per env table (whose region and account do not
+-- change once the lake is built): the roles of a pipeline ask for the same
+-- ARNs, and so do the pipelines of a domain. A token is never changed, so
+-- one can serve them all, and its Fn::Sub, the same in every stack, is made
+-- once (lake.token keeps it).
+local arns = setmetatable({}, { __mode = "k" })
+
 --- arn:${AWS::Partition}:<service>:<region>:<account>:<resource>.
+-- @param resource string
 function M.arn(service, resource, env)
-  return token.concat("arn:", token.partition, ":", service, ":", env.region or token.region, ":",
-    env.account or token.account_id, ":", resource)
+  local known = arns[env]
+  if not known then
+    known = {}
+    arns[env] = known
+  end
+  local key = service .. " " .. resource
+  local t = known[key]
+  if not t then
+    t = token.concat("arn:", token.partition, ":", service, ":", env.region or token.region, ":",
+      env.account or token.account_id, ":", resource)
+    known[key] = t
+  end
+  return t
 end
 
 return M

@@ -9,6 +9,20 @@ describe("lake.token #unit", function()
     assert.equal("", token.concat())
   end)
 
+  it("makes one ARN token per env and ARN (lake.names.arn), shared by all who ask", function()
+    local names = require("lake.names")
+    local env = { stage = "dev" }
+    local a = names.arn("glue", "database/raw", env)
+    assert.equal(a, names.arn("glue", "database/raw", env))
+    assert.not_equal(a, names.arn("glue", "database/trusted", env))
+    assert.not_equal(a, names.arn("glue", "database/raw", { stage = "dev" })) -- another env
+    assert.same({ ["Fn::Sub"] = "arn:${AWS::Partition}:glue:${AWS::Region}:${AWS::AccountId}:database/raw" },
+      token.resolve(a, {}))
+    local fixed = { region = "eu-west-1", account = "123456789012" }
+    assert.same({ ["Fn::Sub"] = "arn:${AWS::Partition}:sns:eu-west-1:123456789012:topic" },
+      token.resolve(names.arn("sns", "topic", fixed), {}))
+  end)
+
   it("refuses parts that are neither strings, whole numbers nor tokens", function()
     for _, case in ipairs({ { {}, "table" }, { 1.5, "number" }, { true, "boolean" },
       { setmetatable({}, { __index = string }), "table" } }) do
