@@ -307,6 +307,38 @@ describe("pipeline stack variants #unit", function()
     end
   end)
 
+  it("shares the tokens made from the lake's buckets between pipelines, each written as before", function()
+    local files = {}
+    lake_tree.pipeline(files, "orders", lake_tree.config("orders"), { "a" })
+    lake_tree.pipeline(files, "customers", lake_tree.config("customers"), { "a" })
+    local app, dl = build(files)
+    assert.same({}, app.problems)
+    local function objects_arns(p)
+      p.stack:materialize()
+      local out = {}
+      for _, r in ipairs(p.stack.resources) do
+        for _, pol in ipairs(r.props.Policies or {}) do
+          for _, st in ipairs(pol.PolicyDocument.Statement) do
+            if st.Sid == "ReadWritePipelineObjects" then out[#out + 1] = st.Resource end
+          end
+        end
+      end
+      return out
+    end
+    local o, c = objects_arns(dl.pipelines.orders), objects_arns(dl.pipelines.customers)
+    assert.is_true(#o > 0)
+    for i = 1, #o do
+      for j = 1, #o[i] do assert.equal(o[i][j], c[1][j]) end -- the same token objects
+    end
+    local written = {}
+    for _, st in ipairs(policy_statements(props(template(dl.pipelines.customers.stack), "LambdaStepsRole"))) do
+      if st.Sid == "ReadWritePipelineObjects" then written = st.Resource end
+    end
+    assert.same({ { ["Fn::Sub"] = "arn:${AWS::Partition}:s3:::example-raw-${AWS::Region}-${AWS::AccountId}-dev/*" },
+      { ["Fn::Sub"] = "arn:${AWS::Partition}:s3:::example-trusted-${AWS::Region}-${AWS::AccountId}-dev/*" } },
+      written)
+  end)
+
   it("escapes wildcard characters of a prefix and suffix", function()
     local stack = require("lake.pipeline.stack")
     assert.same({ wildcard = "a\\*b/*.j\\\\" },

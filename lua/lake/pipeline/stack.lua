@@ -176,11 +176,29 @@ local function logs_statement(env, fn_names)
   return statement("WriteLogs", { "logs:CreateLogStream", "logs:PutLogEvents" }, res)
 end
 
+-- Tokens made from the lake's own (its buckets' names and ARNs, the assets
+-- bucket): the same in every pipeline, so made once and shared, and their
+-- Fn::Sub made once too (lake.token keeps it on the token).
+local lake_tokens = setmetatable({}, { __mode = "k" })
+local function lake_token(base, suffix, make)
+  local known = lake_tokens[base]
+  if not known then
+    known = {}
+    lake_tokens[base] = known
+  end
+  local t = known[suffix]
+  if not t then
+    t = make()
+    known[suffix] = t
+  end
+  return t
+end
+
 -- Read and write on the pipeline's two buckets.
 local function s3_statements(buckets, extra_read)
   local objects, list = {}, {}
   for _, b in ipairs(buckets) do
-    objects[#objects + 1] = token.concat(b.arn, "/*")
+    objects[#objects + 1] = lake_token(b.arn, "/*", function() return token.concat(b.arn, "/*") end)
     list[#list + 1] = b.arn
   end
   local out = {
@@ -188,8 +206,9 @@ local function s3_statements(buckets, extra_read)
     statement("ReadWritePipelineObjects", { "s3:GetObject", "s3:PutObject", "s3:DeleteObject" }, objects),
   }
   if extra_read then
-    out[#out + 1] = statement("ReadAssets", { "s3:GetObject" }, { token.concat("arn:", token.partition, ":s3:::",
-      extra_read, "/*") })
+    out[#out + 1] = statement("ReadAssets", { "s3:GetObject" }, { lake_token(extra_read, "objects", function()
+      return token.concat("arn:", token.partition, ":s3:::", extra_read, "/*")
+    end) })
   end
   return out
 end
@@ -206,7 +225,9 @@ local function catalog_statement(env, databases)
 end
 
 local function managed(name)
-  return token.concat("arn:", token.partition, ":iam::aws:policy/", name)
+  return lake_token(token.partition, name, function()
+    return token.concat("arn:", token.partition, ":iam::aws:policy/", name)
+  end)
 end
 
 ---------------------------------------------------------------------------
@@ -370,7 +391,9 @@ local function fill(lake, cfg, mods, stack, record)
       local code = assets.glue(app, cfg.name .. "/" .. s.module, mod, { glue_type = s.glue_version })
       local script = code.script
       local args = {
-        ["--TempDir"] = token.concat("s3://", target.name, "/glue-temp/"),
+        ["--TempDir"] = lake_token(target, "glue-temp", function()
+          return token.concat("s3://", target.name, "/glue-temp/")
+        end),
         ["--job-bookmark-option"] = "job-bookmark-" .. s.job_bookmark,
         ["--enable-continuous-cloudwatch-log"] = "true",
       }
