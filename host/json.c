@@ -170,22 +170,26 @@ static void reserve_depth(Encoder *e, int depth) {
   b->capdepth = cap;
 }
 
-/* Makes room for n more bytes; raises on out of memory (the userdata frees). */
-static char *reserve(Encoder *e, size_t n) {
+/* reserve's slow path: grows the buffer to hold n more bytes. */
+static char *grow(Encoder *e, size_t n) {
   EncBuf *b = e->buf;
-  if (b->cap - b->len < n) {
-    size_t cap = b->cap ? b->cap : 1024;
-    char *d;
-    while (cap - b->len < n) {
-      if (cap > SIZE_MAX / 2) luaL_error(e->L, "json: out of memory");
-      cap *= 2;
-    }
-    d = (char *)realloc(b->data, cap);
-    if (d == NULL) luaL_error(e->L, "json: out of memory");
-    b->data = d;
-    b->cap = cap;
+  size_t cap = b->cap ? b->cap : 1024;
+  char *d;
+  while (cap - b->len < n) {
+    if (cap > SIZE_MAX / 2) luaL_error(e->L, "json: out of memory");
+    cap *= 2;
   }
+  d = (char *)realloc(b->data, cap);
+  if (d == NULL) luaL_error(e->L, "json: out of memory");
+  b->data = d;
+  b->cap = cap;
   return b->data + b->len;
+}
+
+/* Makes room for n more bytes; raises on out of memory (the userdata frees). */
+static inline char *reserve(Encoder *e, size_t n) {
+  EncBuf *b = e->buf;
+  return b->cap - b->len >= n ? b->data + b->len : grow(e, n);
 }
 
 static void put(Encoder *e, const char *s, size_t n) {
@@ -326,6 +330,19 @@ static void put_float(Encoder *e, double x) {
   put(e, tmp, (size_t)n);
 }
 
+/* Bytes a JSON string cannot hold as they are: 1 for control characters,
+ * '"' and '\\' (escaped), 2 for bytes of 0x80 and up (checked as UTF-8). */
+static const unsigned char special[256] = {
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+};
+
 /* Writes s as a JSON string; what names it in the error ("string", "key"). */
 static void put_string(Encoder *e, const char *s, size_t n, const char *what) {
   static const char hex[] = "0123456789abcdef";
@@ -334,14 +351,15 @@ static void put_string(Encoder *e, const char *s, size_t n, const char *what) {
   while (p < end) {
     const unsigned char *run = p;
     while (p < end) { /* longest run copied as is */
-      unsigned c = *p;
-      if (c < 0x80) {
-        if (c < 0x20 || c == '"' || c == '\\') break;
+      unsigned k = special[*p];
+      if (k == 0) {
         p++;
+      } else if (k == 1) {
+        break;
       } else {
-        size_t k = utf8_len(p, (size_t)(end - p));
-        if (k == 0) enc_error(e, "invalid UTF-8 in %s", what);
-        p += k;
+        size_t u = utf8_len(p, (size_t)(end - p));
+        if (u == 0) enc_error(e, "invalid UTF-8 in %s", what);
+        p += u;
       }
     }
     if (p > run) put(e, (const char *)run, (size_t)(p - run));
