@@ -117,12 +117,18 @@ end
 -- requirements.json, then each declared shared module in declared order.
 -- @param mod table { rel=, packages=, extra_jars=, shared = { {name=, rel=, packages=, extra_jars=} } }
 -- @return array of { label =, packages =, extra_jars = }
+-- "<folder of shared/>/manifest.json: <name>" from "<shared folder>\0<name>"
+-- (every module that lists a shared module asks for the same label)
+local shared_label = require("lake.util").memoize(function(key)
+  local rel, name = key:match("^(.*)%z(.*)$")
+  return ("%s/manifest.json: %s"):format(rel:match("^(.*)/[^/]+$") or "shared", name)
+end)
+
 function M.sources(mod)
   local out = { { label = (mod.rel or mod.dir or "module") .. "/requirements.json",
     packages = mod.packages, extra_jars = mod.extra_jars } }
   for _, s in ipairs(mod.shared or {}) do
-    local base = (s.rel or s.dir or "shared"):match("^(.*)/[^/]+$") or "shared"
-    out[#out + 1] = { label = ("%s/manifest.json: %s"):format(base, s.name),
+    out[#out + 1] = { label = shared_label((s.rel or s.dir or "shared") .. "\0" .. s.name),
       packages = s.packages, extra_jars = s.extra_jars }
   end
   return out
