@@ -71,10 +71,14 @@ typedef struct {
   char *rel; /* current relative path, NUL-terminated */
   size_t rellen, relcap;
   int dirs, follow;
-  struct {
+  /* with follow only (malloc'd, FS_MAX_DEPTH + 1 entries): the identities of
+   * the folders above, to stop at a link back to one of them. Not part of
+   * the userdata itself: walks are many and mostly shallow, and a worker
+   * keeps every userdata it made until it exits. */
+  struct ancestor {
     dev_t dev;
     ino_t ino;
-  } anc[FS_MAX_DEPTH + 1];
+  } * anc;
   int err;       /* errno of the failure, 0 if none */
   int too_deep;  /* nesting limit hit */
   char *errpath; /* malloc'd path of the failure */
@@ -456,7 +460,9 @@ static int walker_gc(lua_State *L) {
   sv_free(&w->out);
   free(w->rel);
   free(w->errpath);
+  free(w->anc);
   w->rel = w->errpath = NULL;
+  w->anc = NULL;
   return 0;
 }
 
@@ -1012,8 +1018,10 @@ static int walk_dir(walker *w, DIR *d, int depth) {
       rc = walk_fail(w, errno);
       break;
     }
-    w->anc[depth + 1].dev = st.st_dev;
-    w->anc[depth + 1].ino = st.st_ino;
+    if (w->anc != NULL) {
+      w->anc[depth + 1].dev = st.st_dev;
+      w->anc[depth + 1].ino = st.st_ino;
+    }
     {
       DIR *sd = fdopendir(sub);
       if (sd == NULL) {
@@ -1055,6 +1063,11 @@ static int fs_walk(lua_State *L) {
   d = opendir(root);
   if (d == NULL) return push_errno(L, root, errno);
   if (follow) {
+    w->anc = (struct ancestor *)malloc((FS_MAX_DEPTH + 1) * sizeof *w->anc);
+    if (w->anc == NULL) {
+      closedir(d);
+      return push_errno(L, root, ENOMEM);
+    }
     if (fstat(dirfd(d), &st) != 0) {
       int e = errno;
       closedir(d);
