@@ -155,12 +155,23 @@ local function escape_sub(s)
   return (s:gsub("%${", "${!"))
 end
 -- escape_sub's answers: the strings of concatenations are the same in every
--- stack of a kind, and a lookup costs less than a call
-local escaped = setmetatable({}, { __index = function(t, s)
-  local e = escape_sub(s)
-  t[s] = e
-  return e
-end })
+-- stack of a kind, and a lookup costs less than a call (kept like
+-- lake.util.memoize's: at most MEMO_MAX, then afresh)
+local escaped
+local function new_escaped()
+  local n = 0
+  return setmetatable({}, { __index = function(t, s)
+    local e = escape_sub(s)
+    if n >= require("lake.util").MEMO_MAX then
+      escaped = new_escaped()
+      return e
+    end
+    n = n + 1
+    t[s] = e
+    return e
+  end })
+end
+escaped = new_escaped()
 
 local function id_of(res, ctx)
   if ctx and ctx.stack and res.stack ~= ctx.stack then

@@ -65,17 +65,25 @@ function M.suggest(word, candidates)
   return s and (" (did you mean '%s'?)"):format(s) or ""
 end
 
--- The answers of a pure function of one string, kept: lake names are made
--- again and again from the same parts (step, module and pipeline names), in
--- every stack, and pattern matching is a good part of making them.
+--- How many answers a memo keeps before it starts again empty: names
+-- unique to one pipeline must not pile up over thousands of pipelines in
+-- one process, while those every stack shares are back after a few.
+M.MEMO_MAX = 4096
+
+-- The answers of a pure function of one string, kept (at most MEMO_MAX):
+-- lake names are made again and again from the same parts (step, module
+-- and pipeline names), in every stack, and pattern matching is a good part
+-- of making them.
 local function memoize(fn)
-  local known = {}
+  local known, n = {}, 0
   return function(s)
     s = tostring(s)
     local v = known[s]
     if v == nil then
       v = fn(s)
+      if n >= M.MEMO_MAX then known, n = {}, 0 end
       known[s] = v
+      n = n + 1
     end
     return v
   end

@@ -200,6 +200,14 @@ describe("lake.util #unit", function()
     assert.is_false(never("x"))
     assert.is_false(never("x")) -- false is kept too
     assert.equal(4, calls)
+    -- at most MEMO_MAX answers, then it starts again empty
+    local max = util.MEMO_MAX
+    util.MEMO_MAX = 2
+    calls = 0
+    local id = util.memoize(function(s) calls = calls + 1 return s end)
+    for _, s in ipairs({ "a", "b", "a", "c", "c", "a" }) do assert.equal(s, id(s)) end
+    util.MEMO_MAX = max
+    assert.equal(4, calls) -- a, b, then c in a fresh memo, then a again
   end)
 
   it("sorts dependencies first, ties by name", function()
