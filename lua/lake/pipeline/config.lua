@@ -126,11 +126,25 @@ function Checker:expect(v, want, line, key)
   return false
 end
 
+-- The allowed keys of each list given to unknown_keys, as a set (the lists
+-- are this module's constants; every pipeline checks against them).
+local allowed_sets = setmetatable({}, { __mode = "k" })
+local LAYER_KEYS = { "origin", "target" }
+local TRIGGER_KINDS = { "s3", "event_rule" }
+local S3_TRIGGER_KEYS = { "prefix", "suffix" }
+local EVENT_RULE_KEYS = { "source", "detail_type" }
+
 --- Records unknown keys of a mapping, with a did-you-mean when one is close.
 function Checker:unknown_keys(tbl, allowed, path)
+  local set = allowed_sets[allowed]
+  if not set then
+    set = {}
+    for _, k in ipairs(allowed) do set[k] = true end
+    allowed_sets[allowed] = set
+  end
   local unknown
   for k in pairs(tbl) do
-    if not util.contains(allowed, k) then
+    if not set[k] then
       unknown = unknown or {}
       unknown[k] = true
     end
@@ -213,7 +227,7 @@ end
 
 local function check_layers(ck, v, line, cfg)
   if not ck:expect(v, "mapping", line, "layers") then return end
-  ck:unknown_keys(v, { "origin", "target" }, "layers")
+  ck:unknown_keys(v, LAYER_KEYS, "layers")
   local ok = true
   for _, k in ipairs({ "origin", "target" }) do
     local x = ck:required(v, k, "layers", line)
@@ -236,7 +250,7 @@ local function check_triggers(ck, v, line)
     local key = ("triggers[%d]"):format(i)
     local il = ck:line_of(v, i, line)
     if ck:expect(item, "mapping", il, key) then
-      ck:unknown_keys(item, { "s3", "event_rule" }, key)
+      ck:unknown_keys(item, TRIGGER_KINDS, key)
       local n = (item.s3 ~= nil and 1 or 0) + (item.event_rule ~= nil and 1 or 0)
       if n ~= 1 then
         ck:add(il, key, "needs exactly one of s3, event_rule")
@@ -245,7 +259,7 @@ local function check_triggers(ck, v, line)
         local s3 = item.s3
         if ck:kind(s3) == "null" then s3 = {} end -- "- s3:" alone: every object of the bucket
         if ck:expect(s3, "mapping", sl, k) then
-          ck:unknown_keys(s3, { "prefix", "suffix" }, k)
+          ck:unknown_keys(s3, S3_TRIGGER_KEYS, k)
           local t = { kind = "s3", index = i, line = il }
           for _, f in ipairs({ "prefix", "suffix" }) do
             if s3[f] ~= nil and ck:expect(s3[f], "string", ck:line_of(s3, f, sl), k .. "." .. f) then
@@ -258,7 +272,7 @@ local function check_triggers(ck, v, line)
         local k, el = key .. ".event_rule", ck:line_of(item, "event_rule", il)
         local er = item.event_rule
         if ck:expect(er, "mapping", el, k) then
-          ck:unknown_keys(er, { "source", "detail_type" }, k)
+          ck:unknown_keys(er, EVENT_RULE_KEYS, k)
           local t = { kind = "event_rule", index = i, line = il }
           local src = ck:required(er, "source", k, el)
           if src ~= nil and ck:string_list(src, ck:line_of(er, "source", el), k .. ".source", { non_empty = true }) then
@@ -306,9 +320,10 @@ end
 local function check_contract(ck, v, line)
   local out = {}
   if not ck:expect(v, "mapping", line, "contract") then return out end
-  local keys = util.sorted_keys(v)
+  local keys, lines = util.sorted_keys(v), {}
+  for _, k in ipairs(keys) do lines[k] = ck:line_of(v, k, 0) end
   table.sort(keys, function(a, b)
-    local la, lb = ck:line_of(v, a, 0), ck:line_of(v, b, 0)
+    local la, lb = lines[a], lines[b]
     if la ~= lb then return la < lb end
     return tostring(a) < tostring(b)
   end)
