@@ -1075,7 +1075,10 @@ static int json_encode(lua_State *L) {
   luaL_checkany(L, 1);
   lua_settop(L, 2);
   lua_pushnil(L); /* 3: opts.replace */
-  lua_pushnil(L); /* 4: opts.field; both keep the stack slots below as they were */
+  lua_pushnil(L); /* 4: opts.field */
+  lua_pushnil(L); /* 5: opts.hash_mark */
+  lua_pushnil(L); /* 6: opts.hash_tail; all keep the stack slots below as they were, and
+                   * the values alive whatever a replace function does to opts */
   e->L = L;
   e->buf = NULL;
   e->pretty = 0;
@@ -1116,16 +1119,18 @@ static int json_encode(lua_State *L) {
         luaL_argexpected(L, lua_isboolean(L, -1), 2, "boolean opts.newline");
         newline = lua_toboolean(L, -1);
       } else if (strcmp(k, "hash_mark") == 0 || strcmp(k, "hash_tail") == 0) {
-        /* opts (arg 2) keeps these strings alive until the end */
+        /* kept in slots 5 and 6: alive until the end */
         luaL_argexpected(L, lua_type(L, -1) == LUA_TSTRING, 2,
                          "string opts.hash_mark / opts.hash_tail");
         if (k[5] == 'm') {
           size_t zeros = 0, i;
-          mark = lua_tolstring(L, -1, &mlen);
+          lua_copy(L, -1, 5);
+          mark = lua_tolstring(L, 5, &mlen);
           for (i = 0; i < mlen; i++) zeros += mark[i] == '0';
           luaL_argcheck(L, zeros >= 1 && zeros <= 64, 2, "opts.hash_mark must hold 1 to 64 '0's");
         } else {
-          tail = lua_tolstring(L, -1, &tlen);
+          lua_copy(L, -1, 6);
+          tail = lua_tolstring(L, 6, &tlen);
         }
       } else {
         lua_pop(L, 1); /* [key] */
@@ -1135,17 +1140,17 @@ static int json_encode(lua_State *L) {
       lua_pop(L, 1);
     }
   }
-  buf = (EncBuf *)lua_newuserdatauv(L, sizeof *buf, 0); /* 5 */
+  buf = (EncBuf *)lua_newuserdatauv(L, sizeof *buf, 0); /* 7 */
   memset(buf, 0, sizeof *buf);
   luaL_setmetatable(L, JSON_ENCBUF);
   e->buf = buf;
-  luaL_getmetatable(L, JSON_ARRAY_MT);  /* 6 */
-  luaL_getmetatable(L, JSON_OBJECT_MT); /* 7 */
-  e->array_mt_idx = 6;
-  e->object_mt_idx = 7;
+  luaL_getmetatable(L, JSON_ARRAY_MT);  /* 8 */
+  luaL_getmetatable(L, JSON_OBJECT_MT); /* 9 */
+  e->array_mt_idx = 8;
+  e->object_mt_idx = 9;
   if (lua_isnil(L, 1)) enc_error(e, "cannot encode nil");
   encode_value(e, 1);
-  if (mark != NULL) stamp_text(e, mark, mlen, tail, tlen); /* 8: digits or nil */
+  if (mark != NULL) stamp_text(e, mark, mlen, tail, tlen); /* 10: digits or nil */
   if (newline) putc1(e, '\n');
   lua_pushlstring(L, buf->data ? buf->data : "", buf->len);
   encbuf_release(buf);

@@ -278,6 +278,19 @@ describe("host.json #unit", function()
       assert.equal('{"a":1}', t3)
       assert.is_nil(d3)
       assert.equal(1, select("#", json.encode({ a = 1 }))) -- one result without hash_mark
+      -- a replace function that drops the options meanwhile changes nothing
+      -- (long strings, made here: nothing else holds them once opts drops them)
+      local pad = ("-"):rep(48)
+      local opts
+      opts = { hash_mark = "[h:" .. ("0"):rep(4) .. "]" .. pad, hash_tail = "tail" .. pad, replace = function()
+        opts.hash_mark, opts.hash_tail = nil, nil
+        collectgarbage()
+        collectgarbage()
+        return "x"
+      end }
+      local t4, d4 = json.encode({ a = "[h:0000]" .. pad, t = setmetatable({}, {}) }, opts)
+      assert.equal(crypto.sha256_hex('{"a":"[h:0000]' .. pad .. '","t":"x"}tail' .. pad):sub(1, 4), d4)
+      assert.equal('{"a":"[h:' .. d4 .. ']' .. pad .. '","t":"x"}', t4)
       for _, bad in ipairs({ "no zeros", ("0"):rep(65), 7 }) do
         assert.has_error(function() json.encode({}, { hash_mark = bad }) end)
       end
