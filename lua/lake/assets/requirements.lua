@@ -113,10 +113,6 @@ function M.merge_jars(sources)
   return list
 end
 
---- The sources of a checked module (lake.pipeline.modules.check): its own
--- requirements.json, then each declared shared module in declared order.
--- @param mod table { rel=, packages=, extra_jars=, shared = { {name=, rel=, packages=, extra_jars=} } }
--- @return array of { label =, packages =, extra_jars = }
 -- "<folder of shared/>/manifest.json: <name>" from "<shared folder>\0<name>"
 -- (every module that lists a shared module asks for the same label)
 local shared_label = require("lake.util").memoize(function(key)
@@ -124,6 +120,10 @@ local shared_label = require("lake.util").memoize(function(key)
   return ("%s/manifest.json: %s"):format(rel:match("^(.*)/[^/]+$") or "shared", name)
 end)
 
+--- The sources of a checked module (lake.pipeline.modules.check): its own
+-- requirements.json, then each declared shared module in declared order.
+-- @param mod table { rel=, packages=, extra_jars=, shared = { {name=, rel=, packages=, extra_jars=} } }
+-- @return array of { label =, packages =, extra_jars = }
 function M.sources(mod)
   local out = { { label = (mod.rel or mod.dir or "module") .. "/requirements.json",
     packages = mod.packages, extra_jars = mod.extra_jars } }
