@@ -330,6 +330,8 @@ static void put_float(Encoder *e, double x) {
   put(e, tmp, (size_t)n);
 }
 
+static const char hexdigits[] = "0123456789abcdef";
+
 /* Bytes a JSON string cannot hold as they are: 1 for control characters,
  * '"' and '\\' (escaped), 2 for bytes of 0x80 and up (checked as UTF-8). */
 static const unsigned char special[256] = {
@@ -345,7 +347,6 @@ static const unsigned char special[256] = {
 
 /* Writes s as a JSON string; what names it in the error ("string", "key"). */
 static void put_string(Encoder *e, const char *s, size_t n, const char *what) {
-  static const char hex[] = "0123456789abcdef";
   const unsigned char *p = (const unsigned char *)s, *end = p + n;
   putc1(e, '"');
   while (p < end) {
@@ -392,8 +393,8 @@ static void put_string(Encoder *e, const char *s, size_t n, const char *what) {
           esc[1] = 'u';
           esc[2] = '0';
           esc[3] = '0';
-          esc[4] = hex[c >> 4];
-          esc[5] = hex[c & 15];
+          esc[4] = hexdigits[c >> 4];
+          esc[5] = hexdigits[c & 15];
           put(e, esc, 6);
           continue;
       }
@@ -1035,7 +1036,6 @@ static const char *find_bytes(const char *s, size_t len, const char *m, size_t n
  * buffer and pushes them; pushes nil when the text has no mark. Raises when
  * OpenSSL fails (the userdata frees the buffer). */
 static void stamp_text(Encoder *e, const char *mark, size_t mlen, const char *tail, size_t tlen) {
-  static const char hex[] = "0123456789abcdef";
   EncBuf *b = e->buf;
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int mdlen = 0;
@@ -1058,7 +1058,7 @@ static void stamp_text(Encoder *e, const char *mark, size_t mlen, const char *ta
   for (i = 0; i < mlen; i++) {
     if (at[i] == '0') {
       unsigned char byte = md[nd / 2];
-      at[i] = hex[nd % 2 == 0 ? byte >> 4 : byte & 15];
+      at[i] = hexdigits[nd % 2 == 0 ? byte >> 4 : byte & 15];
       digits[nd++] = at[i];
     }
   }
@@ -1118,20 +1118,17 @@ static int json_encode(lua_State *L) {
       } else if (strcmp(k, "newline") == 0) {
         luaL_argexpected(L, lua_isboolean(L, -1), 2, "boolean opts.newline");
         newline = lua_toboolean(L, -1);
-      } else if (strcmp(k, "hash_mark") == 0 || strcmp(k, "hash_tail") == 0) {
-        /* kept in slots 5 and 6: alive until the end */
-        luaL_argexpected(L, lua_type(L, -1) == LUA_TSTRING, 2,
-                         "string opts.hash_mark / opts.hash_tail");
-        if (k[5] == 'm') {
-          size_t zeros = 0, i;
-          lua_copy(L, -1, 5);
-          mark = lua_tolstring(L, 5, &mlen);
-          for (i = 0; i < mlen; i++) zeros += mark[i] == '0';
-          luaL_argcheck(L, zeros >= 1 && zeros <= 64, 2, "opts.hash_mark must hold 1 to 64 '0's");
-        } else {
-          lua_copy(L, -1, 6);
-          tail = lua_tolstring(L, 6, &tlen);
-        }
+      } else if (strcmp(k, "hash_mark") == 0) { /* slot 5 keeps it alive until the end */
+        size_t zeros = 0, i;
+        luaL_argexpected(L, lua_type(L, -1) == LUA_TSTRING, 2, "string opts.hash_mark");
+        lua_copy(L, -1, 5);
+        mark = lua_tolstring(L, 5, &mlen);
+        for (i = 0; i < mlen; i++) zeros += mark[i] == '0';
+        luaL_argcheck(L, zeros >= 1 && zeros <= 64, 2, "opts.hash_mark must hold 1 to 64 '0's");
+      } else if (strcmp(k, "hash_tail") == 0) { /* slot 6 */
+        luaL_argexpected(L, lua_type(L, -1) == LUA_TSTRING, 2, "string opts.hash_tail");
+        lua_copy(L, -1, 6);
+        tail = lua_tolstring(L, 6, &tlen);
       } else {
         lua_pop(L, 1); /* [key] */
         return luaL_argerror(
