@@ -377,23 +377,37 @@ end
 ---------------------------------------------------------------------------
 -- Assets and templates
 
---- Uploads the manifest's assets that the bucket does not have yet.
+-- One file of the manifest's assets: uploaded unless the bucket has it.
+local function upload_asset(ctx, a, out_dir, stats)
+  local named = a.ids and (#a.ids > 1 and ("%s and %d more"):format(a.ids[1], #a.ids - 1) or a.ids[1]) or a.id
+  local head, err = s3.head_object(ctx.client, ctx.bucket, a.key)
+  if head == nil then return nil, ("asset %s: %s"):format(named, tostring(err)) end
+  if head and head.size == a.size then
+    stats.present = stats.present + 1
+    return true
+  end
+  ctx.progress(("uploading %s (%s, %d bytes)"):format(a.key, named, a.size or 0))
+  local ok, perr = s3.put_object(ctx.client, ctx.bucket, a.key, {
+    file = out_dir .. "/" .. a.file, content_type = a.key:match("%.zip$") and "application/zip" or "text/plain",
+  })
+  if not ok then return nil, ("asset %s: %s"):format(named, tostring(perr)) end
+  stats.uploaded = stats.uploaded + 1
+  stats.bytes = stats.bytes + (a.size or 0)
+  return true
+end
+
+--- Uploads the manifest's assets that the bucket does not have yet: one
+-- look per file, however many asset ids it is (version 2 lists the ids of
+-- a file together; version 1 had an entry per id).
 -- @return { uploaded = n, present = n, bytes = n } | nil, err
 function M.upload_assets(ctx, manifest, out_dir)
   local stats = { uploaded = 0, present = 0, bytes = 0 }
+  local seen = {}
   for _, a in ipairs(manifest.assets or {}) do
-    local head, err = s3.head_object(ctx.client, ctx.bucket, a.key)
-    if head == nil then return nil, ("asset %s: %s"):format(a.id, tostring(err)) end
-    if head and head.size == a.size then
-      stats.present = stats.present + 1
-    else
-      ctx.progress(("uploading %s (%s, %d bytes)"):format(a.key, a.id, a.size or 0))
-      local ok, perr = s3.put_object(ctx.client, ctx.bucket, a.key, {
-        file = out_dir .. "/" .. a.file, content_type = a.key:match("%.zip$") and "application/zip" or "text/plain",
-      })
-      if not ok then return nil, ("asset %s: %s"):format(a.id, tostring(perr)) end
-      stats.uploaded = stats.uploaded + 1
-      stats.bytes = stats.bytes + (a.size or 0)
+    if not seen[a.key] then
+      seen[a.key] = true
+      local ok, err = upload_asset(ctx, a, out_dir, stats)
+      if not ok then return nil, err end
     end
   end
   return stats

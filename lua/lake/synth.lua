@@ -288,7 +288,26 @@ function build(app, opts)
   -- Assets are built as the stacks that declare them are materialized
   -- (deferred stacks declare theirs then); the new ones of each step in id
   -- order. Their files are content-addressed, so the order changes nothing.
-  local assets, manifest_assets = {}, setmetatable({}, array_mt)
+  -- manifest_assets: one entry per asset id this process built, in the
+  -- order built (what a worker's answer reports). files: the manifest's
+  -- entries, one per built file and kind, each with the ids that are that
+  -- file (thousands of pipelines share a few files: one entry each, not one
+  -- per id); file_list: the same in the order made, so that a worker's
+  -- answer can name a file its process knew when forked by its number.
+  local assets, manifest_assets, files, file_list = {}, setmetatable({}, array_mt), {}, {}
+  local function add_file(id, key, kind, sha256, size)
+    local fkey = key .. "\0" .. (kind or "")
+    local f = files[fkey]
+    if not f then
+      f = { key = key, kind = kind, sha256 = sha256, size = size, file = "assets/" .. key,
+        ids = setmetatable({}, array_mt) }
+      files[fkey] = f
+      file_list[#file_list + 1] = f
+      file_list[f] = #file_list
+    end
+    f.ids[#f.ids + 1] = id
+    return f
+  end
   local declared = 0
   local function build_new_assets(extra)
     local new = {}
@@ -308,8 +327,7 @@ function build(app, opts)
         built.key = built.key or (built.sha256 .. "." .. built.ext)
         assets[a.id] = built
         manifest_assets[#manifest_assets + 1] = {
-          id = a.id, key = built.key, sha256 = built.sha256, size = built.size,
-          file = "assets/" .. built.key, kind = a.kind,
+          id = a.id, key = built.key, sha256 = built.sha256, size = built.size, kind = a.kind,
         }
       end
     end
@@ -383,27 +401,48 @@ function build(app, opts)
     end
   end
   if jobs > 1 then
-    local have = {}
-    for _, a in ipairs(manifest_assets) do have[a.id] = true end
-    -- each answer carries the assets its stack published first; workers
-    -- forked after it arrived know them, and do not publish them again (one
-    -- that does, racing, publishes the same content-addressed file: merged once)
+    -- the assets built here so far go to files now: a worker knows the
+    -- files of those and of the answers that arrived before it was forked
+    for _, a in ipairs(manifest_assets) do add_file(a.id, a.key, a.kind, a.sha256, a.size) end
+    manifest_assets = setmetatable({}, array_mt)
+    -- Each answer carries the assets its stack built: { id, file = number }
+    -- for a file this process knew when the worker was forked, else { id,
+    -- key, kind }, with sha256 and size the first time. Workers forked
+    -- after it arrived know them, and do not build them again (one that
+    -- does, racing, built the same content-addressed file: merged once).
     local function merge(_, values)
       for _, v in ipairs(values) do
         for _, a in ipairs(v.assets) do
-          if not have[a.id] then
-            have[a.id] = true
-            manifest_assets[#manifest_assets + 1] = a
-            assets[a.id] = { key = a.key, sha256 = a.sha256, size = a.size }
+          if not assets[a.id] then
+            local f = a.file and file_list[a.file]
+            if f then
+              f.ids[#f.ids + 1] = a.id
+            else
+              f = add_file(a.id, a.key, a.kind, a.sha256, a.size)
+            end
+            assets[a.id] = f -- key, sha256 and size: what templates take from it
           end
         end
       end
     end
+    local told = {}
     local answers = workers.map(#deferred, jobs, function(k)
       local i, known = deferred[k], #manifest_assets
       local rec = synth_one(i, stacks[i])
       local new = setmetatable({}, array_mt)
-      for j = known + 1, #manifest_assets do new[#new + 1] = manifest_assets[j] end
+      for j = known + 1, #manifest_assets do
+        local a = manifest_assets[j]
+        local fkey = a.key .. "\0" .. (a.kind or "")
+        local f = files[fkey]
+        if f then
+          new[#new + 1] = { id = a.id, file = file_list[f] }
+        elseif told[fkey] then
+          new[#new + 1] = { id = a.id, key = a.key, kind = a.kind }
+        else
+          told[fkey] = true
+          new[#new + 1] = { id = a.id, key = a.key, kind = a.kind, sha256 = a.sha256, size = a.size }
+        end
+      end
       return { rec = rec, assets = new }
     end, merge)
     for _, v in ipairs(answers) do recs[#recs + 1] = v.rec end
@@ -423,19 +462,21 @@ function build(app, opts)
       mstacks[#mstacks + 1] = r.manifest
     end
   end
-  -- by id; a lake of thousands of pipelines has tens of thousands, which
-  -- sort several times faster as plain strings than through a comparator
-  local ids, by_id = {}, {}
-  for i, a in ipairs(manifest_assets) do
-    ids[i], by_id[a.id] = a.id, a
-  end
-  table.sort(ids)
-  for i, id in ipairs(ids) do manifest_assets[i] = by_id[id] end
   if #errs > 0 then return nil, errs end
+  for _, a in ipairs(manifest_assets) do add_file(a.id, a.key, a.kind, a.sha256, a.size) end
+  -- by key and kind, each with its ids sorted (plain strings: a lake of
+  -- thousands of pipelines has tens of thousands of ids)
+  local fkeys, mfiles = {}, setmetatable({}, array_mt)
+  for fkey, f in pairs(files) do
+    fkeys[#fkeys + 1] = fkey
+    table.sort(f.ids)
+  end
+  table.sort(fkeys)
+  for i, fkey in ipairs(fkeys) do mfiles[i] = files[fkey] end
   local manifest = {
-    version = 1, app = app.name, stage = app.stage, region = app.region, account = app.account,
+    version = 2, app = app.name, stage = app.stage, region = app.region, account = app.account,
     assets_bucket = token.resolve(app.assets_bucket, {}),
-    stacks = mstacks, assets = manifest_assets,
+    stacks = mstacks, assets = mfiles,
   }
   return { stacks = out, manifest = manifest, warnings = warnings, assets = assets }
 end

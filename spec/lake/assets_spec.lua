@@ -886,7 +886,7 @@ return app
     assert.equal("python3.12", tpl.Resources.Fn.Properties.Runtime)
     assert.equal("index.handler", tpl.Resources.Fn.Properties.Handler)
     local manifest = json.decode(assert(fs.read(root .. "/lake.out/manifest.json")))
-    assert.same({ file = "assets/" .. sha .. ".zip", id = "m", key = sha .. ".zip", kind = "lambda", sha256 = sha,
+    assert.same({ file = "assets/" .. sha .. ".zip", ids = { "m" }, key = sha .. ".zip", kind = "lambda", sha256 = sha,
       size = fs.stat(root .. "/lake.out/assets/" .. names[1]).size }, manifest.assets[1])
     assert.same({ "index.py", "shared/__init__.py", "shared/s/__init__.py" },
       names_of(root .. "/lake.out/assets/" .. names[1]))

@@ -51,6 +51,32 @@ describe("deploy against a local AWS endpoint #integration", function()
     assert.equal("CREATE_COMPLETE", st.StackStatus)
   end)
 
+  it("uploads each asset file once, however many ids the manifest gives it", function()
+    local fs, deploy = require("host.fs"), require("lake.deploy")
+    local dir = tmpdir()
+    assert(fs.mkdir_p(dir .. "/assets"))
+    assert(fs.write(dir .. "/assets/abc.zip", "zip bytes"))
+    local progress = {}
+    local ctx = { client = server.client(), bucket = "lakehost-assets-123456789012-us-east-1",
+      progress = function(msg) progress[#progress + 1] = msg end }
+    local v2 = { assets = {
+      { key = "abc.zip", file = "assets/abc.zip", kind = "glue-deps", size = 9, ids = { "p/a/deps", "p/b/deps" } },
+      { key = "abc.zip", file = "assets/abc.zip", kind = "lambda", size = 9, ids = { "p/c" } },
+    } }
+    local stats = assert(deploy.upload_assets(ctx, v2, dir))
+    assert.same({ uploaded = 1, present = 0, bytes = 9 }, stats)
+    assert.same({ "uploading abc.zip (p/a/deps and 1 more, 9 bytes)" }, progress)
+    -- a manifest of version 1 had an entry per id
+    local v1 = { assets = {
+      { key = "abc.zip", file = "assets/abc.zip", size = 9, id = "p/a/deps" },
+      { key = "abc.zip", file = "assets/abc.zip", size = 9, id = "p/b/deps" },
+    } }
+    assert.same({ uploaded = 0, present = 1, bytes = 0 }, assert(deploy.upload_assets(ctx, v1, dir)))
+    local head = assert(require("lake.aws.s3").head_object(ctx.client, ctx.bucket, "abc.zip"))
+    assert.equal(9, head.size)
+    fs.remove_tree(dir)
+  end)
+
   it("deploys every stack in dependency order and the resources exist", function()
     local _, err, code = run(server, { SMALL, "deploy", "--out", out .. "/a" })
     assert.equal(0, code, err)

@@ -223,7 +223,7 @@ describe("lake.synth deferred stacks #unit", function()
     assert.equal(1, builds)
     assert.same({}, s.resources) -- released once written
     assert.is_nil(app.asset_by_id["p/code"].build) -- and its build function with it
-    assert.equal("p/code", res.manifest.assets[1].id)
+    assert.same({ "p/code" }, res.manifest.assets[1].ids)
     res = assert(synth.build(app, { emit = emit }))
     assert.equal(2, builds)
     assert.equal(texts[1], texts[2])
@@ -331,6 +331,52 @@ describe("lake.synth workers #unit", function()
     assert.matches("^%x+%.py$", names[1])
     os.remove(file)
     os.remove(script)
+  end)
+
+  it("lists each asset file once in the manifest, with the ids of every stack that has it", function()
+    local a = util.tmpfile("print('a')\n", ".py")
+    local b = util.tmpfile("print('b')\n", ".py")
+    local lines = { 'local lake = require("lake")', 'local assets = require("lake.assets")',
+      'local token_concat = require("lake.token").concat', 'local app = lake.App { name = "w", stage = "dev" }' }
+    for i = 1, 40 do -- stacks 1, 3, 5, ... have b too
+      lines[#lines + 1] = ('app:stack("s%02d-dev", { build = function(st)'
+        .. ' local x = assets.file(app, "s%02d/a", %q, "py")'
+        .. ' if %d %% 2 == 1 then assets.file(app, "s%02d/b", %q, "py") end'
+        .. ' st:add("sns_topic", "Topic", { TopicName = token_concat("t-%d-", x.key()) }) end })')
+        :format(i, i, a, i, i, b, i)
+    end
+    lines[#lines + 1] = "return app"
+    local file = util.tmpfile(table.concat(lines, "\n") .. "\n", ".lua")
+    local json = require("host.json")
+    local manifests = {}
+    for _, jobs in ipairs({ "1", "3", "8" }) do
+      local _, err, code = util.lakehost({ file, "synth", "--out", tmp .. "/j" .. jobs, "--jobs", jobs })
+      assert.equal(0, code, err)
+      manifests[#manifests + 1] = assert(fs.read(tmp .. "/j" .. jobs .. "/manifest.json"))
+    end
+    assert.equal(manifests[1], manifests[2])
+    assert.equal(manifests[1], manifests[3])
+    local m = json.decode(manifests[1])
+    assert.equal(2, m.version)
+    assert.equal(2, #m.assets)
+    local ids_a, ids_b = {}, {}
+    for i = 1, 40 do
+      ids_a[#ids_a + 1] = ("s%02d/a"):format(i)
+      if i % 2 == 1 then ids_b[#ids_b + 1] = ("s%02d/b"):format(i) end
+    end
+    local by_ids = {}
+    for _, e in ipairs(m.assets) do
+      assert.equal("assets/" .. e.key, e.file)
+      assert.equal(e.sha256 .. ".py", e.key)
+      assert.equal("file", e.kind)
+      by_ids[#e.ids] = e.ids
+    end
+    assert.same(ids_a, by_ids[40]) -- sorted
+    assert.same(ids_b, by_ids[20])
+    assert.is_true(m.assets[1].key < m.assets[2].key)
+    os.remove(file)
+    os.remove(a)
+    os.remove(b)
   end)
 
   it("refuses --jobs that is not a whole number from 1 to 256", function()
