@@ -345,12 +345,32 @@ static const unsigned char special[256] = {
     2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
 };
 
+/* 1 when none of the 8 bytes of w is special (a control character, '"',
+ * '\\' or a byte of a multibyte character). A byte below 0x20, or equal to
+ * '"' or '\\', sets the top bit of its lane in one of the three terms (the
+ * borrow of a subtraction can also set a higher lane's, but only after a
+ * lane that really matched); a byte from 0x80 up has its own top bit. */
+static int plain8(uint64_t w) {
+  const uint64_t ones = 0x0101010101010101u, tops = 0x8080808080808080u;
+  uint64_t quote = w ^ (ones * '"'), slash = w ^ (ones * '\\');
+  uint64_t hit =
+      ((w - ones * 0x20) & ~w) | ((quote - ones) & ~quote) | ((slash - ones) & ~slash) | w;
+  return (hit & tops) == 0;
+}
+
 /* Writes s as a JSON string; what names it in the error ("string", "key"). */
 static void put_string(Encoder *e, const char *s, size_t n, const char *what) {
   const unsigned char *p = (const unsigned char *)s, *end = p + n;
   putc1(e, '"');
   while (p < end) {
     const unsigned char *run = p;
+    for (;;) { /* eight plain bytes at a time while they last */
+      uint64_t w;
+      if (end - p < 8) break;
+      memcpy(&w, p, 8);
+      if (!plain8(w)) break;
+      p += 8;
+    }
     while (p < end) { /* longest run copied as is */
       unsigned k = special[*p];
       if (k == 0) {

@@ -69,6 +69,26 @@ describe("host.json #unit", function()
       assert.equal('"\u{10FFFF}"', json.encode("\u{10FFFF}"))
     end)
 
+    it("escapes every special byte wherever it falls in a run of plain ones", function()
+      -- the encoder skips plain bytes eight at a time: each special byte at
+      -- every offset of strings of every length around that width
+      local escaped = { ['"'] = '\\"', ["\\"] = "\\\\", ["\n"] = "\\n", ["\0"] = "\\u0000",
+        ["\31"] = "\\u001f", ["\127"] = "\127", [" "] = " ", ["!"] = "!", ["#"] = "#", ["["] = "[",
+        ["]"] = "]", ["~"] = "~", ["é"] = "é" }
+      for len = 1, 20 do
+        for at = 1, len do
+          for c, want in pairs(escaped) do
+            local s = ("a"):rep(at - 1) .. c .. ("b"):rep(len - at)
+            local expect = '"' .. ("a"):rep(at - 1) .. want .. ("b"):rep(len - at) .. '"'
+            assert.equal(expect, json.encode(s))
+            assert.equal(s, json.decode(expect))
+          end
+          local bad = ("a"):rep(at - 1) .. "\xff" .. ("b"):rep(len - at)
+          assert.is_false((pcall(json.encode, bad)))
+        end
+      end
+    end)
+
     it("encodes booleans and null", function()
       assert.equal("[true,false,null]", json.encode({ true, false, json.null }))
       assert.equal("null", json.encode(json.null))
