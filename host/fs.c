@@ -29,6 +29,7 @@
 #include <lauxlib.h>
 #include <limits.h>
 #include <lua.h>
+#include <openssl/evp.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -79,9 +80,11 @@ typedef struct {
     dev_t dev;
     ino_t ino;
   } * anc;
-  int err;       /* errno of the failure, 0 if none */
-  int too_deep;  /* nesting limit hit */
-  char *errpath; /* malloc'd path of the failure */
+  int err;        /* errno of the failure, 0 if none */
+  int too_deep;   /* nesting limit hit */
+  char *errpath;  /* malloc'd path of the failure */
+  EVP_MD_CTX *md; /* with sha256 only: each file's entry in out is then
+                   * "path\0<64 hex digits><size in decimal>" */
 } walker;
 
 /* ---------------------------------------------------------------- helpers */
@@ -461,8 +464,10 @@ static int walker_gc(lua_State *L) {
   free(w->rel);
   free(w->errpath);
   free(w->anc);
+  EVP_MD_CTX_free(w->md);
   w->rel = w->errpath = NULL;
   w->anc = NULL;
+  w->md = NULL;
   return 0;
 }
 
@@ -952,6 +957,68 @@ static int walk_fail(walker *w, int e) {
   return -1;
 }
 
+/* The entry of the file name (in the open directory dfd) for a walk with
+ * sha256: w->rel, a NUL, the hex SHA-256 of its bytes and their count.
+ * Read through the directory, so the long path is not looked up again.
+ * malloc'd; NULL with errno set. */
+static char *walk_digest(walker *w, int dfd, const char *name) {
+  static const char hex[] = "0123456789abcdef";
+  unsigned char buf[16384], md[EVP_MAX_MD_SIZE];
+  unsigned int mdlen = 0, i;
+  uint64_t size = 0;
+  char *entry, *p;
+  ssize_t n;
+  int fd = openat(dfd, name, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return NULL;
+  if (EVP_DigestInit_ex(w->md, EVP_sha256(), NULL) != 1) {
+    close(fd);
+    errno = ENOMEM;
+    return NULL;
+  }
+  for (;;) {
+    n = read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    if (EVP_DigestUpdate(w->md, buf, (size_t)n) != 1) {
+      close(fd);
+      errno = ENOMEM;
+      return NULL;
+    }
+    size += (uint64_t)n;
+  }
+  if (n < 0) {
+    int e = errno;
+    close(fd);
+    errno = e;
+    return NULL;
+  }
+  close(fd);
+  if (EVP_DigestFinal_ex(w->md, md, &mdlen) != 1 || mdlen != 32) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  entry = malloc(w->rellen + 1 + 64 + 21);
+  if (entry == NULL) return NULL;
+  memcpy(entry, w->rel, w->rellen + 1);
+  p = entry + w->rellen + 1;
+  for (i = 0; i < 32; i++) {
+    *p++ = hex[md[i] >> 4];
+    *p++ = hex[md[i] & 15];
+  }
+  snprintf(p, 21, "%llu", (unsigned long long)size);
+  return entry;
+}
+
+/* The entry of a folder (with dirs): its path; with sha256, followed by a
+ * second NUL where a file's digest would start. malloc'd or NULL. */
+static char *walk_folder_entry(walker *w) {
+  char *entry = malloc(w->rellen + 2);
+  if (entry == NULL) return NULL;
+  memcpy(entry, w->rel, w->rellen + 1);
+  entry[w->rellen + 1] = '\0';
+  return entry;
+}
+
 /* Walks the open directory d (owned: closed here) at w->rel. */
 static int walk_dir(walker *w, DIR *d, int depth) {
   strvec names = {0};
@@ -991,11 +1058,17 @@ static int walk_dir(walker *w, DIR *d, int depth) {
       }
     }
     if (S_ISREG(st.st_mode)) {
-      if (sv_push(&w->out, xstrdup(w->rel)) != 0) rc = walk_fail(w, ENOMEM);
+      char *entry = w->md ? walk_digest(w, dirfd(d), name) : xstrdup(w->rel);
+      if (entry == NULL && w->md && errno == ENOENT) continue; /* vanished meanwhile */
+      if (entry == NULL) {
+        rc = walk_fail(w, w->md ? errno : ENOMEM);
+      } else if (sv_push(&w->out, entry) != 0) {
+        rc = walk_fail(w, ENOMEM);
+      }
       continue;
     }
     if (!S_ISDIR(st.st_mode)) continue; /* fifos, sockets, devices */
-    if (w->dirs && sv_push(&w->out, xstrdup(w->rel)) != 0) {
+    if (w->dirs && sv_push(&w->out, walk_folder_entry(w)) != 0) {
       rc = walk_fail(w, ENOMEM);
       break;
     }
@@ -1040,20 +1113,51 @@ static int walk_dir(walker *w, DIR *d, int depth) {
   return rc;
 }
 
-/* fs.walk(dir [, {dirs = false, follow = false}]) -> sorted relative paths | nil, err, code */
+/* The sorted entries of a walk with sha256 as three arrays: paths, hex
+ * digests, sizes (folders, with dirs, have no digest: false and -1). */
+static int walk_push_digests(lua_State *L, strvec *sv) {
+  size_t i;
+  if (sv->n > 1) qsort(sv->v, sv->n, sizeof *sv->v, cmp_str); /* by path: it ends at the NUL */
+  lua_createtable(L, (int)sv->n, 0);
+  lua_createtable(L, (int)sv->n, 0);
+  lua_createtable(L, (int)sv->n, 0);
+  for (i = 0; i < sv->n; i++) {
+    const char *path = sv->v[i];
+    size_t len = strlen(path);
+    lua_pushlstring(L, path, len);
+    lua_rawseti(L, -4, (lua_Integer)i + 1);
+    if (path[len + 1] == '\0') { /* a folder */
+      lua_pushboolean(L, 0);
+      lua_rawseti(L, -3, (lua_Integer)i + 1);
+      lua_pushinteger(L, -1);
+    } else {
+      lua_pushlstring(L, path + len + 1, 64);
+      lua_rawseti(L, -3, (lua_Integer)i + 1);
+      lua_pushinteger(L, (lua_Integer)strtoll(path + len + 65, NULL, 10));
+    }
+    lua_rawseti(L, -2, (lua_Integer)i + 1);
+  }
+  sv_free(sv);
+  return 3;
+}
+
+/* fs.walk(dir [, {dirs = false, follow = false, sha256 = false}]) -> sorted relative paths
+ * [, sha256 hex digests, sizes (with sha256)] | nil, err, code */
 static int fs_walk(lua_State *L) {
-  static const char *const opts[] = {"dirs", "follow", NULL};
+  static const char *const opts[] = {"dirs", "follow", "sha256", NULL};
   const char *root = check_path(L, 1);
-  int dirs, follow, rc;
+  int dirs, follow, sha, rc;
   walker *w;
   DIR *d;
   struct stat st;
   check_opts(L, 2, opts);
   dirs = opt_bool(L, 2, 2, "dirs", 0);
   follow = opt_bool(L, 2, 2, "follow", 0);
+  sha = opt_bool(L, 2, 2, "sha256", 0);
   w = (walker *)lua_newuserdatauv(L, sizeof *w, 0);
   memset(w, 0, sizeof *w);
   luaL_setmetatable(L, FS_WALK);
+  if (sha && (w->md = EVP_MD_CTX_new()) == NULL) return luaL_error(L, "fs: not enough memory");
   w->root = root;
   w->dirs = dirs;
   w->follow = follow;
@@ -1077,7 +1181,7 @@ static int fs_walk(lua_State *L) {
     w->anc[0].ino = st.st_ino;
   }
   rc = walk_dir(w, d, 0);
-  if (rc == 0) return sv_push_sorted(L, &w->out);
+  if (rc == 0) return sha ? walk_push_digests(L, &w->out) : sv_push_sorted(L, &w->out);
   if (!w->too_deep) return push_errno(L, w->errpath ? w->errpath : root, w->err);
   luaL_pushfail(L);
   lua_pushfstring(L, "fs: %s: nesting too deep (more than %d levels)",

@@ -313,18 +313,21 @@ end)
 -- @param mod table
 -- @param what "lambda" (all of src/) or "glue" (src/ without index.py)
 -- @param memo table|nil from open_memo
--- @return array of { name = entry name, path = file | data = string, from = label } | nil, string on failure
+-- @return array of { name = entry name, path = file | data = string, from = label, sha256 =, size = (when
+--   known already) } | nil, string on failure
 function M.sources(mod, what, memo)
   local out = {}
   -- keep: a shared module's folder (remembered for the whole synthesis);
   -- paths: its files when they are known already
-  local function tree(dir, prefix, label, keep, paths)
+  -- sums, sizes: of paths, when the walk that found them hashed them too
+  local function tree(dir, prefix, label, keep, paths, sums, sizes)
     local err
     if not paths then paths, err = walk(memo, dir, keep) end
     if not paths then return nil, err end
-    for _, rel in ipairs(paths) do
+    for i, rel in ipairs(paths) do
       if not skipped(rel) and not (what == "glue" and prefix == "" and rel == "index.py") then
-        out[#out + 1] = { name = prefix .. rel, path = dir .. "/" .. rel, from = label, keep = keep }
+        out[#out + 1] = { name = prefix .. rel, path = dir .. "/" .. rel, from = label, keep = keep,
+          sha256 = sums and sums[i], size = sizes and sizes[i] }
       end
     end
     return true
@@ -336,7 +339,8 @@ function M.sources(mod, what, memo)
   if not (src and util.contains(src, "index.py")) then
     return nil, ("%s/src/index.py is missing"):format(mod.rel or mod.dir)
   end
-  local ok, err = tree(mod.dir .. "/src", "", (mod.rel or mod.dir) .. "/src", false, src)
+  local sums = mod.src_files and mod.src_sums
+  local ok, err = tree(mod.dir .. "/src", "", (mod.rel or mod.dir) .. "/src", false, src, sums, sums and mod.src_sizes)
   if not ok then return nil, err end
   local init
   for _, s in ipairs(mod.shared or {}) do
@@ -410,10 +414,10 @@ function M.cache_key(spec, memo)
     if spec.dockerfile_sha256 then lines[#lines + 1] = "dockerfile " .. spec.dockerfile_sha256 end
   end
   for _, e in ipairs(spec.entries) do
-    local sha
-    if e.data then
+    local sha = e.sha256 -- hashed by the walk that found it
+    if not sha and e.data then
       sha = crypto.sha256_hex(e.data)
-    else
+    elseif not sha then
       local err
       sha, err = sha256_file(memo, e.path, e.keep)
       if not sha then return nil, err end
@@ -647,7 +651,11 @@ end
 function M.glue(app, id, mod, opts)
   opts = opts or {}
   M.check_module(app, mod)
-  local out = { script = M.file(app, id .. "/index.py", mod.dir .. "/src/index.py", "py"), jars = {} }
+  local known
+  for i, rel in ipairs(mod.src_sums and mod.src_files or {}) do
+    if rel == "index.py" then known = { sha256 = mod.src_sums[i], size = mod.src_sizes[i] } end
+  end
+  local out = { script = M.file(app, id .. "/index.py", mod.dir .. "/src/index.py", "py", known), jars = {} }
   local packages = M.packages(mod) or {}
   local extra = M.sources(mod, "glue", app.file_memo) or {}
   if #packages > 0 or #extra > 0 then
@@ -728,11 +736,17 @@ end
 -- @param id string unique asset id
 -- @param path string the file
 -- @param ext string extension of the uploaded object ("py")
-function M.file(app, id, path, ext)
+-- @param known table|nil { sha256 =, size = } of the file, when a walk hashed it already
+function M.file(app, id, path, ext, known)
   return app:asset {
     id = id, kind = "file", describe = path,
     build = function(ctx)
-      local sha, size = sha256_file(app.file_memo, path)
+      local sha, size
+      if known then
+        sha, size = known.sha256, known.size
+      else
+        sha, size = sha256_file(app.file_memo, path)
+      end
       if not sha then return nil, size, "input" end
       return publish(ctx.dir, id, { path = path, sha256 = sha, size = size, ext = ext })
     end,

@@ -361,6 +361,51 @@ describe("host.fs #unit", function()
         "sub-x/y", "sub.y", "sub/A", "sub/A/deep", "sub/z" }, fs.walk(tmp .. "/t", { dirs = true }))
     end)
 
+    it("hashes each file as it walks when asked (sha256): digests and sizes beside the paths", function()
+      tree()
+      local crypto = require("host.crypto")
+      local big = ("0123456789abcdef"):rep(4096) .. "tail" -- over one read's worth
+      assert(fs.write(tmp .. "/t/sub/big", big))
+      assert(fs.write(tmp .. "/t/empty", ""))
+      local paths, sums, sizes = fs.walk(tmp .. "/t", { sha256 = true })
+      assert.same(fs.walk(tmp .. "/t"), paths)
+      assert.equal(#paths, #sums)
+      assert.equal(#paths, #sizes)
+      for i, p in ipairs(paths) do
+        local want, size = crypto.sha256_file(tmp .. "/t/" .. p)
+        assert.equal(want, sums[i], p)
+        assert.equal(size, sizes[i], p)
+      end
+      -- with folders: they have no digest
+      local all, dsums, dsizes = fs.walk(tmp .. "/t", { sha256 = true, dirs = true })
+      assert.same(fs.walk(tmp .. "/t", { dirs = true }), all)
+      for i, p in ipairs(all) do
+        if fs.isdir(tmp .. "/t/" .. p) then
+          assert.is_false(dsums[i])
+          assert.equal(-1, dsizes[i])
+        else
+          assert.equal((crypto.sha256_file(tmp .. "/t/" .. p)), dsums[i])
+        end
+      end
+      -- a link to a file is hashed as the file
+      sh("cd " .. util.shquote(tmp .. "/t") .. " && ln -s sub/big biglink")
+      local lp, ls = fs.walk(tmp .. "/t", { sha256 = true })
+      for i, p in ipairs(lp) do
+        if p == "biglink" then assert.equal((crypto.sha256_hex(big)), ls[i]) end
+      end
+    end)
+
+    it("fails naming the file it cannot read while hashing", function()
+      -- /proc/self/mem opens, and reading its first byte fails (EIO), even for root
+      assert(fs.mkdir_p(tmp .. "/t/d"))
+      sh("ln -s /proc/self/mem " .. util.shquote(tmp .. "/t/d/mem"))
+      local v, err, code = fs.walk(tmp .. "/t", { sha256 = true })
+      assert.is_nil(v)
+      assert.equal("fs: " .. tmp .. "/t/d/mem: Input/output error", err)
+      assert.equal("EIO", code)
+      assert.same({ "d/mem" }, fs.walk(tmp .. "/t")) -- listing reads nothing
+    end)
+
     it("gives the same order for the same tree created in another order", function()
       for _, p in ipairs({ "z/1", "a/2", "m" }) do
         assert(fs.mkdir_p(fs.dirname(tmp .. "/u/" .. p)))

@@ -340,6 +340,15 @@ describe("lake.assets sources and keys #unit", function()
       key = "steps.A.properties.module" }, {})
     assert.same({}, ck.problems)
     assert.same({ "index.py", "lib/util.py" }, mod.src_files)
+    -- hashed by that walk: synthesis keys the archive without opening them again
+    assert.same({ crypto.sha256_hex("x = 1\n"), crypto.sha256_hex("") }, mod.src_sums)
+    assert.same({ 6, 0 }, mod.src_sizes)
+    local spec = { kind = "lambda", builder = "none", runtime = "python3.12", python_version = "3.12",
+      architecture = "x86_64", packages = {}, entries = assert(assets.sources(mod, "lambda")) }
+    assert.equal(mod.src_sums[1], spec.entries[1].sha256)
+    local key = assert(assets.cache_key(spec))
+    for _, e in ipairs(spec.entries) do e.sha256, e.size = nil, nil end
+    assert.equal(key, assets.cache_key(spec)) -- the same key as reading the files
     -- one listing for the whole run: a file that appears afterwards is not packaged
     write(root .. "/p/steps/a/src/late.py", "")
     local names = {}

@@ -153,7 +153,8 @@ end
 --   what = "module"|"trigger"|"catch" }
 -- @param manifest table from load_manifest
 -- @param io_ table|nil { fs=, json= }
--- @return module { dir=, rel=, index=, src_files = paths under src/ (fs.walk), packages=, extra_jars=,
+-- @return module { dir=, rel=, index=, src_files = paths under src/ (fs.walk), src_sums =, src_sizes = their
+--   sha256 and sizes (nil when the walk gave none), packages=, extra_jars=,
 --   shared = { {name=, dir=, rel=} } } | nil
 function M.check(ck, m, manifest, io_)
   io_ = host_io(io_)
@@ -175,10 +176,11 @@ function M.check(ck, m, manifest, io_)
   end
   local ok = true
   local index = m.dir .. "/src/index.py"
-  -- the files of src/, kept on the module: its archive is made of them, so
-  -- synthesis does not walk the folder again (a walk lists files only: a
-  -- folder named index.py is not the file)
-  local src_files = fs.walk(m.dir .. "/src")
+  -- the files of src/, kept on the module with their sha256 and size: its
+  -- archive is made of them, so synthesis neither walks the folder again
+  -- nor opens each file by its long path to hash it (a walk lists files
+  -- only: a folder named index.py is not the file)
+  local src_files, src_sums, src_sizes = fs.walk(m.dir .. "/src", { sha256 = true })
   if not (src_files and util.contains(src_files, "index.py")) then
     ck:add(m.line, m.key, ("%s/src/index.py is missing"):format(m.rel))
     ok = false
@@ -190,7 +192,8 @@ function M.check(ck, m, manifest, io_)
   local value, fck = read_json(ck, req_path, req_rel, io_, text)
   if value == nil then return nil end
   local mod = { dir = m.dir, rel = m.rel, index = index, src_files = src_files, packages = {}, extra_jars = {},
-    shared = {} }
+    shared = {}, src_sums = type(src_sums) == "table" and src_sums or nil,
+    src_sizes = type(src_sums) == "table" and src_sizes or nil }
   if not fck:expect(value, "mapping", 1, "(top level)") then
     merge(ck, fck)
     return nil
