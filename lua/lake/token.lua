@@ -130,10 +130,13 @@ function M.worst_case(v)
   if not M.is(v) then return tostring(v) end
   if v.kind == "concat" then
     if v.worst then return v.worst end
-    local out = {}
+    local out, n = {}, 0
     for _, p in ipairs(v.parts) do
-      local w = M.worst_case(p)
-      if w then out[#out + 1] = w end -- parts known only at deploy count as empty
+      local w = type(p) == "string" and p or M.worst_case(p)
+      if w then -- parts known only at deploy count as empty
+        n = n + 1
+        out[n] = w
+      end
     end
     v.worst = table.concat(out) -- tokens never change: remember it
     return v.worst

@@ -418,6 +418,32 @@ steps:
   end)
 end)
 
+describe("pipeline resource names #unit", function()
+  it("are names.name of the kebab-cased whole, for names and modules of every shape", function()
+    local names, stack = require("lake.names"), require("lake.pipeline.stack")
+    local modules = { "route_file", "Route_File", "RouteFile", "_x", "x_", "-x", "x-", "a__b", "a--b", "A",
+      "aB", "a1B", "__", "-", "_", "a-_b", "9x", "x9Y" }
+    for _, pname in ipairs({ "p", "pipeline_example", "p_d01_001", "My_Pipe", "a1", "__" }) do
+      for _, m in ipairs(modules) do
+        local cfg = { name = pname, steps = {
+          { type = "lambda", name = "A", module = m, key = "steps.A" },
+          { type = "glue", name = "B", module = m .. "_g", key = "steps.B" },
+        }, triggers = { { kind = "s3", index = 1 }, { kind = "event_rule", index = 2 } } }
+        local n = stack.resource_names(cfg, { stage = "dev" })
+        local whole = lutil.kebab(pname)
+        assert.equal(names.pipeline_stack(pname, "dev"), n.stack)
+        assert.equal(names.name(whole .. "-state-machine", "dev"), n.state_machine)
+        assert.equal(names.name(whole .. "-trigger", "dev"), n.trigger_fn)
+        assert.equal(names.name(whole .. "-catch", "dev"), n.catch_fn)
+        assert.equal(names.name(whole .. "-" .. m, "dev"), n.fn.A, pname .. " " .. m)
+        assert.equal(names.name(whole .. "-" .. m .. "_g", "dev"), n.job.B, pname .. " " .. m)
+        assert.equal(names.name(whole .. "-s3-trigger-1", "dev"), n.rule[1])
+        assert.equal(names.name(whole .. "-event-trigger-2", "dev"), n.rule[2])
+      end
+    end
+  end)
+end)
+
 describe("pipeline module folders and loading #unit", function()
   local roots = {}
   teardown(function() for _, r in ipairs(roots) do lake_tree.remove(r) end end)

@@ -58,13 +58,19 @@ function M.resource_names(cfg, env)
   local function check(what, name, max, key, line)
     checks[#checks + 1] = { what = what, name = name, max = max, key = key, line = line }
   end
+  -- names.name(p .. suffix, stage) for a suffix in kebab-case: p is, so the
+  -- whole is too (kebab-casing it again would give it back as it is)
+  local function named(suffix)
+    if p == "" then return names.name(suffix, stage) end
+    return p .. suffix .. "-" .. stage
+  end
   local nl = cfg.name_line
-  n.stack = names.pipeline_stack(cfg.name, stage)
+  n.stack = p == "" and names.pipeline_stack(cfg.name, stage) or "lake-" .. p .. "-stack-" .. stage
   check("stack name", n.stack, 128, "name", nl)
-  n.state_machine = names.name(p .. "-state-machine", stage)
+  n.state_machine = named("-state-machine")
   check("state machine name", n.state_machine, 80, "name", nl)
-  n.trigger_fn = names.name(p .. "-trigger", stage)
-  n.catch_fn = names.name(p .. "-catch", stage)
+  n.trigger_fn = named("-trigger")
+  n.catch_fn = named("-catch")
   check("Lambda function name", n.trigger_fn, 64, "name", nl)
   check("Lambda function name", n.catch_fn, 64, "name", nl)
   -- Roles are global: the region keeps two regions of one lake apart.
@@ -76,17 +82,24 @@ function M.resource_names(cfg, env)
       check("IAM role name", n.role[r], 64, "name", nl)
     end
   end
+  -- a module's: kebab-cased on its own (modules are shared by name across
+  -- pipelines, so that answer is kept), unless it is all separators
+  local function module_named(m)
+    local km = util.kebab(m)
+    if km == "" then return names.name(p .. "-" .. m, stage) end
+    return named("-" .. km)
+  end
   for _, s in ipairs(cfg.steps) do
     if s.type == "lambda" and s.module then
-      n.fn[s.name] = names.name(p .. "-" .. s.module, stage)
+      n.fn[s.name] = module_named(s.module)
       check("Lambda function name", n.fn[s.name], 64, s.key .. ".properties.module", s.module_line)
     elseif s.type == "glue" and s.module then
-      n.job[s.name] = names.name(p .. "-" .. s.module, stage)
+      n.job[s.name] = module_named(s.module)
       check("Glue job name", n.job[s.name], 255, s.key .. ".properties.module", s.module_line)
     end
   end
   for _, t in ipairs(cfg.triggers) do
-    n.rule[t.index] = names.name(("%s-%s-trigger-%d"):format(p, t.kind == "s3" and "s3" or "event", t.index), stage)
+    n.rule[t.index] = named(("-%s-trigger-%d"):format(t.kind == "s3" and "s3" or "event", t.index))
     check("EventBridge rule name", n.rule[t.index], 64, ("triggers[%d]"):format(t.index), t.line)
   end
   return n, checks
