@@ -257,6 +257,25 @@ describe("lake.pipeline.asl #unit", function()
       rendered.States.RouteFile.Parameters.FunctionName)
   end)
 
+  it("puts each of many tokens back where it was, in order", function()
+    local names = require("lake.names")
+    local env = { stage = "dev" }
+    local states = {}
+    for i = 1, 12 do -- ten and more: "@@...-1@@" must not be taken for "@@...-10@@"
+      states[("S%02d"):format(i)] = { Type = "Task", End = true,
+        Resource = names.arn("lambda", "function:f" .. i, env), Comment = "x @@ y " .. i }
+    end
+    local v = asl.encode({ StartAt = "S01", States = states })
+    local sub = token.resolve(v, {})["Fn::Sub"]
+    local text = sub:gsub("%${AWS::Partition}", "aws"):gsub("%${AWS::Region}", "r"):gsub("%${AWS::AccountId}", "1")
+    local doc = json.decode(text)
+    for i = 1, 12 do
+      local st = doc.States[("S%02d"):format(i)]
+      assert.equal("arn:aws:lambda:r:1:function:f" .. i, st.Resource)
+      assert.equal("x @@ y " .. i, st.Comment)
+    end
+  end)
+
   it("is a plain string when no token is inside", function()
     local v = asl.encode(def)
     assert.is_true(token.is(v) == false and type(v) == "string")

@@ -144,21 +144,27 @@ end
 -- string when it holds no token, else one token (Fn::Sub at synthesis).
 -- @param def table from build
 -- @param opts table|nil { pretty = boolean }
+local MARK = "@@lakehost-token-"
+local find, sub = string.find, string.sub
+
 function M.encode(def, opts)
   local found, n = {}, 0
   local text = json.encode(def, { pretty = opts and opts.pretty, replace = function(t)
     n = n + 1
     found[n] = t
-    return ("@@lakehost-token-%d@@"):format(n)
+    return MARK .. n .. "@@"
   end })
   if n == 0 then return text end
+  -- the marks in order, found as plain text (a pattern tried at every
+  -- position of a definition cost more than encoding it)
   local parts, pos = {}, 1
-  for s, i, e in text:gmatch("()@@lakehost%-token%-(%d+)@@()") do
-    parts[#parts + 1] = text:sub(pos, s - 1)
-    parts[#parts + 1] = found[tonumber(i)]
-    pos = e
+  for i = 1, n do
+    local s, e = find(text, MARK .. i .. "@@", pos, true)
+    parts[#parts + 1] = sub(text, pos, s - 1)
+    parts[#parts + 1] = found[i]
+    pos = e + 1
   end
-  parts[#parts + 1] = text:sub(pos)
+  parts[#parts + 1] = sub(text, pos)
   return token.concat(table.unpack(parts))
 end
 
