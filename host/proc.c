@@ -34,7 +34,6 @@
  *     Buffered stdio is flushed first so that nothing is written twice.
  *   proc.wait(pid [, {block = false}]) -> { how = "exit"|"signal", code } |
  *     false (still running, when not blocking) | nil, err, code
- *   proc.trim() -> boolean: free memory malloc holds is given back to the system
  *   proc.arena(bytes) -> true | nil, err, code: from now on Lua's memory comes
  *     from one region that is never freed (a worker that exits soon; below)
  *   proc.arena_used() -> bytes of it handed out
@@ -77,9 +76,6 @@
 #include <lauxlib.h>
 #include <limits.h>
 #include <lua.h>
-#ifdef __GLIBC__
-#include <malloc.h>
-#endif
 #include <math.h>
 #include <poll.h>
 #include <signal.h>
@@ -1282,17 +1278,6 @@ static int proc_exit(lua_State *L) {
   return 0; /* not reached */
 }
 
-/* proc.trim() -> boolean: gives the memory malloc keeps free back to the
- * system (true when some was), so that workers forked next start small. */
-static int proc_trim(lua_State *L) {
-#ifdef __GLIBC__
-  lua_pushboolean(L, malloc_trim(0));
-#else
-  lua_pushboolean(L, 0);
-#endif
-  return 1;
-}
-
 /* ---- arena: memory of a worker that exits soon ---------------------------
  *
  * A synthesis worker makes hundreds of thousands of short-lived objects and
@@ -1602,7 +1587,6 @@ static const luaL_Reg proc_funcs[] = {{"run", proc_run},
                                       {"exit", proc_exit},
                                       {"cpus", proc_cpus},
                                       {"rusage", proc_rusage},
-                                      {"trim", proc_trim},
                                       {"arena", proc_arena},
                                       {"arena_used", proc_arena_used},
                                       {NULL, NULL}};

@@ -650,17 +650,6 @@ describe("host.proc #unit", function()
       assert.has_error(function() proc.wait(pid, "nohang") end)
     end)
 
-    it("gives memory back with trim, and nothing breaks", function()
-      do
-        local big = {}
-        for i = 1, 20000 do big[i] = ("x"):rep(100) .. i end
-        assert.equal(20000, #big)
-      end
-      collectgarbage()
-      assert.is_boolean(proc.trim())
-      assert.equal("ok", ("o") .. "k")
-    end)
-
     -- The arena is for a worker: each case runs in one and reports through a file.
     local function in_worker(code)
       local fs = require("host.fs")
