@@ -7,12 +7,13 @@
  * Mappings become tables with string keys (metatable "lakehost.json.object"),
  * sequences become arrays (metatable "lakehost.json.array"), so host.json
  * re-encodes [] and {} as they were written. marks is a weak-keyed table:
- *   marks[map] = {line=, col=, keys = {[key] = {line=, col=}}}
- *   marks[seq] = {line=, col=, items = {[i] = {line=, col=}}}
+ *   marks[map] = {line=, col=, keys = {[key] = line}}
+ *   marks[seq] = {line=, col=, items = {[i] = line}}
  * Lines and columns are 1-based; columns count characters. A container's own
  * position is where libyaml starts it: its anchor or tag, else its '[' / '{',
- * else (block style) its first key or '-'. Marks cost memory: a loaded
- * document takes about 25 times its text size.
+ * else (block style) its first key or '-'; a key or an item has its line
+ * only (a table each would be most of what a document takes: marks cost
+ * about 15 times the text's size, against 25 with a column too).
  *
  * Scalars: plain ones resolve by the YAML 1.2 core schema (null, booleans,
  * decimal/0x/0o integers with an optional sign, floats, .inf, .nan); an
@@ -486,17 +487,16 @@ static int build_mapping(Builder *b) {
       merge_line = (unsigned long)key_at.line + 1;
     } else {
       lua_pushvalue(L, -1);
-      if (lua_rawget(L, keys) != LUA_TNIL) { /* [.., key, first mark] */
+      if (lua_rawget(L, keys) != LUA_TNIL) { /* [.., key, first line] */
         size_t kl;
         const char *k = lua_tolstring(L, -2, &kl);
-        lua_getfield(L, -1, "line");
         return fail_at(b, &key_at, "duplicate key '%.80s%s' (first at line %ld)", k,
                        kl > 80 ? "..." : "", (long)lua_tointeger(L, -1));
       }
       lua_pop(L, 1);
       lua_pushvalue(L, -1);
-      push_mark(L, &key_at);
-      lua_rawset(L, keys); /* keys[key] = {line, col}; [.., key] */
+      lua_pushinteger(L, (lua_Integer)key_at.line + 1);
+      lua_rawset(L, keys); /* keys[key] = line; [.., key] */
     }
     if (next_event(b)) return -1;
     value_at = b->ld->event.start_mark;
@@ -611,8 +611,8 @@ static int build_sequence(Builder *b) {
     if (next_event(b)) return -1;
     if (b->ld->event.type == YAML_SEQUENCE_END_EVENT) break;
     n++;
-    push_mark(L, &b->ld->event.start_mark);
-    lua_rawseti(L, items, n);
+    lua_pushinteger(L, (lua_Integer)b->ld->event.start_mark.line + 1);
+    lua_rawseti(L, items, n); /* items[n] = line */
     if (build_node(b)) return -1;
     lua_rawseti(L, tbl, n);
   }

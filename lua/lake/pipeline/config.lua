@@ -67,7 +67,7 @@ Checker.__index = Checker
 
 --- A problem collector for one file.
 -- @param file string the file as the user would type it
--- @param marks table|nil host.yaml marks (marks[tbl] = {line=, keys=|items=})
+-- @param marks table|nil host.yaml marks (marks[tbl] = {line=, keys=|items= (lines by key or index)})
 function M.checker(file, marks)
   return setmetatable({ file = file, marks = marks or {}, problems = {} }, Checker)
 end
@@ -83,8 +83,7 @@ end
 function Checker:line_of(tbl, key, fallback)
   local m = type(tbl) == "table" and self.marks[tbl]
   if not m then return fallback end
-  local sub = (m.keys and m.keys[key]) or (m.items and m.items[key])
-  return (sub and sub.line) or m.line or fallback
+  return (m.keys and m.keys[key]) or (m.items and m.items[key]) or m.line or fallback
 end
 
 --- "mapping", "list", "empty" (a {} without marks), "string", "integer",

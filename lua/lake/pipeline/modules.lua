@@ -53,7 +53,7 @@ local function json_marks(text, value, json)
     if type(k) == "string" then
       local pos = text:find('"' .. k .. '"%s*:')
       local kl = pos and line_at(text, pos) or 1
-      top.keys[k] = { line = kl }
+      top.keys[k] = kl
       if type(v) == "table" then
         local m = { line = kl }
         if getmetatable(v) == json.object_mt or (next(v) ~= nil and #v == 0) then
@@ -64,10 +64,10 @@ local function json_marks(text, value, json)
           for i, x in ipairs(v) do
             local p = type(x) == "string" and text:find('"' .. x:gsub("%p", "%%%0") .. '"', from)
             if p then
-              m.items[i] = { line = line_at(text, p) }
+              m.items[i] = line_at(text, p)
               from = p + #x + 2
             else
-              m.items[i] = { line = kl }
+              m.items[i] = kl
             end
           end
         end
