@@ -221,12 +221,25 @@ end
 ---------------------------------------------------------------------------
 -- Requirements
 
+-- True when the module or one of its shared modules lists something under
+-- field ("packages", "extra_jars"): most list nothing, and then there is
+-- nothing to merge.
+local function asks_for(mod, field)
+  local own = mod[field]
+  if own and #own > 0 then return true end
+  for _, s in ipairs(mod.shared or {}) do
+    if s[field] and #s[field] > 0 then return true end
+  end
+  return false
+end
+
 --- The pip requirements of a module: its own packages and those of every
 -- shared module it declares, merged (one package asked for twice in two
 -- different ways is refused, naming both sources).
 -- @param mod table module from lake.pipeline.modules.check
 -- @return sorted array of requirement strings | nil, string on failure
 function M.packages(mod)
+  if not asks_for(mod, "packages") then return {} end
   return requirements.merge_packages(requirements.sources(mod))
 end
 
@@ -234,6 +247,7 @@ end
 -- @param mod table
 -- @return array of { url =, sha256 = pin|nil, text = } sorted by URL | nil, string on failure
 function M.jars(mod)
+  if not asks_for(mod, "extra_jars") then return {} end
   return requirements.merge_jars(requirements.sources(mod))
 end
 
@@ -576,6 +590,8 @@ end
 -- @param mod table module from lake.pipeline.modules.check
 -- @return array of { file =, key =, msg = }
 function M.module_problems(mod)
+  -- nothing asked for, nothing that can clash (most modules)
+  if not asks_for(mod, "packages") and not asks_for(mod, "extra_jars") then return {} end
   local file = (mod.rel or mod.dir) .. "/requirements.json"
   local out = {}
   local _, perr = M.packages(mod)
