@@ -1291,20 +1291,24 @@ static int proc_exit(lua_State *L) {
  * and watches proc.arena_used() to know when to hand its remaining work to a
  * fresh process. There is one arena per process, never unmapped: only for a
  * worker that ends with proc.exit. */
+#define ARENA_ALIGN ((size_t)16)
+/* Blocks this large are mostly string buffers, freed as soon as their string
+ * is made: they are kept for the next block of their size class. Smaller
+ * freed blocks (the arrays a table outgrew, mostly) are kept for the next
+ * block of exactly their size. */
+#define ARENA_SPARE ((size_t)1024)
+#define ARENA_SMALL 65 /* classes of freed blocks under ARENA_SPARE: 16 bytes each, up to 1024 */
+
 typedef struct {
-  char *base, *top, *end; /* the region; top: the first free byte */
-  char *last;             /* the last block handed out: it may grow or shrink in place */
-  void *spare[64];        /* freed blocks of ARENA_SPARE bytes or more, by floor(log2(size)) */
-  lua_Alloc orig;         /* the allocator of the blocks from before */
+  char *base, *top, *end;   /* the region; top: the first free byte */
+  char *last;               /* the last block handed out: it may grow or shrink in place */
+  void *spare[64];          /* freed blocks of ARENA_SPARE bytes or more, by floor(log2(size)) */
+  void *small[ARENA_SMALL]; /* freed smaller blocks, by their rounded size / ARENA_ALIGN */
+  lua_Alloc orig;           /* the allocator of the blocks from before */
   void *orig_ud;
 } Arena;
 
 static Arena arena;
-
-#define ARENA_ALIGN ((size_t)16)
-/* Blocks this large are mostly string buffers, freed as soon as their string
- * is made: they are kept for the next block of their size class. */
-#define ARENA_SPARE ((size_t)1024)
 
 static size_t arena_round(size_t n) { return (n + ARENA_ALIGN - 1) & ~(ARENA_ALIGN - 1); }
 
@@ -1320,7 +1324,13 @@ static int in_arena(const void *p) {
 
 static void *arena_take(size_t n) {
   size_t need = arena_round(n);
-  if (n >= ARENA_SPARE) { /* a spare block of the class above n fits it */
+  if (n < ARENA_SPARE) {
+    void *p = arena.small[need / ARENA_ALIGN];
+    if (p != NULL) {
+      memcpy(&arena.small[need / ARENA_ALIGN], p, sizeof p);
+      return p;
+    }
+  } else if (n >= ARENA_SPARE) { /* a spare block of the class above n fits it */
     int c = floor_log2(n - 1) + 1;
     void *p = c < 64 ? arena.spare[c] : NULL;
     if (p != NULL) {
@@ -1343,6 +1353,10 @@ static void arena_drop(void *p, size_t size) {
     int c = floor_log2(size);
     memcpy(p, &arena.spare[c], sizeof p);
     arena.spare[c] = p;
+  } else if (size > 0) { /* it holds arena_round(size) bytes (or more, when it shrank) */
+    size_t c = arena_round(size) / ARENA_ALIGN;
+    memcpy(p, &arena.small[c], sizeof p);
+    arena.small[c] = p;
   }
 }
 

@@ -702,6 +702,36 @@ describe("host.proc #unit", function()
       assert.has_error(function() proc.arena(2 ^ 41) end)
     end)
 
+    it("gives the blocks a table outgrew to the next blocks of their size", function()
+      local out, st = in_worker([[
+        local proc = ...
+        collectgarbage("stop")
+        assert(proc.arena(8 * 1024 * 1024) == true)
+        local keep, n = {}, 2000
+        local function grow(i)
+          -- two tables growing in turn, so that neither array is the last
+          -- block (which grows in place): arrays of 1, 2, 4, ... 64 slots,
+          -- the smaller ones moved and freed
+          local t, u = {}, {}
+          for j = 1, 40 do t[j], u[j] = j, -j end
+          keep[i], keep[-i] = t, u
+        end
+        grow(1)
+        local first = proc.arena_used()
+        for i = 2, n do grow(i) end
+        local each = (proc.arena_used() - first) / (n - 1)
+        for i = 1, n do
+          for j = 1, 40 do assert(keep[i][j] == j and keep[-i][j] == -j) end
+        end
+        return ("%d"):format(math.floor(each))
+      ]])
+      assert.same({ how = "exit", code = 0 }, st)
+      -- about 2,800 bytes a turn (two tables, their 1 KiB arrays, keep's
+      -- growth); 4,200 when the freed arrays were not used again
+      local each = assert(tonumber(out), out)
+      assert.is_true(each < 3500, out)
+    end)
+
     it("counts CPUs and reports resource usage of itself and waited-for children", function()
       local n = proc.cpus()
       assert.is_true(math.type(n) == "integer" and n >= 1)
