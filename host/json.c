@@ -225,6 +225,21 @@ static int keyref_cmp(const void *a, const void *b) {
   return x->len < y->len ? -1 : x->len > y->len;
 }
 
+/* Sorts an object's keys by bytes. Most objects of a template have a few
+ * keys: insertion sort, without a call per comparison; qsort past that. */
+static void sort_keys(KeyRef *k, size_t n) {
+  size_t i, j;
+  if (n > 16) {
+    qsort(k, n, sizeof *k, keyref_cmp);
+    return;
+  }
+  for (i = 1; i < n; i++) {
+    KeyRef x = k[i];
+    for (j = i; j > 0 && keyref_cmp(&k[j - 1], &x) > 0; j--) k[j] = k[j - 1];
+    k[j] = x;
+  }
+}
+
 /* ---- encoder: errors ---------------------------------------------------- */
 
 static int is_ident(const char *s, size_t n) {
@@ -523,7 +538,7 @@ static void encode_table(Encoder *e, int idx) {
     if (nkeys == 0) {
       put(e, "{}", 2);
     } else {
-      qsort(e->buf->keys + base, nkeys, sizeof(KeyRef), keyref_cmp);
+      sort_keys(e->buf->keys + base, nkeys);
       putc1(e, '{');
       for (i = 0; i < nkeys; i++) {
         KeyRef key = e->buf->keys[base + i]; /* by value: nested objects may move the array */

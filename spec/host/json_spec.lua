@@ -38,6 +38,37 @@ describe("host.json #unit", function()
         json.encode({ b = json.null, a = { y = { { n = 2, m = 1 } }, x = 1 } }))
     end)
 
+    it("sorts the keys of objects of every size, few and many", function()
+      -- few keys are sorted in place, many by qsort: both in byte order
+      local alphabet = { "a", "b", "ab", "ba", "a\0", "A", "_", "é", "z", "aa", "b\1", "" }
+      local seed = 7
+      local function rand(n)
+        seed = (seed * 1103515245 + 12345) % 2147483648
+        return seed % n + 1
+      end
+      for size = 1, 40 do
+        local t, keys = {}, {}
+        while #keys < size do
+          local k = alphabet[rand(#alphabet)] .. alphabet[rand(#alphabet)] .. rand(50)
+          if t[k] == nil then
+            t[k] = #keys
+            keys[#keys + 1] = k
+          end
+        end
+        table.sort(keys) -- byte order: lakehost runs in the C locale
+        local got, pos = {}, 1
+        local text = json.encode(t)
+        for _, k in ipairs(keys) do
+          local at = text:find(json.encode(k) .. ":", pos, true)
+          assert.is_truthy(at, ("size %d: %q out of order in %s"):format(size, k, text))
+          got[#got + 1] = k
+          pos = at + 1
+        end
+        assert.same(keys, got)
+        assert.same(t, json.decode(text))
+      end
+    end)
+
     it("is deterministic for tables built in different orders", function()
       local a, b = {}, {}
       for i = 1, 500 do a["k" .. i] = i end
