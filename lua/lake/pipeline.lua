@@ -32,6 +32,10 @@ local function flush(app, ck)
   for _, p in ipairs(ck:sorted()) do app:problem(p.file, p.line, p.key, p.msg) end
 end
 
+-- What reading <entry>/config.yml fails with for an entry of pipelines/
+-- that is not a pipeline's folder: no config.yml file there, or no folder.
+local SKIPPED = { ENOENT = true, ENOTDIR = true, EISDIR = true }
+
 -- Reads and checks one pipeline folder without changing the lake: what a
 -- worker process can do. Returns plain data (JSON-encodable but for .names):
 -- { file, early = problem, problems = { {file, line, key, msg} }, name,
@@ -42,8 +46,11 @@ local function examine(lake, dir, rel, shared)
   local fs, yaml = require("host.fs"), require("host.yaml")
   local file = rel .. "/config.yml"
   local ex = { file = file }
-  local text, rerr = fs.read(dir .. "/config.yml")
-  if not text then
+  local text, rerr, code = fs.read(dir .. "/config.yml")
+  if not text and SKIPPED[code] then
+    ex.skip = true -- not a pipeline's folder
+    return ex
+  elseif not text then
     ex.early = { file = file, msg = "cannot read: " .. tostring(rerr) }
     return ex
   end
@@ -105,6 +112,7 @@ end
 -- earlier folder is a problem only known here).
 local function settle(lake, ex)
   local app = lake.app
+  if ex.skip then return nil end
   if ex.early then
     app:problem(ex.early.file, ex.early.line, nil, ex.early.msg)
     return nil
@@ -157,11 +165,9 @@ function M.load_all(lake, pipelines_path, opts)
   local sck = config.checker(srel .. "/manifest.json")
   local manifest = modules.load_manifest(sck, { dir = sdir, rel = srel })
   flush(app, sck)
-  local folders = {}
-  for _, name in ipairs(fs.list(dir) or {}) do
-    local sub = dir .. "/" .. name
-    if fs.isfile(sub .. "/config.yml") then folders[#folders + 1] = name end -- so sub is a folder
-  end
+  -- every entry: those without a config.yml file are told apart as they
+  -- are read (examine), in the workers when there are many
+  local folders = fs.list(dir) or {}
   local shared = { manifest = manifest }
   local workers = require("lake.workers")
   local k = workers.count(#folders)

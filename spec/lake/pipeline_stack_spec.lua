@@ -407,7 +407,8 @@ steps:
   end)
 
   it("builds pipelines in folder order and skips folders without config.yml", function()
-    local files = { ["pipelines/zz_notes/README.md"] = "not a pipeline\n" }
+    local files = { ["pipelines/zz_notes/README.md"] = "not a pipeline\n", ["pipelines/notes.txt"] = "a file\n",
+      ["pipelines/c_odd/config.yml/inside.txt"] = "config.yml is a folder here\n" }
     lake_tree.pipeline(files, "b_second", lake_tree.config("second"), { "a" })
     lake_tree.pipeline(files, "a_first", lake_tree.config("first"), { "a" })
     local app = build(files)

@@ -403,6 +403,10 @@ describe("lake.pipeline loading in workers #unit", function()
     files["pipelines/f_jar/steps/a/requirements.json"] = '{"packages": ["boto3==1.0", "Boto3>=2"]}\n'
     lake_tree.pipeline(files, "g_nomodule", lake_tree.config("golf"), {})
     good("h_fine", "hotel")
+    -- entries that are no pipeline's folder, skipped by whichever process reads them
+    files["pipelines/notes.txt"] = "a file\n"
+    files["pipelines/i_docs/README.md"] = "no config.yml\n"
+    files["pipelines/j_odd/config.yml/x"] = "config.yml is a folder\n"
     files["app.lua"] = [[
       local lake = require("lake")
       local root = debug.getinfo(1, "S").source:sub(2):match("^(.*)/[^/]*$")
@@ -427,6 +431,7 @@ describe("lake.pipeline loading in workers #unit", function()
       assert.matches(want, outs[1], 1, true)
     end
     assert.is_nil(outs[1]:find("h_fine", 1, true))
+    for _, skipped in ipairs({ "notes.txt", "i_docs", "j_odd" }) do assert.is_nil(outs[1]:find(skipped, 1, true)) end
     lake_tree.remove(root)
   end)
 end)
