@@ -127,7 +127,10 @@ local function settle(lake, ex)
   end
   flush(app, ck)
   if #ck.problems > 0 or not ex.frozen then return nil end
-  require("lake.assets").check_settings(app)
+  if not lake.asset_settings_checked then -- the app's, once (thousands of pipelines)
+    lake.asset_settings_checked = true
+    require("lake.assets").check_settings(app)
+  end
   for _, p in ipairs(ex.requirements) do app:problem(p.file, nil, p.key, p.msg) end
   local p = stack.declare(lake, ex.shell, ex.frozen, ex.names)
   lake.pipelines[ex.name] = p
