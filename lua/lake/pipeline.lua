@@ -38,7 +38,8 @@ local SKIPPED = { ENOENT = true, ENOTDIR = true, EISDIR = true }
 
 -- Reads and checks one pipeline folder without changing the lake: what a
 -- worker process can do. Returns plain data (JSON-encodable but for .names):
--- { file, early = problem, problems = { {file, line, key, msg} }, name,
+-- { file, skip = true (no config.yml file: not a pipeline's folder),
+--   early = problem, problems = { {file, line, key, msg} }, name,
 --   name_line, names_problems, requirements = { {file, key, msg} },
 --   frozen, shell (stack.freeze, stack.shell: when nothing is wrong),
 --   names (stack.resource_names) }
