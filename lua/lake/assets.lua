@@ -573,11 +573,13 @@ function M.build_lambda(app, id, mod, ctx)
 end
 
 --- Builds the --extra-py-files zip of a Glue module (see assets.glue).
+-- @param entries table|nil M.sources(mod, "glue"), when made already
 -- @return built | nil, string, "input"|"failed"
-function M.build_glue_deps(app, id, mod, ctx, glue_type)
+function M.build_glue_deps(app, id, mod, ctx, glue_type, entries)
   local packages, perr = M.packages(mod)
   if not packages then return nil, perr, "input" end
-  local entries, serr = M.sources(mod, "glue", app.file_memo)
+  local serr
+  if not entries then entries, serr = M.sources(mod, "glue", app.file_memo) end
   if not entries then return nil, serr, "input" end
   local pyver = M.GLUE_PYTHON[glue_type or "pythonshell"] or M.GLUE_PYTHON.pythonshell
   return M.build_archive(app, ctx, { id = id, module = mod.rel or mod.dir, kind = "glue", entries = entries,
@@ -673,11 +675,11 @@ function M.glue(app, id, mod, opts)
   end
   local out = { script = M.file(app, id .. "/index.py", mod.dir .. "/src/index.py", "py", known), jars = {} }
   local packages = M.packages(mod) or {}
-  local extra = M.sources(mod, "glue", app.file_memo) or {}
-  if #packages > 0 or #extra > 0 then
+  local entries = M.sources(mod, "glue", app.file_memo) -- the build takes them (one listing a run)
+  if #packages > 0 or #(entries or {}) > 0 then
     out.deps = app:asset {
       id = id .. "/deps", kind = "glue-deps", describe = mod.rel or mod.dir,
-      build = function(ctx) return M.build_glue_deps(app, id .. "/deps", mod, ctx, opts.glue_type) end,
+      build = function(ctx) return M.build_glue_deps(app, id .. "/deps", mod, ctx, opts.glue_type, entries) end,
     }
   end
   for _, j in ipairs(M.jars(mod) or {}) do out.jars[#out.jars + 1] = M.jar(app, j) end
