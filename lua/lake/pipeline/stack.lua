@@ -47,16 +47,17 @@ M.ROLES = { "trigger", "catch", "lambda", "glue", "sfn" }
 --- Every name the pipeline's resources get, and the limits they must fit.
 -- @param cfg table validated config (name, steps, triggers)
 -- @param env table { region=, account=, stage= } (region/account may be nil)
+-- @param with_checks boolean|nil also the checks (check_names wants them, building the stack not)
 -- @return names table { stack, state_machine, trigger_fn, catch_fn, fn = {[step]=}, job = {[step]=},
 --   role = {trigger=, catch=, lambda=, glue=, sfn=}, rule = {[i]=} },
---   checks array of { what=, name= (string|token), max=, key=, line= }
-function M.resource_names(cfg, env)
+--   checks array of { what=, name= (string|token; a role's: its longest text), max=, key=, line= } | nil
+function M.resource_names(cfg, env, with_checks)
   local stage, p = env.stage, util.kebab(cfg.name)
   local region = env.region or token.region
   local n = { fn = {}, job = {}, rule = {}, role = {} }
-  local checks = {}
+  local checks = with_checks and {} or nil
   local function check(what, name, max, key, line)
-    checks[#checks + 1] = { what = what, name = name, max = max, key = key, line = line }
+    if checks then checks[#checks + 1] = { what = what, name = name, max = max, key = key, line = line } end
   end
   -- names.name(p .. suffix, stage) for a suffix in kebab-case: p is, so the
   -- whole is too (kebab-casing it again would give it back as it is)
@@ -73,13 +74,22 @@ function M.resource_names(cfg, env)
   n.catch_fn = named("-catch")
   check("Lambda function name", n.trigger_fn, 64, "name", nl)
   check("Lambda function name", n.catch_fn, 64, "name", nl)
-  -- Roles are global: the region keeps two regions of one lake apart.
-  local kinds = {}
-  for _, s in ipairs(cfg.steps) do kinds[s.type or ""] = true end
-  for _, r in ipairs(M.ROLES) do
-    n.role[r] = token.concat(p, "-", r, "-", region, "-", stage)
-    if (r ~= "lambda" or kinds.lambda) and (r ~= "glue" or kinds.glue) then
-      check("IAM role name", n.role[r], 64, "name", nl)
+  -- Roles are global: the region keeps two regions of one lake apart. A
+  -- role's token is made when first asked for; the check takes the longest
+  -- text it can have (what token.worst_case would make of it).
+  n.role = setmetatable({}, { __index = function(t, r)
+    local v = token.concat(p, "-", r, "-", region, "-", stage)
+    rawset(t, r, v)
+    return v
+  end })
+  if checks then
+    local longest = type(region) == "string" and region or token.LONGEST["AWS::Region"]
+    local kinds = {}
+    for _, s in ipairs(cfg.steps) do kinds[s.type or ""] = true end
+    for _, r in ipairs(M.ROLES) do
+      if (r ~= "lambda" or kinds.lambda) and (r ~= "glue" or kinds.glue) then
+        check("IAM role name", p .. "-" .. r .. "-" .. longest .. "-" .. stage, 64, "name", nl)
+      end
     end
   end
   -- a module's: kebab-cased on its own (modules are shared by name across
@@ -110,7 +120,7 @@ end
 -- Pascal-cased). Problems go to report(line, key, msg).
 -- @return boolean true when every name fits, and the names (resource_names)
 function M.check_names(cfg, env, report)
-  local n, checks = M.resource_names(cfg, env)
+  local n, checks = M.resource_names(cfg, env, true)
   local ok = true
   -- One report per config key: the name that overflows its limit the most.
   local worst_of, keys = {}, {}
