@@ -67,14 +67,17 @@ static int pushsslerror(lua_State *L) {
   return 2;
 }
 
-static void pushhex(lua_State *L, const unsigned char *s, size_t n) {
-  luaL_Buffer b;
-  char *out = luaL_buffinitsize(L, &b, n * 2);
+void lakehost_hex(const unsigned char *in, size_t n, char *out) {
   size_t i;
   for (i = 0; i < n; i++) {
-    out[2 * i] = hexdigits[s[i] >> 4];
-    out[2 * i + 1] = hexdigits[s[i] & 15];
+    out[2 * i] = hexdigits[in[i] >> 4];
+    out[2 * i + 1] = hexdigits[in[i] & 15];
   }
+}
+
+static void pushhex(lua_State *L, const unsigned char *s, size_t n) {
+  luaL_Buffer b;
+  lakehost_hex(s, n, luaL_buffinitsize(L, &b, n * 2));
   luaL_pushresultsize(&b, n * 2);
 }
 
@@ -322,6 +325,26 @@ invalid:
   return 2;
 }
 
+int lakehost_sha256_fd(EVP_MD_CTX *ctx, int fd, unsigned char *buf, size_t bufsize,
+                       unsigned char md[32], uint64_t *size) {
+  unsigned int len = 0;
+  ssize_t got;
+  *size = 0;
+  if (EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1) return -2;
+  for (;;) {
+    got = read(fd, buf, bufsize);
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0) {
+      if (errno == 0) errno = EIO;
+      return -1;
+    }
+    if (got == 0) break;
+    if (EVP_DigestUpdate(ctx, buf, (size_t)got) != 1) return -2;
+    *size += (uint64_t)got;
+  }
+  return EVP_DigestFinal_ex(ctx, md, &len) == 1 && len == 32 ? 0 : -2;
+}
+
 /*
  * crypto.sha256_file(path) -> hex, size | nil, "crypto: <path>: <strerror>"
  * Streams the file in 64 KiB chunks with read(2): no stdio buffer, and a
@@ -330,57 +353,34 @@ invalid:
  */
 static int crypto_sha256_file(lua_State *L) {
   const char *path = luaL_checkstring(L, 1);
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
+  unsigned char md[32];
   unsigned char *buf = NULL;
   EVP_MD_CTX *ctx = NULL;
-  int fd;
-  ssize_t got;
-  lua_Integer size = 0;
-  int err = 0, sslfail = 0;
+  uint64_t size = 0;
+  int fd, r = 0, err = 0;
   do fd = open(path, O_RDONLY | O_CLOEXEC);
   while (fd < 0 && errno == EINTR);
   if (fd < 0) {
     err = errno;
-    goto done;
+  } else {
+    buf = (unsigned char *)malloc(FILE_CHUNK);
+    ctx = EVP_MD_CTX_new();
+    if (buf == NULL || ctx == NULL)
+      err = ENOMEM;
+    else if ((r = lakehost_sha256_fd(ctx, fd, buf, FILE_CHUNK, md, &size)) == -1)
+      err = errno;
+    close(fd);
   }
-  buf = (unsigned char *)malloc(FILE_CHUNK);
-  ctx = EVP_MD_CTX_new();
-  if (buf == NULL || ctx == NULL) {
-    err = ENOMEM;
-    goto done;
-  }
-  if (EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1) {
-    sslfail = 1;
-    goto done;
-  }
-  for (;;) {
-    got = read(fd, buf, FILE_CHUNK);
-    if (got < 0 && errno == EINTR) continue;
-    if (got < 0) {
-      err = errno ? errno : EIO;
-      goto done;
-    }
-    if (got == 0) break;
-    if (EVP_DigestUpdate(ctx, buf, (size_t)got) != 1) {
-      sslfail = 1;
-      goto done;
-    }
-    size += (lua_Integer)got;
-  }
-  if (EVP_DigestFinal_ex(ctx, md, &len) != 1) sslfail = 1;
-done:
-  if (fd >= 0) close(fd);
   free(buf);
   EVP_MD_CTX_free(ctx);
-  if (sslfail) return pushsslerror(L);
+  if (r == -2) return pushsslerror(L);
   if (err != 0) {
     luaL_pushfail(L);
     lua_pushfstring(L, "crypto: %s: %s", path, strerror(err));
     return 2;
   }
-  pushhex(L, md, len);
-  lua_pushinteger(L, size);
+  pushhex(L, md, sizeof md);
+  lua_pushinteger(L, (lua_Integer)size);
   return 2;
 }
 

@@ -962,50 +962,23 @@ static int walk_fail(walker *w, int e) {
  * Read through the directory, so the long path is not looked up again.
  * malloc'd; NULL with errno set. */
 static char *walk_digest(walker *w, int dfd, const char *name) {
-  static const char hex[] = "0123456789abcdef";
-  unsigned char buf[16384], md[EVP_MAX_MD_SIZE];
-  unsigned int mdlen = 0, i;
+  unsigned char buf[16384], md[32];
   uint64_t size = 0;
-  char *entry, *p;
-  ssize_t n;
-  int fd = openat(dfd, name, O_RDONLY | O_CLOEXEC);
+  char *entry;
+  int r, e, fd = openat(dfd, name, O_RDONLY | O_CLOEXEC);
   if (fd < 0) return NULL;
-  if (EVP_DigestInit_ex(w->md, EVP_sha256(), NULL) != 1) {
-    close(fd);
-    errno = ENOMEM;
-    return NULL;
-  }
-  for (;;) {
-    n = read(fd, buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    if (EVP_DigestUpdate(w->md, buf, (size_t)n) != 1) {
-      close(fd);
-      errno = ENOMEM;
-      return NULL;
-    }
-    size += (uint64_t)n;
-  }
-  if (n < 0) {
-    int e = errno;
-    close(fd);
-    errno = e;
-    return NULL;
-  }
+  r = lakehost_sha256_fd(w->md, fd, buf, sizeof buf, md, &size);
+  e = r == -1 ? errno : ENOMEM; /* an OpenSSL failure: as when the context could not be made */
   close(fd);
-  if (EVP_DigestFinal_ex(w->md, md, &mdlen) != 1 || mdlen != 32) {
-    errno = ENOMEM;
+  if (r != 0) {
+    errno = e;
     return NULL;
   }
   entry = malloc(w->rellen + 1 + 64 + 21);
   if (entry == NULL) return NULL;
   memcpy(entry, w->rel, w->rellen + 1);
-  p = entry + w->rellen + 1;
-  for (i = 0; i < 32; i++) {
-    *p++ = hex[md[i] >> 4];
-    *p++ = hex[md[i] & 15];
-  }
-  snprintf(p, 21, "%llu", (unsigned long long)size);
+  lakehost_hex(md, sizeof md, entry + w->rellen + 1);
+  snprintf(entry + w->rellen + 1 + 64, 21, "%llu", (unsigned long long)size);
   return entry;
 }
 

@@ -1,13 +1,16 @@
 /*
  * host.h -- the host modules that lakehost preloads into every Lua state.
  *
- * Each host/<name>.c exports exactly one symbol, luaopen_host_<name>, and is
- * registered in package.preload by main.c (and by the fuzz harnesses).
+ * Each host/<name>.c exports luaopen_host_<name>, registered in
+ * package.preload by main.c (and by the fuzz harnesses); crypto.c also
+ * exports the hashing helpers below, which fs.c shares.
  */
 #ifndef LAKEHOST_HOST_H
 #define LAKEHOST_HOST_H
 
 #include <lua.h>
+#include <stddef.h>
+#include <stdint.h>
 
 int luaopen_host_yaml(lua_State *L);
 int luaopen_host_json(lua_State *L);
@@ -21,5 +24,19 @@ int luaopen_host_proc(lua_State *L);
 
 /* Registers every host module in package.preload. */
 void lakehost_preload(lua_State *L);
+
+/* ---- helpers of host/crypto.c, not Lua functions ------------------------ */
+
+struct evp_md_ctx_st; /* OpenSSL's EVP_MD_CTX */
+
+/* The SHA-256 of what is left to read of fd (left open), through ctx (set up
+ * here, so one context serves many files) and buf: 0 with md (32 bytes) and
+ * *size set; -1 with errno when a read fails; -2 when OpenSSL fails (its
+ * error queue says why). */
+int lakehost_sha256_fd(struct evp_md_ctx_st *ctx, int fd, unsigned char *buf, size_t bufsize,
+                       unsigned char md[32], uint64_t *size);
+
+/* The 2 * n lowercase hex digits of in[0..n) into out (no NUL). */
+void lakehost_hex(const unsigned char *in, size_t n, char *out);
 
 #endif
