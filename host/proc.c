@@ -1330,7 +1330,7 @@ static void *arena_take(size_t n) {
       memcpy(&arena.small[need / ARENA_ALIGN], p, sizeof p);
       return p;
     }
-  } else if (n >= ARENA_SPARE) { /* a spare block of the class above n fits it */
+  } else { /* a spare block of the class above n fits it */
     int c = floor_log2(n - 1) + 1;
     void *p = c < 64 ? arena.spare[c] : NULL;
     if (p != NULL) {
