@@ -295,8 +295,9 @@ function build(app, opts)
   -- per id); file_list: the same in the order made, so that a worker's
   -- answer can name a file its process knew when forked by its number.
   local assets, manifest_assets, files, file_list = {}, setmetatable({}, array_mt), {}, {}
+  local function file_key(key, kind) return key .. "\0" .. (kind or "") end
   local function add_file(id, key, kind, sha256, size)
-    local fkey = key .. "\0" .. (kind or "")
+    local fkey = file_key(key, kind)
     local f = files[fkey]
     if not f then
       f = { key = key, kind = kind, sha256 = sha256, size = size, file = "assets/" .. key,
@@ -432,7 +433,7 @@ function build(app, opts)
       local new = setmetatable({}, array_mt)
       for j = known + 1, #manifest_assets do
         local a = manifest_assets[j]
-        local fkey = a.key .. "\0" .. (a.kind or "")
+        local fkey = file_key(a.key, a.kind)
         local f = files[fkey]
         if f then
           new[#new + 1] = { id = a.id, file = file_list[f] }

@@ -140,13 +140,14 @@ function M.build(cfg, refs)
   return def, order
 end
 
+-- The placeholder of the nth token in a definition's text: MARK .. n .. "@@".
+local MARK = "@@lakehost-token-"
+local find, sub = string.find, string.sub
+
 --- DefinitionString of a definition: its JSON text (sorted keys), a plain
 -- string when it holds no token, else one token (Fn::Sub at synthesis).
 -- @param def table from build
 -- @param opts table|nil { pretty = boolean }
-local MARK = "@@lakehost-token-"
-local find, sub = string.find, string.sub
-
 function M.encode(def, opts)
   local found, n = {}, 0
   local text = json.encode(def, { pretty = opts and opts.pretty, replace = function(t)
