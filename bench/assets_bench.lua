@@ -6,9 +6,11 @@
 -- `./lakehost bench/assets_bench.lua` from the repository root.
 package.path = "./?.lua;" .. package.path
 local assets = require("lake.assets")
-local builders = require("lake.assets.builders")
+local build = require("lake.assets.build")
+local builders = require("lake.assets.installers")
 local fs = require("host.fs")
 local lapp = require("lake.app")
+local load = require("lake.load")
 local proc = require("host.proc")
 
 local function now() return proc.monotime() end
@@ -46,8 +48,9 @@ local ok, err = pcall(function()
   local function build_all(dir)
     assert(fs.mkdir_p(dir))
     local cached, t0 = 0, now()
+    local ctx = build.context(app, assert(assets.settings(app)), dir)
     for _, a in ipairs(sorted) do
-      local built, berr = a.build({ dir = dir, app = app })
+      local built, berr = a.build(ctx)
       assert(built, berr)
       if built.cached then cached = cached + 1 end
     end
@@ -81,13 +84,15 @@ with zipfile.ZipFile(d + "/benchpkg-1.0-py3-none-any.whl", "w") as z:
   assert(fs.write(mdir .. "/src/index.py", "import benchpkg\n\ndef handler(e, c):\n    return benchpkg.X\n"))
   local papp = lapp.new({ root = tmp, settings = { builder = "local", cache_dir = tmp .. "/pkg-cache",
     pip = { no_index = true, find_links = { wheels } } } })
-  local mod = { dir = mdir, rel = "mod", packages = { "benchpkg==1.0" }, extra_jars = {}, shared = {} }
+  local src = load.tree(mdir .. "/src")
+  local mod = { dir = mdir, rel = "mod", packages = { "benchpkg==1.0" }, extra_jars = {}, shared = {},
+    src_files = src.files, src_sums = src.sums, src_sizes = src.sizes }
   local t = {}
   for i = 1, 2 do
     local out = tmp .. "/pkg" .. i
     assert(fs.mkdir_p(out))
     local runs, t0 = builders.runs, now()
-    local built, berr = assets.build_lambda(papp, "mod", mod, { dir = out })
+    local built, berr = assets.build_lambda(build.context(papp, assert(assets.settings(papp)), out), "mod", mod)
     assert(built, berr)
     t[i] = { wall = now() - t0, pip = builders.runs - runs, sha = built.sha256 }
   end

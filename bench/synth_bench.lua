@@ -1,75 +1,111 @@
--- Synthesizes lakes of D domains x P pipelines per domain (default 20 x 100)
--- made of copies of the example pipeline, and prints wall time per phase,
--- CPU time and peak RSS. Each size runs in a fresh lakehost process so the
--- RSS is its own; synth's worker processes (--jobs, default the number of
--- CPUs) are reported beside it.
---   ./lakehost bench/synth_bench.lua [D P]...     e.g. 5 20 10 50 20 100
---   LAKEHOST_JOBS=1 ./lakehost bench/synth_bench.lua 20 100   (one process)
+-- Synthesis at the sizes lakes have: the example lake (1 domain x 1
+-- pipeline) and a lake of 20 domains x 5 pipelines (100 pipelines, copies
+-- of the example pipeline). For each, `lakehost app.lua synth` and
+-- `validate` as a user runs them, timed over several runs (median and
+-- range), a first synth into an empty folder and a synth over the
+-- previous output; then the phases of one synth in one process (load and
+-- model, assets, render, write) with its peak RSS.
+--   ./lakehost bench/synth_bench.lua [RUNS]        (default 11 runs)
+--   ./lakehost bench/synth_bench.lua --lake D P    (the phases of a D x P lake, in this process)
 -- The lakes are made under $TMPDIR (default /tmp).
 package.path = "./?.lua;" .. package.path
 local fs = require("host.fs")
 local proc = require("host.proc")
 
-local sizes = {}
-for i = 1, #arg, 2 do sizes[#sizes + 1] = { tonumber(arg[i]), tonumber(arg[i + 1]) } end
+local BIN = os.getenv("LAKEHOST_BIN") or arg[-1] or "./lakehost"
 
--- One size, in this process: called as `bench/synth_bench.lua --one D P DIR`.
-local function one(d, p, dir)
-  -- the number of processes for loading too, as --jobs on the command line does
-  require("lake.workers").jobs = tonumber(os.getenv("LAKEHOST_JOBS") or "")
-  local t0 = proc.monotime()
-  local lake = require("lake")
-  local app = lake.App { root = dir }
-  local domains = {}
-  for i = 1, d do domains[i] = ("d%02d"):format(i) end
-  lake.DatalakeBuilder { scope = app, lake_name = "Bench Lake", env = "dev", lake_domains = domains,
-    sns_subscriptions = { { protocol = "email", endpoint = "data@example.com" } },
-    pipelines_path = dir .. "/pipelines", tags = { team = "data" } }:build()
-  assert(#app.problems == 0, table.concat(app.problems, "\n"))
-  local t1 = proc.monotime()
-  local commands = require("lake.commands")
-  local jobs = os.getenv("LAKEHOST_JOBS") or tostring(proc.cpus())
-  local rc = commands.run(app, { "synth", "--out", dir .. "/lake.out", "--quiet", "--jobs", jobs }, { file = "bench" })
-  assert(rc == 0)
-  local t2 = proc.monotime()
-  local me, kids = assert(proc.rusage("self")), assert(proc.rusage("children"))
-  local files = fs.list(dir .. "/lake.out")
-  local bytes = 0
-  for _, f in ipairs(files) do
-    local st = fs.stat(dir .. "/lake.out/" .. f)
-    if st.type == "file" then bytes = bytes + st.size end
-  end
-  io.write(("%d x %d: %d pipelines, %d stacks, %s process%s: model %.2f s, synth+write %.2f s, total %.2f s; "
-    .. "CPU %.2f s user + %.2f s system; peak RSS %.1f MiB (largest worker %.1f MiB); %.1f MB of templates\n")
-    :format(d, p, d * p, #app.stacks, jobs, jobs == "1" and "" or "es", t1 - t0, t2 - t1, t2 - t0,
-      me.user + kids.user, me.system + kids.system, me.maxrss / 1024, kids.maxrss / 1024, bytes / 1e6))
-end
-
-if arg[1] == "--one" then
-  one(tonumber(arg[2]), tonumber(arg[3]), arg[4])
-  return
-end
-if #sizes == 0 then sizes = { { 5, 20 }, { 10, 50 }, { 20, 100 } } end
-
--- The example pipeline, copied P times per domain with its name and domain changed.
-local example = assert(fs.read("pipelines/pipeline_example/config.yml"))
-for _, size in ipairs(sizes) do
-  local d, p = size[1], size[2]
+-- A D x P lake in a fresh folder: app.lua, shared/, pipelines/ (copies of
+-- the example pipeline with their name and domain changed).
+local function make_lake(d, p)
   local dir = assert(fs.tmpdir("lakehost-synth-bench-"))
   assert(os.execute(("cp -R shared %s/shared"):format(dir)))
+  local example = assert(fs.read("pipelines/pipeline_example/config.yml"))
   local src = "pipelines/pipeline_example"
+  local domains = {}
   for i = 1, d do
+    domains[i] = ("%q"):format(("d%02d"):format(i))
     for j = 1, p do
       local name = ("p_d%02d_%03d"):format(i, j)
       local pdir = dir .. "/pipelines/" .. name
       assert(fs.mkdir_p(pdir))
       assert(os.execute(("cp -R %s/trigger %s/catch %s/steps %s/"):format(src, src, src, pdir)))
-      local cfg = example:gsub("name: pipeline_example", "name: " .. name):gsub("domain: example", ("domain: d%02d"):format(i))
+      local cfg = example:gsub("name: pipeline_example", "name: " .. name)
+        :gsub("domain: example", ("domain: d%02d"):format(i))
       assert(fs.write(pdir .. "/config.yml", cfg))
     end
   end
-  local r = assert(proc.run { argv = { os.getenv("LAKEHOST_BIN") or "./lakehost", "bench/synth_bench.lua", "--one", tostring(d), tostring(p), dir },
-    timeout = 1800, stderr = "stdout" })
+  assert(fs.write(dir .. "/app.lua", ([[
+local lake = require("lake")
+local root = debug.getinfo(1, "S").source:sub(2):match("^(.*)/[^/]*$") or "."
+local app = lake.App { name = "bench-lake", root = root }
+lake.DatalakeBuilder { scope = app, lake_name = "Bench Lake", env = "dev", lake_domains = { %s },
+  sns_subscriptions = { { protocol = "email", endpoint = "data@example.com" } },
+  pipelines_path = root .. "/pipelines", tags = { team = "data" } }:build()
+return app
+]]):format(table.concat(domains, ", "))))
+  return dir
+end
+
+-- The phases of one synthesis of the lake in dir, in this process.
+local function phases(dir)
+  local t0 = proc.monotime()
+  local app = dofile(dir .. "/app.lua")
+  assert(#app.problems == 0, table.concat(app.problems, "\n"))
+  local t1 = proc.monotime()
+  local assembly = require("lake.assembly")
+  local out = dir .. "/phases.out"
+  fs.remove_tree(out)
+  assert(fs.mkdir_p(out .. "/assets"))
+  local built = assert(assembly.build_assets(app, out .. "/assets"))
+  local t2 = proc.monotime()
+  local res = assert(assembly.render(app, built))
+  local t3 = proc.monotime()
+  local bytes = 0
+  for _, s in ipairs(res.stacks) do
+    assert(fs.write(out .. "/" .. s.name .. ".template.json", s.text, { atomic = false }))
+    bytes = bytes + #s.text
+  end
+  local t4 = proc.monotime()
+  local me = assert(proc.rusage("self"))
+  io.write(("  one process: load+model %.0f ms, assets %.0f ms, render %.0f ms, write %.0f ms; "
+    .. "%d stacks, %.1f MB of templates; peak RSS %.1f MiB\n"):format((t1 - t0) * 1000, (t2 - t1) * 1000,
+    (t3 - t2) * 1000, (t4 - t3) * 1000, #res.stacks, bytes / 1e6, me.maxrss / 1024))
+end
+
+if arg[1] == "--lake" then
+  phases(arg[4] or error("--lake D P DIR"))
+  return
+end
+
+local RUNS = tonumber(arg[1]) or 11
+
+-- Median and range of a command's wall time over RUNS runs (one warm-up).
+local function time(argv, cwd, before)
+  local t = {}
+  for i = 0, RUNS do
+    if before then before() end
+    local t0 = proc.monotime()
+    local r = assert(proc.run { argv = argv, cwd = cwd, stderr = "stdout", timeout = 600 })
+    local dt = proc.monotime() - t0
+    if not r.ok then error(table.concat(argv, " ") .. " failed: " .. tostring(r.stdout)) end
+    if i > 0 then t[#t + 1] = dt end
+  end
+  table.sort(t)
+  return ("%.0f ms (%.0f-%.0f)"):format(t[(#t + 1) // 2] * 1000, t[1] * 1000, t[#t] * 1000)
+end
+
+local bin = fs.realpath(BIN) or BIN
+for _, size in ipairs({ { 1, 1 }, { 20, 5 } }) do
+  local d, p = size[1], size[2]
+  local dir = make_lake(d, p)
+  io.write(("%d x %d (%d pipeline%s), medians of %d runs:\n"):format(d, p, d * p, d * p == 1 and "" or "s", RUNS))
+  local out = dir .. "/lake.out"
+  io.write("  synth, first (empty folder)  ", time({ bin, "app.lua", "synth", "--quiet" }, dir,
+    function() fs.remove_tree(out) end), "\n")
+  io.write("  synth, over its last output  ", time({ bin, "app.lua", "synth", "--quiet" }, dir), "\n")
+  io.write("  validate                     ", time({ bin, "app.lua", "validate" }, dir), "\n")
+  local r = assert(proc.run { argv = { bin, "bench/synth_bench.lua", "--lake", tostring(d), tostring(p), dir },
+    stderr = "stdout", timeout = 600 })
   io.write(r.stdout)
   if not r.ok then error("bench failed") end
   fs.remove_tree(dir)

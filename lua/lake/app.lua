@@ -53,6 +53,7 @@ function M.new(opts)
     stacks = {},
     by_name = {},
     assets = {},
+    asset_by_id = {},
     settings = util.copy(opts.settings or {}),
     problems = {},
   }, App)
@@ -73,28 +74,12 @@ function App:problem(file, line, key, msg)
   self.problems[#self.problems + 1] = where .. ": " .. (key and (key .. ": ") or "") .. msg
 end
 
---- Check every resource against its kind's schema, those of stacks made
--- with check = false too (lake.cli sets it from LAKEHOST_STRICT=1; the specs
--- run with it).
-M.strict = false
-
 --- True when v is an App.
 function M.is_app(v) return getmetatable(v) == App end
 
 --- Adds a stack.
---
--- A stack may be deferred: with opts.build its name, description, tags and
--- dependencies are known at once, but its resources are added by
--- build(stack) only when something needs them (Stack:materialize; synth does
--- it stack by stack). Synthesis releases such a stack once its template is
--- written, so a lake of thousands of pipelines never holds them all.
--- With opts.check == false the resources its build function adds are not
--- checked against their kind's schema: for builders of lakehost's own whose
--- input was validated already (a pipeline's config.yml), whose output the
--- specs check (M.strict, LAKEHOST_STRICT=1). Resources added from anywhere
--- else are always checked.
 -- @param name string CloudFormation stack name (letters, digits, dashes; 128 max)
--- @param opts table|nil { description=, tags = {K=V}, build = function(stack), check = boolean }
+-- @param opts table|nil { description=, tags = {K=V} }
 function App:stack(name, opts)
   if type(name) ~= "string" or not name:match("^[A-Za-z][A-Za-z0-9-]*$") or #name > 128 then
     error(("invalid stack name '%s': letters, digits and '-', starting with a letter, at most 128"):format(tostring(name)), 2)
@@ -105,7 +90,6 @@ function App:stack(name, opts)
     app = self, name = name, description = opts.description,
     tags = util.copy(opts.tags or {}), resources = {}, by_id = {}, outputs = {},
     deps = {}, dep_set = {}, files = {},
-    pending = opts.build, rebuild = opts.build, unchecked = opts.build and opts.check == false or nil,
   }, Stack)
   self.stacks[#self.stacks + 1] = s
   self.by_name[name] = s
@@ -115,32 +99,20 @@ end
 --- The stack of that name, or nil.
 function App:get_stack(name) return self.by_name[name] end
 
---- Declares an asset (a file or folder that deploy uploads to the assets bucket).
--- The builder function runs at synthesis: build(out_dir) -> { path=, sha256=, ext= }.
--- @param spec table { id = "unique id", build = function(ctx) ... end, describe = "text" }
+--- Declares an asset: a file that deploy uploads to the assets bucket,
+-- built at synthesis (lake.assembly) by build(ctx) -> { path=, sha256=, size=, ext= }
+-- | nil, message [, "input"|"failed"]. Declaring the same id again returns the
+-- asset declared first.
+-- @param spec table { id = "unique id", build = function(ctx), kind = "lambda"|..., describe = "text" }
 -- @return asset with :bucket() and :key() tokens
 function App:asset(spec)
   if type(spec) ~= "table" or type(spec.id) ~= "string" or type(spec.build) ~= "function" then
     error("app:asset expects { id = string, build = function }", 2)
   end
-  -- An index by id (kept beside the list) keeps thousands of assets linear.
-  self.asset_by_id = self.asset_by_id or {}
-  local building = self.building -- the deferred stack being built, if any
   local asset = self.asset_by_id[spec.id]
-  if asset then
-    -- declared again: by another stack, or by its own stack built again
-    -- after a release let go of its build function
-    if not asset.build then asset.build = spec.build end
-    if building and asset.owner == building then table.insert(building.assets_declared, asset) end
-    return asset
-  end
+  if asset then return asset end
   local app = self
   asset = { id = spec.id, build = spec.build, describe = spec.describe, kind = spec.kind }
-  if building then
-    -- its build function (and the module it holds) goes with the stack's release
-    asset.owner = building
-    table.insert(building.assets_declared, asset)
-  end
   function asset.bucket() return app.assets_bucket end
   function asset.key()
     return token.lazy(function(ctx)
@@ -172,47 +144,8 @@ end
 ---------------------------------------------------------------------------
 -- Stack
 
---- Runs a deferred stack's build function (once; a no-op otherwise).
--- @return the stack
-function Stack:materialize()
-  local build = self.pending
-  if build then
-    self.pending = nil
-    self.assets_declared = {}
-    local app, outer = self.app, self.app.building
-    app.building = self
-    build(self)
-    app.building = outer
-  end
-  return self
-end
-
--- Called by every method that changes the stack's content: a deferred stack
--- is built first, and a change from outside its build function pins it
--- (release would lose the change).
-local function touch(self)
-  if self.pending then self:materialize() end
-  if self.rebuild and self.app.building ~= self then self.pinned = true end
-end
-
---- Drops the resources of a deferred stack so that memory can be reclaimed;
--- the next materialize builds them again, identically. A stack that is not
--- deferred, or that was changed outside its build function, is kept.
--- @return true when released
-function Stack:release()
-  if not self.rebuild or self.pinned or self.pending then return false end
-  self.resources, self.by_id, self.outputs, self.files = {}, {}, {}, {}
-  self.parameters, self.tag_cache = nil, nil
-  for _, a in ipairs(self.assets_declared or {}) do a.build = nil end
-  self.assets_declared = nil
-  self.pending = self.rebuild
-  if self.on_release then self.on_release(self) end
-  return true
-end
-
--- Logical ids: letters and digits, at most 255 (every pipeline stack uses
--- the same ones, so the answer is kept).
-local valid_id = util.memoize(function(id) return id:match("^[A-Za-z0-9]+$") ~= nil and #id <= 255 end)
+-- Logical ids: letters and digits, at most 255.
+local function valid_id(id) return type(id) == "string" and id:match("^[A-Za-z0-9]+$") ~= nil and #id <= 255 end
 
 --- Adds a resource.
 -- @param kind_name string module under lua/resources (e.g. "s3_bucket")
@@ -220,22 +153,19 @@ local valid_id = util.memoize(function(id) return id:match("^[A-Za-z0-9]+$") ~= 
 -- @param props table CloudFormation properties (may hold tokens)
 -- @param opts table|nil { depends_on = {res...}, deletion_policy=, update_replace_policy=, tags = {K=V} }
 function Stack:add(kind_name, id, props, opts)
-  touch(self)
   local kind, err = M.kind(kind_name)
   if not kind then error(err, 2) end
-  if type(id) ~= "string" or not valid_id(id) then
+  if not valid_id(id) then
     error(("invalid logical id '%s' in stack '%s': letters and digits only"):format(tostring(id), self.name), 2)
   end
   if self.by_id[id] then
     error(("stack '%s' already has a resource '%s'"):format(self.name, id), 2)
   end
   props = props or {}
-  if M.strict or not (self.unchecked and self.app.building == self) then
-    local errs = {}
-    types.check_fields(kind.schema, props, "", errs)
-    if #errs > 0 then
-      error(("%s %s (%s): %s"):format(self.name, id, kind.type, table.concat(errs, "; ")), 2)
-    end
+  local errs = {}
+  types.check_fields(kind.schema, props, "", errs)
+  if #errs > 0 then
+    error(("%s %s (%s): %s"):format(self.name, id, kind.type, table.concat(errs, "; ")), 2)
   end
   opts = opts or {}
   local r = setmetatable({
@@ -266,7 +196,6 @@ end
 -- @param value string|token
 -- @param opts table|nil { description=, export_name= }
 function Stack:output(id, value, opts)
-  touch(self)
   if type(id) ~= "string" or not id:match("^[A-Za-z0-9]+$") then
     error(("invalid output id '%s'"):format(tostring(id)), 2)
   end
@@ -281,7 +210,6 @@ end
 -- @param opts table { type = "String"|..., default = string|token, description = }
 -- @return the parameter
 function Stack:parameter(id, opts)
-  touch(self)
   if type(id) ~= "string" or not id:match("^[A-Za-z0-9]+$") then
     error(("invalid parameter id '%s'"):format(tostring(id)), 2)
   end
@@ -302,13 +230,11 @@ function Stack:tag(k, v) self.tags[k] = v; return self end
 --- Attaches a side file written next to the template (e.g. a diagram).
 -- @param suffix string such as ".RouteFile.mmd"; the file is <stack><suffix>
 function Stack:attach(suffix, text)
-  touch(self)
   self.files[suffix] = text
 end
 
 --- The resource with that logical id, or nil.
 function Stack:get(id)
-  if self.pending then self:materialize() end
   return self.by_id[id]
 end
 

@@ -1,5 +1,7 @@
 --- The lake builder: the datalake's storage and shared stacks, then its
--- pipelines and standalone stacks, as model objects (no I/O of its own).
+-- pipelines and standalone stacks, as model objects. It reads no file
+-- itself: its loader (lake.load, given by the DSL) reads the pipelines and
+-- scripts the options name, and the builder works on what it returns.
 --
 --   local datalake = lake.DatalakeBuilder{ scope = app, lake_name = "Example Lake",
 --     lake_domains = { "example" }, ... }:build()
@@ -15,7 +17,10 @@
 -- (a Glue database per bucket, a crawler and its role per raw bucket, the
 -- error topic and its subscriptions, the optional VPC). Stacks refer to each
 -- other by the lake's deterministic names, never by export/import.
+local app_mod = require("lake.app")
 local names = require("lake.names")
+local pipeline = require("lake.pipeline")
+local standalone = require("lake.standalone")
 local token = require("lake.token")
 local util = require("lake.util")
 
@@ -625,23 +630,15 @@ local function build_shared(lake, v)
   return stack
 end
 
---- Loads lake.pipeline when it exists (it may not, in a trimmed build).
-local function pipeline_module()
-  local ok, mod = pcall(require, "lake.pipeline")
-  if ok then return mod end
-  if tostring(mod):find("module 'lake.pipeline' not found", 1, true) then return nil end
-  error(mod, 0)
-end
-
---- Runs standalone scripts, recording their failures as problems.
-local function run_standalone(lake, paths)
-  local standalone = require("lake.standalone")
-  for _, path in ipairs(paths) do
-    local ok, err = standalone.load(path, lake)
+--- Runs standalone scripts (as the loader read them), recording their
+-- failures as problems.
+local function run_standalone(lake, scripts, dsl)
+  for _, script in ipairs(scripts) do
+    local ok, err = standalone.run(script, lake, dsl)
     if not ok then
       err = tostring(err)
       local file, line, msg = err:match("^(.-):(%d+): (.*)$")
-      local name = standalone.display_name(path, lake.app)
+      local name = script.name
       if file then
         lake.app:problem(file, tonumber(line), nil, msg)
       elseif err:sub(1, #name + 2) == name .. ": " then
@@ -660,17 +657,20 @@ end
 -- @param opts table { scope = App, lake_name =, region =, account_id =, env = stage,
 --   lake_domains = {..}, enable_vpc =, vpc_cidr =, sns_subscriptions = { {protocol=, endpoint=} },
 --   pipelines_path =, standalone = { paths }, tags = {K=V} }
+-- @param with table { loader = { pipelines = function(root, path) -> lake.load.pipelines's,
+--   scripts = function(paths, root) -> lake.load.scripts's }, dsl = the table scripts see as `lake` }
 -- @return builder with :build()
-function M.new(opts)
+function M.new(opts, with)
   if type(opts) ~= "table" then
     error(("DatalakeBuilder expects a table of options, got %s"):format(type(opts)), 2)
   end
   local app = opts.scope
-  if not require("lake.app").is_app(app) then
+  if not app_mod.is_app(app) then
     error("DatalakeBuilder: scope must be the App (lake.App{...}), got " .. describe(app), 2)
   end
   local v = validate(app, opts, caller())
-  return setmetatable({ app = app, v = v }, Builder)
+  with = with or {}
+  return setmetatable({ app = app, v = v, loader = with.loader, dsl = with.dsl }, Builder)
 end
 
 --- Builds the lake's stacks, then its pipelines and standalone stacks.
@@ -718,11 +718,8 @@ function Builder:build()
   lake.shared_stack = build_shared(lake, v)
   self.lake = lake
 
-  if v.pipelines_path then
-    local pipeline = pipeline_module()
-    if pipeline then pipeline.load_all(lake, v.pipelines_path) end
-  end
-  if #v.standalone > 0 then run_standalone(lake, v.standalone) end
+  if v.pipelines_path then pipeline.add_all(lake, self.loader.pipelines(app.root, v.pipelines_path)) end
+  if #v.standalone > 0 then run_standalone(lake, self.loader.scripts(v.standalone, app.root), self.dsl) end
   return lake
 end
 

@@ -8,7 +8,9 @@
 -- a change set. Every step is safe to repeat: an interrupted deploy
 -- converges when run again.
 local cfn = require("lake.aws.cloudformation")
+local endpoints = require("lake.aws.endpoints")
 local s3 = require("lake.aws.s3")
+local stamp = require("lake.stamp")
 
 local M = {}
 
@@ -16,23 +18,17 @@ M.TOOLKIT_STACK = "lakehost-toolkit"
 
 local TERMINAL_OK = { CREATE_COMPLETE = true, UPDATE_COMPLETE = true, IMPORT_COMPLETE = true }
 
---- The "[lakehost:<hash>]" marker synth puts in a template's Description.
-function M.hash_of(description)
-  return type(description) == "string" and description:match("%[lakehost:(%x+)%]") or nil
-end
-
 --- Replaces ${AWS::AccountId}, ${AWS::Region}, ${AWS::Partition} in a value
 -- that synth left symbolic (the assets bucket name).
 function M.substitute(v, env)
   if type(v) == "string" then return v end
   local s = type(v) == "table" and v["Fn::Sub"]
   if type(s) ~= "string" then return nil end
-  local partition = env.region:match("^cn%-") and "aws-cn" or (env.region:match("^us%-gov%-") and "aws-us-gov" or "aws")
   return (s:gsub("%${([^}]+)}", function(name)
     if name == "AWS::AccountId" then return env.account end
     if name == "AWS::Region" then return env.region end
-    if name == "AWS::Partition" then return partition end
-    if name == "AWS::URLSuffix" then return env.region:match("^cn%-") and "amazonaws.com.cn" or "amazonaws.com" end
+    if name == "AWS::Partition" then return endpoints.partition(env.region) end
+    if name == "AWS::URLSuffix" then return endpoints.dns_suffix(env.region) end
     return "${" .. name .. "}"
   end))
 end
@@ -41,11 +37,9 @@ end
 -- Description, or when the stack reports none, from the template itself
 -- (one GetTemplate call).
 function M.deployed_hash(ctx, stack)
-  local h = M.hash_of(stack.Description)
+  local h = stamp.of(stack.Description)
   if h or stack.Description then return h end
-  local body = cfn.get_template(ctx.client, stack.StackName)
-  if not body then return nil end
-  return body:match('"Description"%s*:%s*"[^"]*%[lakehost:(%x+)%]')
+  return stamp.of_text(cfn.get_template(ctx.client, stack.StackName))
 end
 
 --- Glob match with '*' and '?' (stack selection).
@@ -417,8 +411,8 @@ end
 function M.template_url(ctx, key)
   local ep = ctx.client:endpoint("s3")
   if ep.custom then return ("%s/%s/%s"):format(ep.url, ctx.bucket, s3.encode_key(key)) end
-  local suffix = ctx.region:match("^cn%-") and "amazonaws.com.cn" or "amazonaws.com"
-  return ("https://%s.s3.%s.%s/%s"):format(ctx.bucket, ctx.region, suffix, s3.encode_key(key))
+  return ("https://%s.s3.%s.%s/%s"):format(ctx.bucket, ctx.region, endpoints.dns_suffix(ctx.region),
+    s3.encode_key(key))
 end
 
 --- Loads the templates of the chosen stacks; templates over 51,200 bytes

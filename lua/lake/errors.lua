@@ -1,29 +1,52 @@
---- Error values that carry an exit status.
+--- Error values: a message and what kind of failure it is.
 --
--- lakehost exits 2 for bad usage or bad input and 1 when an operation fails.
--- Code deep in the library raises these tables; the host prints `msg` as
--- "lakehost: <msg>" and exits with `exit`. Plain string errors (a bug, or a
--- user script's error()) count as bad input: exit 2.
+-- Two kinds: "input" (the user's command line, app.lua or a config file is
+-- wrong: nothing was changed) and "failed" (an operation against the world
+-- failed: a build, the disk, AWS). Library code returns them as `nil, err`,
+-- or raises them where a failure must unwind several frames at once (the
+-- local runner, a DSL misuse); the command line (lake.cli) alone turns a
+-- kind into an exit status. A plain string raised is a bug or a user
+-- script's own error(), which the command line treats as bad input.
 local M = {}
 
 local Error = {}
 Error.__index = Error
+Error.__name = "lake.error"
 Error.__tostring = function(e) return e.msg end
 
---- Builds an error value.
+M.KINDS = { input = true, failed = true }
+
+--- An error value.
+-- @param kind string "input" or "failed"
 -- @param msg string
--- @param exit integer exit status (2 bad input, 1 failed operation)
-function M.new(msg, exit)
-  return setmetatable({ msg = msg, exit = exit or 2 }, Error)
+function M.new(kind, msg)
+  if not M.KINDS[kind] then error(("lake.errors: unknown kind '%s'"):format(tostring(kind)), 2) end
+  return setmetatable({ kind = kind, msg = msg }, Error)
 end
 
---- True when v is one of our error values.
+--- Bad input (the user's to fix).
+function M.input(msg) return M.new("input", msg) end
+
+--- A failed operation (the world's).
+function M.failure(msg) return M.new("failed", msg) end
+
+--- True when v is an error value.
 function M.is(v) return getmetatable(v) == Error end
 
---- Raises a bad-usage / bad-input error (exit 2).
-function M.usage(msg) error(M.new(msg, 2), 0) end
+--- Raises bad input (for code that must unwind; see the module comment).
+function M.usage(msg) error(M.new("input", msg), 0) end
 
---- Raises a failed-operation error (exit 1).
-function M.failed(msg) error(M.new(msg, 1), 0) end
+--- Raises a failed operation.
+function M.failed(msg) error(M.new("failed", msg), 0) end
+
+--- Runs fn(...) and turns an error value it raised into `nil, err`; any
+-- other error (a bug) is raised again as it was.
+-- @return what fn returns | nil, err
+function M.catch(fn, ...)
+  local res = table.pack(pcall(fn, ...))
+  if res[1] then return table.unpack(res, 2, res.n) end
+  if M.is(res[2]) then return nil, res[2] end
+  error(res[2], 0)
+end
 
 return M

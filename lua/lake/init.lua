@@ -2,8 +2,14 @@
 --   local lake = require("lake")
 --   local app = lake.App{ ... }
 --   local datalake = lake.DatalakeBuilder{ scope = app, ... }:build()
+--
+-- This is where the paths app.lua names meet the load phase: the builder
+-- gets lake.load as its loader, so the model itself reads no file.
 local app = require("lake.app")
+local builder = require("lake.builder")
+local load = require("lake.load")
 local names = require("lake.names")
+local standalone = require("lake.standalone")
 local token = require("lake.token")
 
 local M = {}
@@ -16,11 +22,19 @@ M.Name = names.name
 M.names = names
 M.token = token
 
---- The lake builder (lake.builder), loaded on first use.
-function M.DatalakeBuilder(opts) return require("lake.builder").new(opts) end
+--- The lake builder (lake.builder), reading what its options name with lake.load.
+function M.DatalakeBuilder(opts) return builder.new(opts, { loader = load, dsl = M }) end
 
---- Runs a standalone stack script (lake.standalone), loaded on first use.
+--- Runs a standalone stack script.
+-- @param path string the script
+-- @param datalake table the built lake
 -- @return true | nil, string
-function M.standalone(path, datalake) return require("lake.standalone").load(path, datalake) end
+function M.standalone(path, datalake)
+  if type(path) ~= "string" then error("lake.standalone: path must be a string", 2) end
+  if type(datalake) ~= "table" or not datalake.app then
+    error("lake.standalone: expected the built lake (DatalakeBuilder{...}:build()) as the second argument", 2)
+  end
+  return standalone.run(load.scripts({ path }, datalake.app.root)[1], datalake, M)
+end
 
 return M

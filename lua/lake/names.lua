@@ -42,32 +42,12 @@ function M.topic(lake_name, stage)
   return M.name(util.kebab(lake_name) .. "-errors", stage)
 end
 
--- ARN tokens already made, per env table (whose region and account do not
--- change once the lake is built): the roles of a pipeline ask for the same
--- ARNs, and so do the pipelines of a domain. A token is never changed, so
--- one can serve them all, and its Fn::Sub, the same in every stack, is made
--- once (lake.token keeps it).
--- (At most util.MEMO_MAX per env, then afresh: the ARNs of one pipeline's
--- own functions and jobs are asked for by it alone.)
-local arns = setmetatable({}, { __mode = "k" })
-
 --- arn:${AWS::Partition}:<service>:<region>:<account>:<resource>.
 -- @param resource string
+-- @param env table { region=, account= } (either may be nil: a pseudo parameter then)
 function M.arn(service, resource, env)
-  local known = arns[env]
-  if not known or known.n >= util.MEMO_MAX then
-    known = { n = 0, tokens = {} }
-    arns[env] = known
-  end
-  local key = service .. " " .. resource
-  local t = known.tokens[key]
-  if not t then
-    t = token.concat("arn:", token.partition, ":", service, ":", env.region or token.region, ":",
-      env.account or token.account_id, ":", resource)
-    known.tokens[key] = t
-    known.n = known.n + 1
-  end
-  return t
+  return token.concat("arn:", token.partition, ":", service, ":", env.region or token.region, ":",
+    env.account or token.account_id, ":", resource)
 end
 
 return M

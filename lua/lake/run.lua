@@ -12,7 +12,7 @@
 --    states:StartExecution in place of Step Functions, after botocore has
 --    validated and serialized the request, and records the execution it
 --    asked for. That input, byte for byte, is the execution input;
---  * the interpreter (lake.asl.interpreter) runs the definition. Lambda tasks
+--  * the interpreter (lake.states.interpreter) runs the definition. Lambda tasks
 --    (lambda:invoke, or a function ARN) run the function's asset zip,
 --    extracted once, as `python -c <bootstrap>` (lake.run_bootstrap) with
 --    the function's environment variables, its Timeout and a Lambda-like
@@ -29,16 +29,26 @@
 -- output, as JSON, to stdout. Exit 0 when every execution SUCCEEDED, 1 when
 -- one FAILED or the run could not go on, 2 for bad input.
 local bootstrap = require("lake.run_bootstrap")
+local client = require("lake.aws.client")
+local credentials = require("lake.aws.credentials")
+local crypto = require("host.crypto")
+local endpoints = require("lake.aws.endpoints")
 local errors = require("lake.errors")
+local fs = require("host.fs")
+local interpreter = require("lake.states.interpreter")
+local json = require("host.json")
 local names = require("lake.names")
+local proc = require("host.proc")
+local steps = require("lake.pipeline.steps")
+local sts = require("lake.aws.sts")
 local util = require("lake.util")
+local value = require("lake.states.value")
+local zip = require("host.zip")
 
 local M = {}
 
 M.DEFAULT_REGION = "us-east-1"
 M.DEFAULT_ACCOUNT = "123456789012"
-
-local function json() return require("host.json") end
 
 -- ---- pipelines of a synthesized lake ---------------------------------------
 
@@ -80,12 +90,6 @@ end
 
 -- ---- template values ---------------------------------------------------------
 
-local function partition_of(region)
-  if region:match("^cn%-") then return "aws-cn" end
-  if region:match("^us%-gov%-") then return "aws-us-gov" end
-  return "aws"
-end
-
 -- Physical names of the resource kinds steps refer to: the property that
 -- names it, what Ref gives ("name" or "arn"), its ARN, and other attributes.
 local function arn(env, service, regional, resource)
@@ -94,9 +98,9 @@ local function arn(env, service, regional, resource)
 end
 
 local KINDS = {
-  ["AWS::Lambda::Function"] = { name = "FunctionName", ref = "name",
+  ["AWS::Lambda::Function"] = { name = "FunctionName", ref = "name", what = "function", many = "functions",
     arn = function(e, n) return arn(e, "lambda", true, "function:" .. n) end },
-  ["AWS::Glue::Job"] = { name = "Name", ref = "name" },
+  ["AWS::Glue::Job"] = { name = "Name", ref = "name", what = "Glue job", many = "jobs" },
   ["AWS::Glue::Crawler"] = { name = "Name", ref = "name" },
   ["AWS::Glue::Database"] = { name = { "DatabaseInput", "Name" }, ref = "name" },
   ["AWS::StepFunctions::StateMachine"] = { name = "StateMachineName", ref = "arn", attrs = { Name = "name" },
@@ -124,7 +128,7 @@ Resolver.__index = Resolver
 -- @param env table { region=, account=, stack_name= }
 -- @return resolver: resolver:value(v) -> value | nil, message
 function M.resolver(template, env)
-  local e = { region = env.region, account = env.account, partition = partition_of(env.region),
+  local e = { region = env.region, account = env.account, partition = endpoints.partition(env.region),
     stack_name = env.stack_name or "" }
   return setmetatable({ template = template, env = e, depth = 0 }, Resolver)
 end
@@ -139,8 +143,8 @@ end
 function Resolver:pseudo(name)
   local e = self.env
   local v = ({ ["AWS::Region"] = e.region, ["AWS::AccountId"] = e.account, ["AWS::Partition"] = e.partition,
-    ["AWS::StackName"] = e.stack_name, ["AWS::NoValue"] = json().null,
-    ["AWS::URLSuffix"] = e.region:match("^cn%-") and "amazonaws.com.cn" or "amazonaws.com" })[name]
+    ["AWS::StackName"] = e.stack_name, ["AWS::NoValue"] = json.null,
+    ["AWS::URLSuffix"] = endpoints.dns_suffix(e.region) })[name]
   if v == nil then return nil, ("%s is not known locally"):format(name) end
   return v
 end
@@ -293,24 +297,26 @@ function Resolver:value(v)
 end
 
 -- ---- the runtime: one synthesized pipeline stack ------------------------------
+--
+-- The step types' local runs (lake.pipeline.steps: their `run`) get the
+-- runtime and use its methods: rt:invoke_lambda, rt:resource,
+-- rt:resolve, rt:asset_path, rt:tmp, rt:run_python, ... and rt.value (lake.states.value).
+
+local Runtime = {}
+Runtime.__index = Runtime
+
+local function fail(fmt, ...) errors.failed(fmt:format(...)) end
 
 local function eprint(rt, fmt, ...)
   rt.err(fmt:format(...))
 end
 
-local function fail(fmt, ...) errors.failed(fmt:format(...)) end
+--- Raises a failed-operation error (the run cannot go on).
+function Runtime.fail(_, fmt, ...) fail(fmt, ...) end
 
-local function must(v, err, what)
-  if v == nil then fail("%s: %s", what, tostring(err)) end
-  return v
-end
-
--- A template value resolved, or a failed-operation error naming what.
-local function resolve(rt, v, what)
-  local r, err = rt.resolver:value(v)
-  if r == nil then fail("%s: %s", what, tostring(err)) end
-  return r
-end
+-- Resources the runtime indexes by their physical name.
+local RUNS = { ["AWS::Lambda::Function"] = true, ["AWS::Glue::Job"] = true,
+  ["AWS::StepFunctions::StateMachine"] = true }
 
 --- A runtime over a decoded pipeline template.
 -- @param dir string the synth output folder (assets are read from <dir>/assets)
@@ -319,72 +325,93 @@ end
 --   err = function(line) (default: stderr), tmp = folder for the steps' files }
 -- @return runtime
 function M.runtime(dir, template, opts)
-  local rt = {
-    dir = require("host.fs").realpath(dir) or dir, template = template, stack = opts.stack or "stack",
-    stage = opts.stage,
+  local rt = setmetatable({
+    dir = fs.realpath(dir) or dir, template = template, stack = opts.stack or "stack",
+    stage = opts.stage, value = value,
     python = opts.python or "python3", endpoint = opts.endpoint, verbose = opts.verbose,
-    tmp = opts.tmp, err = opts.err or function(line) io.stderr:write(line, "\n") io.stderr:flush() end,
-    functions = {}, jobs = {}, extracted = {}, calls = 0, logs = {},
-  }
+    tmp_dir = opts.tmp, err = opts.err or function(line) io.stderr:write(line, "\n") io.stderr:flush() end,
+    resources = {}, extracted = {}, calls = 0, logs = {},
+  }, Runtime)
   rt.env = { region = opts.region or M.DEFAULT_REGION, account = opts.account or M.DEFAULT_ACCOUNT }
   rt.resolver = M.resolver(template, { region = rt.env.region, account = rt.env.account, stack_name = rt.stack })
   rt.env.partition = rt.resolver.env.partition
   for _, id in ipairs(util.sorted_keys(template.Resources or {})) do
     local res = template.Resources[id]
-    if res.Type == "AWS::Lambda::Function" or res.Type == "AWS::Glue::Job" or
-      res.Type == "AWS::StepFunctions::StateMachine" then
+    if RUNS[res.Type] then
       local name, err = rt.resolver:name_of(id)
       local entry = { id = id, props = res.Properties or {}, name = name, problem = err }
-      if res.Type == "AWS::Lambda::Function" then
-        if name then rt.functions[name] = entry end
-        if name and rt.stage and name:sub(-#("-trigger-" .. rt.stage)) == "-trigger-" .. rt.stage then
-          rt.trigger = entry
-        end
-      elseif res.Type == "AWS::Glue::Job" then
-        if name then rt.jobs[name] = entry end
-      else
-        if rt.machine then fail("%s: more than one state machine; the runner runs one per pipeline", rt.stack) end
-        rt.machine = entry
+      rt.resources[res.Type] = rt.resources[res.Type] or {}
+      if name then rt.resources[res.Type][name] = entry end
+      if res.Type == "AWS::Lambda::Function" and name and rt.stage
+        and name:sub(-#("-trigger-" .. rt.stage)) == "-trigger-" .. rt.stage then
+        rt.trigger = entry
+      elseif res.Type == "AWS::StepFunctions::StateMachine" then
+        if rt.state_machine then fail("%s: more than one state machine; the runner runs one per pipeline", rt.stack) end
+        rt.state_machine = entry
       end
     end
   end
   return rt
 end
 
+--- A template value resolved, or a failed-operation error naming what.
+function Runtime:resolve(v, what)
+  local r, err = self.resolver:value(v)
+  if r == nil then fail("%s: %s", what, tostring(err)) end
+  return r
+end
+
+--- The entry of a resource of the stack ({ id, props, name }) by type and
+-- physical name, or a failure that lists the known ones.
+-- @param typ string "AWS::Lambda::Function" or "AWS::Glue::Job"
+-- @param name string
+function Runtime:resource(typ, name)
+  local of = self.resources[typ] or {}
+  local e = of[name]
+  if e then return e end
+  local known = util.sorted_keys(of)
+  fail("%s %s is not in %s%s; the runner runs this pipeline's %s: %s", KINDS[typ].what, name, self.stack,
+    util.suggest(name, known), KINDS[typ].many, table.concat(known, ", "))
+end
+
 --- The state machine of the runtime: definition text (resolved), name, ARN, role ARN.
 -- @return { text=, name=, arn=, role= }
-function M.machine(rt)
-  local m = rt.machine
-  if not m then fail("%s: no state machine in the template", rt.stack) end
-  local where = rt.stack .. ": state machine " .. m.id
-  local name = must(m.name, m.problem, where)
+function Runtime:machine()
+  local m = self.state_machine
+  if not m then fail("%s: no state machine in the template", self.stack) end
+  local where = self.stack .. ": state machine " .. m.id
+  if m.name == nil then fail("%s: %s", where, tostring(m.problem)) end
   local p = m.props
   local text
   if p.DefinitionString ~= nil then
-    text = resolve(rt, p.DefinitionString, where .. ": DefinitionString")
+    text = self:resolve(p.DefinitionString, where .. ": DefinitionString")
   elseif p.Definition ~= nil then
     local subs = {}
     for k, v in pairs(p.DefinitionSubstitutions or {}) do
-      subs[k] = resolve(rt, v, where .. ": DefinitionSubstitutions." .. k)
+      subs[k] = self:resolve(v, where .. ": DefinitionSubstitutions." .. k)
     end
-    local def = resolve(rt, p.Definition, where .. ": Definition")
-    text = json().encode(def):gsub("%${([^}]*)}", function(k)
-      if subs[k] ~= nil then return (json().encode(tostring(subs[k])):sub(2, -2)) end
+    local def = self:resolve(p.Definition, where .. ": Definition")
+    text = json.encode(def):gsub("%${([^}]*)}", function(k)
+      if subs[k] ~= nil then return (json.encode(tostring(subs[k])):sub(2, -2)) end
     end)
   else
     fail("%s: the definition is not in the template (DefinitionS3Location is not supported locally)", where)
   end
-  local role = p.RoleArn and rt.resolver:value(p.RoleArn) or nil
-  return { text = text, name = name, arn = KINDS["AWS::StepFunctions::StateMachine"].arn(rt.env, name),
+  local role = p.RoleArn and self.resolver:value(p.RoleArn) or nil
+  return { text = text, name = m.name, arn = KINDS["AWS::StepFunctions::StateMachine"].arn(self.env, m.name),
     role = type(role) == "string" and role or nil }
 end
 
 -- ---- child processes -----------------------------------------------------------
 
-local function request_id()
-  local hex = require("host.crypto").hex_encode(require("host.crypto").random(16))
+--- A fresh request id, as AWS makes them.
+function Runtime.request_id(_)
+  local hex = crypto.hex_encode(crypto.random(16))
   return ("%s-%s-4%s-%s-%s"):format(hex:sub(1, 8), hex:sub(9, 12), hex:sub(14, 16), hex:sub(17, 20), hex:sub(21, 32))
 end
+
+--- The wall clock, in seconds.
+function Runtime.now(_) return proc.time() end
 
 -- Calls f(...) -> true | nil, err; raises a failed-operation error naming what.
 local function try(what, f, ...)
@@ -393,87 +420,102 @@ local function try(what, f, ...)
   return ok
 end
 
-local function mkdir(path)
-  try("run", require("host.fs").mkdir_p, path)
+--- A folder of the run's own (made once), or a sub-folder of it.
+function Runtime:tmp(sub)
+  if not self.tmp_dir then
+    local d, err = fs.tmpdir("lakehost-run-")
+    if not d then fail("run: temporary folder: %s", tostring(err)) end
+    self.tmp_dir, self.own_tmp = d, true
+  end
+  local path = self.tmp_dir .. "/" .. sub
+  try("run", fs.mkdir_p, path)
   return path
 end
 
-local function tmp(rt, sub)
-  if not rt.tmp then
-    local fs = require("host.fs")
-    local d, err = fs.tmpdir("lakehost-run-")
-    rt.tmp = must(d, err, "run: temporary folder")
-    rt.own_tmp = true
-  end
-  return mkdir(rt.tmp .. "/" .. sub)
-end
+function Runtime.write(_, path, text) try("run", fs.write, path, text) end
+function Runtime.copy(_, from, to, what) try(what, fs.copy, from, to) end
+function Runtime.extract(_, file, dest, what) try(what, zip.extract, file, dest) end
 
 --- Removes the runtime's temporary files (unless keep) -> the folder, when kept.
-function M.close(rt, keep)
-  if rt.tmp and rt.own_tmp and not keep then
-    require("host.fs").remove_tree(rt.tmp)
+function Runtime:close(keep)
+  if self.tmp_dir and self.own_tmp and not keep then
+    fs.remove_tree(self.tmp_dir)
     return nil
   end
-  return rt.tmp
+  return self.tmp_dir
 end
 
--- Runs the step interpreter with argv; the environment is the caller's plus
+--- Runs the step interpreter with argv; the environment is the caller's plus
 -- env (the function's) plus the runtime's settings.
-local function run_python(rt, argv, p)
-  local proc = require("host.proc")
-  local full = { rt.python }
+-- @param argv array arguments after the interpreter
+-- @param p table { cwd =, path = { PYTHONPATH entries }, env = {}, timeout = }
+-- @return host.proc.run's result
+function Runtime:run_python(argv, p)
+  local full = { self.python }
   for _, a in ipairs(argv) do full[#full + 1] = a end
   local env = {}
   for k, v in pairs(p.env or {}) do env[k] = v end
   env.PYTHONPATH = table.concat(p.path, ":")
   env.PYTHONDONTWRITEBYTECODE = "1"
   env.PYTHONUNBUFFERED = "1"
-  env.AWS_REGION = rt.env.region
-  env.AWS_DEFAULT_REGION = rt.env.region
-  if rt.endpoint then env.AWS_ENDPOINT_URL = rt.endpoint end
+  env.AWS_REGION = self.env.region
+  env.AWS_DEFAULT_REGION = self.env.region
+  if self.endpoint then env.AWS_ENDPOINT_URL = self.endpoint end
   local res, err = proc.run { argv = full, cwd = p.cwd, env_add = env, timeout = p.timeout, kill_group = true,
     kill_grace = 1 }
-  if not res then fail("cannot run %s: %s (choose the interpreter with --python PATH)", rt.python, err) end
+  if not res then fail("cannot run %s: %s (choose the interpreter with --python PATH)", self.python, err) end
   if res.interrupted then errors.failed("run: interrupted") end
   return res
 end
 
-local function write_json(path, v)
-  local value = require("lake.asl.value")
-  local text = (value.kind(v) == "array" or value.kind(v) == "object") and json().encode(value.copy(v))
-    or json().encode(v)
-  try("run", require("host.fs").write, path, text)
+--- True when the runtime's Python can import pyspark (asked once).
+function Runtime:has_pyspark()
+  if self.pyspark == nil then
+    local res = proc.run { argv = { self.python, "-c", "import pyspark" }, stdout = "null",
+      stderr = "null", timeout = 60 }
+    self.pyspark = res ~= nil and res.ok
+  end
+  return self.pyspark
 end
 
--- rt[kind][name] ("functions" or "jobs"; what names one in messages), or a
--- failure that lists the known ones.
-local function entry_of(rt, kind, what, name)
-  local e = rt[kind][name]
-  if e then return e end
-  local known = util.sorted_keys(rt[kind])
-  fail("%s %s is not in %s%s; the runner runs this pipeline's %s: %s", what, name, rt.stack,
-    util.suggest(name, known), kind, table.concat(known, ", "))
+--- The synthesized file an S3 URI of the template names (an asset).
+function Runtime:asset_path(uri, what)
+  local base = tostring(uri):match("[^/]*$")
+  local path = self.dir .. "/assets/" .. base
+  if base == "" or not fs.isfile(path) then
+    fail("%s: %s is not among the synthesized assets in %s/assets", what, tostring(uri), self.dir)
+  end
+  return path
 end
 
-local function function_entry(rt, name) return entry_of(rt, "functions", "function", name) end
+--- Keeps what a step printed, for the timeline.
+function Runtime:log(state_name, o)
+  self.logs[state_name] = self.logs[state_name] or {}
+  table.insert(self.logs[state_name], { stdout = o.stdout, stderr = o.stderr })
+end
+
+local function write_json(rt, path, v)
+  local text = (value.kind(v) == "array" or value.kind(v) == "object") and json.encode(value.copy(v))
+    or json.encode(v)
+  rt:write(path, text)
+end
 
 -- The folder with the function's code, extracted once.
 local function code_dir(rt, fn)
   if rt.extracted[fn.name] then return rt.extracted[fn.name] end
-  local fs = require("host.fs")
   local code = fn.props.Code or {}
-  local dest = tmp(rt, "lambda/" .. fn.name)
+  local dest = rt:tmp("lambda/" .. fn.name)
   if code.ZipFile ~= nil then
-    local src = resolve(rt, code.ZipFile, fn.name .. ": Code.ZipFile")
+    local src = rt:resolve(code.ZipFile, fn.name .. ": Code.ZipFile")
     local module = (fn.props.Handler or "index.handler"):match("^(.*)%.[^.]+$") or "index"
     try(fn.name, fs.write, dest .. "/" .. module:gsub("%.", "/") .. ".py", src)
   else
-    local key = resolve(rt, code.S3Key, fn.name .. ": Code.S3Key")
+    local key = rt:resolve(code.S3Key, fn.name .. ": Code.S3Key")
     local zip_path = rt.dir .. "/assets/" .. tostring(key):match("[^/]*$")
     if not fs.isfile(zip_path) then
       fail("the code of %s (%s) is not in %s/assets: synthesize again", fn.name, key, rt.dir)
     end
-    try(fn.name .. ": extracting " .. zip_path, require("host.zip").extract, zip_path, dest)
+    rt:extract(zip_path, dest, fn.name .. ": extracting " .. zip_path)
   end
   rt.extracted[fn.name] = dest
   return dest
@@ -491,40 +533,38 @@ local function resolved_env(rt, props, what)
 end
 
 --- Runs a Lambda function of the stack with an event, as Lambda would.
--- @param rt runtime
 -- @param name string the function's name (FunctionName)
 -- @param event any JSON value
 -- @param p table|nil { timeout = the state's TimeoutSeconds, capture = true: record StartExecution }
 -- @return outcome { ok=, result= | error=, cause=, started = {...}, stdout=, stderr=, duration=, request_id= }
-function M.invoke_lambda(rt, name, event, p)
+function Runtime:invoke_lambda(name, event, p)
   p = p or {}
-  local fs = require("host.fs")
-  local fn = function_entry(rt, name)
-  local dir = code_dir(rt, fn)
+  local fn = self:resource("AWS::Lambda::Function", name)
+  local dir = code_dir(self, fn)
   local props = fn.props
-  rt.calls = rt.calls + 1
-  local base = ("%s/%03d-%s"):format(tmp(rt, "calls"), rt.calls, name)
-  write_json(base .. ".event.json", event)
-  local id = request_id()
+  self.calls = self.calls + 1
+  local base = ("%s/%03d-%s"):format(self:tmp("calls"), self.calls, name)
+  write_json(self, base .. ".event.json", event)
+  local id = self:request_id()
   local fn_timeout = tonumber(props.Timeout) or 3
   local limit = fn_timeout
   if p.timeout and p.timeout < limit then limit = p.timeout end
   local log_group = props.LoggingConfig and props.LoggingConfig.LogGroup
-  log_group = log_group and rt.resolver:value(log_group) or ("/aws/lambda/" .. name)
+  log_group = log_group and self.resolver:value(log_group) or ("/aws/lambda/" .. name)
   local meta = {
-    function_name = name, function_arn = KINDS["AWS::Lambda::Function"].arn(rt.env, name),
+    function_name = name, function_arn = KINDS["AWS::Lambda::Function"].arn(self.env, name),
     memory = tonumber(props.MemorySize) or 128, request_id = id, log_group = tostring(log_group),
     timeout = fn_timeout, capture_start_execution = p.capture or false,
   }
-  local env = resolved_env(rt, props, name)
+  local env = resolved_env(self, props, name)
   env.AWS_LAMBDA_FUNCTION_NAME = name
   env.AWS_LAMBDA_FUNCTION_MEMORY_SIZE = tostring(meta.memory)
   env.AWS_LAMBDA_FUNCTION_VERSION = "$LATEST"
   env.AWS_LAMBDA_LOG_GROUP_NAME = meta.log_group
   env.LAMBDA_TASK_ROOT = dir
   env._HANDLER = props.Handler or "index.handler"
-  local res = run_python(rt, { "-c", bootstrap.LAMBDA, env._HANDLER, base .. ".event.json", base .. ".result.json",
-    json().encode(meta) }, { cwd = dir, path = { dir }, env = env, timeout = limit })
+  local res = self:run_python({ "-c", bootstrap.LAMBDA, env._HANDLER, base .. ".event.json", base .. ".result.json",
+    json.encode(meta) }, { cwd = dir, path = { dir }, env = env, timeout = limit })
   local out = { stdout = res.stdout, stderr = res.stderr, duration = res.duration, request_id = id, started = {} }
   if res.timed_out then
     if p.timeout and p.timeout <= fn_timeout then
@@ -532,17 +572,17 @@ function M.invoke_lambda(rt, name, event, p)
       out.cause = ("The task did not end within its TimeoutSeconds (%d s)"):format(p.timeout)
     else
       out.error = "Sandbox.Timedout"
-      out.cause = json().encode({ errorType = "Sandbox.Timedout",
+      out.cause = json.encode({ errorType = "Sandbox.Timedout",
         errorMessage = ("RequestId: %s Error: Task timed out after %.2f seconds"):format(id, fn_timeout) })
     end
     return out
   end
   local text = fs.read(base .. ".result.json")
-  local r = text and json().decode(text)
+  local r = text and json.decode(text)
   if not r then
     local how = res.how == "signal" and ("signal %d"):format(res.code) or ("error: exit status %d"):format(res.code)
     out.error = "Runtime.ExitError"
-    out.cause = json().encode({ errorType = "Runtime.ExitError",
+    out.cause = json.encode({ errorType = "Runtime.ExitError",
       errorMessage = ("RequestId: %s Error: Runtime exited with %s"):format(id, how) })
     return out
   end
@@ -550,31 +590,13 @@ function M.invoke_lambda(rt, name, event, p)
   if r.ok then
     out.ok = true
     out.result = r.result
-    if out.result == nil then out.result = json().null end
+    if out.result == nil then out.result = json.null end
   else
     out.error = r.errorType
-    out.cause = json().encode({ errorMessage = r.errorMessage, errorType = r.errorType, requestId = id,
-      stackTrace = r.stackTrace or setmetatable({}, json().array_mt) })
+    out.cause = json.encode({ errorMessage = r.errorMessage, errorType = r.errorType, requestId = id,
+      stackTrace = r.stackTrace or setmetatable({}, json.array_mt) })
   end
   return out
-end
-
-local function has_pyspark(rt)
-  if rt.pyspark == nil then
-    local res = require("host.proc").run { argv = { rt.python, "-c", "import pyspark" }, stdout = "null",
-      stderr = "null", timeout = 60 }
-    rt.pyspark = res ~= nil and res.ok
-  end
-  return rt.pyspark
-end
-
-local function asset_of(rt, uri, what)
-  local base = tostring(uri):match("[^/]*$")
-  local path = rt.dir .. "/assets/" .. base
-  if base == "" or not require("host.fs").isfile(path) then
-    fail("%s: %s is not among the synthesized assets in %s/assets", what, tostring(uri), rt.dir)
-  end
-  return path
 end
 
 local function last_line(text)
@@ -585,109 +607,12 @@ local function last_line(text)
   return last
 end
 
---- Runs a Glue job of the stack, as StartJobRun would.
--- @param rt runtime
--- @param name string the job's Name
--- @param args table|nil the run's Arguments ({["--key"] = value})
--- @param p table|nil { timeout = the state's TimeoutSeconds, state = the state's name }
--- @return outcome { ok=, result = the JobRun | error=, cause=, stdout=, stderr=, duration= }
-function M.run_glue(rt, name, args, p)
-  p = p or {}
-  local fs = require("host.fs")
-  local value = require("lake.asl.value")
-  local job = entry_of(rt, "jobs", "Glue job", name)
-  local props = job.props
-  local command = props.Command or {}
-  local kind = command.Name or "glueetl"
-  local step = p.state or name
-  if kind == "glueetl" or kind == "gluestreaming" then
-    if not has_pyspark(rt) then
-      fail("%s step %s needs PySpark: pip install pyspark (for %s), or run it on AWS", kind, step, rt.python)
-    end
-  elseif kind ~= "pythonshell" then
-    fail("%s step %s: Glue %s jobs are not run locally", kind, step, kind)
-  end
-  local script = asset_of(rt, resolve(rt, command.ScriptLocation, name .. ": ScriptLocation"),
-    name .. ": ScriptLocation")
-  local merged = {}
-  for k, v in pairs(resolve(rt, props.DefaultArguments or {}, name .. ": DefaultArguments")) do
-    merged[k] = v
-  end
-  for k, v in pairs(args or {}) do merged[k] = v end
-  rt.calls = rt.calls + 1
-  local run_id = "jr_" .. request_id():gsub("-", "")
-  local dir = tmp(rt, ("glue/%03d-%s"):format(rt.calls, name))
-  local stub = tmp(rt, "glue-stub/awsglue")
-  try("run", fs.write, stub .. "/__init__.py", "")
-  try("run", fs.write, stub .. "/utils.py", bootstrap.GLUE_UTILS)
-  local path = { rt.tmp .. "/glue-stub" }
-  local extra = merged["--extra-py-files"]
-  if type(extra) == "string" and extra ~= "" then
-    local pydir = mkdir(dir .. "/py")
-    path[#path + 1] = pydir
-    for uri in extra:gmatch("[^,]+") do
-      local file = asset_of(rt, uri, name .. ": --extra-py-files")
-      if file:match("%.py$") then
-        try(name, fs.copy, file, pydir .. "/" .. uri:match("[^/]*$"))
-      else
-        try(name .. ": extracting " .. file, require("host.zip").extract, file, pydir)
-      end
-    end
-  end
-  merged["--JOB_NAME"] = merged["--JOB_NAME"] or name
-  merged["--JOB_ID"] = merged["--JOB_ID"] or ("j_local_" .. util.kebab(name):gsub("-", "_"))
-  merged["--JOB_RUN_ID"] = merged["--JOB_RUN_ID"] or run_id
-  local argv = { script }
-  for _, k in ipairs(util.sorted_keys(merged)) do
-    local v = merged[k]
-    if type(v) == "table" or v == json().null then
-      fail("%s step %s: argument %s must be a string, got %s", kind, step, k, value.preview(v))
-    end
-    argv[#argv + 1] = k
-    argv[#argv + 1] = tostring(v)
-  end
-  local job_timeout = (tonumber(props.Timeout) or 2880) * 60
-  local limit = job_timeout
-  if p.timeout and p.timeout < limit then limit = p.timeout end
-  local started = require("host.proc").time()
-  local res = run_python(rt, argv, { cwd = dir, path = path, env = {}, timeout = limit })
-  local given = value.object()
-  for k, v in pairs(args or {}) do given[k] = v end
-  local jobrun = value.object({
-    Id = run_id, Attempt = 0, JobName = name, Arguments = given, JobMode = "SCRIPT",
-    StartedOn = math.floor(started * 1000), LastModifiedOn = math.floor((started + res.duration) * 1000),
-    CompletedOn = math.floor((started + res.duration) * 1000), ExecutionTime = math.floor(res.duration + 0.5),
-    Timeout = tonumber(props.Timeout) or 2880, GlueVersion = props.GlueVersion, MaxCapacity = props.MaxCapacity,
-    PredecessorRuns = value.array(),
-  })
-  local out = { stdout = res.stdout, stderr = res.stderr, duration = res.duration }
-  if res.timed_out and p.timeout and p.timeout <= job_timeout then
-    out.error, out.cause = "States.Timeout", ("The task did not end within its TimeoutSeconds (%d s)"):format(p.timeout)
-    return out
-  end
-  if res.ok then
-    jobrun.JobRunState = "SUCCEEDED"
-    out.ok, out.result = true, jobrun
-    return out
-  end
-  if res.timed_out then
-    jobrun.JobRunState = "TIMEOUT"
-    jobrun.ErrorMessage = ("Job run timed out after %d minutes"):format(jobrun.Timeout)
-  else
-    jobrun.JobRunState = "FAILED"
-    jobrun.ErrorMessage = last_line(res.stderr) or ("the script exited with status %d"):format(res.code)
-  end
-  out.error, out.cause = "States.TaskFailed", json().encode(jobrun)
-  return out
-end
-
 -- ---- the timeline ----------------------------------------------------------------
 
 local function pretty(v)
-  local value = require("lake.asl.value")
   local k = value.kind(v)
   if k == "array" or k == "object" then v = value.copy(v) end
-  return json().encode(v, { pretty = true })
+  return json.encode(v, { pretty = true })
 end
 
 local function indent(text, pad)
@@ -699,7 +624,7 @@ end
 function M.describe(err, cause)
   local msg = cause
   if type(cause) == "string" and cause:sub(1, 1) == "{" then
-    local c = json().decode(cause)
+    local c = json.decode(cause)
     if type(c) == "table" then msg = c.errorMessage or c.ErrorMessage or cause end
   end
   if msg == nil or msg == "" then return tostring(err) end
@@ -727,7 +652,7 @@ end
 -- The traceback of a Lambda error (its Cause), as the function's log shows it.
 local function print_trace(rt, cause)
   if type(cause) ~= "string" or cause:sub(1, 1) ~= "{" then return end
-  local c = json().decode(cause)
+  local c = json.decode(cause)
   if type(c) ~= "table" or type(c.stackTrace) ~= "table" or #c.stackTrace == 0 then return end
   eprint(rt, "      | Traceback (most recent call last):")
   local n = #c.stackTrace
@@ -744,7 +669,6 @@ end
 
 -- The interpreter's on_event: one line per state as it ends.
 local function timeline(rt, width)
-  local proc = require("host.proc")
   local entered = {}
   local function key_of(ev) return (ev.scope and ev.scope .. "/" or "") .. tostring(ev.state) end
   local function line(ev, status, failed)
@@ -773,52 +697,22 @@ local function timeline(rt, width)
   end
 end
 
--- The interpreter's invoke: Lambda and Glue tasks.
+-- The interpreter's invoke: each Task goes to the step type whose `run`
+-- takes its Resource (lake.pipeline.steps).
 local function task_runner(rt)
-  local value = require("lake.asl.value")
   return function(resource, input, state_name, _, info)
-    local function log(o)
-      rt.logs[state_name] = rt.logs[state_name] or {}
-      table.insert(rt.logs[state_name], { stdout = o.stdout, stderr = o.stderr })
-    end
     local res = tostring(resource)
-    if res:match("^arn:[%w-]+:states:::lambda:invoke$") or res:match("^arn:[%w-]+:lambda:") then
-      local direct = res:match("^arn:[%w-]+:lambda:") ~= nil
-      local fname = direct and res or (value.kind(input) == "object" and input.FunctionName)
-      if type(fname) ~= "string" then
-        return false, { Error = "States.Runtime", Cause = "lambda:invoke needs Parameters.FunctionName" }
+    local described = {}
+    for _, t in ipairs(steps.all()) do
+      if t.run then
+        for _, pattern in ipairs(t.run.resources) do
+          if res:match(pattern) then return t.run.invoke(rt, res, input, state_name, info) end
+        end
+        described[#described + 1] = t.run.describe
       end
-      fname = fname:match("function:([^:]+)") or fname
-      local payload = input
-      if not direct then
-        payload = input.Payload
-        if payload == nil then payload = value.object() end
-      end
-      local o = M.invoke_lambda(rt, fname, payload, { timeout = info.timeout })
-      log(o)
-      if not o.ok then return false, { Error = o.error, Cause = o.cause } end
-      if direct then return true, o.result end
-      return true, value.object({
-        ExecutedVersion = "$LATEST", Payload = o.result, StatusCode = 200,
-        SdkHttpMetadata = value.object({ HttpStatusCode = 200, HttpHeaders = value.object({
-          ["Content-Type"] = "application/json", ["X-Amz-Executed-Version"] = "$LATEST",
-          ["x-amzn-RequestId"] = o.request_id }) }),
-        SdkResponseMetadata = value.object({ RequestId = o.request_id }),
-      })
     end
-    local glue = res:match("^arn:[%w-]+:states:::glue:startJobRun(.*)$")
-    if glue == "" or glue == ".sync" then
-      if value.kind(input) ~= "object" or type(input.JobName) ~= "string" then
-        return false, { Error = "States.Runtime", Cause = "glue:startJobRun needs Parameters.JobName" }
-      end
-      local o = M.run_glue(rt, input.JobName, input.Arguments, { timeout = info.timeout, state = state_name })
-      log(o)
-      if not o.ok then return false, { Error = o.error, Cause = o.cause } end
-      if glue == "" then return true, value.object({ JobRunId = o.result.Id }) end
-      return true, o.result
-    end
-    fail("state %s: the local runner cannot run %s (it runs lambda:invoke, Lambda function ARNs and " ..
-      "glue:startJobRun[.sync] tasks)", state_name, res)
+    fail("state %s: the local runner cannot run %s (it runs %s tasks)", state_name, res,
+      table.concat(described, ", "))
   end
 end
 
@@ -844,9 +738,7 @@ end
 -- @return integer exit status: 0 all SUCCEEDED, 1 otherwise
 function M.execute(rt, event, out)
   out = out or function(text) io.stdout:write(text, "\n") io.stdout:flush() end
-  local proc = require("host.proc")
-  local interpreter = require("lake.asl.interpreter")
-  local sm = M.machine(rt)
+  local sm = rt:machine()
   local function new_machine(name, on_event)
     return interpreter.new(sm.text, {
       invoke = task_runner(rt), sleep = proc.sleep, now = proc.time, on_event = on_event,
@@ -857,12 +749,12 @@ function M.execute(rt, event, out)
   if not machine then
     fail("%s: the state machine definition is not valid:\n  %s", rt.stack, table.concat(problems, "\n  "))
   end
-  local width = width_of(json().decode(sm.text))
+  local width = width_of(json.decode(sm.text))
   if not rt.trigger then fail("%s: no trigger function (FunctionName *-trigger-%s)", rt.stack, tostring(rt.stage)) end
   local tname = "trigger"
   if #tname > width then width = #tname end
   -- the trigger
-  local o = M.invoke_lambda(rt, rt.trigger.name, event, { capture = true })
+  local o = rt:invoke_lambda(rt.trigger.name, event, { capture = true })
   local label = ("  %-" .. width .. "s %7.2f s  "):format(tname, o.duration)
   if not o.ok then
     eprint(rt, "%sfailed: %s", label, M.describe(o.error, o.cause))
@@ -892,7 +784,7 @@ function M.execute(rt, event, out)
       fail("the trigger started an execution of %s, not of this pipeline's state machine %s",
         tostring(start.stateMachineArn), sm.arn)
     end
-    local input, jerr = json().decode(start.input, "execution input")
+    local input, jerr = json.decode(start.input, "execution input")
     if input == nil then fail("the trigger's execution input is not JSON: %s", jerr) end
     if #o.started > 1 then eprint(rt, "execution %d of %d: %s", i, #o.started, start.name) end
     machine = new_machine(start.name, timeline(rt, width))
@@ -918,7 +810,6 @@ end
 -- given), else 123456789012.
 -- @return { region=, account=, note = string|nil }
 function M.local_env(getenv, endpoint)
-  local credentials = require("lake.aws.credentials")
   local region = credentials.region(getenv) or M.DEFAULT_REGION
   local account = getenv("AWS_ACCOUNT_ID")
   if account and account ~= "" then return { region = region, account = account } end
@@ -931,9 +822,9 @@ function M.local_env(getenv, endpoint)
     return { region = region, account = M.DEFAULT_ACCOUNT,
       note = ("no AWS credentials: names use account %s (set AWS_ACCOUNT_ID)"):format(M.DEFAULT_ACCOUNT) }
   end
-  local c = require("lake.aws.client").new { region = region, credentials = function() return creds end,
+  local c = client.new { region = region, credentials = function() return creds end,
     getenv = env2, max_attempts = 2 }
-  local id, err = require("lake.aws.sts").get_caller_identity(c)
+  local id, err = sts.get_caller_identity(c)
   if not id then
     return { region = region, account = M.DEFAULT_ACCOUNT,
       note = ("cannot tell the account (STS: %s): names use account %s (set AWS_ACCOUNT_ID)"):format(
@@ -943,30 +834,48 @@ function M.local_env(getenv, endpoint)
 end
 
 --- The absolute path of a Python interpreter (sys.executable), so that
--- steps skip launchers such as pyenv's shims; bad input raises (exit 2).
+-- steps skip launchers such as pyenv's shims.
 -- @param python string a name on PATH or a path
+-- @return path | nil, err (bad input)
 function M.interpreter(python)
-  local proc = require("host.proc")
   local res, err = proc.run { argv = { python, "-c", "import sys; print(sys.executable)" }, timeout = 60 }
   if not res then
-    errors.usage(("run: %s not found (%s): install Python 3, or choose the interpreter with --python PATH " ..
-      "(or LAKEHOST_PYTHON)"):format(python, err))
+    return nil, errors.input(("run: %s not found (%s): install Python 3, or choose the interpreter with " ..
+      "--python PATH (or LAKEHOST_PYTHON)"):format(python, err))
   end
   local exe = res.stdout:match("^%s*(.-)%s*$")
   if not res.ok or exe == "" then
-    errors.usage(("run: %s does not run Python code: %s"):format(python, last_line(res.stderr) or res.how))
+    return nil, errors.input(("run: %s does not run Python code: %s"):format(python, last_line(res.stderr) or res.how))
   end
   return exe
 end
 
---- Reads and decodes the event file; bad input raises (exit 2).
+--- Reads and decodes the event file.
+-- @return event | nil, err (bad input)
 function M.read_event(path)
-  local fs = require("host.fs")
   local text, err = fs.read(path)
-  if not text then errors.usage(("run: cannot read the event file %s: %s"):format(path, err)) end
-  local v, jerr = json().decode(text, path)
-  if v == nil then errors.usage("run: the event is not JSON: " .. jerr) end
+  if not text then return nil, errors.input(("run: cannot read the event file %s: %s"):format(path, err)) end
+  local v, jerr = json.decode(text, path)
+  if v == nil then return nil, errors.input("run: the event is not JSON: " .. jerr) end
   return v
+end
+
+-- The decoded template of a pipeline's stack in a synthesized folder.
+local function pipeline_template(dir, stack)
+  local mtext, merr = fs.read(dir .. "/manifest.json")
+  local manifest = mtext and json.decode(mtext, dir .. "/manifest.json")
+  if not manifest then return nil, errors.failure(("run: no synth output in %s: %s"):format(dir, tostring(merr))) end
+  local listed
+  for _, s in ipairs(manifest.stacks or {}) do
+    if s.name == stack then listed = s end
+  end
+  if not listed then return nil, errors.failure(("run: %s/manifest.json lists no stack %s"):format(dir, stack)) end
+  local file = dir .. "/" .. (listed.template or (stack .. ".template.json"))
+  local text, err = fs.read(file)
+  if not text then return nil, errors.failure(("run: %s"):format(err)) end
+  local template, jerr = json.decode(text, file)
+  if not template then return nil, errors.failure("run: " .. jerr) end
+  return template
 end
 
 --- `run PIPELINE --event FILE`: checks the arguments, synthesizes (synth(dir)),
@@ -974,47 +883,40 @@ end
 -- @param app App
 -- @param pos array positional arguments (the pipeline)
 -- @param opts table { event=, endpoint=, verbose=, out=, keep=, python= }
--- @param synth function(dir) writes the synth output into dir
+-- @param synth function(dir) -> true | nil, err: writes the synth output into dir
 -- @param getenv function|nil (default os.getenv)
--- @return integer exit status
+-- @return exit status of the run (0 SUCCEEDED, 1 FAILED) | nil, err
 function M.command(app, pos, opts, synth, getenv)
   getenv = getenv or os.getenv
   local list = M.pipelines(app.stacks)
   local known = {}
   for _, e in ipairs(list) do known[#known + 1] = e.pipeline end
   if #pos == 0 then
-    errors.usage(("run: which pipeline? usage: lakehost APP.lua run PIPELINE --event FILE (pipelines: %s)"):format(
-      #known > 0 and table.concat(known, ", ") or "none"))
+    return nil, errors.input(("run: which pipeline? usage: lakehost APP.lua run PIPELINE --event FILE (pipelines: %s)")
+      :format(#known > 0 and table.concat(known, ", ") or "none"))
   end
-  if #pos > 1 then errors.usage(("run: unexpected argument '%s' (one pipeline at a time)"):format(pos[2])) end
+  if #pos > 1 then return nil, errors.input(("run: unexpected argument '%s' (one pipeline at a time)"):format(pos[2])) end
   local entry, why = M.find_pipeline(list, pos[1])
-  if not entry then errors.usage(why) end
+  if not entry then return nil, errors.input(why) end
   if not opts.event then
-    errors.usage("run: --event FILE is required (an S3 or EventBridge event, as JSON, for the pipeline's trigger)")
+    return nil, errors.input("run: --event FILE is required (an S3 or EventBridge event, as JSON, for the " ..
+      "pipeline's trigger)")
   end
-  local event = M.read_event(opts.event)
+  local event, eerr = M.read_event(opts.event)
+  if event == nil then return nil, eerr end
   if opts.endpoint and not opts.endpoint:match("^https?://[^/]") then
-    errors.usage(("run: --endpoint expects an http:// or https:// URL, got '%s'"):format(opts.endpoint))
+    return nil, errors.input(("run: --endpoint expects an http:// or https:// URL, got '%s'"):format(opts.endpoint))
   end
   local python = opts.python or getenv("LAKEHOST_PYTHON")
   if python == nil or python == "" then python = "python3" end
-  python = M.interpreter(python)
+  local perr
+  python, perr = M.interpreter(python)
+  if not python then return nil, perr end
   local dir = opts.out or "lake.out"
-  synth(dir)
-  local fs = require("host.fs")
-  local mtext, merr = fs.read(dir .. "/manifest.json")
-  local manifest = mtext and json().decode(mtext, dir .. "/manifest.json")
-  if not manifest then errors.failed(("run: no synth output in %s: %s"):format(dir, tostring(merr))) end
-  local listed
-  for _, s in ipairs(manifest.stacks or {}) do
-    if s.name == entry.stack then listed = s end
-  end
-  if not listed then errors.failed(("run: %s/manifest.json lists no stack %s"):format(dir, entry.stack)) end
-  local file = dir .. "/" .. (listed.template or (entry.stack .. ".template.json"))
-  local text, err = fs.read(file)
-  if not text then errors.failed(("run: %s"):format(err)) end
-  local template, jerr = json().decode(text, file)
-  if not template then errors.failed("run: " .. jerr) end
+  local sok, serr = synth(dir)
+  if not sok then return nil, serr end
+  local template, terr = pipeline_template(dir, entry.stack)
+  if not template then return nil, terr end
   local env = M.local_env(getenv, opts.endpoint)
   local rt = M.runtime(dir, template, { stack = entry.stack, stage = entry.stage, region = env.region,
     account = env.account, python = python, endpoint = opts.endpoint, verbose = opts.verbose })
@@ -1022,11 +924,11 @@ function M.command(app, pos, opts, synth, getenv)
   local endpoint = opts.endpoint or getenv("AWS_ENDPOINT_URL")
   eprint(rt, "run %s (%s) in %s, account %s, with %s%s", entry.pipeline, entry.stack, env.region, env.account,
     python, endpoint and endpoint ~= "" and (", AWS calls to " .. endpoint) or "")
-  local ok, res = pcall(M.execute, rt, event)
-  local kept = M.close(rt, opts.keep)
+  local status, err = errors.catch(M.execute, rt, event)
+  local kept = rt:close(opts.keep)
   if kept then eprint(rt, "kept the steps' files in %s", kept) end
-  if not ok then error(res, 0) end
-  return res
+  if status == nil then return nil, err end
+  return status
 end
 
 return M

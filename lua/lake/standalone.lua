@@ -9,9 +9,8 @@
 -- require("lake")), `datalake` (the built lake) and a `require` limited to
 -- "lake" and "lake.*". Globals are declared by nobody: assigning or reading
 -- an undeclared one is an error naming the script's line, so a typo cannot
--- silently create or read nil.
-local fs = require("host.fs")
-
+-- silently create or read nil. The script's text comes from the load phase
+-- (lake.load.scripts); nothing here reads a file.
 local M = {}
 
 --- Builtins a script may use.
@@ -27,10 +26,11 @@ end
 
 --- The environment of one script.
 -- @param datalake table the built lake
-function M.env(datalake)
+-- @param dsl table what the script sees as `lake` (require("lake"))
+function M.env(datalake, dsl)
   local env = {}
   for _, k in ipairs(M.SAFE) do env[k] = _G[k] end
-  env.lake = require("lake")
+  env.lake = dsl
   env.datalake = datalake
   env.require = limited_require
   return setmetatable(env, {
@@ -43,39 +43,25 @@ function M.env(datalake)
   })
 end
 
---- The name a script goes by in messages: relative to the app's folder when inside it.
--- @param path string
--- @param app App|nil
-function M.display_name(path, app)
-  local root = app and app.root
-  if type(root) == "string" and root ~= "" and root ~= "." then
-    root = root:gsub("/+$", "") .. "/"
-    if path:sub(1, #root) == root then return path:sub(#root + 1) end
-  end
-  return (path:gsub("^%./", ""))
-end
-
---- Loads and runs a standalone script with (app, datalake) as its arguments.
--- @param path string the Lua file
+--- Runs a standalone script with (app, datalake) as its arguments.
+-- @param script table { name = as messages show it, text = | error = } (lake.load.scripts)
 -- @param datalake table the built lake (lake.builder)
--- @return true | nil, string "file:line: message" on failure (missing file,
---   syntax error, runtime error)
-function M.load(path, datalake)
-  if type(path) ~= "string" then error("lake.standalone: path must be a string", 2) end
+-- @param dsl table the DSL (require("lake"))
+-- @return true | nil, string "file:line: message" on failure (unreadable
+--   file, syntax error, runtime error)
+function M.run(script, datalake, dsl)
   if type(datalake) ~= "table" or not datalake.app then
     error("lake.standalone: expected the built lake (DatalakeBuilder{...}:build()) as the second argument", 2)
   end
-  local name = M.display_name(path, datalake.app)
-  local src, err = fs.read(path)
-  if not src then return nil, ("%s: cannot read standalone script: %s"):format(name, tostring(err)) end
-  local chunk, lerr = load(src, "@" .. name, "t", M.env(datalake))
+  if script.error then return nil, script.error end
+  local chunk, lerr = load(script.text, "@" .. script.name, "t", M.env(datalake, dsl))
   if not chunk then return nil, lerr end
   local ok, rerr = pcall(chunk, datalake.app, datalake)
   if not ok then
     if type(rerr) == "table" and getmetatable(rerr) and getmetatable(rerr).__tostring then
       rerr = tostring(rerr)
     elseif type(rerr) ~= "string" then
-      rerr = ("%s: error object is a %s value"):format(name, type(rerr))
+      rerr = ("%s: error object is a %s value"):format(script.name, type(rerr))
     end
     return nil, rerr
   end

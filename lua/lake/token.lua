@@ -16,12 +16,6 @@ local function new(t) return setmetatable(t, Token) end
 --- True when v is a token.
 function M.is(v) return getmetatable(v) == Token end
 
---- The field where a token keeps its CloudFormation JSON once it is known to
--- be the same in every stack (pseudo parameters, and concatenations of
--- strings and them): synthesis gives it to json.encode (its field option),
--- which then writes such a token without calling back into Lua.
-M.FIELD = "json"
-
 local PSEUDO = {
   ["AWS::AccountId"] = true, ["AWS::Region"] = true, ["AWS::Partition"] = true,
   ["AWS::StackName"] = true, ["AWS::StackId"] = true, ["AWS::URLSuffix"] = true,
@@ -35,7 +29,7 @@ for name in pairs(PSEUDO) do PSEUDO_SUB[name] = "${" .. name .. "}" end
 function M.ref(target)
   if type(target) == "string" then
     if not PSEUDO[target] then error(("token.ref: unknown pseudo parameter '%s'"):format(target), 2) end
-    return new { kind = "ref", target = target, json = { Ref = target } }
+    return new { kind = "ref", target = target }
   elseif type(target) ~= "table" or not target.logical_id then
     error("token.ref: expected a resource or a pseudo parameter name", 2)
   end
@@ -83,41 +77,34 @@ M.no_value = M.ref("AWS::NoValue")
 
 --- Concatenation of strings and tokens: a plain string when every part is a
 -- string, else one Fn::Sub (refs, attributes and pseudo parameters inline).
-local STRING_MT = getmetatable("")
 function M.concat(...)
-  local n = select("#", ...)
-  local args = { ... }
-  local strings, flat = true, true
-  for i = 1, n do
-    local p = args[i]
-    -- one call tells the three kinds apart: strings share a metatable
-    local mt = getmetatable(p)
-    if mt ~= STRING_MT then
-      if mt == Token then
-        strings = false
-        if p.kind == "concat" then flat = false end
-      elseif math.type(p) == "integer" then
-        args[i] = tostring(p)
+  local parts, n, tokens = {}, 0, false
+  -- strings side by side are joined: fewer parts to resolve
+  local function put(q)
+    if type(q) ~= "string" then
+      n = n + 1
+      parts[n] = q
+    elseif q ~= "" then
+      if type(parts[n]) == "string" then parts[n] = parts[n] .. q else n = n + 1 parts[n] = q end
+    end
+  end
+  for i = 1, select("#", ...) do
+    local p = select(i, ...)
+    if math.type(p) == "integer" then p = tostring(p) end
+    if getmetatable(p) == Token then
+      tokens = true
+      if p.kind == "concat" then
+        for _, q in ipairs(p.parts) do put(q) end
       else
-        error(("token.concat: part %d is a %s, expected a string or a token"):format(i, type(p)), 2)
+        put(p)
       end
-    end
-  end
-  if strings then return table.concat(args, "", 1, n) end
-  if flat then return new { kind = "concat", parts = args } end
-  local parts, k = {}, 0
-  for i = 1, n do
-    local p = args[i]
-    if type(p) ~= "string" and p.kind == "concat" then
-      for _, q in ipairs(p.parts) do
-        k = k + 1
-        parts[k] = q
-      end
+    elseif type(p) == "string" then
+      put(p)
     else
-      k = k + 1
-      parts[k] = p
+      error(("token.concat: part %d is a %s, expected a string or a token"):format(i, type(p)), 2)
     end
   end
+  if not tokens then return parts[1] or "" end
   return new { kind = "concat", parts = parts }
 end
 
@@ -129,7 +116,6 @@ function M.worst_case(v)
   if type(v) == "string" then return v end
   if not M.is(v) then return tostring(v) end
   if v.kind == "concat" then
-    if v.worst then return v.worst end
     local out, n = {}, 0
     for _, p in ipairs(v.parts) do
       local w = type(p) == "string" and p or M.worst_case(p)
@@ -138,43 +124,18 @@ function M.worst_case(v)
         out[n] = w
       end
     end
-    v.worst = table.concat(out) -- tokens never change: remember it
-    return v.worst
+    return table.concat(out)
   elseif v.kind == "ref" and type(v.target) == "string" then
     return M.LONGEST[v.target] or v.target
   end
   return nil -- unknown until deploy
 end
 
---- Plain string value when v is fully known at synthesis, else nil.
-function M.literal(v)
-  if type(v) == "string" then return v end
-  return nil
-end
-
-local find = string.find
+-- A literal part of a Fn::Sub template: "${" must read as text ("${!").
 local function escape_sub(s)
-  if not find(s, "${", 1, true) then return s end
+  if not s:find("${", 1, true) then return s end
   return (s:gsub("%${", "${!"))
 end
--- escape_sub's answers: the strings of concatenations are the same in every
--- stack of a kind, and a lookup costs less than a call (kept like
--- lake.util.memoize's: at most MEMO_MAX, then afresh)
-local escaped
-local function new_escaped()
-  local n = 0
-  return setmetatable({}, { __index = function(t, s)
-    local e = escape_sub(s)
-    if n >= require("lake.util").MEMO_MAX then
-      escaped = new_escaped()
-      return e
-    end
-    n = n + 1
-    t[s] = e
-    return e
-  end })
-end
-escaped = new_escaped()
 
 local function id_of(res, ctx)
   if ctx and ctx.stack and res.stack ~= ctx.stack then
@@ -188,10 +149,9 @@ local resolve
 
 -- A token -> its CloudFormation JSON.
 local function resolve_token(v, ctx)
-  local json = v.json -- the same in every stack, and known already
-  if json then return json end
   local k = v.kind
-  if k == "ref" then -- of a resource: a pseudo parameter's is its json
+  if k == "ref" then
+    if type(v.target) == "string" then return { Ref = v.target } end
     return { Ref = id_of(v.target, ctx) }
   elseif k == "getatt" then
     return { ["Fn::GetAtt"] = { id_of(v.target, ctx), v.attr } }
@@ -209,57 +169,36 @@ local function resolve_token(v, ctx)
   elseif k == "lazy" then
     return resolve(v.fn(ctx), ctx)
   elseif k == "concat" then
-    -- one list of pieces, joined once. A part is a string or a token;
-    -- indexing a string looks in the string library, which has neither a
-    -- piece nor a kind: that tells them apart without a call to type().
-    local parts, stack = v.parts, ctx and ctx.stack
+    -- One Fn::Sub: strings escaped, refs, attributes and pseudo parameters
+    -- inline as ${...}, any other token (a lazy value that is not a plain
+    -- string, a join) as a variable of its own.
     local tmpl, vars, n = {}, nil, 0
-    local same = true -- strings and pseudo parameters only: the same in every stack
-    for i = 1, #parts do
-      local p = parts[i]
-      local piece = p.piece
-      if piece then -- a ref or an attribute met before: its "${...}"
-        local res = p.res
-        if res then
-          same = false
-          if stack and res.stack ~= stack then id_of(res, ctx) end -- raises
-        end
-        tmpl[i] = piece
-      elseif not p.kind then -- a string
-        tmpl[i] = escaped[p]
+    for i, p in ipairs(v.parts) do
+      if type(p) == "string" then
+        tmpl[i] = escape_sub(p)
       else
-        local pk = p.kind
-        if pk == "ref" or pk == "getatt" then
-          -- the first use: its piece kept on the token, which never changes
-          local target = p.target
-          if type(target) == "string" then
-            p.piece = PSEUDO_SUB[target]
-          else
-            same = false
-            local id = id_of(target, ctx)
-            p.res, p.piece = target, pk == "ref" and ("${" .. id .. "}") or ("${" .. id .. "." .. p.attr .. "}")
-          end
-          tmpl[i] = p.piece
+        local kind, lazy = p.kind, nil
+        if kind == "lazy" then lazy = p.fn(ctx) end
+        if type(lazy) == "string" then
+          tmpl[i] = escape_sub(lazy)
+        elseif kind == "ref" and type(p.target) == "string" then
+          tmpl[i] = PSEUDO_SUB[p.target]
+        elseif kind == "ref" then
+          tmpl[i] = "${" .. id_of(p.target, ctx) .. "}"
+        elseif kind == "getatt" then
+          tmpl[i] = "${" .. id_of(p.target, ctx) .. "." .. p.attr .. "}"
         else
-          same = false
-          local value = pk == "lazy" and p.fn(ctx)
-          if type(value) == "string" then
-            tmpl[i] = escape_sub(value)
-          else
-            n = n + 1
-            local name = "v" .. n
-            vars = vars or {}
-            vars[name] = resolve(value or p, ctx) -- a lazy token's value, not asked twice
-            tmpl[i] = "${" .. name .. "}"
-          end
+          n = n + 1
+          local name = "v" .. n
+          vars = vars or {}
+          vars[name] = resolve(lazy or p, ctx)
+          tmpl[i] = "${" .. name .. "}"
         end
       end
     end
     local s = table.concat(tmpl)
     if n > 0 then return { ["Fn::Sub"] = { s, vars } } end
-    json = { ["Fn::Sub"] = s }
-    if same then v.json = json end -- tokens never change: the next use is free
-    return json
+    return { ["Fn::Sub"] = s }
   end
   error("token.resolve: unknown token kind " .. tostring(k))
 end

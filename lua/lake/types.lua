@@ -27,8 +27,10 @@ local function scalar(kind, test, opts)
   return {
     kind = kind, required = opts.required, default = opts.default, doc = opts.doc,
     check = function(v, path, errs)
-      if token.is(v) then return end
-      if not test(v) then return add(errs, path, "expected %s, got %s", kind, tname(v)) end
+      if not test(v) then
+        if token.is(v) then return end
+        return add(errs, path, "expected %s, got %s", kind, tname(v))
+      end
       if opts.min and v < opts.min then add(errs, path, "must be at least %s, got %s", opts.min, v) end
       if opts.max and v > opts.max then add(errs, path, "must be at most %s, got %s", opts.max, v) end
       if opts.pattern and not tostring(v):match(opts.pattern) then

@@ -65,49 +65,18 @@ function M.suggest(word, candidates)
   return s and (" (did you mean '%s'?)"):format(s) or ""
 end
 
---- How many answers a memo keeps before it starts again empty: names
--- unique to one pipeline must not pile up over thousands of pipelines in
--- one process, while those every stack shares are back after a few.
-M.MEMO_MAX = 4096
-
--- The answers of a pure function of one string, kept (at most MEMO_MAX):
--- lake names are made again and again from the same parts (step, module
--- and pipeline names), in every stack, and pattern matching is a good part
--- of making them.
-local function memoize(fn)
-  local known, n = {}, 0
-  return function(s)
-    s = tostring(s)
-    local v = known[s]
-    if v == nil then
-      v = fn(s)
-      if n >= M.MEMO_MAX then known, n = {}, 0 end
-      known[s] = v
-      n = n + 1
-    end
-    return v
-  end
-end
-M.memoize = memoize
-
 --- "a_b c" -> "a-b-c": the kebab-case used for every lake resource name.
-M.kebab = memoize(function(s)
-  -- most names are kebab-case already (names are made of kebab-cased parts)
-  if not s:find("[^%l%d%-]") and not s:find("%-%-") and s:byte(1) ~= 45 and s:byte(-1) ~= 45 then return s end
-  -- snake_case (pipeline and module names): its underscores become dashes
-  if not s:find("[^%l%d_]") and not s:find("__", 1, true) and s:byte(1) ~= 95 and s:byte(-1) ~= 95 then
-    return (s:gsub("_", "-"))
-  end
-  s = s:gsub("(%l)(%u)", "%1-%2"):gsub("[^%w]+", "-"):gsub("^-+", ""):gsub("-+$", "")
+function M.kebab(s)
+  s = tostring(s):gsub("(%l)(%u)", "%1-%2"):gsub("[^%w]+", "-"):gsub("^-+", ""):gsub("-+$", "")
   return s:lower()
-end)
+end
 
 --- "my_pipeline-x" -> "MyPipelineX": used for logical ids.
-M.pascal = memoize(function(s)
-  return (s:gsub("[^%w]+", " "):gsub("(%w)(%w*)", function(a, b)
+function M.pascal(s)
+  return (tostring(s):gsub("[^%w]+", " "):gsub("(%w)(%w*)", function(a, b)
     return a:upper() .. b
   end):gsub(" ", ""))
-end)
+end
 
 --- True when the array list holds v.
 function M.contains(list, v)

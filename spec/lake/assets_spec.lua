@@ -3,12 +3,14 @@
 -- against a wheel built in the test (--no-index --find-links); the Docker
 -- builder runs against spec/fixtures/proc/fake-docker.
 local assets = require("lake.assets")
-local builders = require("lake.assets.builders")
+local build = require("lake.assets.build")
+local builders = require("lake.assets.installers")
 local cache = require("lake.assets.cache")
 local crypto = require("host.crypto")
 local docker = require("lake.docker")
 local fs = require("host.fs")
 local lapp = require("lake.app")
+local load = require("lake.load")
 local proc = require("host.proc")
 local reqs = require("lake.assets.requirements")
 local util = require("spec.support.util")
@@ -60,21 +62,36 @@ with zipfile.ZipFile("%s/%s-%s-py3-none-any.whl" % (d, pkg, ver), "w") as z:
 end
 
 --- A module folder under root/rel with files (path -> text); returns the
--- module table lake.pipeline.modules.check would.
+-- module table lake.pipeline.modules.check would, src/ as the load phase
+-- read it (call it again, with no files, to read a changed folder again).
 local function make_module(root, rel, files, extra)
   for path, text in pairs(files) do write(root .. "/" .. rel .. "/" .. path, text) end
+  local src = load.tree(root .. "/" .. rel .. "/src") or {}
   local mod = { dir = root .. "/" .. rel, rel = rel, index = root .. "/" .. rel .. "/src/index.py",
-    packages = {}, extra_jars = {}, shared = {} }
+    src_files = src.files, src_sums = src.sums, src_sizes = src.sizes, packages = {}, extra_jars = {}, shared = {} }
   for k, v in pairs(extra or {}) do mod[k] = v end
   return mod
 end
 
+-- What a Glue step passes for a pythonshell job (lake.pipeline.steps.glue).
+local GLUE = { runtime = "glue-pythonshell", python_version = "3.9" }
+
 local function shared_module(root, name, files, extra)
   for path, text in pairs(files) do write(("%s/shared/%s/%s"):format(root, name, path), text) end
-  local s = { name = name, dir = root .. "/shared/" .. name, rel = "shared/" .. name, packages = {}, extra_jars = {} }
+  local dir = root .. "/shared/" .. name
+  local t = load.tree(dir) or {}
+  local init_sha, init_size = crypto.sha256_file(root .. "/shared/__init__.py")
+  local s = { name = name, dir = dir, rel = "shared/" .. name, packages = {}, extra_jars = {},
+    files = t.files, sums = t.sums, sizes = t.sizes, init = init_sha and { sha256 = init_sha, size = init_size } }
   for k, v in pairs(extra or {}) do s[k] = v end
   return s
 end
+
+-- The context of the builds of one synthesis, as lake.assembly makes it.
+local function context(app, dir, log) return build.context(app, assert(assets.settings(app)), dir, log) end
+
+-- Builds a module's Lambda package (old: build_lambda(app, id, mod, { dir =, log = })).
+local function build_lambda(app, id, mod, ctx) return assets.build_lambda(context(app, ctx.dir, ctx.log), id, mod) end
 
 local function names_of(path)
   local out = {}
@@ -319,25 +336,30 @@ describe("lake.assets sources and keys #unit", function()
     assert.same({ "helpers/util.py", "index.py", "shared/__init__.py", "shared/example/__init__.py",
       "shared/example/naming.py" }, names(assets.sources(mod, "lambda")))
     assert.same({ "helpers/util.py", "shared/__init__.py", "shared/example/__init__.py",
-      "shared/example/naming.py" }, names(assets.sources(mod, "glue")))
+      "shared/example/naming.py" }, names(assets.sources(mod, "script")))
     -- the generated shared/__init__.py is empty; the lake's own one wins
     local gen = assets.sources(mod, "lambda")[3]
     assert.same({ name = "shared/__init__.py", data = "", from = "(generated)" }, gen)
     write(root .. "/shared/__init__.py", "# lake\n")
+    mod.shared = { shared_module(root, "example", {}) }
     assert.equal(root .. "/shared/__init__.py", assets.sources(mod, "lambda")[3].path)
     -- no shared module, no shared/
     mod.shared = {}
     assert.same({ "helpers/util.py", "index.py" }, names(assets.sources(mod, "lambda")))
   end)
 
-  it("takes the files of src/ from the module check, which walked the folder once", function()
+  it("takes the files of src/ from the load phase, which walked the folder once", function()
     local modules, config = require("lake.pipeline.modules"), require("lake.pipeline.config")
     write(root .. "/p/steps/a/src/index.py", "x = 1\n")
     write(root .. "/p/steps/a/src/lib/util.py", "")
     write(root .. "/p/steps/a/requirements.json", "{}")
-    local ck = config.checker("p/config.yml")
-    local mod = modules.check(ck, { dir = root .. "/p/steps/a", rel = "p/steps/a", runs = "lambda",
-      key = "steps.A.properties.module" }, {})
+    local function check()
+      local ck = config.checker("p/config.yml")
+      local mod = modules.check(ck, load.module(root .. "/p/steps/a", "p/steps/a"),
+        { key = "steps.A.properties.module", jars = false, runs_as = "a Lambda function" }, {})
+      return mod, ck
+    end
+    local mod, ck = check()
     assert.same({}, ck.problems)
     assert.same({ "index.py", "lib/util.py" }, mod.src_files)
     -- hashed by that walk: synthesis keys the archive without opening them again
@@ -346,9 +368,9 @@ describe("lake.assets sources and keys #unit", function()
     local spec = { kind = "lambda", builder = "none", runtime = "python3.12", python_version = "3.12",
       architecture = "x86_64", packages = {}, entries = assert(assets.sources(mod, "lambda")) }
     assert.equal(mod.src_sums[1], spec.entries[1].sha256)
-    local key = assert(assets.cache_key(spec))
+    local key = assert(build.cache_key(spec))
     for _, e in ipairs(spec.entries) do e.sha256, e.size = nil, nil end
-    assert.equal(key, assets.cache_key(spec)) -- the same key as reading the files
+    assert.equal(key, build.cache_key(spec)) -- the same key as reading the files
     -- one listing for the whole run: a file that appears afterwards is not packaged
     write(root .. "/p/steps/a/src/late.py", "")
     local names = {}
@@ -357,9 +379,8 @@ describe("lake.assets sources and keys #unit", function()
     -- and a module whose src/ has no index.py file is refused by the check
     fs.remove_tree(root .. "/p/steps/a/src/index.py")
     write(root .. "/p/steps/a/src/index.py/inner.py", "")
-    ck = config.checker("p/config.yml")
-    assert.is_nil(modules.check(ck, { dir = root .. "/p/steps/a", rel = "p/steps/a", runs = "lambda",
-      key = "steps.A.properties.module" }, {}))
+    mod, ck = check()
+    assert.is_nil(mod)
     assert.same({ { file = "p/config.yml", key = "steps.A.properties.module",
       msg = "p/steps/a/src/index.py is missing" } }, ck.problems)
   end)
@@ -369,12 +390,14 @@ describe("lake.assets sources and keys #unit", function()
     assert.same({ nil, "steps/a/src/index.py is missing" }, { assets.sources(mod, "lambda") })
     -- a folder named index.py is not the file
     write(root .. "/steps/a/src/index.py/x.py", "")
+    mod = make_module(root, "steps/a", {})
     assert.same({ nil, "steps/a/src/index.py is missing" }, { assets.sources(mod, "lambda") })
     fs.remove_tree(root .. "/steps/a/src/index.py")
     -- nor is a src/ that is missing altogether
     local bare = make_module(root, "steps/b", { ["requirements.json"] = "{}" })
     assert.same({ nil, "steps/b/src/index.py is missing" }, { assets.sources(bare, "lambda") })
     write(root .. "/steps/a/src/index.py", "")
+    mod = make_module(root, "steps/a", {})
     mod.shared = { { name = "gone", dir = root .. "/shared/gone", rel = "shared/gone" } }
     assert.same({ nil, "shared module gone has no folder shared/gone" }, { assets.sources(mod, "lambda") })
   end)
@@ -387,14 +410,14 @@ describe("lake.assets sources and keys #unit", function()
       local spec = {}
       for k, v in pairs(base) do spec[k] = v end
       for k, v in pairs(over or {}) do spec[k] = v end
-      spec.entries = assets.sources(mod, "lambda")
-      return (assert(assets.cache_key(spec)))
+      spec.entries = assets.sources(make_module(root, "m", {}), "lambda") -- the folder as it is now
+      return (assert(build.cache_key(spec)))
     end
     local k0 = key()
     local spec = {}
     for k, v in pairs(base) do spec[k] = v end
     spec.entries = assets.sources(mod, "lambda")
-    local k1, lines = assets.cache_key(spec)
+    local k1, lines = build.cache_key(spec)
     assert.equal(k0, k1)
     assert.same({ "lakehost-asset " .. cache.FORMAT, "kind lambda", "builder local", "runtime python3.12",
       "python 3.12", "architecture x86_64", "package six==1.16.0", "pip --find-links /w",
@@ -446,7 +469,7 @@ describe("lake.assets with the local builder (real pip)", function()
     local runs = builders.runs
     local logs = {}
     local function log(m) logs[#logs + 1] = m end
-    local built, err = assets.build_lambda(app, "p/greet", mod, { dir = out, log = log })
+    local built, err = build_lambda(app, "p/greet", mod, { dir = out, log = log })
     assert(built, err)
     assert.equal(runs + 1, builders.runs)
     assert.is_false(built.cached)
@@ -467,7 +490,7 @@ describe("lake.assets with the local builder (real pip)", function()
     assert.equal(0, code, said)
     assert.equal("hello LAKE\n", said)
     -- the second build is a cache hit: no pip, same bytes
-    local again = assert(assets.build_lambda(app, "p/greet", mod, { dir = out, log = log }))
+    local again = assert(build_lambda(app, "p/greet", mod, { dir = out, log = log }))
     assert.equal(runs + 1, builders.runs)
     assert.is_true(again.cached)
     assert.equal(built.sha256, again.sha256)
@@ -508,9 +531,9 @@ describe("lake.assets with the local builder (real pip)", function()
     local out_a, out_b = a .. "/out", b .. "/out"
     assert(fs.mkdir_p(out_a))
     assert(fs.mkdir_p(out_b))
-    local ra = assert(assets.build_lambda(lapp.new({ root = a, settings = settings(a .. "/cache") }), "p/greet", ma,
+    local ra = assert(build_lambda(lapp.new({ root = a, settings = settings(a .. "/cache") }), "p/greet", ma,
       { dir = out_a }))
-    local rb = assert(assets.build_lambda(lapp.new({ root = b, settings = settings(b .. "/cache") }), "p/greet", mb,
+    local rb = assert(build_lambda(lapp.new({ root = b, settings = settings(b .. "/cache") }), "p/greet", mb,
       { dir = out_b }))
     assert.is_false(ra.cached)
     assert.is_false(rb.cached)
@@ -523,20 +546,23 @@ describe("lake.assets with the local builder (real pip)", function()
     local app = lapp.new({ root = dir, settings = settings(dir .. "/cache") })
     local out = dir .. "/out"
     assert(fs.mkdir_p(out))
-    local first = assert(assets.build_lambda(app, "m", mod, { dir = out }))
+    local first = assert(build_lambda(app, "m", mod, { dir = out }))
     assert.is_false(first.cached)
-    assert.is_true(assert(assets.build_lambda(app, "m", mod, { dir = out })).cached)
+    assert.is_true(assert(build_lambda(app, "m", mod, { dir = out })).cached)
     write(dir .. "/m/src/index.py", "def handler(e, c):\n    return 2\n")
-    local second = assert(assets.build_lambda(app, "m", mod, { dir = out }))
+    mod = make_module(dir, "m", {})
+    local second = assert(build_lambda(app, "m", mod, { dir = out }))
     assert.is_false(second.cached)
     assert.not_equal(first.sha256, second.sha256)
     write(dir .. "/m/src/index.py", "def handler(e, c):\n    return 1\n")
-    local third = assert(assets.build_lambda(app, "m", mod, { dir = out }))
+    mod = make_module(dir, "m", {})
+    local third = assert(build_lambda(app, "m", mod, { dir = out }))
     assert.is_true(third.cached)
     assert.equal(first.sha256, third.sha256)
     -- a new file is a change too
     write(dir .. "/m/src/extra.py", "")
-    assert.is_false(assert(assets.build_lambda(app, "m", mod, { dir = out })).cached)
+    mod = make_module(dir, "m", {})
+    assert.is_false(assert(build_lambda(app, "m", mod, { dir = out })).cached)
   end)
 
   it("reports a pip failure with pip's last lines and leaves nothing behind", function()
@@ -546,7 +572,7 @@ describe("lake.assets with the local builder (real pip)", function()
     local app = lapp.new({ root = dir, settings = settings(dir .. "/cache") })
     local out = dir .. "/out"
     assert(fs.mkdir_p(out))
-    local built, err, code = assets.build_lambda(app, "p/bad", mod, { dir = out })
+    local built, err, code = build_lambda(app, "p/bad", mod, { dir = out })
     assert.is_nil(built)
     assert.equal("failed", code)
     assert.matches("^pip failed for pipelines/p/steps/bad %(exit 1%):\n", err)
@@ -564,7 +590,7 @@ describe("lake.assets with the local builder (real pip)", function()
     local app = lapp.new({ root = dir, settings = settings(dir .. "/cache", { builder = "none" }) })
     assert(fs.mkdir_p(dir .. "/out"))
     assert.same({ nil, "m lists packages (tinypkg==1.0.0) but the builder is 'none' (use local or docker)", "input" },
-      { assets.build_lambda(app, "m", mod, { dir = dir .. "/out" }) })
+      { build_lambda(app, "m", mod, { dir = dir .. "/out" }) })
   end)
 
   it("packages a Glue job: the script, one zip for --extra-py-files, and the arguments", function()
@@ -576,18 +602,18 @@ describe("lake.assets with the local builder (real pip)", function()
         .. "def run():\n    return tinypkg.greet(naming.shout('glue'))\n" },
       { packages = { "tinypkg==1.0.0" }, shared = { ex } })
     local app = lapp.new({ root = dir, settings = settings(dir .. "/cache") })
-    local g = assets.glue(app, "p/job", mod, { glue_type = "pythonshell" })
+    local g = assets.glue(app, "p/job", mod, GLUE)
     assert.same({}, app.problems)
     assert.equal("p/job/index.py", g.script.id)
     assert.equal("p/job/deps", g.deps.id)
     assert.same({}, g.jars)
-    local synth = require("lake.synth")
+    local assembly = require("lake.assembly")
     local out = dir .. "/out"
     assert(fs.mkdir_p(out))
     local logs = {}
-    local res = assert(synth.build(app, { asset_dir = out, log = function(m) logs[#logs + 1] = m end }))
-    local deps = res.assets["p/job/deps"]
-    assert.equal(res.assets["p/job/index.py"].sha256, (crypto.sha256_file(mod.index)))
+    local built = assert(assembly.build_assets(app, out, function(m) logs[#logs + 1] = m end))
+    local deps = built["p/job/deps"]
+    assert.equal(built["p/job/index.py"].sha256, (crypto.sha256_file(mod.index)))
     assert.same({ "helper.py", "shared/__init__.py", "shared/example/__init__.py", "shared/example/naming.py",
       "tinypkg-1.0.0.dist-info/INSTALLER", "tinypkg-1.0.0.dist-info/METADATA", "tinypkg-1.0.0.dist-info/RECORD",
       "tinypkg-1.0.0.dist-info/REQUESTED", "tinypkg-1.0.0.dist-info/WHEEL", "tinypkg/__init__.py" },
@@ -605,13 +631,13 @@ describe("lake.assets with the local builder (real pip)", function()
     local args = assets.glue_arguments(g)
     assert.same({ "--extra-py-files" }, require("lake.util").sorted_keys(args))
     assert.same({ ["Fn::Sub"] = "s3://lakehost-assets-${AWS::AccountId}-${AWS::Region}/" .. deps.key },
-      token.resolve(args["--extra-py-files"], { assets = res.assets }))
+      token.resolve(args["--extra-py-files"], { assets = built }))
   end)
 
   it("adds no deps zip to a Glue job with nothing but its script", function()
     local dir = root .. "/glue-bare"
     local mod = make_module(dir, "j", { ["src/index.py"] = "print(1)\n", ["src/tests/test_x.py"] = "" })
-    local g = assets.glue(lapp.new({ root = dir, settings = settings(dir .. "/cache") }), "j", mod)
+    local g = assets.glue(lapp.new({ root = dir, settings = settings(dir .. "/cache") }), "j", mod, GLUE)
     assert.is_nil(g.deps)
     assert.same({}, assets.glue_arguments(g))
   end)
@@ -686,22 +712,22 @@ describe("lake.assets jars (loopback server)", function()
     local ex = shared_module(dir, "example", { ["__init__.py"] = "" }, { extra_jars = { a } })
     local mod = make_module(dir, "j", { ["src/index.py"] = "" }, { extra_jars = { b, a }, shared = { ex } })
     local app = lapp.new({ root = dir, settings = { builder = "local", cache_dir = dir .. "/cache" } })
-    local g = assets.glue(app, "j", mod)
+    local g = assets.glue(app, "j", mod, GLUE)
     assert.same({}, app.problems)
     assert.equal(2, #g.jars)
     assert.same({ "jar:" .. a, "jar:" .. server.base .. "/bytes/400?f=b.jar" }, { g.jars[1].id, g.jars[2].id })
     -- another job listing the same jar shares its asset
-    local other = assets.glue(app, "k", make_module(dir, "k", { ["src/index.py"] = "" }, { extra_jars = { a } }))
+    local other = assets.glue(app, "k", make_module(dir, "k", { ["src/index.py"] = "" }, { extra_jars = { a } }), GLUE)
     assert.equal(g.jars[1], other.jars[1])
     local out = dir .. "/out"
     assert(fs.mkdir_p(out))
-    local res = assert(require("lake.synth").build(app, { asset_dir = out }))
+    local built = assert(require("lake.assembly").build_assets(app, out))
     local ka, kb = crypto.sha256_hex(bytes(300)) .. ".jar", crypto.sha256_hex(bytes(400)) .. ".jar"
-    assert.equal(ka, res.assets["jar:" .. a].key)
-    assert.equal(kb, res.assets[g.jars[2].id].key)
+    assert.equal(ka, built["jar:" .. a].key)
+    assert.equal(kb, built[g.jars[2].id].key)
     local bucket = "lakehost-assets-${AWS::AccountId}-${AWS::Region}"
     assert.same({ ["Fn::Sub"] = ("s3://%s/%s,s3://%s/%s"):format(bucket, ka, bucket, kb) },
-      require("lake.token").resolve(assets.glue_arguments(g)["--extra-jars"], { assets = res.assets }))
+      require("lake.token").resolve(assets.glue_arguments(g)["--extra-jars"], { assets = built }))
   end)
 
   it("fails the synthesis with exit 1 when a jar cannot be downloaded", function()
@@ -709,11 +735,11 @@ describe("lake.assets jars (loopback server)", function()
     local mod = make_module(dir, "j", { ["src/index.py"] = "" },
       { extra_jars = { server.base .. "/status/404?f=x.jar" } })
     local app = lapp.new({ root = dir, settings = { cache_dir = dir .. "/cache" } })
-    assets.glue(app, "j", mod)
+    assets.glue(app, "j", mod, GLUE)
     assert(fs.mkdir_p(dir .. "/out"))
-    local ok, err = pcall(require("lake.synth").build, app, { asset_dir = dir .. "/out" })
-    assert.is_false(ok)
-    assert.equal(1, err.exit)
+    local built, err = require("lake.assembly").build_assets(app, dir .. "/out")
+    assert.is_nil(built)
+    assert.equal("failed", err.kind) -- an operation that failed: exit 1
     assert.equal(("asset 'jar:%s/status/404?f=x.jar': cannot download jar %s/status/404?f=x.jar: HTTP 404")
       :format(server.base, server.base), err.msg)
   end)
@@ -750,10 +776,14 @@ exit $rc
   local function child(dir, settings)
     return ([[
 local assets = require("lake.assets")
+local build = require("lake.assets.build")
 local app = require("lake.app").new{ root = %q, settings = %s }
-local mod = { dir = %q, rel = "pipelines/p/steps/m", packages = { "tinypkg==1.0.0" }, extra_jars = {}, shared = {} }
-local built, err, code = assets.build_lambda(app, "p/m", mod, { dir = %q,
-  log = function(m) io.stderr:write(m, "\n") end })
+local dir = %q
+local src = require("lake.load").tree(dir .. "/src")
+local mod = { dir = dir, rel = "pipelines/p/steps/m", packages = { "tinypkg==1.0.0" }, extra_jars = {}, shared = {},
+  src_files = src.files, src_sums = src.sums, src_sizes = src.sizes }
+local ctx = build.context(app, assert(assets.settings(app)), %q, function(m) io.stderr:write(m, "\n") end)
+local built, err, code = assets.build_lambda(ctx, "p/m", mod)
 io.write(tostring(built and built.sha256), "|", tostring(built and built.cached), "|", tostring(err), "|",
   tostring(code))
 ]]):format(dir, settings, dir .. "/m", dir .. "/out")
@@ -824,9 +854,11 @@ io.write(tostring(built and built.sha256), "|", tostring(built and built.cached)
   it("falls back to pip on this machine when no engine answers, saying why", function()
     local out = with_fake([[
       local assets = require("lake.assets")
+      local build = require("lake.assets.build")
       local app = require("lake.app").new{}
       local logs = {}
-      local b = assets.builder(app, assert(assets.settings(app)), function(m) logs[#logs + 1] = m end)
+      local b = build.installer(build.context(app, assert(assets.settings(app)), "/nonexistent",
+        function(m) logs[#logs + 1] = m end))
       io.write(b, "|", table.concat(logs, "\n"))]], { FAKE_DOCKER_DOWN = "1" })
     assert.equal("local|assets: Docker engine not reachable: Cannot connect to the Docker daemon at "
       .. "unix:///var/run/docker.sock. Is the docker daemon running?; building dependencies with pip on this machine",
@@ -848,7 +880,7 @@ describe("lake.assets with a real Docker engine #docker", function()
     local app = lapp.new({ root = root, settings = { builder = "docker", cache_dir = root .. "/cache",
       pip = { no_index = true, find_links = { root } } } })
     assert(fs.mkdir_p(root .. "/out"))
-    local built, err = assets.build_lambda(app, "m", mod, { dir = root .. "/out" })
+    local built, err = build_lambda(app, "m", mod, { dir = root .. "/out" })
     assert(built, err)
     assert.is_truthy(names_of(built.path)[#names_of(built.path)] == "tinypkg/__init__.py")
     fs.remove_tree(root)
@@ -865,8 +897,12 @@ local root = %q
 local app = lake.App{ name = "t", root = root, stage = "dev",
   settings = { builder = "local", cache_dir = root .. "/cache", pip = { no_index = true } } }
 local st = app:stack("t-stack-dev")
+local load = require("lake.load")
+local src, s = load.tree(root .. "/m/src"), load.tree(root .. "/shared/s")
 local mod = { dir = root .. "/m", rel = "m", packages = %s, extra_jars = {},
-  shared = { { name = "s", dir = root .. "/shared/s", rel = "shared/s", packages = %s, extra_jars = {} } } }
+  src_files = src.files, src_sums = src.sums, src_sizes = src.sizes,
+  shared = { { name = "s", dir = root .. "/shared/s", rel = "shared/s", packages = %s, extra_jars = {},
+    files = s.files, sums = s.sums, sizes = s.sizes } } }
 local a = assets.lambda(app, "m", mod)
 st:add("lambda_function", "Fn", { Code = { S3Bucket = a.bucket(), S3Key = a.key() },
   Role = "arn:aws:iam::123456789012:role/r", Handler = a.handler, Runtime = a.runtime })
@@ -934,7 +970,7 @@ end)
 describe("lake.assets in a pipeline stack", function()
   local lake_tree = require("spec.lake.support.lake_tree")
   local lake = require("lake")
-  local synth = require("lake.synth")
+  local assembly = require("lake.assembly")
 
   it("gives Glue jobs --extra-py-files and pinned --extra-jars, and Lambdas the configured runtime", function()
     local pin = ("ab"):rep(32)
@@ -964,7 +1000,7 @@ steps:
       pipelines_path = root .. "/pipelines" }:build()
     assert.same({}, app.problems)
     local stack = app:get_stack("lake-p-stack-dev")
-    local tpl = synth.template(stack, { assets = lake_tree.ASSETS })
+    local tpl = assembly.template(stack, { assets = lake_tree.ASSETS })
     local fn = tpl.Resources.StepAFunction.Properties
     assert.equal("python3.11", fn.Runtime)
     assert.same({ "arm64" }, fn.Architectures)

@@ -1,6 +1,6 @@
 local lake = require("lake")
 local builder = require("lake.builder")
-local synth = require("lake.synth")
+local assembly = require("lake.assembly")
 local token = require("lake.token")
 
 local SUBS = { { protocol = "email", endpoint = "example@example.com" } }
@@ -26,7 +26,7 @@ local function problems(opts)
   return app.problems
 end
 
-local function template(stack) return synth.template(stack, {}) end
+local function template(stack) return assembly.template(stack, {}) end
 
 local function of_type(tpl, typ)
   local ids = {}
@@ -524,29 +524,35 @@ describe("lake.builder options #unit", function()
 end)
 
 describe("lake.builder pipelines and determinism #unit", function()
-  it("hands the built lake to lake.pipeline.load_all", function()
-    local saved = package.loaded["lake.pipeline"]
+  it("asks its loader for the pipelines folder and builds the lake's pipelines from what it read", function()
     local calls = {}
-    package.loaded["lake.pipeline"] = { load_all = function(l, path) calls[#calls + 1] = { l, path } end }
-    local ok, err = pcall(function()
-      local dl = build({ pipelines_path = "/x/pipelines" })
-      assert.equal(1, #calls)
-      assert.equal(dl, calls[1][1])
-      assert.equal("/x/pipelines", calls[1][2])
-      assert.equal("/x/pipelines", dl.pipelines_path)
-      calls = {}
-      build()
-      assert.equal(0, #calls)
-    end)
-    package.loaded["lake.pipeline"] = saved
-    assert(ok, err)
+    local loader = {
+      pipelines = function(root, path)
+        calls[#calls + 1] = { root, path }
+        return { rel = "pipelines", pipelines = {}, shared = { rel = "shared", folders = {} } }
+      end,
+      scripts = function() error("no script was named") end,
+    }
+    local function with(opts)
+      local app = lake.App { root = "/x" }
+      opts.scope, opts.lake_name, opts.lake_domains = app, "Example Lake", { "example" }
+      return builder.new(opts, { loader = loader }):build(), app
+    end
+    local dl, app = with({ pipelines_path = "/x/pipelines" })
+    assert.same({ { "/x", "/x/pipelines" } }, calls)
+    assert.equal("/x/pipelines", dl.pipelines_path)
+    assert.same({}, dl.pipelines)
+    assert.same({}, app.problems)
+    calls = {}
+    with({})
+    assert.equal(0, #calls)
   end)
 
   it("synthesizes byte-identical templates twice", function()
     local function texts()
       local dl = build({ enable_vpc = true, lake_domains = { "example", "sales", "hr" }, sns_subscriptions = {
         { protocol = "email", endpoint = "a@example.com" }, { protocol = "sms", endpoint = "+15555550100" } } })
-      return synth.encode(template(dl.storage_stack)) .. synth.encode(template(dl.shared_stack))
+      return assembly.encode(template(dl.storage_stack)) .. assembly.encode(template(dl.shared_stack))
     end
     local a, b = texts(), texts()
     assert.equal(a, b)

@@ -2,7 +2,7 @@
 -- byte (LAKEHOST_UPDATE_GOLDEN=1 rewrites them) and cfn-lint with zero
 -- findings.
 local lake = require("lake")
-local synth = require("lake.synth")
+local assembly = require("lake.assembly")
 local util = require("spec.support.util")
 local lutil = require("lake.util")
 
@@ -20,7 +20,7 @@ local function example(opts)
   return dl
 end
 
-local function text(stack) return synth.encode(synth.template(stack, {})) end
+local function text(stack) return assembly.encode(assembly.template(stack, {})) end
 
 local function read(path)
   local f = io.open(path, "rb")

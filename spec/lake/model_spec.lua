@@ -9,13 +9,9 @@ describe("lake.token #unit", function()
     assert.equal("", token.concat())
   end)
 
-  it("makes one ARN token per env and ARN (lake.names.arn), shared by all who ask", function()
+  it("makes ARN tokens (lake.names.arn) with the region and account the lake was given", function()
     local names = require("lake.names")
-    local env = { stage = "dev" }
-    local a = names.arn("glue", "database/raw", env)
-    assert.equal(a, names.arn("glue", "database/raw", env))
-    assert.not_equal(a, names.arn("glue", "database/trusted", env))
-    assert.not_equal(a, names.arn("glue", "database/raw", { stage = "dev" })) -- another env
+    local a = names.arn("glue", "database/raw", { stage = "dev" })
     assert.same({ ["Fn::Sub"] = "arn:${AWS::Partition}:glue:${AWS::Region}:${AWS::AccountId}:database/raw" },
       token.resolve(a, {}))
     local fixed = { region = "eu-west-1", account = "123456789012" }
@@ -67,30 +63,20 @@ describe("lake.token #unit", function()
     assert.matches("^b/Other refers to Topic in stack 'a'", err)
   end)
 
-  it("keeps the JSON of a token that is the same in every stack, and only of such a token", function()
-    local v = token.concat("arn:", token.partition, ":s3:::b-", token.region, "/*")
-    assert.is_nil(v[token.FIELD])
-    local first = token.resolve(v, {})
-    assert.same({ ["Fn::Sub"] = "arn:${AWS::Partition}:s3:::b-${AWS::Region}/*" }, first)
-    assert.equal(first, v[token.FIELD]) -- kept for json.encode's field option
-    assert.equal(first, token.resolve(v, {}))
-    assert.same({ Ref = "AWS::Region" }, token.region[token.FIELD])
-    -- a ref, an attribute or a lazy value: asked (and checked) at every use
-    local app = app_mod.new()
-    local a = app:stack("a")
-    local topic = a:add("sns_topic", "Topic", {})
+  it("asks a lazy value at every use", function()
     local calls = 0
     local lazy = token.lazy(function() calls = calls + 1 return "k" end)
-    for _, t in ipairs({ token.concat("x/", token.ref(topic)), token.concat("x/", token.get_att(topic, "TopicName")),
-      token.concat("x/", lazy), token.concat("x/", token.import_value("I")) }) do
-      token.resolve(t, { stack = a })
-      assert.is_nil(t[token.FIELD])
-    end
-    assert.equal(1, calls)
     local l = token.concat("x/", lazy)
     assert.same({ ["Fn::Sub"] = "x/k" }, token.resolve(l, {}))
     assert.same({ ["Fn::Sub"] = "x/k" }, token.resolve(l, {}))
-    assert.equal(3, calls)
+    assert.equal(2, calls)
+  end)
+
+  it("joins the strings side by side in a concatenation", function()
+    local v = token.concat("a", "b", token.region, "c", "", "d")
+    assert.same({ "ab", token.region, "cd" }, v.parts)
+    -- "$" and "{" from two parts are escaped as the "${" they make
+    assert.same({ ["Fn::Sub"] = "x${!y-${AWS::Region}" }, token.resolve(token.concat("x$", "{y-", token.region), {}))
   end)
 
   it("puts other tokens in Fn::Sub variables", function()
@@ -169,7 +155,7 @@ describe("lake.util #unit", function()
   end)
 
   it("kebab-cases and pascal-cases names, the same when asked again", function()
-    for _ = 1, 2 do -- the second time from what memoize kept
+    for _ = 1, 2 do
       assert.equal("pipeline-example", util.kebab("pipeline_example"))
       assert.equal("example-lake", util.kebab("Example Lake"))
       assert.equal("route-file", util.kebab("RouteFile"))
@@ -182,32 +168,6 @@ describe("lake.util #unit", function()
       assert.equal("RouteFile", util.pascal("RouteFile"))
     end
     assert.equal("12", util.kebab(12))
-  end)
-
-  it("memoizes a function of one string: called once per distinct text", function()
-    local calls = 0
-    local upper = util.memoize(function(s)
-      calls = calls + 1
-      return s:upper()
-    end)
-    assert.equal("AB", upper("ab"))
-    assert.equal("AB", upper("ab"))
-    assert.equal("CD", upper("cd"))
-    assert.equal("1", upper(1)) -- as text, like tostring
-    assert.equal("1", upper("1"))
-    assert.equal(3, calls)
-    local never = util.memoize(function() calls = calls + 1 return false end)
-    assert.is_false(never("x"))
-    assert.is_false(never("x")) -- false is kept too
-    assert.equal(4, calls)
-    -- at most MEMO_MAX answers, then it starts again empty
-    local max = util.MEMO_MAX
-    util.MEMO_MAX = 2
-    calls = 0
-    local id = util.memoize(function(s) calls = calls + 1 return s end)
-    for _, s in ipairs({ "a", "b", "a", "c", "c", "a" }) do assert.equal(s, id(s)) end
-    util.MEMO_MAX = max
-    assert.equal(4, calls) -- a, b, then c in a fresh memo, then a again
   end)
 
   it("sorts dependencies first, ties by name", function()
@@ -258,95 +218,31 @@ describe("lake.util #unit", function()
 end)
 
 describe("lake.app #unit", function()
-  describe("resource checks", function()
-    local strict
-    before_each(function() strict = app_mod.strict end)
-    after_each(function() app_mod.strict = strict end)
-
-    local function unchecked(app)
-      return app:stack("u-dev", { check = false, build = function(st)
-        st:add("sns_topic", "Topic", { TopicNmae = "t" })
-      end })
-    end
-
-    it("runs the specs strict, so that what lakehost builds unchecked is checked here", function()
-      assert.is_true(app_mod.strict)
-    end)
-
-    it("leaves a check = false stack's own resources unchecked, and checks every other", function()
-      app_mod.strict = false
-      local app = app_mod.new()
-      local s = unchecked(app)
-      assert.has_no.errors(function() s:materialize() end)
-      assert.has_error(function() s:add("sns_topic", "Other", { TopicNmae = "t" }) end,
-        "u-dev Other (AWS::SNS::Topic): TopicNmae: unknown property (did you mean 'TopicName'?)")
-      local plain = app:stack("p-dev", { build = function(st) st:add("sns_topic", "T", { Nope = 1 }) end })
-      assert.has_error(function() plain:materialize() end)
-      app_mod.strict = true
-      assert.has_error(function() unchecked(app_mod.new()):materialize() end,
-        "u-dev Topic (AWS::SNS::Topic): TopicNmae: unknown property (did you mean 'TopicName'?)")
-    end)
+  it("checks every resource against its kind, those lakehost builds too", function()
+    local app = app_mod.new()
+    local s = app:stack("u-dev")
+    assert.has_error(function() s:add("sns_topic", "Other", { TopicNmae = "t" }) end,
+      "u-dev Other (AWS::SNS::Topic): TopicNmae: unknown property (did you mean 'TopicName'?)")
+    -- the stacks of pipelines are built the same way (lake.pipeline.stack adds through Stack:add)
+    local lake_tree = require("spec.lake.support.lake_tree")
+    local papp, dl = lake_tree.build(".")
+    assert.same({}, papp.problems)
+    assert.is_true(#dl.pipelines.pipeline_example.stack.resources > 0)
   end)
 
-  describe("deferred stacks", function()
-    local function deferred(app, calls)
-      return app:stack("d-dev", { description = "deferred", build = function(st)
-        calls[#calls + 1] = st.name
-        local t = st:add("sns_topic", "Topic", { TopicName = "t" })
-        st:add("sns_topic_policy", "Policy", { Topics = { t:ref() }, PolicyDocument = { Statement = {} } })
-        st:attach(".txt", "side file")
-      end })
-    end
-
-    it("knows its name, tags and dependencies before its resources are built", function()
-      local app, calls = app_mod.new(), {}
-      local s = deferred(app, calls):tag("k", "v"):depends_on("other-dev")
-      assert.same({}, calls)
-      assert.same({ "other-dev" }, s.deps)
-      assert.same({}, s.resources)
-      assert.equal("Topic", s:get("Topic").logical_id) -- reading builds it
-      assert.same({ "d-dev" }, calls)
-      s:materialize()
-      assert.same({ "d-dev" }, calls) -- once
-      assert.equal(2, #s.resources)
-    end)
-
-    it("is released after use and builds again identically", function()
-      local synth = require("lake.synth")
-      local app, calls = app_mod.new(), {}
-      local s = deferred(app, calls)
-      local first = synth.encode(synth.template(s, {}))
-      assert.is_true(s:release())
-      assert.same({}, s.resources)
-      assert.same({}, s.files)
-      assert.is_nil(s:get("Missing"))
-      assert.equal(2, #calls)
-      assert.equal(first, synth.encode(synth.template(s, {})))
-      assert.equal("side file", s.files[".txt"])
-    end)
-
-    it("is kept when changed from outside its build function", function()
-      local app, calls = app_mod.new(), {}
-      local s = deferred(app, calls)
-      s:add("sns_topic", "Extra", {})
-      assert.same({ "d-dev" }, calls) -- built first, so the order of resources is kept
-      assert.same({ "Topic", "Policy", "Extra" }, { s.resources[1].logical_id, s.resources[2].logical_id,
-        s.resources[3].logical_id })
-      assert.is_false(s:release())
-      assert.equal(3, #s.resources)
-    end)
-
-    it("is never released when it is not deferred", function()
-      local s = app_mod.new():stack("plain-dev")
-      s:add("sns_topic", "T", {})
-      assert.is_false(s:release())
-      assert.equal(1, #s.resources)
-    end)
-
-    it("reports an error of its build function when built", function()
-      local s = app_mod.new():stack("bad-dev", { build = function(st) st:add("s3_bucket", "B", { Nope = 1 }) end })
-      assert.has_error(function() s:materialize() end)
-    end)
+  it("builds a stack's resources as they are added, and synthesizes it the same every time", function()
+    local assembly = require("lake.assembly")
+    local app = app_mod.new()
+    local s = app:stack("d-dev", { description = "d" })
+    local t = s:add("sns_topic", "Topic", { TopicName = "t" })
+    s:add("sns_topic_policy", "Policy", { Topics = { t:ref() }, PolicyDocument = { Statement = {} } })
+    s:attach(".txt", "side file")
+    assert.equal(2, #s.resources)
+    assert.equal("Topic", s:get("Topic").logical_id)
+    assert.is_nil(s:get("Missing"))
+    local first = assembly.encode(assembly.template(s))
+    assert.equal(first, assembly.encode(assembly.template(s)))
+    assert.equal("side file", s.files[".txt"])
   end)
 
   it("refuses a duplicate stack", function()

@@ -1,11 +1,11 @@
 -- The example's state machine run by the local ASL interpreter
--- (lake.asl.interpreter) with fake tasks: the flow the issue asks for —
+-- (lake.states.interpreter) with fake tasks: the flow the issue asks for —
 -- each task's input is the previous output, a Glue step passes its input on,
 -- failures and unmatched choices reach the catch and the execution FAILS.
-local asl = require("lake.pipeline.asl")
 local config = require("lake.pipeline.config")
-local interpreter = require("lake.asl.interpreter")
+local interpreter = require("lake.states.interpreter")
 local json = require("host.json")
+local state_machine = require("lake.pipeline.state_machine")
 local yaml = require("host.yaml")
 
 local FILE = "pipelines/pipeline_example/config.yml"
@@ -17,12 +17,12 @@ local function definition()
   f:close()
   local cfg = config.validate(value, marks, { file = FILE, domains = { "example" } })
   assert(cfg.ok)
-  local def = asl.build(cfg, {
-    function_arn = function(s) return FN .. s.module end,
-    job_name = function(s) return "job-" .. s.module end,
-    catch_arn = FN .. "catch", partition = "aws",
-  })
-  return json.decode(asl.render(def))
+  local refs = {}
+  for _, s in ipairs(cfg.steps) do
+    refs[s.name] = { function_arn = s.module and FN .. s.module, job_name = s.module and "job-" .. s.module }
+  end
+  local def = state_machine.build(cfg, { refs = refs, catch_arn = FN .. "catch", partition = "aws" })
+  return json.decode(state_machine.render(def))
 end
 
 local INPUT = { origin_bucket = "raw", origin_key = "example/type1/a.json", target_bucket = "trusted",

@@ -1,14 +1,14 @@
 -- The pipeline stack (lake.pipeline.stack) built from real config.yml files
 -- through the lake builder: roles and their scope, functions, jobs,
 -- triggers, the state machine and the problems of module folders.
-local asl = require("lake.pipeline.asl")
 local json = require("host.json")
 local lake_tree = require("spec.lake.support.lake_tree")
-local synth = require("lake.synth")
+local assembly = require("lake.assembly")
 local lutil = require("lake.util")
+local token = require("lake.token")
 
 local function template(stack)
-  return synth.template(stack, { assets = lake_tree.ASSETS })
+  return assembly.template(stack, { assets = lake_tree.ASSETS })
 end
 
 -- The example lake over the repository's own pipelines/ and shared/.
@@ -41,26 +41,6 @@ describe("pipeline stack #unit", function()
   setup(function()
     dl, p = example()
     tpl = template(p.stack)
-  end)
-
-  it("is made of the resource kinds it loads before synthesis forks its workers", function()
-    local kinds = {}
-    for _, k in ipairs(require("lake.pipeline.stack").KINDS) do kinds[k] = true end
-    for _, r in ipairs(p.stack.resources) do
-      assert.is_true(kinds[r.kind.name], r.kind.name .. " is not in KINDS")
-    end
-    -- in a fresh process: declaring the pipeline (no stack built) loads them
-    local script = [[
-      package.path = "./?.lua;" .. package.path
-      local _, dl = require("spec.lake.support.lake_tree").build(".")
-      assert(rawget(dl.pipelines.pipeline_example.stack, "pending"), "built already")
-      for _, k in ipairs(require("lake.pipeline.stack").KINDS) do
-        io.write(package.loaded["resources." .. k] and "" or (k .. " not loaded\n"))
-      end
-      io.write("done\n")
-    ]]
-    local r = assert(require("host.proc").run { argv = { require("spec.support.util").bin, "-e", script } })
-    assert.equal("done\n", r.stdout, r.stderr)
   end)
 
   it("is lake-<pipeline>-stack-<stage>, after the shared stack", function()
@@ -268,7 +248,7 @@ describe("pipeline stack #unit", function()
 
   it("is deterministic", function()
     local _, again = example()
-    assert.equal(synth.encode(tpl), synth.encode(template(again.stack)))
+    assert.equal(assembly.encode(tpl), assembly.encode(template(again.stack)))
   end)
 end)
 
@@ -307,14 +287,13 @@ describe("pipeline stack variants #unit", function()
     end
   end)
 
-  it("shares the tokens made from the lake's buckets between pipelines, each written as before", function()
+  it("writes the lake's buckets the same in every pipeline of a domain", function()
     local files = {}
     lake_tree.pipeline(files, "orders", lake_tree.config("orders"), { "a" })
     lake_tree.pipeline(files, "customers", lake_tree.config("customers"), { "a" })
     local app, dl = build(files)
     assert.same({}, app.problems)
     local function objects_arns(p)
-      p.stack:materialize()
       local out = {}
       for _, r in ipairs(p.stack.resources) do
         for _, pol in ipairs(r.props.Policies or {}) do
@@ -328,7 +307,7 @@ describe("pipeline stack variants #unit", function()
     local o, c = objects_arns(dl.pipelines.orders), objects_arns(dl.pipelines.customers)
     assert.is_true(#o > 0)
     for i = 1, #o do
-      for j = 1, #o[i] do assert.equal(o[i][j], c[1][j]) end -- the same token objects
+      for j = 1, #o[i] do assert.same(token.resolve(o[i][j], {}), token.resolve(c[1][j], {})) end
     end
     local written = {}
     for _, st in ipairs(policy_statements(props(template(dl.pipelines.customers.stack), "LambdaStepsRole"))) do
@@ -436,8 +415,8 @@ describe("pipeline resource names #unit", function()
         assert.equal(names.name(whole .. "-state-machine", "dev"), n.state_machine)
         assert.equal(names.name(whole .. "-trigger", "dev"), n.trigger_fn)
         assert.equal(names.name(whole .. "-catch", "dev"), n.catch_fn)
-        assert.equal(names.name(whole .. "-" .. m, "dev"), n.fn.A, pname .. " " .. m)
-        assert.equal(names.name(whole .. "-" .. m .. "_g", "dev"), n.job.B, pname .. " " .. m)
+        assert.equal(names.name(whole .. "-" .. m, "dev"), n.steps.A["function"], pname .. " " .. m)
+        assert.equal(names.name(whole .. "-" .. m .. "_g", "dev"), n.steps.B.job, pname .. " " .. m)
         assert.equal(names.name(whole .. "-s3-trigger-1", "dev"), n.rule[1])
         assert.equal(names.name(whole .. "-event-trigger-2", "dev"), n.rule[2])
       end
@@ -620,7 +599,7 @@ describe("pipeline templates pass cfn-lint #unit", function()
   -- cfn-lint checks a DefinitionString against the ASL schema (E3601) only
   -- when it is a plain string: this copy has the pseudo parameters filled in.
   local function with_literal_definition(tpl)
-    local t = json.decode(synth.encode(tpl))
+    local t = json.decode(assembly.encode(tpl))
     for _, r in pairs(t.Resources) do
       if r.Type == "AWS::StepFunctions::StateMachine" then
         r.Properties.DefinitionString = (sub(r.Properties.DefinitionString):gsub("%${AWS::Partition}", "aws")
@@ -635,8 +614,8 @@ describe("pipeline templates pass cfn-lint #unit", function()
     local _, pr = example({ region = "eu-west-1", account_id = "123456789012", env = "prd" })
     local _, pv = example({ enable_vpc = true })
     local tpl = template(p.stack)
-    local out, code = lint({ example = synth.encode(tpl), ["example-prd"] = synth.encode(template(pr.stack)),
-      ["example-vpc"] = synth.encode(template(pv.stack)), ["example-asl"] = with_literal_definition(tpl) })
+    local out, code = lint({ example = assembly.encode(tpl), ["example-prd"] = assembly.encode(template(pr.stack)),
+      ["example-vpc"] = assembly.encode(template(pv.stack)), ["example-asl"] = with_literal_definition(tpl) })
     assert.equal("", out)
     assert.equal(0, code)
   end)
@@ -653,7 +632,7 @@ end)
 describe("pipeline golden template #unit", function()
   it("matches spec/fixtures/templates/pipeline_example.template.json", function()
     local _, p = example()
-    local got = synth.encode(template(p.stack))
+    local got = assembly.encode(template(p.stack))
     assert.is_nil(got:find("<token", 1, true))
     local path = "spec/fixtures/templates/pipeline_example.template.json"
     if os.getenv("LAKEHOST_UPDATE_GOLDEN") == "1" then assert(require("host.fs").write(path, got)) end
@@ -666,6 +645,3 @@ describe("pipeline golden template #unit", function()
     assert.equal(require("host.fs").read(mmd_path), mmd)
   end)
 end)
-
--- Keep the asl module referenced: the stack embeds its output.
-assert(asl.CATCH_STATE == "ErrorCatch")

@@ -5,6 +5,7 @@
 local fs = require("host.fs")
 local json = require("host.json")
 local proc = require("host.proc")
+local glue = require("lake.pipeline.steps.glue")
 local run = require("lake.run")
 local util = require("spec.support.util")
 
@@ -63,7 +64,7 @@ local function one_function(code, extra)
 end
 
 local function done(rt, dir)
-  run.close(rt)
+  rt:close()
   fs.remove_tree(dir)
 end
 
@@ -160,7 +161,7 @@ describe("lake.run #unit", function()
     it("gives the state machine with the local region, account and the functions' names", function()
       local rt = run.runtime(dir .. "/out", template, { stack = "lake-pipeline-example-stack-dev", stage = "dev",
         region = "eu-west-1", account = "111122223333" })
-      local sm = run.machine(rt)
+      local sm = rt:machine()
       assert.equal("pipeline-example-state-machine-dev", sm.name)
       assert.equal("arn:aws:states:eu-west-1:111122223333:stateMachine:pipeline-example-state-machine-dev", sm.arn)
       assert.equal("arn:aws:iam::111122223333:role/pipeline-example-sfn-eu-west-1-dev", sm.role)
@@ -175,16 +176,16 @@ describe("lake.run #unit", function()
       assert.equal("pipeline-example-trigger-dev", rt.trigger.name)
       assert.same({ "pipeline-example-add-to-database-dev", "pipeline-example-catch-dev",
         "pipeline-example-route-file-dev", "pipeline-example-trigger-dev" },
-        require("lake.util").sorted_keys(rt.functions))
+        require("lake.util").sorted_keys(rt.resources["AWS::Lambda::Function"]))
       assert.same({ "pipeline-example-process-type1-dev", "pipeline-example-process-type2-dev" },
-        require("lake.util").sorted_keys(rt.jobs))
-      run.close(rt)
+        require("lake.util").sorted_keys(rt.resources["AWS::Glue::Job"]))
+      rt:close()
     end)
 
     it("gives each function its environment with the local names", function()
       local rt = run.runtime(dir .. "/out", template, { stack = "x", stage = "dev", region = "eu-west-1",
         account = "111122223333" })
-      local vars = rt.resolver:value(rt.functions["pipeline-example-trigger-dev"].props.Environment.Variables)
+      local vars = rt.resolver:value(rt.resources["AWS::Lambda::Function"]["pipeline-example-trigger-dev"].props.Environment.Variables)
       assert.equal("arn:aws:states:eu-west-1:111122223333:stateMachine:pipeline-example-state-machine-dev",
         vars.STATE_MACHINE_ARN)
       assert.equal("example-raw-eu-west-1-111122223333-dev", vars.ORIGIN_BUCKET)
@@ -195,11 +196,11 @@ describe("lake.run #unit", function()
   describe("Lambda functions run by the Python bootstrap", function()
     it("refuse a function or a Glue job the stack does not have, naming those it has", function()
       local rt, dir = one_function("def handler(e, c):\n    return e\n")
-      local ok, err = pcall(run.invoke_lambda, rt, "fm", {})
+      local ok, err = pcall(rt.invoke_lambda, rt, "fm", {})
       assert.is_false(ok)
       assert.equal("function fm is not in s (did you mean 'fn'?); the runner runs this pipeline's functions: fn",
         tostring(err))
-      ok, err = pcall(run.run_glue, rt, "job", {})
+      ok, err = pcall(glue.run_job, rt, "job", {})
       assert.is_false(ok)
       assert.equal("Glue job job is not in s; the runner runs this pipeline's jobs: ", tostring(err))
       done(rt, dir)
@@ -216,7 +217,7 @@ def handler(event, context):
             "memory": context.memory_limit_in_mb, "left": context.get_remaining_time_in_millis(),
             "request": context.aws_request_id, "cwd": os.getcwd() == os.environ["LAMBDA_TASK_ROOT"]}
 ]], { Environment = { Variables = { X = { ["Fn::Sub"] = "${AWS::AccountId}-x" } } }, MemorySize = 256 })
-      local o = run.invoke_lambda(rt, "fn", { a = 1, list = { 1, 2 } })
+      local o = rt:invoke_lambda("fn", { a = 1, list = { 1, 2 } })
       done(rt, dir)
       assert.is_true(o.ok, tostring(o.cause))
       assert.same({ a = 1, list = { 1, 2 } }, o.result.got)
@@ -238,7 +239,7 @@ class UnknownRoute(ValueError):
 def handler(event, context):
     raise UnknownRoute("cannot route %s" % event["key"])
 ]])
-      local o = run.invoke_lambda(rt, "fn", { key = "a/b.json" })
+      local o = rt:invoke_lambda("fn", { key = "a/b.json" })
       done(rt, dir)
       assert.is_nil(o.ok)
       assert.equal("UnknownRoute", o.error)
@@ -253,17 +254,17 @@ def handler(event, context):
 
     it("report import errors, a missing handler and a result that is not JSON as Lambda does", function()
       local rt, dir = one_function("import no_such_module_here\n")
-      local o = run.invoke_lambda(rt, "fn", {})
+      local o = rt:invoke_lambda("fn", {})
       done(rt, dir)
       assert.equal("Runtime.ImportModuleError", o.error)
       assert.equal("Unable to import module 'index': No module named 'no_such_module_here'",
         json.decode(o.cause).errorMessage)
       rt, dir = one_function("def other(e, c):\n    return 1\n")
-      o = run.invoke_lambda(rt, "fn", {})
+      o = rt:invoke_lambda("fn", {})
       done(rt, dir)
       assert.equal("Runtime.HandlerNotFound", o.error)
       rt, dir = one_function("def handler(e, c):\n    return {1, 2}\n")
-      o = run.invoke_lambda(rt, "fn", {})
+      o = rt:invoke_lambda("fn", {})
       done(rt, dir)
       assert.equal("Runtime.MarshalError", o.error)
       assert.equal("Unable to marshal response: Object of type set is not JSON serializable",
@@ -283,7 +284,7 @@ def handler(event, context):
       local rt, dir = one_function(code, { Timeout = 2 })
       local pidfile = dir .. "/pid"
       local t0 = proc.monotime()
-      local o = run.invoke_lambda(rt, "fn", { pidfile = pidfile })
+      local o = rt:invoke_lambda("fn", { pidfile = pidfile })
       assert.is_true(proc.monotime() - t0 < 6)
       assert.equal("Sandbox.Timedout", o.error)
       assert.equal("RequestId: " .. o.request_id .. " Error: Task timed out after 2.00 seconds",
@@ -292,7 +293,7 @@ def handler(event, context):
       assert.is_true(dies(pid), "the handler's child " .. pid .. " still runs")
       done(rt, dir)
       rt, dir = one_function(code, { Timeout = 30 })
-      o = run.invoke_lambda(rt, "fn", { pidfile = dir .. "/pid" }, { timeout = 2 })
+      o = rt:invoke_lambda("fn", { pidfile = dir .. "/pid" }, { timeout = 2 })
       assert.equal("States.Timeout", o.error)
       assert.equal("The task did not end within its TimeoutSeconds (2 s)", o.cause)
       assert.is_true(dies(tonumber(assert(fs.read(dir .. "/pid")))))
@@ -306,7 +307,7 @@ def handler(event, context):
     return subprocess.Popen(["sleep", "60"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).pid
 ]])
       local t0 = proc.monotime()
-      local o = run.invoke_lambda(rt, "fn", {})
+      local o = rt:invoke_lambda("fn", {})
       done(rt, dir)
       assert.is_true(o.ok)
       assert.is_true(proc.monotime() - t0 < 10)
@@ -316,7 +317,7 @@ def handler(event, context):
 
     it("report a process that dies without a result as Runtime.ExitError", function()
       local rt, dir = one_function("import os\ndef handler(e, c):\n    os._exit(3)\n")
-      local o = run.invoke_lambda(rt, "fn", {})
+      local o = rt:invoke_lambda("fn", {})
       done(rt, dir)
       assert.equal("Runtime.ExitError", o.error)
       assert.matches("Runtime exited with error: exit status 3$", json.decode(o.cause).errorMessage)
@@ -337,7 +338,7 @@ def handler(event, context):
     return {"arn": r["executionArn"], "bad": bad}
 ]])
       rt.endpoint = "http://127.0.0.1:9" -- a closed port: any real call would fail
-      local o = run.invoke_lambda(rt, "fn", {}, { capture = true })
+      local o = rt:invoke_lambda("fn", {}, { capture = true })
       done(rt, dir)
       assert.is_true(o.ok, tostring(o.cause))
       assert.equal("arn:aws:states:eu-west-1:111122223333:execution:m:run-1", o.result.arn)
@@ -370,7 +371,7 @@ if "--sleep" in sys.argv:
 
     it("run a pythonshell script with DefaultArguments and the run's Arguments", function()
       local rt, dir = job()
-      local o = run.run_glue(rt, "job-dev", { ["--a"] = "given" })
+      local o = glue.run_job(rt, "job-dev", { ["--a"] = "given" })
       done(rt, dir)
       assert.is_true(o.ok, tostring(o.cause))
       assert.equal("args [('JOB_NAME', 'job-dev'), ('a', 'given'), ('b', '')]\n", o.stdout)
@@ -387,7 +388,7 @@ if "--sleep" in sys.argv:
         Name = "job-dev", Command = { Name = "pythonshell", ScriptLocation = "s3://b/job.py" },
         DefaultArguments = { ["--extra-py-files"] = { ["Fn::Sub"] = "s3://b-${AWS::AccountId}/deps.zip" } } } } } }
       local rt = run.runtime(dir, template, { stack = "s" })
-      local o = run.run_glue(rt, "job-dev", {})
+      local o = glue.run_job(rt, "job-dev", {})
       done(rt, dir)
       assert.is_true(o.ok, tostring(o.cause))
       assert.equal("mylib\n", o.stdout)
@@ -395,7 +396,7 @@ if "--sleep" in sys.argv:
 
     it("fail with States.TaskFailed and the JobRun, its ErrorMessage from the script's error", function()
       local rt, dir = job()
-      local o = run.run_glue(rt, "job-dev", { ["--fail"] = "1" })
+      local o = glue.run_job(rt, "job-dev", { ["--fail"] = "1" })
       done(rt, dir)
       assert.equal("States.TaskFailed", o.error)
       local c = json.decode(o.cause)
@@ -405,7 +406,7 @@ if "--sleep" in sys.argv:
 
     it("time out at the state's TimeoutSeconds", function()
       local rt, dir = job()
-      local o = run.run_glue(rt, "job-dev", { ["--sleep"] = "1" }, { timeout = 1 })
+      local o = glue.run_job(rt, "job-dev", { ["--sleep"] = "1" }, { timeout = 1 })
       done(rt, dir)
       assert.equal("States.Timeout", o.error)
     end)
@@ -413,10 +414,10 @@ if "--sleep" in sys.argv:
     it("stop the run when a glueetl step has no PySpark", function()
       local rt, dir = job("glueetl")
       rt.pyspark = false
-      local ok, err = pcall(run.run_glue, rt, "job-dev", {}, { state = "ProcessX" })
+      local ok, err = pcall(glue.run_job, rt, "job-dev", {}, { state = "ProcessX" })
       done(rt, dir)
       assert.is_false(ok)
-      assert.equal(1, err.exit)
+      assert.equal("failed", err.kind) -- an operation that failed: exit 1
       assert.equal("glueetl step ProcessX needs PySpark: pip install pyspark (for python3), or run it on AWS", err.msg)
     end)
   end)

@@ -1,7 +1,6 @@
 local fs = require("host.fs")
 local lake = require("lake")
-local standalone = require("lake.standalone")
-local synth = require("lake.synth")
+local assembly = require("lake.assembly")
 local util = require("spec.support.util")
 
 -- A temporary app folder holding standalone/<name>.lua files.
@@ -38,7 +37,7 @@ s:add("ssm_parameter", "RawBucket", { Name = "/x/raw", Type = "String", Value = 
 local token = require("lake.token")
 assert(token.is(raw.arn))
 ]] })
-    assert.same({ true }, { standalone.load(root .. "/standalone/x.lua", dl) })
+    assert.same({ true }, { lake.standalone(root .. "/standalone/x.lua", dl) })
     local s = app:get_stack("lake-x-stack-dev")
     assert.same({ "lake-shared-stack-dev" }, s.deps)
     assert.equal(1, #s.resources)
@@ -65,35 +64,35 @@ assert(token.is(raw.arn))
   it("refuses global assignments with the script's file and line", function()
     local root, _, dl = app_with({ ["x.lua"] = "local app = ...\nlocal y = 1\nx = y\n" })
     assert.same({ nil, "standalone/x.lua:3: assignment to undeclared global 'x'" },
-      { standalone.load(root .. "/standalone/x.lua", dl) })
+      { lake.standalone(root .. "/standalone/x.lua", dl) })
   end)
 
   it("refuses reading undeclared globals, so io and os are out of reach", function()
     local root, _, dl = app_with({ ["io.lua"] = "local f = io.open('/etc/passwd')\n",
       ["os.lua"] = "\nreturn os.getenv('HOME')\n" })
     assert.same({ nil, "standalone/io.lua:1: undeclared global 'io'" },
-      { standalone.load(root .. "/standalone/io.lua", dl) })
+      { lake.standalone(root .. "/standalone/io.lua", dl) })
     assert.same({ nil, "standalone/os.lua:2: undeclared global 'os'" },
-      { standalone.load(root .. "/standalone/os.lua", dl) })
+      { lake.standalone(root .. "/standalone/os.lua", dl) })
   end)
 
   it("limits require to the lake DSL", function()
     local root, _, dl = app_with({ ["r.lua"] = "local ok = require('lake.names')\nlocal x = require('host.fs')\n" })
     assert.same({ nil, "standalone/r.lua:2: require 'host.fs' is not allowed in a standalone " ..
       "script: only 'lake' and 'lake.*'" },
-      { standalone.load(root .. "/standalone/r.lua", dl) })
+      { lake.standalone(root .. "/standalone/r.lua", dl) })
   end)
 
   it("reports syntax errors, DSL misuse and missing files with the file", function()
     local root, _, dl = app_with({ ["syntax.lua"] = "local x = \n",
       ["dsl.lua"] = "local app = ...\n\napp:stack('bad name')\n" })
-    local ok, err = standalone.load(root .. "/standalone/syntax.lua", dl)
+    local ok, err = lake.standalone(root .. "/standalone/syntax.lua", dl)
     assert.is_nil(ok)
     assert.equal("standalone/syntax.lua:2: unexpected symbol near <eof>", err)
     assert.same({ nil, "standalone/dsl.lua:3: invalid stack name 'bad name': letters, digits and " ..
       "'-', starting with a letter, at most 128" },
-      { standalone.load(root .. "/standalone/dsl.lua", dl) })
-    ok, err = standalone.load(root .. "/standalone/none.lua", dl)
+      { lake.standalone(root .. "/standalone/dsl.lua", dl) })
+    ok, err = lake.standalone(root .. "/standalone/none.lua", dl)
     assert.is_nil(ok)
     assert.matches("^standalone/none%.lua: cannot read standalone script: ", err)
   end)
@@ -112,7 +111,7 @@ assert(token.is(raw.arn))
   end)
 
   it("refuses to run without the built lake", function()
-    assert.has_error(function() standalone.load("x.lua", {}) end,
+    assert.has_error(function() lake.standalone("x.lua", {}) end,
       "lake.standalone: expected the built lake (DatalakeBuilder{...}:build()) as the second argument")
   end)
 end)
@@ -149,10 +148,10 @@ describe("app.lua and standalone/extra_policies.lua #unit", function()
   it("lets another account put events on the default bus", function()
     local app = lake.App { root = "." }
     local dl = lake.DatalakeBuilder { scope = app, lake_name = "Example Lake", lake_domains = { "example" } }:build()
-    assert.is_true(standalone.load("standalone/extra_policies.lua", dl))
+    assert.is_true(lake.standalone("standalone/extra_policies.lua", dl))
     local stack = app:get_stack("lake-extra-policies-stack-dev")
     assert.same({ "lake-shared-stack-dev" }, stack.deps)
-    local tpl = synth.template(stack, {})
+    local tpl = assembly.template(stack, {})
     local p = tpl.Resources.PutEventsFromAccount111111111111
     assert.equal("AWS::Events::EventBusPolicy", p.Type)
     assert.equal("default", p.Properties.EventBusName)

@@ -1,7 +1,7 @@
 -- The resource kinds the pipelines use: lambda_function, lambda_permission,
 -- glue_job, logs_log_group, stepfunctions_state_machine, events_rule.
 local app_mod = require("lake.app")
-local synth = require("lake.synth")
+local assembly = require("lake.assembly")
 local token = require("lake.token")
 
 local function new_stack()
@@ -48,7 +48,7 @@ describe("lambda_function #unit", function()
       Environment = { Variables = { A = "1" } }, LoggingConfig = { LogGroup = "/aws/lambda/f-dev" },
       Tags = { { Key = "own", Value = "1" } },
     })
-    local tpl = synth.template(s, {})
+    local tpl = assembly.template(s, {})
     local r = tpl.Resources.Fn
     assert.equal("AWS::Lambda::Function", r.Type)
     assert.same({ { Key = "lake", Value = "x" }, { Key = "own", Value = "1" } }, r.Properties.Tags)
@@ -67,7 +67,7 @@ describe("lambda_permission #unit", function()
     local s = new_stack()
     s:add("lambda_permission", "P", { Action = "lambda:InvokeFunction", FunctionName = "f",
       Principal = "events.amazonaws.com", SourceArn = "arn:aws:events:::rule/x" })
-    assert.is_nil(synth.template(s, {}).Resources.P.Properties.Tags)
+    assert.is_nil(assembly.template(s, {}).Resources.P.Properties.Tags)
   end)
 end)
 
@@ -84,7 +84,7 @@ describe("glue_job #unit", function()
     local s = new_stack()
     s:add("glue_job", "J", { Name = "j-dev", Role = "r", Command = { Name = "pythonshell",
       ScriptLocation = "s3://b/k.py", PythonVersion = "3.9" }, Tags = { own = "1" } })
-    assert.same({ lake = "x", own = "1" }, synth.template(s, {}).Resources.J.Properties.Tags)
+    assert.same({ lake = "x", own = "1" }, assembly.template(s, {}).Resources.J.Properties.Tags)
   end)
 end)
 
@@ -95,7 +95,7 @@ describe("logs_log_group #unit", function()
       refused("logs_log_group", { RetentionInDays = 31 }))
     local s = new_stack()
     local g = s:add("logs_log_group", "G", { LogGroupName = "/aws/lambda/f", RetentionInDays = 30 })
-    assert.equal(30, synth.template(s, {}).Resources.G.Properties.RetentionInDays)
+    assert.equal(30, assembly.template(s, {}).Resources.G.Properties.RetentionInDays)
     assert.is_true(token.is(g:arn()))
   end)
 end)
@@ -112,7 +112,7 @@ describe("stepfunctions_state_machine #unit", function()
     local m = s:add("stepfunctions_state_machine", "M", { StateMachineName = "m-dev", RoleArn = "r",
       DefinitionString = token.concat('{"x":"', token.region, '"}') })
     assert.same({ ["Fn::Sub"] = '{"x":"${AWS::Region}"}' },
-      synth.template(s, {}).Resources.M.Properties.DefinitionString)
+      assembly.template(s, {}).Resources.M.Properties.DefinitionString)
     assert.is_true(token.is(m:attr("Name")))
   end)
 end)
@@ -130,13 +130,13 @@ describe("events_rule #unit", function()
     s:add("events_rule", "E", { Name = "r-dev", State = "ENABLED",
       EventPattern = { source = { "aws.s3" } }, Targets = { { Id = "t", Arn = "a" } } })
     assert.same({ Name = "r-dev", State = "ENABLED", EventPattern = { source = { "aws.s3" } },
-      Targets = { { Id = "t", Arn = "a" } } }, synth.template(s, {}).Resources.E.Properties)
+      Targets = { { Id = "t", Arn = "a" } } }, assembly.template(s, {}).Resources.E.Properties)
   end)
 
   it("reports names too long with the longest region and account", function()
     local s = new_stack()
     s:add("events_rule", "E", { Name = token.concat(("r"):rep(40), "-", token.region, "-", token.account_id) })
-    local errs = synth.check_limits(s, synth.template(s, {}), 10)
+    local errs = assembly.check_limits(s, assembly.template(s, {}), 10)
     assert.equal(1, #errs)
     assert.matches("Name '" .. ("r"):rep(40) .. "%-ap%-southeast%-5%-123456789012' is 68 characters", errs[1])
   end)

@@ -113,12 +113,11 @@ function M.merge_jars(sources)
   return list
 end
 
--- "<folder of shared/>/manifest.json: <name>" from "<shared folder>\0<name>"
--- (every module that lists a shared module asks for the same label)
-local shared_label = require("lake.util").memoize(function(key)
-  local rel, name = key:match("^(.*)%z(.*)$")
+-- "<folder of shared/>/manifest.json: <name>": where a shared module's
+-- requirements were declared.
+local function shared_label(rel, name)
   return ("%s/manifest.json: %s"):format(rel:match("^(.*)/[^/]+$") or "shared", name)
-end)
+end
 
 --- The sources of a checked module (lake.pipeline.modules.check): its own
 -- requirements.json, then each declared shared module in declared order.
@@ -128,7 +127,7 @@ function M.sources(mod)
   local out = { { label = (mod.rel or mod.dir or "module") .. "/requirements.json",
     packages = mod.packages, extra_jars = mod.extra_jars } }
   for _, s in ipairs(mod.shared or {}) do
-    out[#out + 1] = { label = shared_label((s.rel or s.dir or "shared") .. "\0" .. s.name),
+    out[#out + 1] = { label = shared_label(s.rel or s.dir or "shared", s.name),
       packages = s.packages, extra_jars = s.extra_jars }
   end
   return out

@@ -14,10 +14,20 @@ local ENV_NAME = {
   events = "EVENTBRIDGE", ec2 = "EC2", logs = "CLOUDWATCH_LOGS", ssm = "SSM",
 }
 
-local function dns_suffix(region)
+--- The partition of a region ("aws", "aws-cn", "aws-us-gov"): what
+-- ${AWS::Partition} is there.
+function M.partition(region)
+  if region:match("^cn%-") then return "aws-cn" end
+  if region:match("^us%-gov%-") then return "aws-us-gov" end
+  return "aws"
+end
+
+--- The domain of a region's endpoints: what ${AWS::URLSuffix} is there.
+function M.dns_suffix(region)
   if region:match("^cn%-") then return "amazonaws.com.cn" end
   return "amazonaws.com"
 end
+local dns_suffix = M.dns_suffix
 
 --- Resolves the endpoint of a service.
 -- @param service string "cloudformation", "s3", "sts", "sso", ...

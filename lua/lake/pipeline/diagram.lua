@@ -1,57 +1,86 @@
 --- A Mermaid flowchart of a pipeline's state machine, for people who would
--- rather look than read. Pure and deterministic: states in the order
--- lake.pipeline.asl gives them, edges in the order of each state's fields.
-local asl = require("lake.pipeline.asl")
+-- rather look than read. Pure and deterministic: the steps in file order,
+-- each drawn by its type (lake.pipeline.steps: its `diagram`), then the
+-- error path.
+local state_machine = require("lake.pipeline.state_machine")
+local steps = require("lake.pipeline.steps")
 
 local M = {}
 
 -- Mermaid labels live in "..."; quotes and markup become entities.
 local ENTITY = { ['"'] = "#quot;", ["#"] = "#35;", ["<"] = "#lt;", [">"] = "#gt;", ["&"] = "#amp;" }
-local label = require("lake.util").memoize(function(s)
-  return (s:gsub("[\"#<>&]", ENTITY))
-end)
+local function label(s) return (tostring(s):gsub("[\"#<>&]", ENTITY)) end
+M.label = label
 
---- Mermaid text of a definition.
--- @param def table ASL document from asl.build
--- @param order table state names from asl.build
+--- Node shapes a step type may ask for: Mermaid's brackets around the text.
+M.SHAPES = { rect = { "[", "]" }, subroutine = { "[[", "]]" }, rhombus = { "{", "}" },
+  stadium = { "([", "])" }, circle = { "((", "))" }, hexagon = { "{{", "}}" } }
+
+local Drawing = {}
+Drawing.__index = Drawing
+
+--- The current state's node: its name, and what it is in small print.
+-- @param shape string a key of M.SHAPES
+-- @param what string|nil the line under the name ("lambda step, module x")
+-- @param class string|nil a classDef of the drawing ("catch", "fail")
+function Drawing:node(shape, what, class)
+  local b = assert(M.SHAPES[shape], "diagram: unknown shape " .. tostring(shape))
+  local text = label(self.name) .. (what and ("<br/><small>" .. label(what) .. "</small>") or "")
+  self:line('%s%s"%s"%s%s', self.id, b[1], text, b[2], class and (":::" .. class) or "")
+end
+
+--- An edge from the current state to the state called to, with a label;
+-- dotted for a path taken only when something goes wrong.
+function Drawing:edge(to, text, dotted)
+  local arrow = dotted and "-.->" or "-->"
+  if text then
+    self:line('%s %s|"%s"| %s', self.id, arrow, label(text), self.ids[to])
+  else
+    self:line("%s %s %s", self.id, arrow, self.ids[to])
+  end
+end
+
+--- The edges of a task-like state: Next, End and its Catch.
+function Drawing:flow(state)
+  if state.Next then self:edge(state.Next) end
+  if state.End then self:line("%s --> done((end))", self.id) end
+  for _, c in ipairs(state.Catch or {}) do self:edge(c.Next, "error", true) end
+end
+
+function Drawing:line(fmt, ...) self.out[#self.out + 1] = "  " .. fmt:format(...) end
+
+--- Mermaid text of a pipeline's definition.
+-- @param cfg table the validated config (its steps, in file order)
+-- @param def table ASL document from lake.pipeline.state_machine.build
+-- @param order table state names from that build
 -- @param title string|nil a comment line (e.g. the pipeline and its file)
 -- @return string
-function M.mermaid(def, order, title)
-  local id = {}
-  for i, name in ipairs(order) do id[name] = "s" .. i end
-  local out = { "flowchart TD" }
-  local function add(fmt, ...) out[#out + 1] = "  " .. fmt:format(...) end
-  if title then add("%%%% %s", title) end
-  add("start((start)) --> %s", id[def.StartAt])
-  for _, name in ipairs(order) do
-    local s, n = def.States[name], id[name]
-    local what = s.Comment and s.Comment:match("^(%a+ step.*)$")
-    local text = label(name) .. (what and ("<br/><small>" .. label(what) .. "</small>") or "")
-    if s.Type == "Choice" then
-      add('%s{"%s"}', n, label(name))
-    elseif s.Type == "Fail" then
-      add('%s(["%s"]):::fail', n, label(name))
-    elseif name == asl.CATCH_STATE then
-      add('%s["%s<br/><small>catch Lambda</small>"]:::catch', n, label(name))
-    elseif s.Resource and tostring(s.Comment):match("^glue") then
-      add('%s[["%s"]]', n, text)
+function M.mermaid(cfg, def, order, title)
+  local d = setmetatable({ ids = {}, out = { "flowchart TD" } }, Drawing)
+  for i, name in ipairs(order) do d.ids[name] = "s" .. i end
+  if title then d:line("%%%% %s", title) end
+  d:line("start((start)) --> %s", d.ids[def.StartAt])
+  for _, step in ipairs(cfg.steps) do
+    local t = assert(steps.get(step.type))
+    local state = def.States[step.name]
+    d.name, d.id = step.name, d.ids[step.name]
+    if t.diagram then
+      t.diagram(d, step, state)
     else
-      add('%s["%s"]', n, text)
-    end
-    if s.Type == "Choice" then
-      for _, c in ipairs(s.Choices) do
-        add('%s -->|"%s = %s"| %s', n, label(c.Variable:gsub("^%$%.", "")), label(c.StringEquals), id[c.Next])
-      end
-      if s.Default then add('%s -.->|"no match"| %s', n, id[s.Default]) end
-    else
-      if s.Next then add("%s --> %s", n, id[s.Next]) end
-      if s.End then add("%s --> done((end))", n) end
-      for _, c in ipairs(s.Catch or {}) do add('%s -.->|"error"| %s', n, id[c.Next]) end
+      d:node("rect")
+      d:flow(state)
     end
   end
-  add("classDef catch fill:#fff4e5,stroke:#d9822b")
-  add("classDef fail fill:#fde8e8,stroke:#c23030")
-  return table.concat(out, "\n") .. "\n"
+  -- the error path
+  local catch, fail = state_machine.CATCH_STATE, state_machine.FAIL_STATE
+  d.name, d.id = catch, d.ids[catch]
+  d:node("rect", "catch Lambda", "catch")
+  d:flow(def.States[catch])
+  d.name, d.id = fail, d.ids[fail]
+  d:node("stadium", nil, "fail")
+  d:line("classDef catch fill:#fff4e5,stroke:#d9822b")
+  d:line("classDef fail fill:#fde8e8,stroke:#c23030")
+  return table.concat(d.out, "\n") .. "\n"
 end
 
 return M

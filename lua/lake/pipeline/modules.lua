@@ -1,22 +1,18 @@
 --- Module folders of a pipeline (trigger/, catch/, steps/<module>/) and the
--- lake's shared/manifest.json.
+-- lake's shared/manifest.json, checked as lake.load read them.
 --
 -- Each module is a folder with src/index.py and requirements.json
 -- ({"packages": [...], "extra_jars": [...], "shared_modules": [...]}).
--- Problems are collected in a lake.pipeline.config checker; files are read
--- through an injected { fs =, json = } (host.fs and host.json by default).
-local config = require("lake.pipeline.config")
+-- Problems are collected in a lake.pipeline.checker; nothing here reads a
+-- file: the folders' listings, digests and texts come from the load phase.
+local checker = require("lake.pipeline.checker")
+local json = require("host.json")
 local util = require("lake.util")
 
 local M = {}
 
 M.REQUIREMENT_KEYS = { "packages", "extra_jars", "shared_modules" }
 M.SHARED_KEYS = { "packages", "extra_jars" }
-
-local function host_io(io_)
-  io_ = io_ or {}
-  return { fs = io_.fs or require("host.fs"), json = io_.json or require("host.json") }
-end
 
 --- Line number of the 1-based byte offset pos in text.
 local function line_at(text, pos)
@@ -42,7 +38,7 @@ end
 -- Marks for a decoded JSON object of lists: the line of each top-level key
 -- and of each string item, found in the text (JSON decoders keep no
 -- positions; the first occurrence after the key is the item).
-local function json_marks(text, value, json)
+local function json_marks(text, value)
   local marks = {}
   if type(value) ~= "table" then return marks end
   local top = { line = 1, keys = {} }
@@ -78,29 +74,22 @@ local function json_marks(text, value, json)
   return marks
 end
 
--- Reads and decodes a JSON file; records a problem and returns nil when it
--- is not valid JSON. Returns value, checker (for the file's own problems).
-local function read_json(ck, path, rel, io_, text)
-  local err
-  if not text then text, err = io_.fs.read(path) end
-  if not text then
-    ck:add(nil, nil, ("cannot read: %s"):format(tostring(err)), rel)
+-- Decodes a JSON file's text (as loaded: { text = } | { error = }); records a
+-- problem and returns nil when it is not valid JSON. Returns value, and a
+-- checker for the file's own problems.
+local function decode(ck, rel, loaded)
+  if loaded.error then
+    ck:add(nil, nil, ("cannot read: %s"):format(loaded.error), rel)
     return nil
   end
-  local ok, value, derr = pcall(io_.json.decode, text)
-  if not ok or value == nil then
-    local line, msg = M.error_line(text, tostring(ok and derr or value))
-    ck:add(line, nil, "invalid JSON: " .. (msg or tostring(ok and derr or value)), rel)
+  local text = loaded.text
+  local value, derr = json.decode(text)
+  if value == nil then
+    local line, msg = M.error_line(text, derr)
+    ck:add(line, nil, "invalid JSON: " .. (msg or tostring(derr)), rel)
     return nil
   end
-  -- Lines are looked up only to report a problem: find them then.
-  local marks = setmetatable({}, { __index = function(t, k)
-    setmetatable(t, nil)
-    for tbl, m in pairs(json_marks(text, value, io_.json)) do t[tbl] = m end
-    return rawget(t, k)
-  end })
-  local fck = config.checker(rel, marks)
-  return value, fck
+  return value, checker.new(rel, json_marks(text, value))
 end
 
 -- Copies the problems of a per-file checker into ck.
@@ -108,18 +97,16 @@ local function merge(ck, fck)
   for _, p in ipairs(fck.problems) do ck.problems[#ck.problems + 1] = p end
 end
 
---- Loads and checks shared/manifest.json.
+--- Checks shared/manifest.json as lake.load read it.
 -- @param ck checker collecting problems
--- @param ctx table { dir = real path of shared/, rel = "shared" as the user types it, io = {fs=, json=} }
--- @return manifest { [name] = { name=, dir=, rel=, packages = {...}, extra_jars = {...} } },
---   present (boolean: the file exists)
-function M.load_manifest(ck, ctx)
-  local io_ = host_io(ctx.io)
-  local path, rel = ctx.dir .. "/manifest.json", ctx.rel .. "/manifest.json"
+-- @param shared table lake.load.shared's answer
+-- @return manifest { [name] = { name=, dir=, rel=, packages = {...}, extra_jars = {...}, files=, sums=, sizes= } }
+function M.manifest(ck, shared)
   local out = {}
-  if not io_.fs.isfile(path) then return out, false end
-  local value, fck = read_json(ck, path, rel, io_)
-  if value == nil then return out, true end
+  if not shared or not shared.manifest then return out end
+  local rel = shared.rel .. "/manifest.json"
+  local value, fck = decode(ck, rel, shared.manifest)
+  if value == nil then return out end
   if fck:expect(value, "mapping", 1, "(top level)") then
     for _, name in ipairs(util.sorted_keys(value)) do
       local entry, line = value[name], fck:line_of(value, name, 1)
@@ -128,72 +115,64 @@ function M.load_manifest(ck, ctx)
         fck:add(line, key, "shared module names are Python package names (letters, digits, '_')")
       elseif fck:expect(entry, "mapping", line, key) then
         fck:unknown_keys(entry, M.SHARED_KEYS, key)
-        local mod = { name = name, dir = ctx.dir .. "/" .. name, rel = ctx.rel .. "/" .. name,
+        local mod = { name = name, dir = shared.dir .. "/" .. name, rel = shared.rel .. "/" .. name,
           packages = {}, extra_jars = {} }
         for _, f in ipairs(M.SHARED_KEYS) do
           if entry[f] ~= nil and fck:string_list(entry[f], line, key .. "." .. f) then mod[f] = entry[f] end
         end
-        if not io_.fs.isdir(mod.dir) then
+        local folder = shared.folders[name]
+        if not folder then
           fck:add(line, key, ("declared, but there is no folder %s"):format(mod.rel))
         else
+          mod.files, mod.sums, mod.sizes = folder.files, folder.sums, folder.sizes
+          mod.init = shared.init
           out[name] = mod
         end
       end
     end
   end
   merge(ck, fck)
-  return out, true
+  return out
 end
 
 --- Checks one module folder and its requirements.json.
 -- @param ck checker of the pipeline's config.yml
--- @param m table { dir = real path, rel = path as the user types it, runs = "lambda"|"glue",
+-- @param m table|nil the module as lake.load read it (nil: there is no such folder)
+-- @param opts table { rel = the folder as the user types it (for a missing one),
 --   key = config key to blame (e.g. "steps.A.properties.module" or "trigger"), line = its line|nil,
---   siblings_of = folder whose entries to suggest from (listed only then)|nil,
---   what = "module"|"trigger"|"catch" }
--- @param manifest table from load_manifest
--- @param io_ table|nil { fs=, json= }
--- @return module { dir=, rel=, index=, src_files = paths under src/ (fs.walk), src_sums =, src_sizes = their
---   sha256 and sizes (nil when the walk gave none), packages=, extra_jars=,
---   shared = { {name=, dir=, rel=} } } | nil
-function M.check(ck, m, manifest, io_)
-  io_ = host_io(io_)
-  local fs = io_.fs
-  local req_path, req_rel = m.dir .. "/requirements.json", m.rel .. "/requirements.json"
-  -- the usual case first: requirements.json reads, so the folder is there
-  local text = fs.read(req_path)
-  if text == nil and not fs.isdir(m.dir) then
+--   name = the module's name|nil, siblings = names under steps/ to suggest from|nil,
+--   what = "module"|"trigger"|"catch", jars = false: the module runs where jars cannot go,
+--   runs_as = what it runs as ("a Lambda function"), for that message }
+-- @param manifest table from M.manifest
+-- @return module { dir=, rel=, index=, src_files, src_sums, src_sizes, packages=, extra_jars=,
+--   shared = { {name=, dir=, rel=, packages=, extra_jars=, files=, sums=, sizes=, init=} } } | nil
+function M.check(ck, m, opts, manifest)
+  if not (m and m.exists) then
     local hint = ""
-    if m.siblings_of and m.name then
-      hint = config.suggest(m.name, fs.isdir(m.siblings_of) and fs.list(m.siblings_of) or {})
+    if opts.siblings and opts.name then hint = checker.suggest(opts.name, opts.siblings) end
+    local msg = ("no folder %s%s"):format(m and m.rel or opts.rel, hint)
+    if opts.what == "trigger" or opts.what == "catch" then
+      msg = msg .. (": every pipeline needs a %s module (src/index.py and requirements.json)"):format(opts.what)
     end
-    local msg = ("no folder %s%s"):format(m.rel, hint)
-    if m.what == "trigger" or m.what == "catch" then
-      msg = msg .. (": every pipeline needs a %s module (src/index.py and requirements.json)"):format(m.what)
-    end
-    ck:add(m.line, m.key, msg)
+    ck:add(opts.line, opts.key, msg)
     return nil
   end
   local ok = true
-  local index = m.dir .. "/src/index.py"
-  -- the files of src/, kept on the module with their sha256 and size: its
-  -- archive is made of them, so synthesis neither walks the folder again
-  -- nor opens each file by its long path to hash it (a walk lists files
-  -- only: a folder named index.py is not the file)
-  local src_files, src_sums, src_sizes = fs.walk(m.dir .. "/src", { sha256 = true })
-  if not (src_files and util.contains(src_files, "index.py")) then
-    ck:add(m.line, m.key, ("%s/src/index.py is missing"):format(m.rel))
+  -- a walk lists files only: a folder named index.py is not the file
+  if not (m.src and util.contains(m.src.files, "index.py")) then
+    ck:add(opts.line, opts.key, ("%s/src/index.py is missing"):format(m.rel))
     ok = false
   end
-  if text == nil and not fs.isfile(req_path) then
-    ck:add(m.line, m.key, ("%s is missing (it lists packages, extra_jars and shared_modules)"):format(req_rel))
+  local req_rel = m.rel .. "/requirements.json"
+  if m.requirements.missing then
+    ck:add(opts.line, opts.key, ("%s is missing (it lists packages, extra_jars and shared_modules)"):format(req_rel))
     return nil
   end
-  local value, fck = read_json(ck, req_path, req_rel, io_, text)
+  local value, fck = decode(ck, req_rel, m.requirements)
   if value == nil then return nil end
-  local mod = { dir = m.dir, rel = m.rel, index = index, src_files = src_files, packages = {}, extra_jars = {},
-    shared = {}, src_sums = type(src_sums) == "table" and src_sums or nil,
-    src_sizes = type(src_sums) == "table" and src_sizes or nil }
+  local src = m.src or {}
+  local mod = { dir = m.dir, rel = m.rel, index = m.dir .. "/src/index.py", src_files = src.files,
+    src_sums = src.sums, src_sizes = src.sizes, packages = {}, extra_jars = {}, shared = {} }
   if not fck:expect(value, "mapping", 1, "(top level)") then
     merge(ck, fck)
     return nil
@@ -201,20 +180,19 @@ function M.check(ck, m, manifest, io_)
   fck:unknown_keys(value, M.REQUIREMENT_KEYS, "")
   for _, f in ipairs(M.REQUIREMENT_KEYS) do
     local v = value[f]
-    -- the lines of requirements.json are found only to report a problem
-    local function line() return fck:line_of(value, f, 1) end
+    local line = fck:line_of(value, f, 1)
     if v ~= nil and fck:string_list(v, line, f) then
       if f == "shared_modules" then
         for i, name in ipairs(v) do
           local s = manifest[name]
           if s then
-            mod.shared[#mod.shared + 1] = { name = name, dir = s.dir, rel = s.rel,
-              packages = s.packages, extra_jars = s.extra_jars }
+            mod.shared[#mod.shared + 1] = { name = name, dir = s.dir, rel = s.rel, packages = s.packages,
+              extra_jars = s.extra_jars, files = s.files, sums = s.sums, sizes = s.sizes, init = s.init }
           else
             local declared = util.sorted_keys(manifest)
             fck:add(fck:line_of(v, i, line), ("shared_modules[%d]"):format(i),
               ("'%s' is not declared in shared/manifest.json (declared: %s)%s"):format(name,
-                #declared > 0 and table.concat(declared, ", ") or "none", config.suggest(name, declared)))
+                #declared > 0 and table.concat(declared, ", ") or "none", checker.suggest(name, declared)))
           end
         end
       elseif f == "extra_jars" then
@@ -225,8 +203,8 @@ function M.check(ck, m, manifest, io_)
               ("'%s' is not a URL to a .jar (https://...jar)"):format(url))
           end
         end
-        if #v > 0 and m.runs == "lambda" then
-          fck:add(fck:line_of(value, f, 1), f, "only Glue jobs take jars; this module runs as a Lambda function")
+        if #v > 0 and opts.jars == false then
+          fck:add(fck:line_of(value, f, 1), f, ("only Glue jobs take jars; this module runs as %s"):format(opts.runs_as))
         end
         mod.extra_jars = v
       else

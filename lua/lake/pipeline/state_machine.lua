@@ -1,25 +1,21 @@
 --- The state machine of a pipeline in Amazon States Language.
 --
--- build() is pure: a validated config (lake.pipeline.config) and the ARNs
--- and names of the pipeline's functions and jobs (strings or tokens) give
--- the ASL document as a Lua table. encode() turns it into the value of
--- DefinitionString: JSON text, with the tokens inlined into one Fn::Sub.
+-- build() is pure: a validated config (lake.pipeline.config) and what the
+-- pipeline's stack made for its steps give the ASL document as a Lua
+-- table; each step's state comes from its type (lake.pipeline.steps).
+-- encode() turns the document into the value of DefinitionString: JSON
+-- text, with the tokens inlined into one Fn::Sub.
 --
 -- Shape (https://states-language.net/spec.html):
 --   * StartAt is the first step of the file.
---   * Lambda steps invoke through arn:aws:states:::lambda:invoke with the
---     whole state as payload and keep only the function's result
---     (OutputPath $.Payload): the input of each task is the output of the
---     previous one. Transient Lambda errors are retried.
---   * Glue steps run glue:startJobRun.sync with the contract keys as --key
---     arguments taken from the state, and ResultPath null: their output is
---     their own input.
---   * Choice steps compare $.variable with StringEquals; no match goes to
---     ErrorCatch.
 --   * Every task catches States.ALL into $.error and goes to ErrorCatch,
 --     which hands the state to the catch Lambda and then FAILS the execution
 --     (PipelineFailed), where the original ended such runs as SUCCEEDED.
+--   * What each step's state is, its type says (lambda invokes its function
+--     with the whole state as payload, glue runs its job with the contract
+--     keys as arguments, choice compares a field of the state, ...).
 local json = require("host.json")
+local steps = require("lake.pipeline.steps")
 local token = require("lake.token")
 
 local M = {}
@@ -35,97 +31,54 @@ M.LAMBDA_TIMEOUT_MARGIN = 10
 
 local function arr(t) return setmetatable(t or {}, json.array_mt) end
 
-local function lambda_retry()
+--- The Retry of a task that invokes a Lambda function: the Lambda service's
+-- transient errors.
+function M.lambda_retry()
   local errs = arr()
   for i, e in ipairs(M.LAMBDA_RETRY_ERRORS) do errs[i] = e end
   return arr { { ErrorEquals = errs, IntervalSeconds = M.LAMBDA_RETRY.IntervalSeconds,
     MaxAttempts = M.LAMBDA_RETRY.MaxAttempts, BackoffRate = M.LAMBDA_RETRY.BackoffRate } }
 end
 
-local function catch_all()
+--- The Catch of a task: every error goes to ErrorCatch, the error in $.error.
+function M.catch_all()
   return arr { { ErrorEquals = arr { "States.ALL" }, ResultPath = "$.error", Next = M.CATCH_STATE } }
 end
 
-local function service_arn(partition, what)
-  return token.concat("arn:", partition, ":states:::", what)
+--- The Resource of a service integration, "arn:<partition>:states:::<what>".
+function M.service_arn(what, partition)
+  return token.concat("arn:", partition or token.partition, ":states:::", what)
 end
 
---- The Glue job arguments of a contract: "--key.$" -> a path into the state.
--- Glue takes string arguments only, so non-string contract types are
--- formatted (States.Format / States.JsonToString).
-function M.glue_arguments(contract)
-  local args = {}
-  for _, c in ipairs(contract) do
-    local path = "$." .. c.key
-    if c.type == "str" then
-      args["--" .. c.key .. ".$"] = path
-    elseif c.type == "list" or c.type == "dict" then
-      args["--" .. c.key .. ".$"] = ("States.JsonToString(%s)"):format(path)
-    else
-      args["--" .. c.key .. ".$"] = ("States.Format('{}', %s)"):format(path)
-    end
-  end
-  return args
-end
-
-local function set_next(state, step)
+--- Next = step.next_step, or End = true when the step has none.
+function M.set_next(state, step)
   if step.next_step then state.Next = step.next_step else state.End = true end
+  return state
 end
 
 --- The ASL document of a pipeline.
 -- @param cfg table a validated config (cfg.ok)
--- @param refs table { partition = string|token,
---   function_arn = function(step) -> ARN of a lambda step's function,
---   job_name = function(step) -> name of a glue step's job,
---   catch_arn = ARN of the catch function, catch_timeout = its timeout in seconds (60) }
+-- @param p table what the pipeline's stack made: { catch_arn = ARN of the catch function,
+--   catch_timeout = its timeout in seconds, refs = { [step] = what its type's resources left
+--   for its state }, partition = a string instead of ${AWS::Partition} (specs, validators) }
 -- @return definition table, order (array of state names: steps in file order, then the error path)
-function M.build(cfg, refs)
-  local partition = refs.partition or token.partition
+function M.build(cfg, p)
   local states, order = {}, {}
   for _, step in ipairs(cfg.steps) do
-    local s
-    if step.type == "lambda" then
-      s = {
-        Type = "Task", Comment = ("lambda step, module %s"):format(step.module),
-        Resource = service_arn(partition, "lambda:invoke"),
-        Parameters = { FunctionName = refs.function_arn(step), ["Payload.$"] = "$" },
-        OutputPath = "$.Payload",
-        TimeoutSeconds = step.timeout_seconds + M.LAMBDA_TIMEOUT_MARGIN,
-        Retry = lambda_retry(),
-        Catch = catch_all(),
-      }
-      set_next(s, step)
-    elseif step.type == "glue" then
-      s = {
-        Type = "Task", Comment = ("glue step (%s), module %s"):format(step.glue_version, step.module),
-        Resource = service_arn(partition, "glue:startJobRun.sync"),
-        Parameters = { JobName = refs.job_name(step), Arguments = M.glue_arguments(cfg.contract) },
-        ResultPath = json.null,
-        TimeoutSeconds = step.timeout_minutes * 60,
-        Catch = catch_all(),
-      }
-      set_next(s, step)
-    else
-      local choices = arr()
-      for i, c in ipairs(step.choices) do
-        choices[i] = { Variable = "$." .. c.variable, StringEquals = c.equals, Next = c.next_step }
-      end
-      s = { Type = "Choice", Comment = "choice step", Choices = choices, Default = M.CATCH_STATE }
-    end
-    states[step.name] = s
+    states[step.name] = assert(steps.get(step.type)).state(p, step, cfg)
     order[#order + 1] = step.name
   end
   -- The catch Lambda gets the whole state: $.error ({Error, Cause}) is there
   -- when a task failed, absent when no choice matched.
   states[M.CATCH_STATE] = {
     Type = "Task", Comment = "hands the failed state to the catch Lambda, which notifies the lake's topic",
-    Resource = service_arn(partition, "lambda:invoke"),
-    Parameters = { FunctionName = refs.catch_arn,
+    Resource = M.service_arn("lambda:invoke", p.partition),
+    Parameters = { FunctionName = p.catch_arn,
       Payload = { ["input.$"] = "$", ["execution.$"] = "$$.Execution.Id",
         ["state_machine.$"] = "$$.StateMachine.Name" } },
     ResultPath = json.null,
-    TimeoutSeconds = (refs.catch_timeout or 60) + M.LAMBDA_TIMEOUT_MARGIN,
-    Retry = lambda_retry(),
+    TimeoutSeconds = (p.catch_timeout or 60) + M.LAMBDA_TIMEOUT_MARGIN,
+    Retry = M.lambda_retry(),
     Next = M.FAIL_STATE,
   }
   states[M.FAIL_STATE] = { Type = "Fail", Error = "PipelineFailed",

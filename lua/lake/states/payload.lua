@@ -5,9 +5,9 @@
 -- input (`$...`), a path into the context object (`$$...`) or an intrinsic
 -- function call, and the output key drops the ".$". Every other value is
 -- copied as it is.
-local intrinsics = require("lake.asl.intrinsics")
-local jsonpath = require("lake.asl.jsonpath")
-local value = require("lake.asl.value")
+local intrinsics = require("lake.states.intrinsics")
+local jsonpath = require("lake.states.jsonpath")
+local value = require("lake.states.value")
 
 local M = {}
 

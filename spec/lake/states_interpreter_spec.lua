@@ -2,7 +2,7 @@
 -- The local ASL interpreter against the semantics of the AWS Step Functions
 -- developer guide. Worked examples of the guide are reproduced with their
 -- documented inputs and outputs; the page title is in the test name.
-local interpreter = require("lake.asl.interpreter")
+local interpreter = require("lake.states.interpreter")
 local json = require("host.json")
 
 local function read_fixture(name)
@@ -62,7 +62,7 @@ local function task(fields)
   return { StartAt = "S", States = { S = state } }
 end
 
-describe("lake.asl.interpreter #unit", function()
+describe("lake.states.interpreter #unit", function()
   describe("input and output processing", function()
     it("Manipulate parameters in Step Functions workflows: InputPath selects $.dataset2", function()
       local rec = recorder("ok")

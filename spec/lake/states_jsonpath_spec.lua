@@ -1,7 +1,7 @@
 -- luacheck: max line length 200
 local json = require("host.json")
-local jsonpath = require("lake.asl.jsonpath")
-local value = require("lake.asl.value")
+local jsonpath = require("lake.states.jsonpath")
+local value = require("lake.states.value")
 
 local function doc()
   return json.decode([[{
@@ -14,7 +14,7 @@ local function doc()
   }]])
 end
 
-describe("lake.asl.jsonpath #unit", function()
+describe("lake.states.jsonpath #unit", function()
   describe("get", function()
     -- the reference-path examples of "Paths" in the Step Functions developer guide
     it("reads the documented reference paths ($.foo, $.bar, $.car.cdr)", function()

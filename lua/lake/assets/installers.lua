@@ -1,4 +1,5 @@
---- Dependency builders: install a module's pip requirements into a folder.
+--- Dependency installers: put a module's pip requirements into a folder
+-- (the `builder` setting and the --builder option choose one).
 --
 --   none    nothing to install (a module without packages)
 --   local   `python3 -m pip install --target DIR` on this machine, for the
@@ -10,7 +11,7 @@
 --           without wheels compile for the right platform)
 --
 -- Every command is an argv run through host.proc (lake.docker for Docker)
--- with a timeout. The argv builders are pure, so specs check them exactly.
+-- with a timeout. The argv functions are pure, so specs check them exactly.
 -- Failures return `nil, string` carrying the last lines of pip's output.
 local docker = require("lake.docker")
 local proc = require("host.proc")
@@ -45,7 +46,7 @@ M.GLUE_IMAGES = {
 --- Where the container sees the mounted folders.
 M.IN, M.OUT, M.LINKS = "/lakehost/in", "/lakehost/out", "/lakehost/find-links"
 
---- True when name is a builder.
+--- True when name is an installer.
 function M.known(name)
   for _, n in ipairs(M.NAMES) do
     if n == name then return true end
@@ -53,9 +54,9 @@ function M.known(name)
   return false
 end
 
--- The pip options every builder passes: the user's index settings.
+-- The pip options every installer passes: the user's index settings.
 -- find_links are local folders or URLs; map(path) rewrites a local folder
--- (the Docker builder mounts them).
+-- (the Docker installer mounts them).
 local function index_options(pip, map)
   local out = {}
   if pip.no_index then out[#out + 1] = "--no-index" end
@@ -76,7 +77,7 @@ end
 
 local function is_url(s) return s:match("^%a[%w+.-]*://") ~= nil end
 
---- The argv of the local builder.
+--- The argv of the local installer.
 -- @param job table { python = "python3", python_version = "3.12", architecture = "x86_64",
 --   pip = { index_url=, extra_index_url = {}, find_links = {}, no_index= },
 --   requirements = path of requirements.txt, target = folder }
@@ -95,21 +96,22 @@ function M.local_argv(job)
   return argv
 end
 
---- The image the Docker builder uses for a job: tag, Dockerfile, build args.
+-- The build arguments of each Dockerfile (docker/Dockerfile.<kind>).
+local BUILD_ARGS = {
+  lambda = function(job) return { PYTHON_VERSION = job.python_version } end,
+  glue = function(job) return { BASE_IMAGE = M.GLUE_IMAGES[job.python_version] or M.GLUE_IMAGES["3.10"] } end,
+}
+
+--- The image the Docker installer uses for a job: tag, Dockerfile, build args.
 -- @param job table { kind = "lambda"|"glue", python_version =, architecture =, dockerfile = path }
 -- @return table { tag =, dockerfile =, context =, build_args =, platform = }
 function M.docker_image(job)
   local arch = job.architecture or "x86_64"
-  local args
-  if job.kind == "glue" then
-    args = { BASE_IMAGE = M.GLUE_IMAGES[job.python_version] or M.GLUE_IMAGES["3.10"] }
-  else
-    args = { PYTHON_VERSION = job.python_version }
-  end
+  local kind = BUILD_ARGS[job.kind] and job.kind or "lambda"
   return {
-    tag = ("lakehost-deps-%s:py%s-%s"):format(job.kind == "glue" and "glue" or "lambda", job.python_version, arch),
+    tag = ("lakehost-deps-%s:py%s-%s"):format(kind, job.python_version, arch),
     dockerfile = job.dockerfile, context = job.dockerfile:match("^(.*)/[^/]*$") or ".",
-    build_args = args, platform = M.DOCKER_PLATFORMS[arch] or M.DOCKER_PLATFORMS.x86_64,
+    build_args = BUILD_ARGS[kind](job), platform = M.DOCKER_PLATFORMS[arch] or M.DOCKER_PLATFORMS.x86_64,
   }
 end
 

@@ -1,11 +1,12 @@
--- The state machine of a pipeline (lake.pipeline.asl) and its diagram.
-local asl = require("lake.pipeline.asl")
+-- The state machine of a pipeline (lake.pipeline.state_machine) and its diagram.
 local config = require("lake.pipeline.config")
 local diagram = require("lake.pipeline.diagram")
+local glue = require("lake.pipeline.steps.glue")
 local json = require("host.json")
 local token = require("lake.token")
 local yaml = require("host.yaml")
 local lutil = require("lake.util")
+local state_machine = require("lake.pipeline.state_machine")
 local util = require("spec.support.util")
 
 local EXAMPLE = "pipelines/pipeline_example/config.yml"
@@ -30,6 +31,18 @@ local REFS = {
   catch_arn = "arn:aws:lambda:us-east-1:123456789012:function:catch",
   partition = "aws",
 }
+
+-- What the pipeline's stack hands the state machine (lake.pipeline.stack):
+-- what each step's resources left for its state, from refs' functions.
+local function context(cfg, refs)
+  local by_step = {}
+  for _, s in ipairs(cfg.steps) do
+    by_step[s.name] = { function_arn = refs.function_arn(s), job_name = refs.job_name(s) }
+  end
+  return { partition = refs.partition, catch_arn = refs.catch_arn, refs = by_step }
+end
+
+local function build(cfg, refs) return state_machine.build(cfg, context(cfg, refs or REFS)) end
 
 -- A structural checker for ASL (https://states-language.net/spec.html):
 -- returns the list of problems (empty when the document is sound).
@@ -131,11 +144,11 @@ steps:
 ]],
 }
 
-describe("lake.pipeline.asl #unit", function()
+describe("lake.pipeline.state_machine #unit", function()
   local cfg, def, order
   setup(function()
     cfg = example_cfg()
-    def, order = asl.build(cfg, REFS)
+    def, order = build(cfg)
   end)
 
   it("starts at the first step of the file", function()
@@ -192,7 +205,7 @@ describe("lake.pipeline.asl #unit", function()
   it("formats non-string contract values for Glue", function()
     assert.same({ ["--key.$"] = "$.key", ["--count.$"] = "States.Format('{}', $.count)",
       ["--extra.$"] = "States.JsonToString($.extra)" },
-      asl.glue_arguments({ { key = "key", type = "str" }, { key = "count", type = "int" },
+      glue.arguments({ { key = "key", type = "str" }, { key = "count", type = "int" },
         { key = "extra", type = "dict" } }))
   end)
 
@@ -211,17 +224,17 @@ describe("lake.pipeline.asl #unit", function()
   it("is structurally sound, for the example and variants", function()
     assert.same({}, check_asl(def))
     for name, text in lutil.spairs(VARIANTS) do
-      local d = asl.build(load_cfg(text, name .. ".yml"), REFS)
+      local d = build(load_cfg(text, name .. ".yml"))
       assert.same({}, check_asl(d), name)
     end
   end)
 
-  it("passes lake.asl.validate, for the example and variants", function()
-    local validate = require("lake.asl.validate")
-    assert.same({}, validate.definition(json.decode(asl.render(def))))
+  it("passes lake.states.validate, for the example and variants", function()
+    local validate = require("lake.states.validate")
+    assert.same({}, validate.definition(json.decode(state_machine.render(def))))
     for name, text in lutil.spairs(VARIANTS) do
-      local d = asl.build(load_cfg(text, name .. ".yml"), REFS)
-      assert.same({}, validate.definition(json.decode(asl.render(d))), name)
+      local d = build(load_cfg(text, name .. ".yml"))
+      assert.same({}, validate.definition(json.decode(state_machine.render(d))), name)
     end
   end)
 
@@ -237,12 +250,12 @@ describe("lake.pipeline.asl #unit", function()
   it("encodes into one Fn::Sub with ARNs inlined", function()
     local names = require("lake.names")
     local env = { stage = "dev" }
-    local d = asl.build(cfg, {
+    local d = build(cfg, {
       function_arn = function(s) return names.arn("lambda", "function:" .. s.name, env) end,
       job_name = function(s) return "job-" .. s.name end,
       catch_arn = names.arn("lambda", "function:catch", env),
     })
-    local v = asl.encode(d)
+    local v = state_machine.encode(d)
     assert.is_true(token.is(v))
     local sub = token.resolve(v, {})["Fn::Sub"]
     assert.is_string(sub)
@@ -252,7 +265,7 @@ describe("lake.pipeline.asl #unit", function()
     -- JSON paths ("$.x") are left alone by Fn::Sub: only "${" is special.
     assert.matches('"Variable":"$.route"', sub, 1, true)
     -- Rendered with concrete values it is the same document.
-    local rendered = json.decode(asl.render(d))
+    local rendered = json.decode(state_machine.render(d))
     assert.equal("arn:aws:lambda:us-east-1:123456789012:function:RouteFile",
       rendered.States.RouteFile.Parameters.FunctionName)
   end)
@@ -265,7 +278,7 @@ describe("lake.pipeline.asl #unit", function()
       states[("S%02d"):format(i)] = { Type = "Task", End = true,
         Resource = names.arn("lambda", "function:f" .. i, env), Comment = "x @@ y " .. i }
     end
-    local v = asl.encode({ StartAt = "S01", States = states })
+    local v = state_machine.encode({ StartAt = "S01", States = states })
     local sub = token.resolve(v, {})["Fn::Sub"]
     local text = sub:gsub("%${AWS::Partition}", "aws"):gsub("%${AWS::Region}", "r"):gsub("%${AWS::AccountId}", "1")
     local doc = json.decode(text)
@@ -277,7 +290,7 @@ describe("lake.pipeline.asl #unit", function()
   end)
 
   it("is a plain string when no token is inside", function()
-    local v = asl.encode(def)
+    local v = state_machine.encode(def)
     assert.is_true(token.is(v) == false and type(v) == "string")
     assert.same(json.decode(v).States.RouteFile.Parameters.FunctionName, REFS.function_arn({ name = "RouteFile" }))
   end)
@@ -289,9 +302,9 @@ describe("lake.pipeline.asl #unit", function()
       pending("asl-validator not installed")
       return
     end
-    local docs = { example = asl.render(def) }
+    local docs = { example = state_machine.render(def) }
     for name, text in lutil.spairs(VARIANTS) do
-      docs[name] = asl.render((asl.build(load_cfg(text, name .. ".yml"), REFS)))
+      docs[name] = state_machine.render((build(load_cfg(text, name .. ".yml"))))
     end
     local args, paths = {}, {}
     for _, text in lutil.spairs(docs) do
@@ -319,8 +332,8 @@ end)
 describe("lake.pipeline.diagram #unit", function()
   it("draws the example as a Mermaid flowchart", function()
     local cfg = example_cfg()
-    local def, order = asl.build(cfg, REFS)
-    local text = diagram.mermaid(def, order, "pipeline pipeline_example")
+    local def, order = build(cfg)
+    local text = diagram.mermaid(cfg, def, order, "pipeline pipeline_example")
     assert.equal([==[
 flowchart TD
   %% pipeline pipeline_example
@@ -347,13 +360,25 @@ flowchart TD
   classDef catch fill:#fff4e5,stroke:#d9822b
   classDef fail fill:#fde8e8,stroke:#c23030
 ]==], text)
-    assert.equal(text, diagram.mermaid(asl.build(cfg, REFS), order, "pipeline pipeline_example"))
+    assert.equal(text, diagram.mermaid(cfg, build(cfg), order, "pipeline pipeline_example"))
   end)
 
   it("escapes labels", function()
-    local def = { StartAt = "A", States = {
-      A = { Type = "Choice", Choices = { { Variable = "$.k", StringEquals = 'a"<b>', Next = "B" } } },
-      B = { Type = "Fail" } } }
-    assert.matches('s1 -->|"k = a#quot;#lt;b#gt;"| s2', diagram.mermaid(def, { "A", "B" }), 1, true)
+    local cfg = load_cfg([[
+name: e
+domain: example
+layers: {origin: raw, target: trusted}
+steps:
+  A:
+    type: choice
+    properties:
+      choices:
+        - {variable: k, equals: 'a"<b>', next_step: B}
+  B:
+    type: lambda
+    properties: {module: b}
+]], "e.yml")
+    local def, order = build(cfg)
+    assert.matches('s1 -->|"k = a#quot;#lt;b#gt;"| s2', diagram.mermaid(cfg, def, order), 1, true)
   end)
 end)

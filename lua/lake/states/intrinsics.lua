@@ -13,8 +13,8 @@
 -- Randomness and UUIDs come from the caller (env.random, env.uuid), so a run
 -- is reproducible. States.Hash computes MD5 and SHA-256 (host.crypto); the
 -- other documented algorithms (SHA-1, SHA-384, SHA-512) fail with a message.
-local jsonpath = require("lake.asl.jsonpath")
-local value = require("lake.asl.value")
+local jsonpath = require("lake.states.jsonpath")
+local value = require("lake.states.value")
 
 local M = {}
 

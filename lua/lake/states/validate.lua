@@ -8,13 +8,13 @@
 -- Retry and Catch fields, unique state names and reachable states. Features
 -- the local interpreter cannot run (JSONata, variables, distributed Map
 -- readers and writers) are reported as such.
-local choice = require("lake.asl.choice")
-local intrinsics = require("lake.asl.intrinsics")
-local jsonpath = require("lake.asl.jsonpath")
-local payload = require("lake.asl.payload")
-local timestamp = require("lake.asl.timestamp")
+local choice = require("lake.states.choice")
+local intrinsics = require("lake.states.intrinsics")
+local jsonpath = require("lake.states.jsonpath")
+local payload = require("lake.states.payload")
+local timestamp = require("lake.states.timestamp")
 local util = require("lake.util")
-local value = require("lake.asl.value")
+local value = require("lake.states.value")
 
 local M = {}
 

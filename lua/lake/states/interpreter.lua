@@ -34,13 +34,13 @@
 -- (its input and output processing included) go through Retry, then Catch;
 -- States.Runtime is never retried or caught. Parallel branches and Map
 -- iterations run one after the other.
-local choice = require("lake.asl.choice")
-local intrinsics = require("lake.asl.intrinsics")
-local jsonpath = require("lake.asl.jsonpath")
-local payload = require("lake.asl.payload")
-local timestamp = require("lake.asl.timestamp")
-local validate = require("lake.asl.validate")
-local value = require("lake.asl.value")
+local choice = require("lake.states.choice")
+local intrinsics = require("lake.states.intrinsics")
+local jsonpath = require("lake.states.jsonpath")
+local payload = require("lake.states.payload")
+local timestamp = require("lake.states.timestamp")
+local validate = require("lake.states.validate")
+local value = require("lake.states.value")
 
 local M = {}
 

@@ -5,10 +5,10 @@
 -- value at another path. A comparison of values of the wrong type is false
 -- (Step Functions never converts); a Variable, or a *Path operand, that
 -- selects nothing is a States.Runtime failure, except for IsPresent.
-local jsonpath = require("lake.asl.jsonpath")
-local timestamp = require("lake.asl.timestamp")
+local jsonpath = require("lake.states.jsonpath")
+local timestamp = require("lake.states.timestamp")
 local util = require("lake.util")
-local value = require("lake.asl.value")
+local value = require("lake.states.value")
 
 local M = {}
 

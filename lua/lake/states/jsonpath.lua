@@ -16,7 +16,7 @@
 -- one value (reference steps, optionally ending in length()); any other path
 -- selects a list of values and get() returns them as an array, as Jayway does.
 -- Filters (`[?(...)]`) and negative indexes are refused.
-local value = require("lake.asl.value")
+local value = require("lake.states.value")
 
 local M = {}
 

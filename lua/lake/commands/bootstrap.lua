@@ -1,0 +1,38 @@
+--- `bootstrap`: the toolkit stack (the assets bucket), once per account and region.
+local common = require("lake.commands.common")
+local deploy = require("lake.deploy")
+local errors = require("lake.errors")
+local token = require("lake.token")
+local toolkit = require("lake.toolkit")
+
+local M = {
+  summary = "create the toolkit stack (assets bucket)",
+  options = { verbose = true },
+  help = [[
+usage: lakehost APP.lua bootstrap [--verbose]
+
+Creates (or updates) the lakehost-toolkit stack: the assets bucket
+lakehost-assets-<account>-<region>, encrypted, versioned, public access
+blocked, TLS only, old versions expired after 30 days. Run it once per
+account and region before the first deploy.
+]],
+}
+
+function M.run(app, opts)
+  local session = common.session(opts)
+  local bucket = deploy.substitute(token.resolve(app.assets_bucket, {}),
+    { region = session.region, account = session.account() })
+  common.eprint("bootstrapping %s in %s (assets bucket %s)", toolkit.STACK, session.region, bucket)
+  local text, hash = toolkit.template(bucket)
+  local ctx = common.context(session, opts)
+  local r = deploy.deploy_stack(ctx, { name = toolkit.STACK, body = text, hash = hash, tags = app.tags })
+  if not r.ok then
+    common.eprint("%s: %s", toolkit.STACK, r.message or r.status)
+    for _, f in ipairs(r.failures or {}) do common.eprint("  %s", f) end
+    return nil, errors.failure("bootstrap failed")
+  end
+  common.eprint("%s: %s", toolkit.STACK, r.status)
+  return true
+end
+
+return M

@@ -1,0 +1,69 @@
+--- `destroy [STACK...]`: deletes stacks, dependents first.
+local common = require("lake.commands.common")
+local deploy = require("lake.deploy")
+local errors = require("lake.errors")
+local fs = require("host.fs")
+local json = require("host.json")
+local proc = require("host.proc")
+local util = require("lake.util")
+
+local M = {
+  synopsis = "[STACK...]",
+  summary = "delete stacks in reverse dependency order",
+  args = true,
+  options = { out = "DIR", from = "DIR", yes = true, concurrency = "N", verbose = true },
+  help = [[
+usage: lakehost APP.lua destroy [STACK...] [--yes] [--concurrency N]
+
+Deletes the stacks (all, or the named ones), dependents first. Asks for
+confirmation unless --yes. Buckets are retained by CloudFormation and listed
+as kept.
+]],
+}
+
+--- Resources a stack keeps when deleted (DeletionPolicy Retain).
+local function retained(dir, s)
+  local text = fs.read(dir .. "/" .. s.template)
+  local tpl = text and json.decode(text)
+  local out = {}
+  for id, r in util.spairs(type(tpl) == "table" and tpl.Resources or {}) do
+    if r.DeletionPolicy == "Retain" or r.DeletionPolicy == "RetainExceptOnCreate" then
+      local name = r.Properties and (r.Properties.BucketName or r.Properties.TableName) or nil
+      if type(name) == "table" then name = name["Fn::Sub"] end
+      out[#out + 1] = ("%s (%s%s)"):format(id, r.Type, name and (" " .. tostring(name)) or "")
+    end
+  end
+  return out
+end
+
+function M.run(app, opts, selectors)
+  local dir, derr = common.synthesized(app, opts)
+  if not dir then return nil, derr end
+  local manifest, merr = common.manifest(dir)
+  if not manifest then return nil, merr end
+  local stacks, serr = deploy.select(manifest, selectors, true)
+  if not stacks then return nil, errors.input(serr) end
+  local names = {}
+  for _, s in ipairs(stacks) do names[#names + 1] = s.name end
+  if not opts.yes then
+    if not proc.isatty(0) then
+      return nil, errors.input("destroy deletes " .. #stacks .. " stack(s); pass --yes to confirm when not run interactively")
+    end
+    io.stderr:write(("Delete %d stack%s: %s? [y/N] "):format(#stacks, #stacks == 1 and "" or "s", table.concat(names, ", ")))
+    io.stderr:flush()
+    local answer = io.stdin:read("l")
+    if not answer or not answer:lower():match("^y") then
+      return nil, errors.failure("nothing deleted")
+    end
+  end
+  local session = common.session(opts)
+  local ctx = common.context(session, opts)
+  local results = deploy.schedule(stacks, function(e) return deploy.destroy_stack(ctx, e) end,
+    { concurrency = ctx.concurrency, reverse = true, sleep = ctx.sleep, now = ctx.now })
+  for _, s in ipairs(stacks) do
+    for _, k in ipairs(retained(dir, s)) do common.eprint("  kept: %s", k) end
+  end
+  return common.report(results, stacks, "destroy")
+end
+
+return M

@@ -1,0 +1,51 @@
+--- `run PIPELINE --event FILE`: a pipeline's state machine on this machine
+-- (lake.run), from a fresh synthesis.
+local errors = require("lake.errors")
+local run = require("lake.run")
+local synth = require("lake.commands.synth")
+
+local M = {
+  synopsis = "PIPELINE --event F",
+  summary = "run a pipeline's state machine on this machine",
+  args = true,
+  options = { event = "FILE", endpoint = "URL", verbose = true, out = "DIR", keep = true, python = "PATH" },
+  help = [[
+usage: lakehost APP.lua run PIPELINE --event FILE [OPTIONS]
+
+Runs the pipeline's state machine on this machine, from the synth output:
+the trigger Lambda first, with the event (an S3 "Object Created" EventBridge
+event, a custom EventBridge event or an S3 notification, as JSON), then each
+step of the execution it starts (its StartExecution is answered locally, not
+sent). Each step runs as its type runs it locally: Lambda steps run the
+function's packaged code with python, with the environment variables and the
+timeout of the template; Glue pythonshell steps run the job's script with its
+--key value arguments and a stand-in for awsglue.utils.getResolvedOptions;
+glueetl steps need PySpark. A failing step goes through the state machine's
+Retry and Catch (ErrorCatch runs the catch Lambda). Names use AWS_REGION
+(else us-east-1) and AWS_ACCOUNT_ID (else STS, else 123456789012).
+
+Prints a timeline (step, duration, status) on stderr and the final output as
+JSON on stdout. Exit 0 when the execution succeeded, 1 when it failed, 2 for
+bad input.
+
+  --event FILE     the event for the pipeline's trigger (required)
+  --endpoint URL   send the steps' AWS calls there (AWS_ENDPOINT_URL), e.g. a
+                   local moto server; without it they go to AWS
+  --python PATH    the Python that runs the steps (default: LAKEHOST_PYTHON,
+                   else python3); it needs what the steps import (boto3)
+  --out DIR        synthesize into DIR (default lake.out)
+  --verbose        each step's input, output and logs
+  --keep           keep the steps' files (code, events, results) and say where
+]],
+}
+
+function M.run(app, opts, pos)
+  local perr = synth.problems(app)
+  if perr then return nil, perr end
+  local status, err = run.command(app, pos, opts, function(dir) return synth.write(app, dir, true) end)
+  if status == nil then return nil, err end
+  if status ~= 0 then return nil, errors.failure(("run: %s did not succeed"):format(pos[1])) end
+  return true
+end
+
+return M
