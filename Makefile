@@ -38,21 +38,16 @@ WARN    := -Wall -Wextra -Werror -Wshadow -Wundef -Wwrite-strings \
            -Wmissing-prototypes -Wstrict-prototypes -Wmissing-declarations
 OPT     ?= -O2
 # Release builds optimize across files (Lua's VM and the host's calls into
-# it), Lua's VM at -O3, and are profile-guided (PGO=0 skips that; see below).
-# (profile-guided only with GCC: clang keeps its profiles in another format)
+# it), Lua's VM at -O3.
 IS_GCC  := $(shell $(CC) -v 2>&1 | grep -c '^gcc version')
 LTO     ?= $(if $(filter 1,$(IS_GCC)),-flto=auto,-flto)
 LUA_OPT ?= -O3
-PGO     ?= $(if $(filter 1,$(IS_GCC)),1,0)
-PGO_TRAIN ?= 4 100
-PGO_FLAGS ?=
 
 ifeq ($(SANITIZE),1)
 BUILD   := build-asan
 OPT     := -O1 -g
 LTO     :=
 LUA_OPT :=
-PGO     := 0
 SAN_CFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 LDFLAGS += -fsanitize=address,undefined
 TEST_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=23 \
@@ -60,29 +55,14 @@ TEST_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=23 \
             LSAN_OPTIONS=suppressions=$(CURDIR)/spec/support/lsan.supp:print_suppressions=0
 endif
 
-# Profile-guided: the objects are first built instrumented in $(TRAIN), that
-# lakehost synthesizes a lake of 400 pipelines in one process
-# (bench/synth_bench.lua), and the release objects are built with the
-# profile it left. About 5% less CPU for synthesis; ~12 s more per build.
-TRAIN   := $(BUILD)-train
-ifeq ($(PGO),1)
-PROFILE   := $(TRAIN)/profile/.done
-PGO_FLAGS := -fprofile-use=$(CURDIR)/$(TRAIN)/profile -fprofile-prefix-path=$(CURDIR)/$(BUILD) \
-             -fprofile-partial-training -Wno-missing-profile
-# GCC notes "Missing counts for called function" for Lua's static functions
-# that the two builds inline differently, with no option to turn that off;
-# Lua's own warnings show in every other build.
-LUA_QUIET := -w
-endif
-
 CFLAGS  ?=
-CFLAGS  += -std=c11 $(OPT) $(LTO) $(PGO_FLAGS) $(WARN) -ffile-prefix-map=$(CURDIR)=. \
+CFLAGS  += -std=c11 $(OPT) $(LTO) $(WARN) -ffile-prefix-map=$(CURDIR)=. \
            -DLAKEHOST_VERSION='"$(VERSION)"' -I$(LUA_DIR) $(PKG_CFLAGS) $(SAN_CFLAGS)
 # Lua's sources: their own dialect and warnings, not the host's -Werror.
-LUA_CFLAGS = -std=gnu99 $(OPT) $(LUA_OPT) $(LTO) $(PGO_FLAGS) -Wall -Wextra -ffile-prefix-map=$(CURDIR)=. \
-             $(LUA_DEFS) $(SAN_CFLAGS) $(LUA_QUIET)
+LUA_CFLAGS = -std=gnu99 $(OPT) $(LUA_OPT) $(LTO) -Wall -Wextra -ffile-prefix-map=$(CURDIR)=. \
+             $(LUA_DEFS) $(SAN_CFLAGS)
 # -E: C modules loaded by require (busted's) find the Lua API in lakehost.
-LDFLAGS += $(OPT) $(LTO) $(PGO_FLAGS) -Wl,-E
+LDFLAGS += $(OPT) $(LTO) -Wl,-E
 LDLIBS  += $(PKG_LIBS) -lm -ldl
 
 SRCS := $(sort $(wildcard host/*.c))
@@ -105,22 +85,12 @@ endif
 $(BIN): $(OBJS)
 	$(CC) $(LDFLAGS) -o $@ $(OBJS) $(LDLIBS)
 
-$(BUILD)/%.o: host/%.c host/host.h $(wildcard $(LUA_DIR)/*.h) $(BUILD)/.flags $(PROFILE)
+$(BUILD)/%.o: host/%.c host/host.h $(wildcard $(LUA_DIR)/*.h) $(BUILD)/.flags
 	$(CC) $(CFLAGS) -c -o $@ $<
 
-$(BUILD)/deps-lua/%.o: $(LUA_DIR)/%.c $(wildcard $(LUA_DIR)/*.h) $(BUILD)/.flags $(PROFILE)
+$(BUILD)/deps-lua/%.o: $(LUA_DIR)/%.c $(wildcard $(LUA_DIR)/*.h) $(BUILD)/.flags
 	@mkdir -p $(BUILD)/deps-lua
 	$(CC) $(LUA_CFLAGS) -c -o $@ $<
-
-# The training run (PGO=1): a fresh profile whenever a C source changed.
-$(TRAIN)/profile/.done: $(SRCS) host/host.h $(LUA_SRCS) $(wildcard $(LUA_DIR)/*.h) Makefile
-	@rm -rf $(TRAIN)/profile
-	@$(MAKE) --no-print-directory BUILD=$(TRAIN) PGO=0 \
-	  PGO_FLAGS='-fprofile-generate=$(CURDIR)/$(TRAIN)/profile -fprofile-prefix-path=$(CURDIR)/$(TRAIN)' \
-	  $(TRAIN)/lakehost
-	@echo "make: training run for the profile-guided build (bench/synth_bench.lua $(PGO_TRAIN))"
-	@LAKEHOST_JOBS=1 LAKEHOST_BIN=$(TRAIN)/lakehost $(TRAIN)/lakehost bench/synth_bench.lua $(PGO_TRAIN) >/dev/null
-	@touch $@
 
 # Rebuild when the flags change (release <-> debug).
 $(BUILD)/.flags: FORCE
@@ -128,7 +98,7 @@ $(BUILD)/.flags: FORCE
 	@echo '$(CC) $(CFLAGS) $(LUA_CFLAGS) $(LDFLAGS)' | cmp -s - $@ || echo '$(CC) $(CFLAGS) $(LUA_CFLAGS) $(LDFLAGS)' > $@
 
 debug:
-	$(MAKE) BUILD=build-debug OPT='-O0 -g -DLUA_USE_APICHECK' LTO= LUA_OPT= PGO=0
+	$(MAKE) BUILD=build-debug OPT='-O0 -g -DLUA_USE_APICHECK' LTO= LUA_OPT=
 
 # Specs run the binary of this flavour (build/ or build-asan/), never ./lakehost,
 # so a sanitizer run does not replace the release binary.
