@@ -1,6 +1,6 @@
 # lakehost -- build, test, install.
 #
-#   make                 release build of ./lakehost
+#   make                 release build of ./lakehost (one line per step; V=1 shows the commands)
 #   make debug           -O0 -g with Lua API checks
 #   make test            every busted spec (ends with "N passed, N failed")
 #   make test SANITIZE=1 the same under AddressSanitizer + UBSan (= make check-asan)
@@ -69,6 +69,16 @@ SRCS := $(sort $(wildcard host/*.c))
 OBJS := $(SRCS:host/%.c=$(BUILD)/%.o) $(LUA_SRCS:$(LUA_DIR)/%.c=$(BUILD)/deps-lua/%.o)
 BIN  := $(BUILD)/lakehost
 
+# One short line per step; `make V=1` shows the commands instead.
+ifeq ($(V),1)
+Q   :=
+say := @true
+else
+Q   := @
+say := @printf '%-4s%s\n'
+endif
+
+.DELETE_ON_ERROR:
 .PHONY: all debug test check-asan lint check fuzz fuzz-smoke deps install clean bench demo FORCE
 
 all: lakehost
@@ -79,18 +89,22 @@ lakehost: $(BIN)
 ifeq ($(SANITIZE),1)
 	@echo "make: SANITIZE=1 builds $(BIN); ./lakehost stays the release build"
 else
-	cp $(BIN) $@
+	$(say) CP $@
+	$(Q)cp $(BIN) $@
 endif
 
 $(BIN): $(OBJS)
-	$(CC) $(LDFLAGS) -o $@ $(OBJS) $(LDLIBS)
+	$(say) LD $@
+	$(Q)$(CC) $(LDFLAGS) -o $@ $(OBJS) $(LDLIBS)
 
 $(BUILD)/%.o: host/%.c host/host.h $(wildcard $(LUA_DIR)/*.h) $(BUILD)/.flags
-	$(CC) $(CFLAGS) -c -o $@ $<
+	$(say) CC $<
+	$(Q)$(CC) $(CFLAGS) -c -o $@ $<
 
 $(BUILD)/deps-lua/%.o: $(LUA_DIR)/%.c $(wildcard $(LUA_DIR)/*.h) $(BUILD)/.flags
 	@mkdir -p $(BUILD)/deps-lua
-	$(CC) $(LUA_CFLAGS) -c -o $@ $<
+	$(say) CC $<
+	$(Q)$(CC) $(LUA_CFLAGS) -c -o $@ $<
 
 # Rebuild when the flags change (release <-> debug).
 $(BUILD)/.flags: FORCE
@@ -98,7 +112,7 @@ $(BUILD)/.flags: FORCE
 	@echo '$(CC) $(CFLAGS) $(LUA_CFLAGS) $(LDFLAGS)' | cmp -s - $@ || echo '$(CC) $(CFLAGS) $(LUA_CFLAGS) $(LDFLAGS)' > $@
 
 debug:
-	$(MAKE) BUILD=build-debug OPT='-O0 -g -DLUA_USE_APICHECK' LTO= LUA_OPT=
+	@$(MAKE) --no-print-directory BUILD=build-debug OPT='-O0 -g -DLUA_USE_APICHECK' LTO= LUA_OPT=
 
 # Specs run the binary of this flavour (build/ or build-asan/), never ./lakehost,
 # so a sanitizer run does not replace the release binary.
@@ -106,7 +120,7 @@ test: $(BIN)
 	@$(TEST_ENV) ./spec/run.sh $(BIN) $(TAGS)
 
 check-asan:
-	$(MAKE) test SANITIZE=1
+	@$(MAKE) --no-print-directory test SANITIZE=1
 
 lint:
 	@if command -v luacheck >/dev/null; then luacheck -q lua spec bench standalone tools app.lua; \
