@@ -61,12 +61,22 @@ CFLAGS  += -std=c11 $(OPT) $(LTO) $(WARN) -ffile-prefix-map=$(CURDIR)=. \
 # Lua's sources: their own dialect and warnings, not the host's -Werror.
 LUA_CFLAGS = -std=gnu99 $(OPT) $(LUA_OPT) $(LTO) -Wall -Wextra -ffile-prefix-map=$(CURDIR)=. \
              $(LUA_DEFS) $(SAN_CFLAGS)
+GEN_LUA_CFLAGS = -std=gnu99 -O0 -Wall -Wextra -ffile-prefix-map=$(CURDIR)=. $(LUA_DEFS) $(SAN_CFLAGS)
 # -E: C modules loaded by require (busted's) find the Lua API in lakehost.
 LDFLAGS += $(OPT) $(LTO) -Wl,-E
 LDLIBS  += $(PKG_LIBS) -lm -ldl
 
-SRCS := $(sort $(wildcard host/*.c))
-OBJS := $(SRCS:host/%.c=$(BUILD)/%.o) $(LUA_SRCS:$(LUA_DIR)/%.c=$(BUILD)/deps-lua/%.o)
+SRCS     := $(sort $(wildcard host/*.c))
+LUA_OBJS := $(LUA_SRCS:$(LUA_DIR)/%.c=$(BUILD)/deps-lua/%.o)
+GEN_LUA_OBJS := $(patsubst $(LUA_DIR)/%.c,$(BUILD)/embed-lua/%.o,\
+                  $(filter-out %lib.c %/linit.c,$(LUA_SRCS)) $(LUA_DIR)/lauxlib.c)
+# The files built into the binary (tools/embed.c makes $(BUILD)/embedded.c of
+# them): every Lua module under lua/, found anew by each make, and the
+# Dockerfiles of the docker builder.
+EMBED_LUA   := $(sort $(shell find lua -name '*.lua' -type f))
+EMBED_DATA  := $(sort $(wildcard docker/Dockerfile.*))
+EMBED_FILES := $(EMBED_LUA) $(EMBED_DATA)
+OBJS := $(SRCS:host/%.c=$(BUILD)/%.o) $(BUILD)/gen/embedded.o $(LUA_OBJS)
 BIN  := $(BUILD)/lakehost
 
 # One short line per step; `make V=1` shows the commands instead.
@@ -106,10 +116,37 @@ $(BUILD)/deps-lua/%.o: $(LUA_DIR)/%.c $(wildcard $(LUA_DIR)/*.h) $(BUILD)/.flags
 	$(say) CC $<
 	$(Q)$(CC) $(LUA_CFLAGS) -c -o $@ $<
 
+# The generator (tools/embed.c) runs at build time, on this machine. It links
+# Lua's core (it opens no library) compiled once more, plainly: optimizing the
+# interpreter at link time a second time, for a tool, would cost more.
+$(BUILD)/embed: tools/embed.c $(GEN_LUA_OBJS) $(BUILD)/.flags
+	$(say) CC $<
+	$(Q)$(CC) $(CFLAGS) -fno-lto -o $@ $< $(GEN_LUA_OBJS) -lm -ldl
+
+$(BUILD)/embed-lua/%.o: $(LUA_DIR)/%.c $(wildcard $(LUA_DIR)/*.h) $(BUILD)/.flags
+	@mkdir -p $(BUILD)/embed-lua
+	$(say) CC "$< (for tools/embed.c)"
+	$(Q)$(CC) $(GEN_LUA_CFLAGS) -c -o $@ $<
+
+$(BUILD)/embedded.c: $(BUILD)/embed $(EMBED_FILES) $(BUILD)/.embedded
+	$(say) GEN $@
+	$(Q)$(BUILD)/embed $@ $(EMBED_FILES)
+
+$(BUILD)/gen/embedded.o: $(BUILD)/embedded.c host/host.h $(BUILD)/.flags
+	@mkdir -p $(BUILD)/gen
+	$(say) CC $<
+	$(Q)$(CC) $(CFLAGS) -Ihost -c -o $@ $<
+
 # Rebuild when the flags change (release <-> debug).
 $(BUILD)/.flags: FORCE
 	@mkdir -p $(BUILD)
-	@echo '$(CC) $(CFLAGS) $(LUA_CFLAGS) $(LDFLAGS)' | cmp -s - $@ || echo '$(CC) $(CFLAGS) $(LUA_CFLAGS) $(LDFLAGS)' > $@
+	@echo '$(CC) $(CFLAGS) $(LUA_CFLAGS) $(GEN_LUA_CFLAGS) $(LDFLAGS)' | cmp -s - $@ || \
+	 echo '$(CC) $(CFLAGS) $(LUA_CFLAGS) $(GEN_LUA_CFLAGS) $(LDFLAGS)' > $@
+
+# Regenerate when the list of files to embed changes (one removed, say).
+$(BUILD)/.embedded: FORCE
+	@mkdir -p $(BUILD)
+	@echo '$(EMBED_FILES)' | cmp -s - $@ || echo '$(EMBED_FILES)' > $@
 
 debug:
 	@$(MAKE) --no-print-directory BUILD=build-debug OPT='-O0 -g -DLUA_USE_APICHECK' LTO= LUA_OPT=
@@ -125,7 +162,7 @@ check-asan:
 lint:
 	@if command -v luacheck >/dev/null; then luacheck -q lua spec bench standalone tools app.lua; \
 	 else echo "lint: luacheck not installed (apt-get install lua-check), skipped"; fi
-	clang-format --dry-run -Werror host/*.c host/*.h fuzz/*.c
+	clang-format --dry-run -Werror host/*.c host/*.h fuzz/*.c tools/*.c
 
 check: lint test
 
