@@ -8,7 +8,7 @@
 #   make fuzz-smoke      each libFuzzer target for FUZZ_SECONDS (60) seconds
 #   make deps            install the Debian packages the build and tests need
 #   make demo            the example lake on a local moto endpoint: deploy, then run its pipeline here
-#   make install PREFIX=/usr/local
+#   make install PREFIX=/usr/local   one file, $(PREFIX)/bin/lakehost: the Lua library is built in
 
 VERSION   := 0.1.0
 PREFIX    ?= /usr/local
@@ -93,8 +93,8 @@ endif
 
 all: lakehost
 
-# ./lakehost is a copy of the last build so that the library beside it (lua/)
-# is found whichever flavour was built.
+# ./lakehost: a copy of the last build (release or debug), at hand in the
+# source tree.
 lakehost: $(BIN)
 ifeq ($(SANITIZE),1)
 	@echo "make: SANITIZE=1 builds $(BIN); ./lakehost stays the release build"
@@ -189,10 +189,10 @@ deps:
 	   $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
 	 else echo "deps: all present"; fi
 
+# One file: the Lua library and the Dockerfiles are inside it.
 install: lakehost
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/lakehost
+	install -d $(DESTDIR)$(PREFIX)/bin
 	install -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/lakehost
-	cp -R lua docker $(DESTDIR)$(PREFIX)/share/lakehost/
 
 clean:
 	rm -rf build build-* lakehost lake.out .lake-cache

@@ -18,6 +18,12 @@ describe("host.embedded #unit", function()
     end
   end)
 
+  it("has each module registered in package.preload", function()
+    for _, name in ipairs(embedded.modules()) do
+      assert.equal("function", type(package.preload[name]), name)
+    end
+  end)
+
   it("hands out the Dockerfiles byte for byte", function()
     for _, kind in ipairs({ "lambda", "glue" }) do
       local path = "docker/Dockerfile." .. kind
