@@ -1,6 +1,6 @@
 # lakehost -- build, test, install.
 #
-#   make                 release build of ./lakehost
+#   make                 release build of ./lakehost (one line per step; V=1 shows the commands)
 #   make debug           -O0 -g with Lua API checks
 #   make test            every busted spec (ends with "N passed, N failed")
 #   make test SANITIZE=1 the same under AddressSanitizer + UBSan (= make check-asan)
@@ -8,7 +8,7 @@
 #   make fuzz-smoke      each libFuzzer target for FUZZ_SECONDS (60) seconds
 #   make deps            install the Debian packages the build and tests need
 #   make demo            the example lake on a local moto endpoint: deploy, then run its pipeline here
-#   make install PREFIX=/usr/local
+#   make install PREFIX=/usr/local   one file, $(PREFIX)/bin/lakehost: the Lua library is built in
 
 VERSION   := 0.1.0
 PREFIX    ?= /usr/local
@@ -38,21 +38,16 @@ WARN    := -Wall -Wextra -Werror -Wshadow -Wundef -Wwrite-strings \
            -Wmissing-prototypes -Wstrict-prototypes -Wmissing-declarations
 OPT     ?= -O2
 # Release builds optimize across files (Lua's VM and the host's calls into
-# it), Lua's VM at -O3, and are profile-guided (PGO=0 skips that; see below).
-# (profile-guided only with GCC: clang keeps its profiles in another format)
+# it), Lua's VM at -O3.
 IS_GCC  := $(shell $(CC) -v 2>&1 | grep -c '^gcc version')
 LTO     ?= $(if $(filter 1,$(IS_GCC)),-flto=auto,-flto)
 LUA_OPT ?= -O3
-PGO     ?= $(if $(filter 1,$(IS_GCC)),1,0)
-PGO_TRAIN ?= 4 100
-PGO_FLAGS ?=
 
 ifeq ($(SANITIZE),1)
 BUILD   := build-asan
 OPT     := -O1 -g
 LTO     :=
 LUA_OPT :=
-PGO     := 0
 SAN_CFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 LDFLAGS += -fsanitize=address,undefined
 TEST_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=23 \
@@ -60,75 +55,101 @@ TEST_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=23 \
             LSAN_OPTIONS=suppressions=$(CURDIR)/spec/support/lsan.supp:print_suppressions=0
 endif
 
-# Profile-guided: the objects are first built instrumented in $(TRAIN), that
-# lakehost synthesizes a lake of 400 pipelines in one process
-# (bench/synth_bench.lua), and the release objects are built with the
-# profile it left. About 5% less CPU for synthesis; ~12 s more per build.
-TRAIN   := $(BUILD)-train
-ifeq ($(PGO),1)
-PROFILE   := $(TRAIN)/profile/.done
-PGO_FLAGS := -fprofile-use=$(CURDIR)/$(TRAIN)/profile -fprofile-prefix-path=$(CURDIR)/$(BUILD) \
-             -fprofile-partial-training -Wno-missing-profile
-# GCC notes "Missing counts for called function" for Lua's static functions
-# that the two builds inline differently, with no option to turn that off;
-# Lua's own warnings show in every other build.
-LUA_QUIET := -w
-endif
-
 CFLAGS  ?=
-CFLAGS  += -std=c11 $(OPT) $(LTO) $(PGO_FLAGS) $(WARN) -ffile-prefix-map=$(CURDIR)=. \
+CFLAGS  += -std=c11 $(OPT) $(LTO) $(WARN) -ffile-prefix-map=$(CURDIR)=. \
            -DLAKEHOST_VERSION='"$(VERSION)"' -I$(LUA_DIR) $(PKG_CFLAGS) $(SAN_CFLAGS)
 # Lua's sources: their own dialect and warnings, not the host's -Werror.
-LUA_CFLAGS = -std=gnu99 $(OPT) $(LUA_OPT) $(LTO) $(PGO_FLAGS) -Wall -Wextra -ffile-prefix-map=$(CURDIR)=. \
-             $(LUA_DEFS) $(SAN_CFLAGS) $(LUA_QUIET)
+LUA_CFLAGS = -std=gnu99 $(OPT) $(LUA_OPT) $(LTO) -Wall -Wextra -ffile-prefix-map=$(CURDIR)=. \
+             $(LUA_DEFS) $(SAN_CFLAGS)
+GEN_LUA_CFLAGS = -std=gnu99 -O0 -Wall -Wextra -ffile-prefix-map=$(CURDIR)=. $(LUA_DEFS) $(SAN_CFLAGS)
 # -E: C modules loaded by require (busted's) find the Lua API in lakehost.
-LDFLAGS += $(OPT) $(LTO) $(PGO_FLAGS) -Wl,-E
+LDFLAGS += $(OPT) $(LTO) -Wl,-E
 LDLIBS  += $(PKG_LIBS) -lm -ldl
 
-SRCS := $(sort $(wildcard host/*.c))
-OBJS := $(SRCS:host/%.c=$(BUILD)/%.o) $(LUA_SRCS:$(LUA_DIR)/%.c=$(BUILD)/deps-lua/%.o)
+SRCS     := $(sort $(wildcard host/*.c))
+LUA_OBJS := $(LUA_SRCS:$(LUA_DIR)/%.c=$(BUILD)/deps-lua/%.o)
+GEN_LUA_OBJS := $(patsubst $(LUA_DIR)/%.c,$(BUILD)/embed-lua/%.o,\
+                  $(filter-out %lib.c %/linit.c,$(LUA_SRCS)) $(LUA_DIR)/lauxlib.c)
+# The files built into the binary (tools/embed.c makes $(BUILD)/embedded.c of
+# them): every Lua module under lua/, found anew by each make, and the
+# Dockerfiles of the docker builder.
+EMBED_LUA   := $(sort $(shell find lua -name '*.lua' -type f))
+EMBED_DATA  := $(sort $(wildcard docker/Dockerfile.*))
+EMBED_FILES := $(EMBED_LUA) $(EMBED_DATA)
+OBJS := $(SRCS:host/%.c=$(BUILD)/%.o) $(BUILD)/gen/embedded.o $(LUA_OBJS)
 BIN  := $(BUILD)/lakehost
 
+# One short line per step; `make V=1` shows the commands instead.
+ifeq ($(V),1)
+Q   :=
+say := @true
+else
+Q   := @
+say := @printf '%-4s%s\n'
+endif
+
+.DELETE_ON_ERROR:
 .PHONY: all debug test check-asan lint check fuzz fuzz-smoke deps install clean bench demo FORCE
 
 all: lakehost
 
-# ./lakehost is a copy of the last build so that the library beside it (lua/)
-# is found whichever flavour was built.
+# ./lakehost: a copy of the last build (release or debug), at hand in the
+# source tree.
 lakehost: $(BIN)
 ifeq ($(SANITIZE),1)
 	@echo "make: SANITIZE=1 builds $(BIN); ./lakehost stays the release build"
 else
-	cp $(BIN) $@
+	$(say) CP $@
+	$(Q)cp $(BIN) $@
 endif
 
 $(BIN): $(OBJS)
-	$(CC) $(LDFLAGS) -o $@ $(OBJS) $(LDLIBS)
+	$(say) LD $@
+	$(Q)$(CC) $(LDFLAGS) -o $@ $(OBJS) $(LDLIBS)
 
-$(BUILD)/%.o: host/%.c host/host.h $(wildcard $(LUA_DIR)/*.h) $(BUILD)/.flags $(PROFILE)
-	$(CC) $(CFLAGS) -c -o $@ $<
+$(BUILD)/%.o: host/%.c host/host.h $(wildcard $(LUA_DIR)/*.h) $(BUILD)/.flags
+	$(say) CC $<
+	$(Q)$(CC) $(CFLAGS) -c -o $@ $<
 
-$(BUILD)/deps-lua/%.o: $(LUA_DIR)/%.c $(wildcard $(LUA_DIR)/*.h) $(BUILD)/.flags $(PROFILE)
+$(BUILD)/deps-lua/%.o: $(LUA_DIR)/%.c $(wildcard $(LUA_DIR)/*.h) $(BUILD)/.flags
 	@mkdir -p $(BUILD)/deps-lua
-	$(CC) $(LUA_CFLAGS) -c -o $@ $<
+	$(say) CC $<
+	$(Q)$(CC) $(LUA_CFLAGS) -c -o $@ $<
 
-# The training run (PGO=1): a fresh profile whenever a C source changed.
-$(TRAIN)/profile/.done: $(SRCS) host/host.h $(LUA_SRCS) $(wildcard $(LUA_DIR)/*.h) Makefile
-	@rm -rf $(TRAIN)/profile
-	@$(MAKE) --no-print-directory BUILD=$(TRAIN) PGO=0 \
-	  PGO_FLAGS='-fprofile-generate=$(CURDIR)/$(TRAIN)/profile -fprofile-prefix-path=$(CURDIR)/$(TRAIN)' \
-	  $(TRAIN)/lakehost
-	@echo "make: training run for the profile-guided build (bench/synth_bench.lua $(PGO_TRAIN))"
-	@LAKEHOST_JOBS=1 LAKEHOST_BIN=$(TRAIN)/lakehost $(TRAIN)/lakehost bench/synth_bench.lua $(PGO_TRAIN) >/dev/null
-	@touch $@
+# The generator (tools/embed.c) runs at build time, on this machine. It links
+# Lua's core (it opens no library) compiled once more, plainly: optimizing the
+# interpreter at link time a second time, for a tool, would cost more.
+$(BUILD)/embed: tools/embed.c $(GEN_LUA_OBJS) $(BUILD)/.flags
+	$(say) CC $<
+	$(Q)$(CC) $(CFLAGS) -fno-lto -o $@ $< $(GEN_LUA_OBJS) -lm -ldl
+
+$(BUILD)/embed-lua/%.o: $(LUA_DIR)/%.c $(wildcard $(LUA_DIR)/*.h) $(BUILD)/.flags
+	@mkdir -p $(BUILD)/embed-lua
+	$(say) CC "$< (for tools/embed.c)"
+	$(Q)$(CC) $(GEN_LUA_CFLAGS) -c -o $@ $<
+
+$(BUILD)/embedded.c: $(BUILD)/embed $(EMBED_FILES) $(BUILD)/.embedded
+	$(say) GEN $@
+	$(Q)$(BUILD)/embed $@ $(EMBED_FILES)
+
+$(BUILD)/gen/embedded.o: $(BUILD)/embedded.c host/host.h $(BUILD)/.flags
+	@mkdir -p $(BUILD)/gen
+	$(say) CC $<
+	$(Q)$(CC) $(CFLAGS) -Ihost -c -o $@ $<
 
 # Rebuild when the flags change (release <-> debug).
 $(BUILD)/.flags: FORCE
 	@mkdir -p $(BUILD)
-	@echo '$(CC) $(CFLAGS) $(LUA_CFLAGS) $(LDFLAGS)' | cmp -s - $@ || echo '$(CC) $(CFLAGS) $(LUA_CFLAGS) $(LDFLAGS)' > $@
+	@echo '$(CC) $(CFLAGS) $(LUA_CFLAGS) $(GEN_LUA_CFLAGS) $(LDFLAGS)' | cmp -s - $@ || \
+	 echo '$(CC) $(CFLAGS) $(LUA_CFLAGS) $(GEN_LUA_CFLAGS) $(LDFLAGS)' > $@
+
+# Regenerate when the list of files to embed changes (one removed, say).
+$(BUILD)/.embedded: FORCE
+	@mkdir -p $(BUILD)
+	@echo '$(EMBED_FILES)' | cmp -s - $@ || echo '$(EMBED_FILES)' > $@
 
 debug:
-	$(MAKE) BUILD=build-debug OPT='-O0 -g -DLUA_USE_APICHECK' LTO= LUA_OPT= PGO=0
+	@$(MAKE) --no-print-directory BUILD=build-debug OPT='-O0 -g -DLUA_USE_APICHECK' LTO= LUA_OPT=
 
 # Specs run the binary of this flavour (build/ or build-asan/), never ./lakehost,
 # so a sanitizer run does not replace the release binary.
@@ -136,12 +157,12 @@ test: $(BIN)
 	@$(TEST_ENV) ./spec/run.sh $(BIN) $(TAGS)
 
 check-asan:
-	$(MAKE) test SANITIZE=1
+	@$(MAKE) --no-print-directory test SANITIZE=1
 
 lint:
 	@if command -v luacheck >/dev/null; then luacheck -q lua spec bench standalone tools app.lua; \
 	 else echo "lint: luacheck not installed (apt-get install lua-check), skipped"; fi
-	clang-format --dry-run -Werror host/*.c host/*.h fuzz/*.c
+	clang-format --dry-run -Werror host/*.c host/*.h fuzz/*.c tools/*.c
 
 check: lint test
 
@@ -168,10 +189,10 @@ deps:
 	   $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
 	 else echo "deps: all present"; fi
 
+# One file: the Lua library and the Dockerfiles are inside it.
 install: lakehost
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/lakehost
+	install -d $(DESTDIR)$(PREFIX)/bin
 	install -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/lakehost
-	cp -R lua docker $(DESTDIR)$(PREFIX)/share/lakehost/
 
 clean:
 	rm -rf build build-* lakehost lake.out .lake-cache

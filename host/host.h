@@ -2,8 +2,9 @@
  * host.h -- the host modules that lakehost preloads into every Lua state.
  *
  * Each host/<name>.c exports luaopen_host_<name>, registered in
- * package.preload by main.c (and by the fuzz harnesses); crypto.c also
- * exports the hashing helpers below, which fs.c shares.
+ * package.preload by preload.c (for main.c and the fuzz harnesses); crypto.c
+ * also exports the hashing helpers below, which fs.c shares. The tables of
+ * the files built into the binary are generated (tools/embed.c).
  */
 #ifndef LAKEHOST_HOST_H
 #define LAKEHOST_HOST_H
@@ -21,6 +22,7 @@ int luaopen_host_http(lua_State *L);
 int luaopen_host_fs(lua_State *L);
 int luaopen_host_zip(lua_State *L);
 int luaopen_host_proc(lua_State *L);
+int luaopen_host_embedded(lua_State *L);
 
 /* Registers every host module in package.preload. */
 void lakehost_preload(lua_State *L);
@@ -38,5 +40,24 @@ int lakehost_sha256_fd(struct evp_md_ctx_st *ctx, int fd, unsigned char *buf, si
 
 /* The 2 * n lowercase hex digits of in[0..n) into out (no NUL). */
 void lakehost_hex(const unsigned char *in, size_t n, char *out);
+
+/* ---- the files built into the binary ----------------------------------- */
+
+/* One embedded file: a module of the Lua library (name "lake.app", chunkname
+ * "@lua/lake/app.lua", data its chunk as lua_dump wrote it, debug information
+ * kept) or a data file (name "docker/Dockerfile.lambda", chunkname NULL,
+ * data its bytes). */
+struct lakehost_embedded {
+  const char *name;
+  const char *chunkname;
+  const unsigned char *data;
+  size_t size;
+};
+
+/* Defined by $(BUILD)/embedded.c, which tools/embed.c generates from lua/
+ * and docker/ at build time: each sorted by name (strcmp), ended by an
+ * entry whose name is NULL. */
+extern const struct lakehost_embedded lakehost_lua_modules[];
+extern const struct lakehost_embedded lakehost_data_files[];
 
 #endif

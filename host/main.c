@@ -1,23 +1,27 @@
 /*
  * main.c -- the lakehost executable: one Lua 5.4 state with the host modules
- * preloaded and the Lua library (lua/lake, lua/resources) on package.path.
+ * and the Lua library (lua/lake, lua/resources) preloaded.
  *
- * The C side stays small on purpose: it builds the state, finds the library
- * and hands argv to lake.cli.main under a protected call. Everything a user
- * sees (commands, --help, --version, running scripts) is Lua.
+ * The C side stays small on purpose: it builds the state, registers the
+ * library built into the binary and hands argv to lake.cli.main under a
+ * protected call. Everything a user sees (commands, --help, --version,
+ * running scripts) is Lua.
+ *
+ * The library: tools/embed.c compiles every .lua file under lua/ into
+ * lakehost_lua_modules (chunk names "@lua/lake/app.lua", debug information
+ * kept, so errors and tracebacks name the source file and line); each module
+ * is a package.preload entry here, the way Neovim preloads its runtime. The
+ * folders of LAKEHOST_PATH go first: a module found there is loaded from that
+ * file instead (LAKEHOST_PATH=lua runs a checkout's sources without a rebuild),
+ * and modules the binary lacks are found there through package.path.
  *
  * Errors: lake.cli raises either a string ("file:line: message") or a table
  * {msg = ..., exit = N}. Both end as one line "lakehost: <msg>" on stderr and
  * exit status 2 (or N); LAKEHOST_DEBUG=1 adds the Lua traceback.
  */
-#define _XOPEN_SOURCE 700
-
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <lauxlib.h>
 #include <lua.h>
@@ -29,96 +33,104 @@
 #define LAKEHOST_VERSION "0.0.0-dev"
 #endif
 
-/* Where the Lua library may sit, relative to the binary's directory: the
- * source tree (./lakehost, build/lakehost) and `make install`. */
-static const char *const lib_candidates[] = {"/lua", "/../lua", "/../share/lakehost/lua", NULL};
-
 static int debug_enabled(void) {
   const char *d = getenv("LAKEHOST_DEBUG");
   return d != NULL && d[0] != '\0' && strcmp(d, "0") != 0;
 }
 
-/* First candidate directory that holds lake/cli.lua. */
-static int find_lib(const char *dir, char *out, size_t outsz) {
-  const char *const *c;
-  char probe[PATH_MAX + 64];
-  struct stat st;
-  for (c = lib_candidates; *c != NULL; c++) {
-    if ((size_t)snprintf(out, outsz, "%s%s", dir, *c) >= outsz) continue;
-    if ((size_t)snprintf(probe, sizeof probe, "%s/lake/cli.lua", out) >= sizeof probe) continue;
-    if (stat(probe, &st) == 0 && S_ISREG(st.st_mode)) {
-      /* "bin/../share/..." -> "share/...": tracebacks and errors read better */
-      char clean[PATH_MAX];
-      if (realpath(out, clean) != NULL && strlen(clean) < outsz) strcpy(out, clean);
-      return 0;
+/* Pushes the package.path templates of LAKEHOST_PATH's folders,
+ * "<dir>/?.lua;<dir>/?/init.lua;" for each non-empty one; "" when unset. */
+static void push_user_path(lua_State *L) {
+  luaL_Buffer b;
+  const char *p = getenv("LAKEHOST_PATH");
+  luaL_buffinit(L, &b);
+  while (p != NULL && *p) {
+    const char *end = strchr(p, ':');
+    size_t len = end ? (size_t)(end - p) : strlen(p);
+    if (len > 0) {
+      luaL_addlstring(&b, p, len);
+      luaL_addstring(&b, "/?.lua;");
+      luaL_addlstring(&b, p, len);
+      luaL_addstring(&b, "/?/init.lua;");
     }
+    p += len;
+    if (*p == ':') p++;
   }
-  return -1;
-}
-
-/* Directory of the running executable (/proc/self/exe, else argv[0]). */
-static int exe_dir(const char *argv0, char *out, size_t outsz) {
-  char buf[PATH_MAX];
-  ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
-  char *slash;
-  if (n > 0) {
-    buf[n] = '\0';
-  } else if (argv0 == NULL || realpath(argv0, buf) == NULL) {
-    return -1;
-  }
-  slash = strrchr(buf, '/');
-  if (slash == NULL) return -1;
-  *slash = '\0';
-  if ((size_t)snprintf(out, outsz, "%s", buf[0] ? buf : "/") >= outsz) return -1;
-  return 0;
+  luaL_pushresult(&b);
 }
 
 /*
- * package.path: each LAKEHOST_PATH entry, then the library beside the binary
- * (source tree: <dir>/lua; installed: <dir>/../share/lakehost/lua), then Lua's
- * compiled-in default (the system's modules, where busted lives). LUA_PATH
- * and LUA_CPATH are ignored (LUA_NOENV), so the user's environment cannot
- * swap our modules. package.cpath loses "./?.so" for the same reason.
+ * package.preload[name] of a module built into the binary: one closure per
+ * module, upvalue 1 its index in lakehost_lua_modules, upvalue 2 the
+ * LAKEHOST_PATH templates. A file of the module in those folders wins (found
+ * with package.searchpath, as Lua's own searcher would find it); else the
+ * embedded chunk runs. Either chunk gets what Lua's searchers give one: the
+ * module name and the file it came from (":preload:" for the binary).
+ *   [name, extra] -> module
  */
-static void set_paths(lua_State *L, const char *argv0) {
-  luaL_Buffer b;
-  char dir[PATH_MAX], lib[PATH_MAX + 64];
-  const char *env = getenv("LAKEHOST_PATH");
+static int preload_module(lua_State *L) {
+  const struct lakehost_embedded *m = &lakehost_lua_modules[lua_tointeger(L, lua_upvalueindex(1))];
 
-  lua_getglobal(L, "package"); /* [package] */
-  luaL_buffinit(L, &b);
-  if (env != NULL && env[0] != '\0') {
-    const char *p = env;
-    while (*p) {
-      const char *end = strchr(p, ':');
-      size_t len = end ? (size_t)(end - p) : strlen(p);
-      if (len > 0) {
-        luaL_addlstring(&b, p, len);
-        luaL_addstring(&b, "/?.lua;");
-        luaL_addlstring(&b, p, len);
-        luaL_addstring(&b, "/?/init.lua;");
-      }
-      p += len;
-      if (*p == ':') p++;
+  lua_settop(L, 2);
+  if (lua_rawlen(L, lua_upvalueindex(2)) > 0) {
+    const char *file;
+    luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE); /* [name, extra, loaded] */
+    lua_getfield(L, -1, LUA_LOADLIBNAME);                     /* [.., loaded, package] */
+    lua_getfield(L, -1, "searchpath");                        /* [.., package, searchpath] */
+    lua_pushstring(L, m->name);
+    lua_pushvalue(L, lua_upvalueindex(2));
+    lua_call(L, 2, 1); /* [name, extra, loaded, package, file | nil] */
+    file = lua_tostring(L, -1);
+    if (file != NULL) {
+      if (luaL_loadfilex(L, file, "t") != LUA_OK)
+        return luaL_error(L, "error loading module '%s' from file '%s':\n\t%s", m->name, file,
+                          lua_tostring(L, -1));
+      lua_pushstring(L, m->name);
+      lua_pushvalue(L, -3); /* [.., file, chunk, name, file] */
+      lua_call(L, 2, 1);
+      return 1;
     }
+    lua_settop(L, 2);
   }
-  if (exe_dir(argv0, dir, sizeof dir) == 0 && find_lib(dir, lib, sizeof lib) == 0) {
-    luaL_addstring(&b, lib);
-    luaL_addstring(&b, "/?.lua;");
-    luaL_addstring(&b, lib);
-    luaL_addstring(&b, "/?/init.lua;");
-    lua_pushstring(L, lib);
-    lua_setfield(L, LUA_REGISTRYINDEX, "lakehost.libdir");
-  }
-  lua_getfield(L, -2, "path"); /* [package, buf..., path] */
-  luaL_addvalue(&b);
-  luaL_pushresult(&b); /* [package, newpath] */
-  lua_setfield(L, -2, "path");
+  if (luaL_loadbufferx(L, (const char *)m->data, m->size, m->chunkname, "b") != LUA_OK)
+    return luaL_error(L, "error loading module '%s' from the binary:\n\t%s", m->name,
+                      lua_tostring(L, -1));
+  lua_insert(L, 1); /* [chunk, name, extra] */
+  lua_call(L, 2, 1);
+  return 1;
+}
 
+/*
+ * package.path: the LAKEHOST_PATH templates at index user, then Lua's
+ * compiled-in default (the system's modules, where busted lives); the library
+ * itself is preloaded (preload_library). LUA_PATH and LUA_CPATH are ignored
+ * (LUA_NOENV), so the user's environment cannot swap our modules.
+ * package.cpath loses "./?.so" for the same reason.
+ */
+static void set_paths(lua_State *L, int user) {
+  lua_getglobal(L, "package"); /* [package] */
+  lua_pushvalue(L, user);
+  lua_getfield(L, -2, "path");
+  lua_concat(L, 2); /* [package, user .. path] */
+  lua_setfield(L, -2, "path");
   lua_getfield(L, -1, "cpath"); /* [package, cpath] */
   luaL_gsub(L, lua_tostring(L, -1), ";./?.so", "");
   lua_setfield(L, -3, "cpath");
   lua_pop(L, 2);
+}
+
+/* package.preload: one preload_module closure per module of the library,
+ * with the LAKEHOST_PATH templates at index user. */
+static void preload_library(lua_State *L, int user) {
+  const struct lakehost_embedded *m;
+  luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE); /* [preload] */
+  for (m = lakehost_lua_modules; m->name != NULL; m++) {
+    lua_pushinteger(L, (lua_Integer)(m - lakehost_lua_modules));
+    lua_pushvalue(L, user);
+    lua_pushcclosure(L, preload_module, 2);
+    lua_setfield(L, -2, m->name);
+  }
+  lua_pop(L, 1);
 }
 
 /* Message handler: keeps error tables (their exit code matters), adds the
@@ -182,7 +194,10 @@ static int pmain(lua_State *L) {
   lua_setfield(L, LUA_REGISTRYINDEX, "LUA_NOENV");
   luaL_openlibs(L);
   lakehost_preload(L);
-  set_paths(L, argv[0]);
+  push_user_path(L); /* [argc, argv, user] */
+  set_paths(L, lua_gettop(L));
+  preload_library(L, lua_gettop(L));
+  lua_pop(L, 1);
 
   lua_getglobal(L, "require");
   lua_pushliteral(L, "lake.cli");
@@ -193,11 +208,9 @@ static int pmain(lua_State *L) {
     lua_pushstring(L, argv[i]);
     lua_rawseti(L, -2, i);
   }
-  lua_createtable(L, 0, 3); /* [cli, main, argv, info] */
+  lua_createtable(L, 0, 2); /* [cli, main, argv, info] */
   lua_pushliteral(L, LAKEHOST_VERSION);
   lua_setfield(L, -2, "version");
-  lua_getfield(L, LUA_REGISTRYINDEX, "lakehost.libdir");
-  lua_setfield(L, -2, "libdir");
   lua_pushstring(L, LUA_RELEASE);
   lua_setfield(L, -2, "lua");
   lua_call(L, 2, 1);

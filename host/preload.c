@@ -4,11 +4,18 @@
 #include "host.h"
 
 static const luaL_Reg host_modules[] = {
-    {"host.yaml", luaopen_host_yaml},   {"host.json", luaopen_host_json},
-    {"host.xml", luaopen_host_xml},     {"host.crypto", luaopen_host_crypto},
-    {"host.sigv4", luaopen_host_sigv4}, {"host.http", luaopen_host_http},
-    {"host.fs", luaopen_host_fs},       {"host.zip", luaopen_host_zip},
-    {"host.proc", luaopen_host_proc},   {NULL, NULL}};
+    {"host.yaml", luaopen_host_yaml},
+    {"host.json", luaopen_host_json},
+    {"host.xml", luaopen_host_xml},
+    {"host.crypto", luaopen_host_crypto},
+    {"host.sigv4", luaopen_host_sigv4},
+    {"host.http", luaopen_host_http},
+    {"host.fs", luaopen_host_fs},
+    {"host.zip", luaopen_host_zip},
+    {"host.proc", luaopen_host_proc},
+    {"host.embedded", luaopen_host_embedded},
+    {NULL, NULL},
+};
 
 void lakehost_preload(lua_State *L) {
   const luaL_Reg *m;

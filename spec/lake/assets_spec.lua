@@ -316,6 +316,45 @@ describe("lake.assets builders #unit", function()
   end)
 end)
 
+describe("lake.assets Dockerfiles #unit", function()
+  local root
+  before_each(function() root = tmpdir() end)
+  after_each(function() fs.remove_tree(root) end)
+
+  it("writes the one built into lakehost into the folder it is given, keyed on the same bytes", function()
+    local app = lapp.new({ root = root })
+    for _, kind in ipairs({ "lambda", "glue" }) do
+      local path = assert(build.dockerfile(app, kind, root .. "/cache/docker"))
+      assert.equal(fs.realpath(root .. "/cache/docker") .. "/Dockerfile." .. kind, path)
+      local shipped = assert(fs.read("docker/Dockerfile." .. kind))
+      assert.equal(shipped, fs.read(path))
+      assert.equal(crypto.sha256_hex(shipped), crypto.sha256_file(path))
+      -- again: the same file, left as it was
+      local before = assert(fs.stat(path)).mtime_ns
+      assert.equal(path, build.dockerfile(app, kind, root .. "/cache/docker"))
+      assert.equal(before, assert(fs.stat(path)).mtime_ns)
+    end
+  end)
+
+  it("prefers the app's own docker/Dockerfile.<kind>", function()
+    write(root .. "/docker/Dockerfile.lambda", "FROM scratch\n")
+    local path = assert(build.dockerfile(lapp.new({ root = root }), "lambda", root .. "/cache/docker"))
+    assert.equal(fs.realpath(root .. "/docker/Dockerfile.lambda"), path)
+    assert.is_false(fs.exists(root .. "/cache/docker"))
+  end)
+
+  it("uses a fresh temporary folder when given none, and says when it has no such Dockerfile", function()
+    local path = assert(build.dockerfile(lapp.new({ root = root }), "glue"))
+    assert.equal(fs.read("docker/Dockerfile.glue"), fs.read(path))
+    assert.same({ "Dockerfile.glue" }, fs.list(fs.dirname(path)))
+    fs.remove_tree(fs.dirname(path))
+    local none, err = build.dockerfile(lapp.new({ root = root }), "spark", root .. "/cache/docker")
+    assert.is_nil(none)
+    assert.equal(("no Dockerfile.spark (looked for %s/docker/Dockerfile.spark; lakehost has none built in)")
+      :format(root), err)
+  end)
+end)
+
 describe("lake.assets sources and keys #unit", function()
   local root
   before_each(function() root = tmpdir() end)
@@ -804,11 +843,13 @@ io.write(tostring(built and built.sha256), "|", tostring(built and built.cached)
     local sha, cached = out:match("^(%x+)|(%a+)|nil|nil$")
     assert(sha, out .. err)
     assert.equal("false", cached)
-    local repo = fs.realpath(util.cwd())
+    -- the Dockerfile built into lakehost, written into the cache folder
+    local context = fs.realpath(root .. "/cache") .. "/docker"
+    assert.equal(fs.read("docker/Dockerfile.lambda"), fs.read(context .. "/Dockerfile.lambda"))
     assert.equal(3, #calls)
     assert.same({ "version", "--format", "{{.Server.Version}}" }, calls[1])
-    assert.same({ "build", "--platform", "linux/amd64", "-f", repo .. "/docker/Dockerfile.lambda",
-      "-t", "lakehost-deps-lambda:py3.12-x86_64", "--build-arg", "PYTHON_VERSION=3.12", repo .. "/docker" }, calls[2])
+    assert.same({ "build", "--platform", "linux/amd64", "-f", context .. "/Dockerfile.lambda",
+      "-t", "lakehost-deps-lambda:py3.12-x86_64", "--build-arg", "PYTHON_VERSION=3.12", context }, calls[2])
     local work = calls[3][8]:match("^(.*):/lakehost/in:ro$")
     assert.matches("^" .. fs.realpath(root .. "/cache"):gsub("%p", "%%%0") .. "/tmp/%d+%-1$", work)
     assert.same({ "run", "--rm", "--platform", "linux/amd64", "--user", ("%d:%d"):format(proc.uid(), proc.gid()),
@@ -832,9 +873,9 @@ io.write(tostring(built and built.sha256), "|", tostring(built and built.cached)
     assert.equal(0, status, err)
     assert.matches("|false|nil|nil$", out)
     assert.equal(2, #calls)
-    assert.same({ "build", "--platform", "linux/arm64", "-f", fs.realpath(util.cwd()) .. "/docker/Dockerfile.lambda",
-      "-t", "lakehost-deps-lambda:py3.11-arm64", "--build-arg", "PYTHON_VERSION=3.11",
-      fs.realpath(util.cwd()) .. "/docker" }, calls[1])
+    local context = fs.realpath(root .. "/cache") .. "/docker"
+    assert.same({ "build", "--platform", "linux/arm64", "-f", context .. "/Dockerfile.lambda",
+      "-t", "lakehost-deps-lambda:py3.11-arm64", "--build-arg", "PYTHON_VERSION=3.11", context }, calls[1])
     assert.same({ "run", "--rm", "--platform", "linux/arm64" }, { table.unpack(calls[2], 1, 4) })
   end)
 

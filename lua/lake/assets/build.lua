@@ -23,6 +23,7 @@
 local cache = require("lake.assets.cache")
 local crypto = require("host.crypto")
 local docker = require("lake.docker")
+local embedded = require("host.embedded")
 local fs = require("host.fs")
 local installers = require("lake.assets.installers")
 local jars = require("lake.assets.jars")
@@ -87,23 +88,34 @@ function M.installer(ctx)
 end
 
 --- The Dockerfile of a kind ("lambda" or "glue"): the app's own
--- docker/Dockerfile.<kind>, else the one shipped with lakehost.
+-- docker/Dockerfile.<kind>, else the one built into lakehost, written to
+-- dir/Dockerfile.<kind> (a fresh temporary folder when dir is nil, left to
+-- the caller) so that docker gets a file; dir is then the build context.
+-- @param app App
+-- @param kind string
+-- @param dir string|nil folder for the built-in Dockerfile
 -- @return path | nil, string on failure
-function M.dockerfile(app, kind)
+function M.dockerfile(app, kind, dir)
   local name = "Dockerfile." .. kind
-  local tried = {}
   local root = (app.root or "."):gsub("/+$", "")
   local own = (root == "" and "" or root .. "/") .. "docker/" .. name
-  tried[#tried + 1] = own
   if fs.isfile(own) then return fs.realpath(own) or own end
-  local here = package.searchpath("lake.assets", package.path)
-  local lib = here and here:match("^(.*)/lua/lake/assets%.lua$")
-  if lib then
-    local shipped = lib .. "/docker/" .. name
-    tried[#tried + 1] = shipped
-    if fs.isfile(shipped) then return fs.realpath(shipped) or shipped end
+  local text = embedded.file("docker/" .. name)
+  if not text then return nil, ("no %s (looked for %s; lakehost has none built in)"):format(name, own) end
+  local ok, err
+  if dir then
+    ok, err = fs.mkdir_p(dir)
+  else
+    dir, err = fs.tmpdir("lakehost-docker-")
+    ok = dir ~= nil
   end
-  return nil, ("no %s (looked for %s)"):format(name, table.concat(tried, ", "))
+  if not ok then return nil, err end
+  local path = dir .. "/" .. name
+  if not fs.same(path, text) then
+    ok, err = fs.write(path, text)
+    if not ok then return nil, err end
+  end
+  return fs.realpath(path) or path
 end
 
 -- Copies a built file into the output folder as <sha256>.<ext>. A file of
@@ -206,7 +218,7 @@ function M.archive(ctx, spec)
   local dockerfile, dsha
   if builder == "docker" then
     local derr
-    dockerfile, derr = M.dockerfile(ctx.app, spec.kind)
+    dockerfile, derr = M.dockerfile(ctx.app, spec.kind, cfg.cache_dir .. "/docker")
     if not dockerfile then return nil, derr, "failed" end
     dsha = crypto.sha256_file(dockerfile)
   end

@@ -1,0 +1,39 @@
+local embedded = require("host.embedded")
+local fs = require("host.fs")
+
+describe("host.embedded #unit", function()
+  it("lists a module for every .lua file under lua/, sorted", function()
+    local want = {}
+    for _, rel in ipairs(assert(fs.walk("lua"))) do
+      if rel:match("%.lua$") then
+        want[#want + 1] = (rel:gsub("%.lua$", ""):gsub("/init$", ""):gsub("/", "."))
+      end
+    end
+    table.sort(want)
+    local names = embedded.modules()
+    assert.same(want, names)
+    assert.is_true(#names > 50)
+    for _, n in ipairs({ "lake", "lake.app", "lake.states.interpreter", "lake.pipeline.steps.lambda", "resources.s3_bucket" }) do
+      assert.is_true(require("lake.util").contains(names, n), n)
+    end
+  end)
+
+  it("has each module registered in package.preload", function()
+    for _, name in ipairs(embedded.modules()) do
+      assert.equal("function", type(package.preload[name]), name)
+    end
+  end)
+
+  it("hands out the Dockerfiles byte for byte", function()
+    for _, kind in ipairs({ "lambda", "glue" }) do
+      local path = "docker/Dockerfile." .. kind
+      assert.equal(assert(fs.read(path)), embedded.file(path))
+    end
+  end)
+
+  it("answers nil for a file it does not have", function()
+    assert.is_nil(embedded.file("docker/Dockerfile.nope"))
+    assert.is_nil(embedded.file("lua/lake/app.lua"))
+    assert.has_error(function() embedded.file() end)
+  end)
+end)
