@@ -37,44 +37,6 @@ local array_mt = json.array_mt
 ---------------------------------------------------------------------------
 -- Templates
 
--- A value as the template holds it: tokens resolved (ctx: lake.token's),
--- and the lists marked with json.array_mt where the type says "list" (so
--- `[]` never comes out as `{}`). Returns v itself when nothing changed
--- (tables are copied only on the way to a change).
-local function prepare(v, typ, ctx)
-  if type(v) ~= "table" then return v end
-  if token.is(v) then return token.resolve(v, ctx) end
-  local kind = typ and typ.kind
-  if kind == "list" then
-    local out = getmetatable(v) ~= array_mt and setmetatable({}, array_mt) or nil
-    for i = 1, #v do
-      local x = v[i]
-      local y = prepare(x, typ.of, ctx)
-      if y ~= x and not out then
-        out = setmetatable({}, array_mt)
-        for j = 1, i - 1 do out[j] = v[j] end
-      end
-      if out then out[i] = y end
-    end
-    return out or v
-  end
-  local fields, of = kind == "object" and typ.fields, (kind == "map" or kind == "object") and typ.of
-  local out
-  for k, x in pairs(v) do
-    if type(x) == "table" then
-      local y = prepare(x, fields and fields[k] or of, ctx)
-      if y ~= x then
-        if not out then
-          out = {}
-          for k2, x2 in pairs(v) do out[k2] = x2 end
-        end
-        out[k] = y
-      end
-    end
-  end
-  return out and setmetatable(out, getmetatable(v)) or v
-end
-
 local function sorted_tags_list(tags)
   local out = setmetatable({}, array_mt)
   for k, v in util.spairs(tags) do out[#out + 1] = { Key = k, Value = tostring(v) } end
@@ -115,19 +77,16 @@ end
 --- The tags of a stack: the app's, then its own.
 function M.tags(stack) return util.merge(stack.app.tags, stack.tags) end
 
---- The CloudFormation template of a stack, as a Lua table (tokens
--- resolved; raises on a reference to another stack's resource).
--- @param stack Stack
--- @param ctx table|nil { assets = { [id] = { key = ... } } }
-function M.template(stack, ctx)
-  local c = { stack = stack, assets = ctx and ctx.assets }
-  local function value(v) return token.resolve(v, c) end
+-- A stack's template as a table; value(v) gives each value its place
+-- (tokens resolved, or as the model holds them for json.encode's replace).
+-- c.where follows the part being made, for the messages of token.resolve.
+local function assemble(stack, c, value)
   local map = M.tags(stack)
   local tags = { map = map, list = sorted_tags_list(map) }
   local resources = {}
   for _, r in ipairs(stack.resources) do
     c.where = ("%s/%s"):format(stack.name, r.logical_id)
-    local props = prepare(tagged_props(r, tags), r.kind.schema, c)
+    local props = value(tagged_props(r, tags))
     local out = { Type = r.kind.type }
     if next(props) ~= nil then out.Properties = props end
     if #r.depends > 0 then
@@ -167,6 +126,31 @@ function M.template(stack, ctx)
     tpl.Outputs = outputs
   end
   return tpl
+end
+
+--- The CloudFormation template of a stack, as a Lua table (tokens
+-- resolved; raises on a reference to another stack's resource).
+-- @param stack Stack
+-- @param ctx table|nil { assets = { [id] = { key = ... } } }
+function M.template(stack, ctx)
+  local c = { stack = stack, assets = ctx and ctx.assets }
+  return assemble(stack, c, function(v) return token.resolve(v, c) end)
+end
+
+--- The text of a stack's template (stamped, as synth writes it) and the
+-- template as a table with its tokens unresolved: the encoder resolves
+-- each token as it meets it, so the Lua side does not walk every value.
+-- Raises what M.template raises, with the same message.
+-- @param stack Stack
+-- @param ctx table|nil { assets = }
+-- @return text, template (tokens unresolved)
+function M.text(stack, ctx)
+  local c = { stack = stack, assets = ctx and ctx.assets }
+  local tpl = assemble(stack, c, function(v) return v end)
+  local ok, text = pcall(stamp.put, tpl, M.tags(stack), function(t) return token.resolve(t, c) end)
+  if ok then return text, tpl end
+  M.template(stack, ctx) -- the same failure, named where it is (c.where)
+  error(text, 0)
 end
 
 --- Encodes a template the way synth writes it.
@@ -264,12 +248,11 @@ function M.render(app, built)
   local out, errs, warnings = {}, {}, {}
   local mstacks = setmetatable({}, array_mt)
   for _, s in ipairs(stacks) do
-    local ok, tpl = pcall(M.template, s, { assets = built })
+    local ok, text, tpl = pcall(M.text, s, { assets = built })
     if not ok then
-      errs[#errs + 1] = tostring(tpl)
+      errs[#errs + 1] = tostring(text)
     else
       local tags = M.tags(s)
-      local text = stamp.put(tpl, tags)
       local e, w = M.check_limits(s, tpl, #text)
       for _, x in ipairs(e) do errs[#errs + 1] = x end
       for _, x in ipairs(w) do warnings[#warnings + 1] = x end

@@ -229,6 +229,15 @@ function M.sources(mod, what)
   return out
 end
 
+--- True when M.sources(mod, what) has anything to package (without listing it).
+function M.has_sources(mod, what)
+  if mod.shared and #mod.shared > 0 then return true end -- shared/__init__.py at least
+  for _, rel in ipairs(mod.src_files or {}) do
+    if not skipped(rel) and not (what == "script" and rel == "index.py") then return true end
+  end
+  return false
+end
+
 ---------------------------------------------------------------------------
 -- Declarations
 
@@ -321,8 +330,7 @@ function M.glue(app, id, mod, opts)
   -- (a module whose requirements clash has its problem recorded by the
   -- pipeline's checks: the command stops before anything is built)
   local packages = M.packages(mod) or {}
-  local entries = M.sources(mod, "script") or {}
-  if #packages > 0 or #entries > 0 then
+  if #packages > 0 or M.has_sources(mod, "script") then
     out.deps = app:asset {
       id = id .. "/deps", kind = "glue-deps", describe = mod.rel or mod.dir,
       build = function(ctx) return M.build_glue_deps(ctx, id .. "/deps", mod, opts) end,

@@ -692,6 +692,8 @@ function Builder:build()
     pipelines = {}, pipelines_path = v.pipelines_path,
   }
   lake.sns_topic.arn = names.arn("sns", lake.sns_topic.name, env)
+  lake.catalog_arn = names.arn("glue", "catalog", env)
+  lake.assets_objects_arn = token.concat("arn:", token.partition, ":s3:::", app.assets_bucket, "/*")
 
   local set = setmetatable({ list = {}, by_key = {}, domain_set = {} }, BucketSet)
   for _, d in ipairs(v.domains) do
@@ -705,6 +707,9 @@ function Builder:build()
         database = names.database(d, layer, v.stage),
         crawler = layer == "raw" and names.crawler(d, layer, v.stage) or nil,
       }
+      b.objects_arn = token.concat(b.arn, "/*")
+      b.database_arn = names.arn("glue", "database/" .. b.database, env)
+      b.tables_arn = names.arn("glue", "table/" .. b.database .. "/*", env)
       set.list[#set.list + 1] = b
       set.by_key[d .. "/" .. layer] = b
     end

@@ -46,8 +46,8 @@ end
 -- @param resource string
 -- @param env table { region=, account= } (either may be nil: a pseudo parameter then)
 function M.arn(service, resource, env)
-  return token.concat("arn:", token.partition, ":", service, ":", env.region or token.region, ":",
-    env.account or token.account_id, ":", resource)
+  return token.concat("arn:", token.partition, ":" .. service .. ":", env.region or token.region, ":",
+    env.account or token.account_id, ":" .. resource)
 end
 
 return M

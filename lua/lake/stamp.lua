@@ -10,6 +10,7 @@ local M = {}
 
 local DIGITS = 16
 local PLACEHOLDER = "[lakehost:" .. ("0"):rep(DIGITS) .. "]"
+local PLACEHOLDER_PATTERN = "%[lakehost:" .. ("0"):rep(DIGITS) .. "%]"
 local PATTERN = "%[lakehost:(%x+)%]"
 
 --- Stamps a template and returns its text (pretty JSON, as synth writes
@@ -19,17 +20,23 @@ local PATTERN = "%[lakehost:(%x+)%]"
 -- AWSTemplateFormatVersion, so its value holds the first occurrence).
 -- @param tpl table the template (its Description gets the stamp)
 -- @param tags table the stack's tags
+-- @param replace function|nil json.encode's replace (resolves the tokens a template holds)
 -- @return string
-function M.put(tpl, tags)
+function M.put(tpl, tags, replace)
   local desc = tpl.Description
   desc = (desc and desc ~= "") and (desc .. " ") or ""
   tpl.Description = desc .. PLACEHOLDER
-  local text = json.encode(tpl, { pretty = true, newline = true })
-  local digits = crypto.sha256_hex(text .. "\0" .. json.encode(tags)):sub(1, DIGITS)
+  local text = json.encode(tpl, { pretty = true, newline = true, replace = replace })
+  local h = crypto.sha256_new()
+  assert(h:update(text))
+  assert(h:update("\0"))
+  assert(h:update(json.encode(tags)))
+  local digits = assert(h:hex()):sub(1, DIGITS)
   local stamp = "[lakehost:" .. digits .. "]"
   tpl.Description = desc .. stamp
-  local at = assert(text:find(PLACEHOLDER, 1, true), "the placeholder is in the text")
-  return text:sub(1, at - 1) .. stamp .. text:sub(at + #PLACEHOLDER)
+  local stamped, n = text:gsub(PLACEHOLDER_PATTERN, stamp, 1)
+  assert(n == 1, "the placeholder is in the text")
+  return stamped
 end
 
 --- The hash stamped in a Description, or nil.

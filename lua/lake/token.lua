@@ -25,6 +25,13 @@ local PSEUDO = {
 local PSEUDO_SUB = {}
 for name in pairs(PSEUDO) do PSEUDO_SUB[name] = "${" .. name .. "}" end
 
+-- A literal part of a Fn::Sub template: "${" must read as text ("${!").
+local function escape_sub(s)
+  if not s:find("${", 1, true) then return s end
+  return (s:gsub("%${", "${!"))
+end
+
+
 --- { Ref = ... } of a resource, or of a pseudo parameter ("AWS::Region").
 function M.ref(target)
   if type(target) == "string" then
@@ -75,41 +82,75 @@ M.url_suffix = M.ref("AWS::URLSuffix")
 M.stack_name = M.ref("AWS::StackName")
 M.no_value = M.ref("AWS::NoValue")
 
+-- The Fn::Sub text of a token that is the same in every stack (a pseudo
+-- parameter, or a template without variables), else nil.
+local function fixed_text(t)
+  if t.kind == "ref" and type(t.target) == "string" then return PSEUDO_SUB[t.target] end
+  if t.kind == "sub" and not (t.vars and next(t.vars)) then return t.template end
+  return nil
+end
+
+local find, gsub = string.find, string.gsub
+
 --- Concatenation of strings and tokens: a plain string when every part is a
--- string, else one Fn::Sub (refs, attributes and pseudo parameters inline).
+-- string; one Fn::Sub template (a sub token) when the others are pseudo
+-- parameters or such templates, which is the same in every stack; else a
+-- concat token whose refs and attributes are inlined in its Fn::Sub when
+-- it is resolved. Strings side by side are joined into one part.
 function M.concat(...)
-  local parts, n, tokens = {}, 0, false
-  -- strings side by side are joined: fewer parts to resolve
-  local function put(q)
-    if type(q) ~= "string" then
-      n = n + 1
-      parts[n] = q
-    elseif q ~= "" then
-      if type(parts[n]) == "string" then parts[n] = parts[n] .. q else n = n + 1 parts[n] = q end
+  local args, parts, k = { ... }, {}, 0
+  local text, tokens, fixed = nil, false, true -- text: the strings met since the last token
+  local function add(q) -- a token
+    if text then
+      k = k + 1
+      parts[k], text = text, nil
+    end
+    k = k + 1
+    parts[k] = q
+    if fixed and not ((q.kind == "ref" and PSEUDO_SUB[q.target]) or (q.kind == "sub" and not q.vars)) then
+      fixed = false
     end
   end
   for i = 1, select("#", ...) do
-    local p = select(i, ...)
-    if math.type(p) == "integer" then p = tostring(p) end
-    if getmetatable(p) == Token then
+    local p = args[i]
+    if type(p) == "string" then
+      if p ~= "" then text = text and text .. p or p end
+    elseif getmetatable(p) == Token then
       tokens = true
       if p.kind == "concat" then
-        for _, q in ipairs(p.parts) do put(q) end
+        for _, q in ipairs(p.parts) do
+          if type(q) == "string" then text = text and text .. q or q else add(q) end
+        end
       else
-        put(p)
+        add(p)
       end
-    elseif type(p) == "string" then
-      put(p)
+    elseif math.type(p) == "integer" then
+      text = (text or "") .. tostring(p)
     else
       error(("token.concat: part %d is a %s, expected a string or a token"):format(i, type(p)), 2)
     end
   end
-  if not tokens then return parts[1] or "" end
-  return new { kind = "concat", parts = parts }
+  if not tokens then return text or "" end
+  if text then
+    k = k + 1
+    parts[k] = text
+  end
+  if not fixed then return new { kind = "concat", parts = parts } end
+  for i = 1, k do
+    local q = parts[i]
+    if type(q) ~= "string" then
+      parts[i] = q.kind == "ref" and PSEUDO_SUB[q.target] or q.template
+    elseif find(q, "${", 1, true) then
+      parts[i] = gsub(q, "%${", "${!")
+    end
+  end
+  return new { kind = "sub", template = table.concat(parts, "", 1, k) }
 end
 
 --- The text of v for length checks: strings as they are, tokens with the
--- longest value they can take (longest region, 12-digit account).
+-- longest value they can take (longest region, 12-digit account); what
+-- only CloudFormation knows (a resource's name, an attribute) counts as
+-- empty, and nil is the answer for a value of that kind alone.
 M.LONGEST = { ["AWS::Region"] = "ap-southeast-5", ["AWS::AccountId"] = "123456789012",
   ["AWS::Partition"] = "aws-iso-b", ["AWS::URLSuffix"] = "amazonaws.com.cn" }
 function M.worst_case(v)
@@ -125,16 +166,15 @@ function M.worst_case(v)
       end
     end
     return table.concat(out)
+  elseif v.kind == "sub" and not (v.vars and next(v.vars)) then
+    return (v.template:gsub("%${([^}]*)}", function(name)
+      if name:sub(1, 1) == "!" then return "${" .. name:sub(2) end
+      return M.LONGEST[name] or (PSEUDO[name] and name) or ""
+    end))
   elseif v.kind == "ref" and type(v.target) == "string" then
     return M.LONGEST[v.target] or v.target
   end
   return nil -- unknown until deploy
-end
-
--- A literal part of a Fn::Sub template: "${" must read as text ("${!").
-local function escape_sub(s)
-  if not s:find("${", 1, true) then return s end
-  return (s:gsub("%${", "${!"))
 end
 
 local function id_of(res, ctx)
@@ -177,12 +217,12 @@ local function resolve_token(v, ctx)
       if type(p) == "string" then
         tmpl[i] = escape_sub(p)
       else
-        local kind, lazy = p.kind, nil
+        local kind, text, lazy = p.kind, fixed_text(p), nil
         if kind == "lazy" then lazy = p.fn(ctx) end
-        if type(lazy) == "string" then
+        if text then
+          tmpl[i] = text
+        elseif type(lazy) == "string" then
           tmpl[i] = escape_sub(lazy)
-        elseif kind == "ref" and type(p.target) == "string" then
-          tmpl[i] = PSEUDO_SUB[p.target]
         elseif kind == "ref" then
           tmpl[i] = "${" .. id_of(p.target, ctx) .. "}"
         elseif kind == "getatt" then

@@ -1,9 +1,14 @@
---- Property types for resource kinds and configs.
+--- Property types for resource kinds.
 --
--- A type is a table { kind = ..., check = function(v, path, errs) }. Checks
--- collect every problem into errs (an array of "path: message") rather than
--- stopping at the first. Tokens are accepted wherever a scalar is expected:
--- their value is only known to CloudFormation.
+-- A type is a table { kind = ..., ok = function(v), check = function(v, path, errs) }.
+-- ok(v) answers whether v is right, building nothing (most values are);
+-- check(v, path, errs) collects every problem into errs (an array of
+-- "path: message") rather than stopping at the first, and is asked only of
+-- a value ok refused. Tokens are accepted wherever a scalar is expected:
+-- their value is only known to CloudFormation. An empty table where a list
+-- is expected is marked as a JSON array on the way (json.array_mt), so that
+-- the template says [] there and not {}.
+local json = require("host.json")
 local token = require("lake.token")
 local util = require("lake.util")
 
@@ -22,22 +27,41 @@ local function tname(v)
 end
 M.tname = tname
 
+-- A type of a kind file's own may have check alone: its ok is then check
+-- asked with a scratch list.
+local function with_ok(typ)
+  if not typ.ok then
+    typ.ok = function(v)
+      local errs = {}
+      typ.check(v, "", errs)
+      return #errs == 0
+    end
+  end
+  return typ
+end
+
 local function scalar(kind, test, opts)
   opts = opts or {}
+  local min, max, pattern, max_len = opts.min, opts.max, opts.pattern, opts.max_len
   return {
     kind = kind, required = opts.required, default = opts.default, doc = opts.doc,
+    ok = function(v)
+      if not test(v) then return token.is(v) end
+      return not ((min and v < min) or (max and v > max) or (pattern and not tostring(v):match(pattern))
+        or (max_len and #v > max_len))
+    end,
     check = function(v, path, errs)
       if not test(v) then
         if token.is(v) then return end
         return add(errs, path, "expected %s, got %s", kind, tname(v))
       end
-      if opts.min and v < opts.min then add(errs, path, "must be at least %s, got %s", opts.min, v) end
-      if opts.max and v > opts.max then add(errs, path, "must be at most %s, got %s", opts.max, v) end
-      if opts.pattern and not tostring(v):match(opts.pattern) then
-        add(errs, path, "%s", opts.pattern_msg or ("does not match " .. opts.pattern))
+      if min and v < min then add(errs, path, "must be at least %s, got %s", min, v) end
+      if max and v > max then add(errs, path, "must be at most %s, got %s", max, v) end
+      if pattern and not tostring(v):match(pattern) then
+        add(errs, path, "%s", opts.pattern_msg or ("does not match " .. pattern))
       end
-      if opts.max_len and #v > opts.max_len then
-        add(errs, path, "is %d characters long, at most %d allowed", #v, opts.max_len)
+      if max_len and #v > max_len then
+        add(errs, path, "is %d characters long, at most %d allowed", #v, max_len)
       end
     end,
   }
@@ -54,6 +78,7 @@ function M.enum(o)
   for _, s in ipairs(o) do set[s] = true end
   return {
     kind = "enum", required = o.required, default = o.default, values = o,
+    ok = function(v) return set[v] == true or token.is(v) end,
     check = function(v, path, errs)
       if token.is(v) then return end
       if not set[v] then
@@ -68,23 +93,35 @@ end
 --- Anything JSON can hold (policy documents, free-form maps).
 function M.any(o)
   o = o or {}
-  return { kind = "any", required = o.required, check = function() end }
+  return { kind = "any", required = o.required, ok = function() return true end, check = function() end }
 end
 
 --- Array of elements of one type.
 function M.list(of, o)
   o = o or {}
+  with_ok(of)
+  local min_items = o.min_items
+  local function is_list(v) return type(v) == "table" and (next(v) == nil or #v > 0) end
   return {
     kind = "list", required = o.required, of = of,
+    ok = function(v)
+      if not is_list(v) then return token.is(v) end
+      if next(v) == nil and getmetatable(v) == nil then setmetatable(v, json.array_mt) end
+      if min_items and #v < min_items then return false end
+      for i = 1, #v do
+        if not of.ok(v[i]) then return false end
+      end
+      return true
+    end,
     check = function(v, path, errs)
       if token.is(v) then return end
-      if type(v) ~= "table" or (next(v) ~= nil and #v == 0) then
-        return add(errs, path, "expected a list, got %s", tname(v))
+      if not is_list(v) then return add(errs, path, "expected a list, got %s", tname(v)) end
+      if min_items and #v < min_items then
+        add(errs, path, "needs at least %d item(s), got %d", min_items, #v)
       end
-      if o.min_items and #v < o.min_items then
-        add(errs, path, "needs at least %d item(s), got %d", o.min_items, #v)
+      for i, x in ipairs(v) do
+        if not of.ok(x) then of.check(x, ("%s[%d]"):format(path, i), errs) end
       end
-      for i, x in ipairs(v) do of.check(x, ("%s[%d]"):format(path, i), errs) end
     end,
   }
 end
@@ -92,22 +129,23 @@ end
 --- Map from string keys to values of one type.
 function M.map(of, o)
   o = o or {}
+  with_ok(of)
   return {
     kind = "map", required = o.required, of = of,
+    ok = function(v)
+      if type(v) ~= "table" or #v > 0 then return token.is(v) end
+      for k, x in pairs(v) do
+        if type(k) ~= "string" or not of.ok(x) then return false end
+      end
+      return true
+    end,
     check = function(v, path, errs)
       if token.is(v) then return end
       if type(v) ~= "table" or #v > 0 then return add(errs, path, "expected a map, got %s", tname(v)) end
-      -- pairs first (fast); sorted again only to report problems in a stable order
-      local mine = {}
-      for k, x in pairs(v) do
-        if type(k) ~= "string" then add(mine, path, "keys must be strings")
-        else of.check(x, path .. "." .. k, mine) end
-      end
-      if #mine > 0 then
-        for k, x in util.spairs(v) do
-          if type(k) ~= "string" then add(errs, path, "keys must be strings")
-          else of.check(x, path .. "." .. k, errs) end
-        end
+      -- sorted, to report problems in a stable order
+      for k, x in util.spairs(v) do
+        if type(k) ~= "string" then add(errs, path, "keys must be strings")
+        elseif not of.ok(x) then of.check(x, path .. "." .. k, errs) end
       end
     end,
   }
@@ -132,9 +170,21 @@ function M.object(fields, o)
   end
   local required = {}
   for _, name in ipairs(order) do
+    with_ok(by[name])
     if by[name].required then required[#required + 1] = name end
   end
   local t = { kind = "object", required = o.required, fields = by, order = order, required_fields = required }
+  t.ok = function(v)
+    if type(v) ~= "table" or #v > 0 then return token.is(v) end
+    for k, x in pairs(v) do
+      local typ = by[k]
+      if not (typ and typ.ok(x)) then return false end
+    end
+    for _, name in ipairs(required) do
+      if v[name] == nil then return false end
+    end
+    return true
+  end
   t.check = function(v, path, errs)
     if token.is(v) then return end
     if type(v) ~= "table" or #v > 0 then return add(errs, path, "expected an object, got %s", tname(v)) end
@@ -143,28 +193,10 @@ function M.object(fields, o)
   return t
 end
 
--- True when v is right for obj, checking only the fields v has (and that
--- the required ones are there): most values are, and then nothing more is
--- done. A wrong one is checked again field by field in the type's order, so
--- that its problems are reported in that order.
-local function fields_ok(obj, v)
-  local fields, scratch = obj.fields, {}
-  for k, x in pairs(v) do
-    local typ = fields[k]
-    if not typ then return false end
-    typ.check(x, k, scratch)
-    if #scratch > 0 then return false end
-  end
-  for _, name in ipairs(obj.required_fields) do
-    if v[name] == nil then return false end
-  end
-  return true
-end
-
 --- Checks v's keys against an object type: unknown keys (with did-you-mean),
--- missing required keys, then each field's own type.
+-- missing required keys, then each field's own type (in the type's order).
 function M.check_fields(obj, v, path, errs)
-  if fields_ok(obj, v) then return end
+  if obj.ok(v) then return end
   local prefix = path ~= "" and path .. "." or ""
   local unknown
   for k in pairs(v) do
@@ -183,7 +215,7 @@ function M.check_fields(obj, v, path, errs)
     local typ, x = obj.fields[name], v[name]
     if x == nil then
       if typ.required then add(errs, prefix .. name, "is required") end
-    else
+    elseif not typ.ok(x) then
       typ.check(x, prefix .. name, errs)
     end
   end

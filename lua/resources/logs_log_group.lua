@@ -14,8 +14,9 @@ logs_log_group.RETENTION_DAYS = { 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365
 local retention = { kind = "integer", values = logs_log_group.RETENTION_DAYS }
 local allowed = {}
 for _, d in ipairs(logs_log_group.RETENTION_DAYS) do allowed[d] = true end
+function retention.ok(v) return token.is(v) or (math.type(v) == "integer" and allowed[v] == true) end
 function retention.check(v, path, errs)
-  if token.is(v) or (math.type(v) == "integer" and allowed[v]) then return end
+  if retention.ok(v) then return end
   errs[#errs + 1] = ("%s: expected one of %s, got %s"):format(path,
     table.concat(logs_log_group.RETENTION_DAYS, ", "), type(v) == "number" and tostring(v) or t.tname(v))
 end

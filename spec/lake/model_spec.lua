@@ -28,9 +28,12 @@ describe("lake.token #unit", function()
     end
   end)
 
-  it("turns pseudo parameters into one Fn::Sub", function()
+  it("turns pseudo parameters into one Fn::Sub, made as the token is", function()
     local v = token.concat("bucket-", token.region, "-", token.account_id, "-dev")
+    assert.equal("sub", v.kind) -- the same in every stack
     assert.same({ ["Fn::Sub"] = "bucket-${AWS::Region}-${AWS::AccountId}-dev" }, token.resolve(v, {}))
+    assert.same({ ["Fn::Sub"] = "bucket-${AWS::Region}-${AWS::AccountId}-dev/*" },
+      token.resolve(token.concat(v, "/*"), {}))
   end)
 
   it("escapes ${ in literal parts of a Fn::Sub", function()
@@ -73,8 +76,10 @@ describe("lake.token #unit", function()
   end)
 
   it("joins the strings side by side in a concatenation", function()
-    local v = token.concat("a", "b", token.region, "c", "", "d")
-    assert.same({ "ab", token.region, "cd" }, v.parts)
+    local app = app_mod.new()
+    local topic = app:stack("a"):add("sns_topic", "Topic", {})
+    local v = token.concat("a", "b", token.ref(topic), "c", "", "d")
+    assert.same({ "ab", token.ref(topic), "cd" }, v.parts)
     -- "$" and "{" from two parts are escaped as the "${" they make
     assert.same({ ["Fn::Sub"] = "x${!y-${AWS::Region}" }, token.resolve(token.concat("x$", "{y-", token.region), {}))
   end)

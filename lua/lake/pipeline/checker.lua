@@ -25,9 +25,21 @@ end
 
 --- A checker for one file.
 -- @param file string the file as the user would type it
--- @param marks table|nil host.yaml marks (marks[tbl] = {line=, keys=|items= (lines by key or index)})
+-- @param marks table|function|nil host.yaml marks (marks[tbl] = {line=, keys=|items= (lines by
+--   key or index)}), or a function that makes them when a line is first asked for
 function M.new(file, marks)
-  return setmetatable({ file = file, marks = marks or {}, problems = {} }, Checker)
+  local c = setmetatable({ file = file, problems = {} }, Checker)
+  if type(marks) == "function" then c.make_marks = marks else c.marks = marks or {} end
+  return c
+end
+
+-- The marks, made when first needed.
+local function marks_of(c)
+  if not c.marks then
+    c.marks = c.make_marks()
+    c.make_marks = nil
+  end
+  return c.marks
 end
 
 --- Records a problem. file defaults to the checker's file.
@@ -37,7 +49,7 @@ end
 
 --- Line of key (a string key or a 1-based list index) inside tbl, else of tbl.
 function Checker:line_of(tbl, key, fallback)
-  local m = type(tbl) == "table" and self.marks[tbl]
+  local m = type(tbl) == "table" and marks_of(self)[tbl]
   if not m then return fallback end
   return (m.keys and m.keys[key]) or (m.items and m.items[key]) or m.line or fallback
 end
@@ -52,7 +64,7 @@ function Checker:kind(v)
     local mt = getmetatable(v)
     if mt ~= nil and mt == json.object_mt then return "mapping" end
     if mt ~= nil and mt == json.array_mt then return "list" end
-    local m = self.marks[v]
+    local m = marks_of(self)[v]
     if m and m.keys then return "mapping" end
     if m and m.items then return "list" end
     if next(v) == nil then return "empty" end
@@ -84,12 +96,14 @@ end
 --- Records unknown keys of a mapping, with a did-you-mean when one is close.
 -- @param allowed array of the keys allowed, in the order the message lists them
 function Checker:unknown_keys(tbl, allowed, path)
-  local set = {}
-  for _, k in ipairs(allowed) do set[k] = true end
-  local unknown = {}
+  local unknown
   for k in pairs(tbl) do
-    if not set[k] then unknown[k] = true end
+    if not util.contains(allowed, k) then
+      unknown = unknown or {}
+      unknown[k] = true
+    end
   end
+  if not unknown then return end
   for _, k in ipairs(util.sorted_keys(unknown)) do
     local s = type(k) == "string" and util.did_you_mean(k, allowed)
     local msg = s and ("unknown key (did you mean '%s'?)"):format(s)

@@ -16,8 +16,11 @@ M.SHARED_KEYS = { "packages", "extra_jars" }
 
 --- Line number of the 1-based byte offset pos in text.
 local function line_at(text, pos)
-  local n = 1
-  for _ in text:sub(1, math.max(pos - 1, 0)):gmatch("\n") do n = n + 1 end
+  local n, at = 1, text:find("\n", 1, true)
+  while at and at < pos do
+    n = n + 1
+    at = text:find("\n", at + 1, true)
+  end
   return n
 end
 
@@ -89,7 +92,8 @@ local function decode(ck, rel, loaded)
     ck:add(line, nil, "invalid JSON: " .. (msg or tostring(derr)), rel)
     return nil
   end
-  return value, checker.new(rel, json_marks(text, value))
+  -- the lines are found only when a problem needs one
+  return value, checker.new(rel, function() return json_marks(text, value) end)
 end
 
 -- Copies the problems of a per-file checker into ck.

@@ -205,30 +205,31 @@ function M.logs_statement(env, fn_names)
 end
 
 --- Read and write on the pipeline's two buckets (and reading the assets
--- bucket, when given: Glue reads its scripts from there).
-function M.s3_statements(buckets, assets_bucket)
+-- bucket's objects, when given: Glue reads its scripts from there).
+-- @param buckets array of the lake's bucket records (lake.bucket_set)
+-- @param assets_objects token|nil the ARN of the assets bucket's objects (lake.assets_objects_arn)
+function M.s3_statements(buckets, assets_objects)
   local objects, list = {}, {}
   for _, b in ipairs(buckets) do
-    objects[#objects + 1] = token.concat(b.arn, "/*")
+    objects[#objects + 1] = b.objects_arn
     list[#list + 1] = b.arn
   end
   local out = {
     M.statement("ListPipelineBuckets", { "s3:ListBucket", "s3:GetBucketLocation" }, list),
     M.statement("ReadWritePipelineObjects", { "s3:GetObject", "s3:PutObject", "s3:DeleteObject" }, objects),
   }
-  if assets_bucket then
-    out[#out + 1] = M.statement("ReadAssets", { "s3:GetObject" },
-      { token.concat("arn:", token.partition, ":s3:::", assets_bucket, "/*") })
-  end
+  if assets_objects then out[#out + 1] = M.statement("ReadAssets", { "s3:GetObject" }, { assets_objects }) end
   return out
 end
 
---- The Glue Data Catalog: the domain's databases of the two layers and their tables.
-function M.catalog_statement(env, databases)
-  local res = { names.arn("glue", "catalog", env) }
-  for _, db in ipairs(databases) do
-    res[#res + 1] = names.arn("glue", "database/" .. db, env)
-    res[#res + 1] = names.arn("glue", "table/" .. db .. "/*", env)
+--- The Glue Data Catalog: the databases of the buckets and their tables.
+-- @param lake table the built lake (its catalog_arn)
+-- @param buckets array of the lake's bucket records
+function M.catalog_statement(lake, buckets)
+  local res = { lake.catalog_arn }
+  for _, b in ipairs(buckets) do
+    res[#res + 1] = b.database_arn
+    res[#res + 1] = b.tables_arn
   end
   return M.statement("UseCatalog", { "glue:GetDatabase", "glue:GetTable", "glue:GetTables", "glue:CreateTable",
     "glue:UpdateTable", "glue:GetPartitions", "glue:BatchCreatePartition" }, res)
@@ -439,7 +440,6 @@ function M.build(lake, cfg, modules, n)
   local p = setmetatable({
     lake = lake, app = lake.app, env = lake.env, stage = lake.stage, cfg = cfg, stack = stack, names = n,
     modules = modules, origin = origin, target = target, buckets = { origin, target },
-    databases = { origin.database, target.database },
     state_machine_arn = names.arn("states", "stateMachine:" .. n.state_machine, lake.env),
     base_env = M.base_environment(lake.name, lake.stage, cfg.name),
     refs = {}, sm_statements = {},

@@ -137,8 +137,13 @@ function M.render(def, values)
       return table.concat(out)
     elseif t.kind == "ref" and type(t.target) == "string" then
       return values[t.target] or t.target
+    elseif t.kind == "sub" and not (t.vars and next(t.vars)) then
+      return (t.template:gsub("%${([^}]*)}", function(name)
+        if name:sub(1, 1) == "!" then return "${" .. name:sub(2) end
+        return values[name]
+      end))
     end
-    error("asl.render: cannot render a " .. t.kind .. " token", 2)
+    error("state_machine.render: cannot render a " .. t.kind .. " token", 2)
   end
   return json.encode(def, { pretty = true, replace = text_of })
 end

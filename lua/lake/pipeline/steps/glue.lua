@@ -144,8 +144,8 @@ end
 -- state machine's right to run them and wait for them.
 function M.resources(p, list)
   local n, cfg, app = p.names, p.cfg, p.app
-  local st = pstack.s3_statements(p.buckets, app.assets_bucket)
-  st[#st + 1] = pstack.catalog_statement(p.env, p.databases)
+  local st = pstack.s3_statements(p.buckets, p.lake.assets_objects_arn)
+  st[#st + 1] = pstack.catalog_statement(p.lake, p.buckets)
   local role = p:role("GlueStepsRole", n.role.glue, "glue.amazonaws.com", st, { policy = "glue-steps",
     managed = { pstack.managed_policy("service-role/AWSGlueServiceRole") },
     description = ("Glue steps of pipeline %s: its domain's buckets and catalog"):format(cfg.name) })

@@ -96,7 +96,7 @@ function M.resources(p, list)
   local fn_names = {}
   for i, s in ipairs(list) do fn_names[i] = n.steps[s.name]["function"] end
   local st = pstack.s3_statements(p.buckets)
-  st[#st + 1] = pstack.catalog_statement(p.env, p.databases)
+  st[#st + 1] = pstack.catalog_statement(p.lake, p.buckets)
   st[#st + 1] = pstack.logs_statement(p.env, fn_names)
   local role = p:role("LambdaStepsRole", n.role.lambda, pstack.LAMBDA_SERVICE, st, { policy = "lambda-steps",
     managed = p.vpc_policy,
