@@ -844,12 +844,12 @@ io.write(tostring(built and built.sha256), "|", tostring(built and built.cached)
     assert(sha, out .. err)
     assert.equal("false", cached)
     -- the Dockerfile built into lakehost, written into the cache folder
-    local context = fs.realpath(root .. "/cache") .. "/docker"
-    assert.equal(fs.read("docker/Dockerfile.lambda"), fs.read(context .. "/Dockerfile.lambda"))
+    local docker_dir = fs.realpath(root .. "/cache") .. "/docker"
+    assert.equal(fs.read("docker/Dockerfile.lambda"), fs.read(docker_dir .. "/Dockerfile.lambda"))
     assert.equal(3, #calls)
     assert.same({ "version", "--format", "{{.Server.Version}}" }, calls[1])
-    assert.same({ "build", "--platform", "linux/amd64", "-f", context .. "/Dockerfile.lambda",
-      "-t", "lakehost-deps-lambda:py3.12-x86_64", "--build-arg", "PYTHON_VERSION=3.12", context }, calls[2])
+    assert.same({ "build", "--platform", "linux/amd64", "-f", docker_dir .. "/Dockerfile.lambda",
+      "-t", "lakehost-deps-lambda:py3.12-x86_64", "--build-arg", "PYTHON_VERSION=3.12", docker_dir }, calls[2])
     local work = calls[3][8]:match("^(.*):/lakehost/in:ro$")
     assert.matches("^" .. fs.realpath(root .. "/cache"):gsub("%p", "%%%0") .. "/tmp/%d+%-1$", work)
     assert.same({ "run", "--rm", "--platform", "linux/amd64", "--user", ("%d:%d"):format(proc.uid(), proc.gid()),
@@ -873,9 +873,9 @@ io.write(tostring(built and built.sha256), "|", tostring(built and built.cached)
     assert.equal(0, status, err)
     assert.matches("|false|nil|nil$", out)
     assert.equal(2, #calls)
-    local context = fs.realpath(root .. "/cache") .. "/docker"
-    assert.same({ "build", "--platform", "linux/arm64", "-f", context .. "/Dockerfile.lambda",
-      "-t", "lakehost-deps-lambda:py3.11-arm64", "--build-arg", "PYTHON_VERSION=3.11", context }, calls[1])
+    local docker_dir = fs.realpath(root .. "/cache") .. "/docker"
+    assert.same({ "build", "--platform", "linux/arm64", "-f", docker_dir .. "/Dockerfile.lambda",
+      "-t", "lakehost-deps-lambda:py3.11-arm64", "--build-arg", "PYTHON_VERSION=3.11", docker_dir }, calls[1])
     assert.same({ "run", "--rm", "--platform", "linux/arm64" }, { table.unpack(calls[2], 1, 4) })
   end)
 
