@@ -11,6 +11,7 @@
 local app_mod = require("lake.app")
 local errors = require("lake.errors")
 local util = require("lake.util")
+local installers = require("lake.assets.installers")
 
 local M = {}
 
@@ -84,7 +85,6 @@ local CHECKS = {
     if not (n and n >= 1) then return ("--concurrency expects a number >= 1, got '%s'"):format(v) end
   end,
   builder = function(v)
-    local installers = require("lake.assets.installers")
     if not installers.known(v) then
       return ("--builder expects one of %s, got '%s'%s"):format(table.concat(installers.NAMES, ", "), v,
         util.suggest(v, installers.NAMES))

@@ -11,6 +11,9 @@ local cfn = require("lake.aws.cloudformation")
 local endpoints = require("lake.aws.endpoints")
 local s3 = require("lake.aws.s3")
 local stamp = require("lake.stamp")
+local util = require("lake.util")
+local fs = require("host.fs")
+local crypto = require("host.crypto")
 
 local M = {}
 
@@ -66,7 +69,7 @@ function M.select(manifest, selectors, exclusively)
     if not hit then
       local names = {}
       for _, s in ipairs(manifest.stacks) do names[#names + 1] = s.name end
-      return nil, ("no stack matches '%s'%s"):format(sel, require("lake.util").suggest(sel, names))
+      return nil, ("no stack matches '%s'%s"):format(sel, util.suggest(sel, names))
     end
   end
   if not exclusively then
@@ -75,7 +78,7 @@ function M.select(manifest, selectors, exclusively)
         if not chosen[d] then chosen[d] = true; add(d) end
       end
     end
-    for name in pairs(require("lake.util").copy(chosen)) do add(name) end
+    for name in pairs(util.copy(chosen)) do add(name) end
   end
   local out = {}
   for _, s in ipairs(manifest.stacks) do if chosen[s.name] then out[#out + 1] = s end end
@@ -419,8 +422,6 @@ end
 -- go to the assets bucket (uploaded once, named by their hash).
 -- @return array of entries for deploy_stack | nil, err
 function M.prepare(ctx, stacks, out_dir)
-  local fs = require("host.fs")
-  local crypto = require("host.crypto")
   local entries = {}
   for _, s in ipairs(stacks) do
     local body, err = fs.read(out_dir .. "/" .. s.template)

@@ -1,6 +1,7 @@
 --- Template differences: resources added, removed and changed, with the
 -- property paths that changed. Pure.
 local util = require("lake.util")
+local json = require("host.json")
 
 local M = {}
 
@@ -16,7 +17,7 @@ end
 local function render(v)
   if type(v) == "string" then return ("%q"):format(v) end
   if type(v) ~= "table" then return tostring(v) end
-  return require("host.json").encode(v)
+  return json.encode(v)
 end
 M.render = render
 

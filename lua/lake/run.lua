@@ -28,6 +28,7 @@
 -- Progress (a timeline: step, duration, status) goes to stderr; the final
 -- output, as JSON, to stdout. Exit 0 when every execution SUCCEEDED, 1 when
 -- one FAILED or the run could not go on, 2 for bad input.
+local assets = require("lake.assets")
 local bootstrap = require("lake.run_bootstrap")
 local client = require("lake.aws.client")
 local credentials = require("lake.aws.credentials")
@@ -507,7 +508,7 @@ local function code_dir(rt, fn)
   local dest = rt:tmp("lambda/" .. fn.name)
   if code.ZipFile ~= nil then
     local src = rt:resolve(code.ZipFile, fn.name .. ": Code.ZipFile")
-    local module = (fn.props.Handler or "index.handler"):match("^(.*)%.[^.]+$") or "index"
+    local module = (fn.props.Handler or assets.HANDLER):match("^(.*)%.[^.]+$") or "index"
     try(fn.name, fs.write, dest .. "/" .. module:gsub("%.", "/") .. ".py", src)
   else
     local key = rt:resolve(code.S3Key, fn.name .. ": Code.S3Key")
@@ -562,7 +563,7 @@ function Runtime:invoke_lambda(name, event, p)
   env.AWS_LAMBDA_FUNCTION_VERSION = "$LATEST"
   env.AWS_LAMBDA_LOG_GROUP_NAME = meta.log_group
   env.LAMBDA_TASK_ROOT = dir
-  env._HANDLER = props.Handler or "index.handler"
+  env._HANDLER = props.Handler or assets.HANDLER
   local res = self:run_python({ "-c", bootstrap.LAMBDA, env._HANDLER, base .. ".event.json", base .. ".result.json",
     json.encode(meta) }, { cwd = dir, path = { dir }, env = env, timeout = limit })
   local out = { stdout = res.stdout, stderr = res.stderr, duration = res.duration, request_id = id, started = {} }

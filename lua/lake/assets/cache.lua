@@ -13,6 +13,9 @@
 -- finished folder into assets/ under the lock. A failed build removes its
 -- work folder, so it leaves neither an entry nor a half-written file.
 local json = require("host.json")
+local crypto = require("host.crypto")
+local fs = require("host.fs")
+local proc = require("host.proc")
 
 local M = {}
 
@@ -47,13 +50,11 @@ end
 -- @param lines array of strings
 -- @return string hex key
 function M.key(lines)
-  local crypto = require("host.crypto")
   return crypto.sha256_hex(table.concat(lines, "\n") .. "\n")
 end
 
 -- Creates the cache folder and its tag once.
 local function prepare(dir)
-  local fs = require("host.fs")
   if fs.isfile(dir .. "/CACHEDIR.TAG") then return true end
   local ok, err = fs.mkdir_p(dir)
   if not ok then return nil, ("cache: %s"):format(err) end
@@ -65,7 +66,6 @@ end
 --- Runs fn() holding the cache's lock.
 -- @return what fn returns | nil, string when the lock cannot be taken
 function M.locked(dir, fn)
-  local fs = require("host.fs")
   local ok, err = prepare(dir)
   if not ok then return nil, err end
   local lock, lerr = fs.lock(dir .. "/lock")
@@ -82,7 +82,6 @@ end
 -- @param dir string cache folder
 -- @return string path | nil, string on failure
 function M.workdir(dir)
-  local fs, proc = require("host.fs"), require("host.proc")
   local ok, err = prepare(dir)
   if not ok then return nil, err end
   local tmp = dir .. "/tmp"
@@ -106,7 +105,6 @@ end
 --- The entry under key, or nil.
 -- @return { path =, sha256 =, size =, ext = } | nil
 function M.get(dir, key)
-  local fs = require("host.fs")
   local edir = ("%s/assets/%s"):format(dir, key)
   local text = fs.read(edir .. "/meta.json")
   if not text then return nil end
@@ -130,7 +128,6 @@ end
 -- @param meta table { sha256 =, size =, ext = }
 -- @return entry (as get) | nil, string on failure
 function M.put(dir, key, work, file, meta)
-  local fs = require("host.fs")
   local entry = work .. "/entry"
   local ok, err = fs.mkdir_p(entry)
   if not ok then return nil, ("cache: %s"):format(err) end

@@ -15,6 +15,7 @@
 -- Failures return `nil, string` carrying the last lines of pip's output.
 local docker = require("lake.docker")
 local proc = require("host.proc")
+local fs = require("host.fs")
 
 local M = {}
 
@@ -178,7 +179,6 @@ local built_images = {}
 --   architecture =, pip = {...}, timeout =, dockerfile = (docker), log = function|nil }
 -- @return true | nil, string on failure
 function M.install(name, job)
-  local fs = require("host.fs")
   if name == "none" or #job.packages == 0 then return true end
   local req = job.work .. "/requirements.txt"
   local ok, err = fs.write(req, table.concat(job.packages, "\n") .. "\n")

@@ -2,6 +2,9 @@
 -- build cache (jars/<sha256 of the URL>.jar) and checked against their pin
 -- ("URL#sha256=<hex>") when they have one.
 local cache = require("lake.assets.cache")
+local fs = require("host.fs")
+local crypto = require("host.crypto")
+local http = require("host.http")
 
 local M = {}
 
@@ -15,7 +18,6 @@ M.TIMEOUT = 600
 -- @return { path =, sha256 =, size = } | nil, string on failure
 function M.fetch(dir, jar, opts)
   opts = opts or {}
-  local fs, crypto, http = require("host.fs"), require("host.crypto"), require("host.http")
   local path = ("%s/jars/%s.jar"):format(dir, crypto.sha256_hex(jar.url))
   local function pinned(sha, where)
     if jar.sha256 and sha ~= jar.sha256 then

@@ -10,6 +10,12 @@
 -- action, status and request id, never headers, keys or tokens.
 local endpoints = require("lake.aws.endpoints")
 local xmlmap = require("lake.aws.xmlmap")
+local proc = require("host.proc")
+local sigv4 = require("host.sigv4")
+local crypto = require("host.crypto")
+local xml = require("host.xml")
+local json = require("host.json")
+local http = require("host.http")
 
 local M = {}
 
@@ -27,8 +33,6 @@ end
 
 --- An error value (also used by the service modules).
 function M.error(t) return setmetatable(t, Error) end
-function M.is_error(v) return getmetatable(v) == Error end
-
 local THROTTLING = {
   Throttling = true, ThrottlingException = true, ThrottledException = true,
   RequestThrottledException = true, TooManyRequestsException = true,
@@ -82,7 +86,7 @@ function M.parse_error(resp)
   local out = { status = resp.status, request_id = resp.headers["x-amzn-requestid"]
     or resp.headers["x-amz-request-id"] }
   if body:match("^%s*<") then
-    local ok, root = pcall(function() return require("host.xml").decode(body) end)
+    local ok, root = pcall(function() return xml.decode(body) end)
     if ok and root then
       -- <ErrorResponse><Error>, S3's bare <Error>, and <Response><Errors><Error>
       -- (EC2 and some emulators): the first <Error> element found, depth first.
@@ -103,11 +107,11 @@ function M.parse_error(resp)
           out.request_id = out.request_id or v.RequestId
         end
       end
-      local rid = require("host.xml").find(root, "RequestId")
+      local rid = xml.find(root, "RequestId")
       out.request_id = out.request_id or (rid and rid.text)
     end
   elseif body:match("^%s*{") then
-    local ok, v = pcall(function() return require("host.json").decode(body) end)
+    local ok, v = pcall(function() return json.decode(body) end)
     if ok and type(v) == "table" then
       out.code = v.__type or v.code or v.Code
       if type(out.code) == "string" then out.code = out.code:match("([^#]+)$") end
@@ -133,14 +137,13 @@ Client.__index = Client
 --   getenv = function, log = function(msg) (verbose), max_attempts = 5, max_time = 120,
 --   retry_base = 0.25, retry_cap = 20, sleep = function(s), now = function() -> epoch seconds }
 function M.new(opts)
-  local proc = require("host.proc")
   local c = setmetatable({
     region = opts.region, credentials = opts.credentials, getenv = opts.getenv or os.getenv,
     log = opts.log, max_attempts = opts.max_attempts or tonumber((opts.getenv or os.getenv)("AWS_MAX_ATTEMPTS") or "") or 5,
     max_time = opts.max_time or 120, retry_base = opts.retry_base or 0.25, retry_cap = opts.retry_cap or 20,
     sleep = opts.sleep or proc.sleep, now = opts.now or proc.time, skew = 0, random = opts.random or math.random,
     stats = { calls = 0, attempts = 0, retries = 0, by_action = {}, by_tag = {} },
-    http = opts.http or require("host.http"),
+    http = opts.http or http,
   }, Client)
   return c
 end
@@ -179,7 +182,6 @@ end
 --   ok = { [status] = true } (statuses that are not errors; default 2xx) }
 -- @return resp | nil, err (an error value: code, message, status, request_id, kind)
 function Client:call(req)
-  local sigv4 = require("host.sigv4")
   local ep = self:endpoint(req.service)
   if req.host_prefix and not ep.custom then
     ep = { url = ep.url:gsub("^(%a+://)", "%1" .. req.host_prefix), custom = false, signing_name = ep.signing_name }
@@ -198,7 +200,7 @@ function Client:call(req)
 
   local payload_hash = req.payload_hash
   if not payload_hash and req.body_file then
-    local h, e = require("host.crypto").sha256_file(req.body_file)
+    local h, e = crypto.sha256_file(req.body_file)
     if not h then return nil, M.error { code = "LocalFile", message = e, service = req.service, action = action } end
     payload_hash = h
   end

@@ -13,6 +13,12 @@
 -- Credentials tables print as "<credentials from SOURCE>" so a stray
 -- tostring() or log line cannot leak a key.
 local ini = require("lake.aws.ini")
+local fs = require("host.fs")
+local proc = require("host.proc")
+local json = require("host.json")
+local http = require("host.http")
+local client = require("lake.aws.client")
+local sts = require("lake.aws.sts")
 
 local M = {}
 
@@ -26,7 +32,6 @@ M.creds = creds
 local function home(getenv) return getenv("HOME") or "" end
 
 local function read_ini(path, getenv)
-  local fs = require("host.fs")
   local text = fs.read(path)
   if not text then return {} end
   local t, err = ini.parse(text, path)
@@ -97,8 +102,6 @@ end
 M.split_command = split_command
 
 local function from_process(cmd, profile)
-  local proc = require("host.proc")
-  local json = require("host.json")
   local argv, err = split_command(cmd)
   if not argv or #argv == 0 then return nil, ("profile %s: credential_process: %s"):format(profile, err or "empty") end
   local res, perr = proc.run { argv = argv, timeout = 60 }
@@ -116,15 +119,12 @@ local function from_process(cmd, profile)
 end
 
 local function sts_client(region, c, getenv)
-  local client = require("lake.aws.client")
   return client.new { region = region or "us-east-1", credentials = c, getenv = getenv }
 end
 
 local function from_web_identity(token_file, role_arn, session, region, getenv)
-  local fs = require("host.fs")
   local token, err = fs.read(token_file)
   if not token then return nil, "web identity token: " .. tostring(err) end
-  local sts = require("lake.aws.sts")
   local c, e = sts.assume_role_with_web_identity(sts_client(region, nil, getenv), {
     role_arn = role_arn, session_name = session, token = token:gsub("%s+$", ""),
   })
@@ -133,8 +133,6 @@ local function from_web_identity(token_file, role_arn, session, region, getenv)
 end
 
 local function sso_token(getenv, start_url)
-  local fs = require("host.fs")
-  local json = require("host.json")
   local dir = home(getenv) .. "/.aws/sso/cache"
   local best
   for _, f in ipairs(fs.glob(dir .. "/*.json") or {}) do
@@ -148,7 +146,6 @@ local function sso_token(getenv, start_url)
 end
 
 local function from_sso(s, config, profile, getenv, now)
-  local client = require("lake.aws.client")
   local start_url, sso_region = s.sso_start_url, s.sso_region
   if s.sso_session then
     local sess = config["sso-session " .. s.sso_session]
@@ -166,7 +163,6 @@ local function from_sso(s, config, profile, getenv, now)
   if expires and expires <= now() then
     return nil, ("profile %s: the IAM Identity Center token expired: run `aws sso login --profile %s`"):format(profile, profile)
   end
-  local http = require("host.http")
   local c = sts_client(sso_region, nil, getenv)
   local resp, err = c:call {
     service = "sso", action = "GetRoleCredentials", method = "GET", path = "/federation/credentials",
@@ -174,7 +170,7 @@ local function from_sso(s, config, profile, getenv, now)
     headers = { ["x-amz-sso_bearer_token"] = tok.accessToken }, unsigned = true,
   }
   if not resp then return nil, ("profile %s: IAM Identity Center: %s"):format(profile, tostring(err)) end
-  local v = require("host.json").decode(resp.body or "")
+  local v = json.decode(resp.body or "")
   local rc = type(v) == "table" and v.roleCredentials
   if type(rc) ~= "table" then return nil, ("profile %s: IAM Identity Center answered without credentials"):format(profile) end
   return creds { access_key = rc.accessKeyId, secret_key = rc.secretAccessKey, session_token = rc.sessionToken,
@@ -222,7 +218,6 @@ function M.resolve(opts)
         return nil, ("profile %s: role_arn needs source_profile, credential_source or web_identity_token_file"):format(pname)
       end
       if s.mfa_serial then return nil, ("profile %s: MFA (mfa_serial) is not supported; use a session from `aws sts get-session-token`"):format(pname) end
-      local sts = require("lake.aws.sts")
       local c, e = sts.assume_role(sts_client(region, source, getenv), {
         role_arn = s.role_arn, session_name = s.role_session_name, external_id = s.external_id,
         duration = tonumber(s.duration_seconds), source = "assume-role profile " .. pname,
@@ -255,7 +250,6 @@ end
 
 --- A provider: returns cached credentials, refreshed 5 minutes before they expire.
 function M.provider(opts)
-  local client = require("lake.aws.client")
   local cached
   local now = (opts and opts.now) or os.time
   return function()

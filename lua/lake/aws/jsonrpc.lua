@@ -1,6 +1,7 @@
 --- The AWS JSON protocols (1.0 and 1.1: Step Functions, EventBridge, Glue,
 -- CloudWatch Logs): POST / with X-Amz-Target, JSON in and out.
 local client = require("lake.aws.client")
+local json = require("host.json")
 
 local M = {}
 
@@ -15,7 +16,6 @@ M.SERVICES = {
 
 --- Calls an action -> decoded response table | nil, err
 function M.call(c, service, action, params, opts)
-  local json = require("host.json")
   local svc = M.SERVICES[service]
   if not svc then error("jsonrpc: unknown service " .. tostring(service), 2) end
   local resp, err = c:call {

@@ -3,6 +3,8 @@
 -- arrays as "Name.member.N", maps as "Name.Key", nested to any depth.
 local client = require("lake.aws.client")
 local xmlmap = require("lake.aws.xmlmap")
+local http = require("host.http")
+local xml = require("host.xml")
 
 local M = {}
 
@@ -37,7 +39,7 @@ end
 -- application/x-www-form-urlencoded, as the AWS CLI sends it: RFC 3986
 -- unreserved characters kept, spaces as '+', everything else %XX.
 local function form(s)
-  return (require("host.http").url_encode(s):gsub("%%20", "+"))
+  return (http.url_encode(s):gsub("%%20", "+"))
 end
 
 --- Encodes the form body.
@@ -64,7 +66,7 @@ function M.call(c, service, version, action, params, opts)
     body = M.body(action, version, params), max_attempts = opts.max_attempts, unsigned = opts.unsigned,
   }
   if not resp then return nil, err end
-  local root, xerr = require("host.xml").decode(resp.body or "")
+  local root, xerr = xml.decode(resp.body or "")
   if not root then
     return nil, client.error { code = "MalformedResponse", message = xerr, service = service, action = action,
       status = resp.status }

@@ -5,11 +5,13 @@
 -- bucket names with dots. Keys are encoded once, segment by segment.
 local client = require("lake.aws.client")
 local xmlmap = require("lake.aws.xmlmap")
+local http = require("host.http")
+local crypto = require("host.crypto")
+local xml = require("host.xml")
 
 local M = {}
 
 local function encode_key(key)
-  local http = require("host.http")
   local parts = {}
   for seg in (key .. "/"):gmatch("([^/]*)/") do parts[#parts + 1] = http.url_encode(seg) end
   return table.concat(parts, "/")
@@ -51,7 +53,7 @@ end
 function M.put_object(c, bucket, key, p)
   local headers = { ["Content-Type"] = p.content_type or "application/octet-stream" }
   for k, v in pairs(p.metadata or {}) do headers["x-amz-meta-" .. k] = v end
-  if p.body then headers["Content-MD5"] = require("host.crypto").md5_base64(p.body) end
+  if p.body then headers["Content-MD5"] = crypto.md5_base64(p.body) end
   local resp, err = call(c, "PutObject", bucket, key, {
     method = "PUT", headers = headers, body = p.body, body_file = p.file, timeout = p.timeout or 900,
   })
@@ -73,7 +75,6 @@ end
 --- ListObjectsV2, following continuation tokens.
 -- @return array of { key=, size=, etag= } | nil, err
 function M.list_objects(c, bucket, prefix, opts)
-  local http = require("host.http")
   opts = opts or {}
   local out, token = {}, nil
   repeat
@@ -83,7 +84,7 @@ function M.list_objects(c, bucket, prefix, opts)
     table.sort(q)
     local resp, err = call(c, "ListObjectsV2", bucket, nil, { method = "GET", query = table.concat(q, "&") })
     if not resp then return nil, err end
-    local root, xerr = require("host.xml").decode(resp.body)
+    local root, xerr = xml.decode(resp.body)
     if not root then return nil, client.error { code = "MalformedResponse", message = xerr, service = "s3" } end
     local v = xmlmap.value(root, { Contents = true })
     if type(v) ~= "table" then v = {} end
@@ -93,39 +94,6 @@ function M.list_objects(c, bucket, prefix, opts)
     token = (v.IsTruncated == "true") and v.NextContinuationToken or nil
   until not token or (opts.limit and #out >= opts.limit)
   return out
-end
-
-local function xml_escape(s)
-  return (s:gsub("[&<>\"']", { ["&"] = "&amp;", ["<"] = "&lt;", [">"] = "&gt;", ['"'] = "&quot;", ["'"] = "&apos;" }))
-end
-
---- DeleteObjects in batches of 1000 -> number deleted | nil, err
-function M.delete_objects(c, bucket, keys)
-  local deleted = 0
-  for i = 1, #keys, 1000 do
-    local parts = { '<?xml version="1.0" encoding="UTF-8"?><Delete xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Quiet>true</Quiet>' }
-    for j = i, math.min(#keys, i + 999) do
-      parts[#parts + 1] = "<Object><Key>" .. xml_escape(keys[j]) .. "</Key></Object>"
-    end
-    parts[#parts + 1] = "</Delete>"
-    local body = table.concat(parts)
-    local resp, err = call(c, "DeleteObjects", bucket, nil, {
-      method = "POST", query = "delete=", body = body,
-      headers = { ["Content-Type"] = "application/xml", ["Content-MD5"] = require("host.crypto").md5_base64(body) },
-    })
-    if not resp then return nil, err end
-    local root = require("host.xml").decode(resp.body or "")
-    if root then
-      local v = xmlmap.value(root, { Error = true })
-      if type(v) == "table" and v.Error and #v.Error > 0 then
-        local e = v.Error[1]
-        return nil, client.error { code = e.Code, message = ("cannot delete %s: %s"):format(e.Key, e.Message),
-          service = "s3", action = "DeleteObjects" }
-      end
-    end
-    deleted = deleted + (math.min(#keys, i + 999) - i + 1)
-  end
-  return deleted
 end
 
 return M

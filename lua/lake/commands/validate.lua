@@ -2,6 +2,7 @@
 -- CloudFormation's limits, with nothing written.
 local fs = require("host.fs")
 local synth = require("lake.commands.synth")
+local errors = require("lake.errors")
 
 local M = {
   summary = "check app.lua and every pipeline config, write nothing",
@@ -19,7 +20,7 @@ function M.run(app)
   local perr = synth.problems(app)
   if perr then return nil, perr end
   local tmp, terr = fs.tmpdir("lakehost-validate-")
-  if not tmp then return nil, require("lake.errors").failure("validate: " .. tostring(terr)) end
+  if not tmp then return nil, errors.failure("validate: " .. tostring(terr)) end
   local res, err = synth.write(app, tmp .. "/out", true)
   fs.remove_tree(tmp)
   if not res then return nil, err end

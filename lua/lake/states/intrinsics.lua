@@ -15,6 +15,7 @@
 -- other documented algorithms (SHA-1, SHA-384, SHA-512) fail with a message.
 local jsonpath = require("lake.states.jsonpath")
 local value = require("lake.states.value")
+local crypto = require("host.crypto")
 
 local M = {}
 
@@ -365,14 +366,14 @@ FUNCS["States.Base64Encode"] = function(args)
   local name = "States.Base64Encode"
   local s = want(name, 1, args[1], "string")
   if #s > 10000 then fail(name, "the input has %d characters (at most 10000)", #s) end
-  return require("host.crypto").base64_encode(s)
+  return crypto.base64_encode(s)
 end
 
 FUNCS["States.Base64Decode"] = function(args)
   local name = "States.Base64Decode"
   local s = want(name, 1, args[1], "string")
   if #s > 10000 then fail(name, "the input has %d characters (at most 10000)", #s) end
-  local out = require("host.crypto").base64_decode(s)
+  local out = crypto.base64_decode(s)
   if out == nil then fail(name, "the input is not valid base64") end
   return out
 end
@@ -382,7 +383,6 @@ FUNCS["States.Hash"] = function(args)
   local data = to_text(args[1])
   local algo = want(name, 2, args[2], "string")
   if #data > 10000 then fail(name, "the input has %d characters (at most 10000)", #data) end
-  local crypto = require("host.crypto")
   if algo == "SHA-256" then return crypto.sha256_hex(data) end
   if algo == "MD5" then return hex(crypto.md5(data)) end
   if algo == "SHA-1" or algo == "SHA-384" or algo == "SHA-512" then
