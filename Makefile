@@ -93,14 +93,14 @@ endif
 
 all: lakehost
 
-# ./lakehost: a copy of the last build (release or debug), at hand in the
-# source tree.
-lakehost: $(BIN)
+# ./lakehost: a copy of the flavour built last (`make` release, `make debug`),
+# at hand in the source tree; compared, not dated, so switching back to a
+# flavour that is already built still puts it there.
+lakehost: $(BIN) FORCE
 ifeq ($(SANITIZE),1)
 	@echo "make: SANITIZE=1 builds $(BIN); ./lakehost stays the release build"
 else
-	$(say) CP $@
-	$(Q)cp $(BIN) $@
+	@cmp -s $(BIN) $@ || { $(subst @,,$(say)) CP $@; cp $(BIN) $@; }
 endif
 
 $(BIN): $(OBJS)
