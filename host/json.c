@@ -7,25 +7,16 @@
  *              replace = function(t) -> value: a table whose metatable is not
  *                json's array or object one (a lake.token, say) is encoded as
  *                what replace returns for it (not asked again at that level),
- *              field = "name": such a table whose raw field `name` is set is
- *                encoded as that field's value instead, without a call (its
- *                JSON, made once and kept on it),
- *              plain_empty = false: an empty table that carries neither
- *                metatable below raises instead of becoming {} (for callers
- *                that must know whether it was meant as [] or {}),
  *              newline = true: the text ends with "\n",
- *              hash_mark = "...0000...", hash_tail = "...": the text stamps
- *                itself: the first occurrence of hash_mark (which holds 1 to
- *                64 '0's) has its '0's replaced, in order, by the hex digits
- *                of the SHA-256 of the text as encoded (the mark in place, no
- *                newline) followed by hash_tail; the digits written are the
- *                second result (nil when the text has no such mark) }
+ *              sort = boolean: accepted, ignored (keys are always sorted) }
+ *     any other key of opts raises ("unknown option 'x'")
  *   json.array([t]) / json.object([t]) -> t         (marks t, or a new table)
  *   json.null, json.array_mt, json.object_mt
  *
  * Arrays and objects carry the registry metatables "lakehost.json.array" and
  * "lakehost.json.object" (host.yaml sets the same ones), so an empty [] and an
- * empty {} survive a decode/encode round trip.
+ * empty {} survive a decode/encode round trip; an empty table with neither
+ * metatable is encoded as {}.
  *
  * Why not lua-cjson for decoding: Debian 12 ships lua-cjson 2.1.0, which has no
  * decode_array_with_array_mt (empty [] and {} come back as the same empty
@@ -42,7 +33,6 @@
 #include <lauxlib.h>
 #include <lua.h>
 #include <math.h>
-#include <openssl/evp.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -92,9 +82,6 @@ typedef struct {
   int pretty, indent;
   int array_mt_idx, object_mt_idx;
   int replace_idx; /* opts.replace, 0: none */
-  int field_idx;   /* opts.field (a string), 0: none */
-  int plain_empty; /* opts.plain_empty: an empty table without a json metatable is {} (else an
-                      error) */
   int depth;
   int plen; /* buf->path[1..plen] leads to the value being encoded */
 } Encoder;
@@ -485,8 +472,6 @@ static int classify(Encoder *e, int idx, size_t base, lua_Integer *n) {
       if (k > maxi) maxi = k;
     }
   }
-  if (count == 0 && mt == 0 && !e->plain_empty)
-    enc_error(e, "empty table that is neither json.array nor json.object");
   if (mt == 2) {
     if (nstr != count) enc_error(e, "object keys must be strings");
     return KIND_OBJECT;
@@ -596,34 +581,22 @@ static void encode_value(Encoder *e, int idx) {
       put(e, "null", 4);
       break;
     case LUA_TTABLE:
-      if ((e->replace_idx != 0 || e->field_idx != 0) && lua_getmetatable(L, idx)) {
+      if (e->replace_idx != 0 && lua_getmetatable(L, idx)) {
         int foreign =
             !lua_rawequal(L, -1, e->array_mt_idx) && !lua_rawequal(L, -1, e->object_mt_idx);
         lua_pop(L, 1);
-        if (foreign) { /* encoded as its field, or as what opts.replace makes of it */
-          int replace = e->replace_idx, found = 0;
+        if (foreign) { /* encoded as what opts.replace makes of it */
+          int replace = e->replace_idx;
           luaL_checkstack(L, 2, "json: nesting too deep");
-          if (e->field_idx != 0) { /* a value kept on it: no call */
-            lua_pushvalue(L, e->field_idx);
-            found = lua_rawget(L, idx) != LUA_TNIL;
-            if (!found) lua_pop(L, 1);
-          }
-          if (!found && replace != 0) {
-            lua_pushvalue(L, replace);
-            lua_pushvalue(L, idx);
-            lua_call(L, 1, 1);
-            found = 1;
-            if (lua_isnil(L, -1)) enc_error(e, "opts.replace gave nil");
-          }
-          if (found) { /* encoded as it is: neither asked nor looked in again at that level */
-            int field = e->field_idx;
-            e->replace_idx = e->field_idx = 0;
-            encode_value(e, lua_gettop(L));
-            e->replace_idx = replace;
-            e->field_idx = field;
-            lua_pop(L, 1);
-            break;
-          }
+          lua_pushvalue(L, replace);
+          lua_pushvalue(L, idx);
+          lua_call(L, 1, 1);
+          if (lua_isnil(L, -1)) enc_error(e, "opts.replace gave nil");
+          e->replace_idx = 0; /* encoded as it is: not asked again at that level */
+          encode_value(e, lua_gettop(L));
+          e->replace_idx = replace;
+          lua_pop(L, 1);
+          break;
         }
       }
       encode_table(e, idx);
@@ -1055,65 +1028,15 @@ static int json_decode(lua_State *L) {
   }
 }
 
-/* First occurrence of the n bytes of m in the len bytes of s, or NULL. */
-static const char *find_bytes(const char *s, size_t len, const char *m, size_t n) {
-  const char *p = s, *end = s + len;
-  if (n == 0 || n > len) return NULL;
-  while ((size_t)(end - p) >= n &&
-         (p = (const char *)memchr(p, m[0], (size_t)(end - p) - n + 1)) != NULL) {
-    if (memcmp(p, m, n) == 0) return p;
-    p++;
-  }
-  return NULL;
-}
-
-/* opts.hash_mark: writes the digest's hex digits over the mark's '0's in the
- * buffer and pushes them; pushes nil when the text has no mark. Raises when
- * OpenSSL fails (the userdata frees the buffer). */
-static void stamp_text(Encoder *e, const char *mark, size_t mlen, const char *tail, size_t tlen) {
-  EncBuf *b = e->buf;
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int mdlen = 0;
-  char digits[64];
-  size_t i, nd = 0;
-  char *at = (char *)find_bytes(b->data ? b->data : "", b->len, mark, mlen);
-  EVP_MD_CTX *ctx;
-  int ok;
-  if (at == NULL) {
-    lua_pushnil(e->L);
-    return;
-  }
-  ctx = EVP_MD_CTX_new();
-  ok = ctx != NULL && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1 &&
-       EVP_DigestUpdate(ctx, b->data, b->len) == 1 &&
-       (tlen == 0 || EVP_DigestUpdate(ctx, tail, tlen) == 1) &&
-       EVP_DigestFinal_ex(ctx, md, &mdlen) == 1 && mdlen == 32;
-  EVP_MD_CTX_free(ctx);
-  if (!ok) luaL_error(e->L, "json: SHA-256 failed");
-  for (i = 0; i < mlen; i++) {
-    if (at[i] == '0') {
-      unsigned char byte = md[nd / 2];
-      at[i] = hexdigits[nd % 2 == 0 ? byte >> 4 : byte & 15];
-      digits[nd++] = at[i];
-    }
-  }
-  lua_pushlstring(e->L, digits, nd);
-}
-
-/* json.encode(value [, opts]) -> string [, digits] */
+/* json.encode(value [, opts]) -> string */
 static int json_encode(lua_State *L) {
   Encoder enc, *e = &enc; /* owns nothing: buf (a userdata) does */
   EncBuf *buf;
-  const char *mark = NULL, *tail = NULL;
-  size_t mlen = 0, tlen = 0;
   int newline = 0;
   luaL_checkany(L, 1);
   lua_settop(L, 2);
-  lua_pushnil(L); /* 3: opts.replace */
-  lua_pushnil(L); /* 4: opts.field */
-  lua_pushnil(L); /* 5: opts.hash_mark */
-  lua_pushnil(L); /* 6: opts.hash_tail; all keep the stack slots below as they were, and
-                   * the values alive whatever a replace function does to opts */
+  lua_pushnil(L); /* 3: opts.replace; keeps the stack slots below as they were, and the
+                   * function alive whatever it does to opts */
   e->L = L;
   e->buf = NULL;
   e->pretty = 0;
@@ -1121,8 +1044,6 @@ static int json_encode(lua_State *L) {
   e->depth = 0;
   e->plen = 0;
   e->replace_idx = 0;
-  e->field_idx = 0;
-  e->plain_empty = 1;
   if (!lua_isnil(L, 2)) {
     luaL_checktype(L, 2, LUA_TTABLE);
     lua_pushnil(L);
@@ -1139,31 +1060,13 @@ static int json_encode(lua_State *L) {
         e->indent = (int)lua_tointeger(L, -1);
       } else if (strcmp(k, "sort") == 0) {
         luaL_argexpected(L, lua_isboolean(L, -1), 2, "boolean opts.sort"); /* always sorted */
-      } else if (strcmp(k, "plain_empty") == 0) {
-        luaL_argexpected(L, lua_isboolean(L, -1), 2, "boolean opts.plain_empty");
-        e->plain_empty = lua_toboolean(L, -1);
       } else if (strcmp(k, "replace") == 0) {
         luaL_argexpected(L, lua_isfunction(L, -1), 2, "function opts.replace");
         lua_copy(L, -1, 3);
         e->replace_idx = 3;
-      } else if (strcmp(k, "field") == 0) {
-        luaL_argexpected(L, lua_type(L, -1) == LUA_TSTRING, 2, "string opts.field");
-        lua_copy(L, -1, 4);
-        e->field_idx = 4;
       } else if (strcmp(k, "newline") == 0) {
         luaL_argexpected(L, lua_isboolean(L, -1), 2, "boolean opts.newline");
         newline = lua_toboolean(L, -1);
-      } else if (strcmp(k, "hash_mark") == 0) { /* slot 5 keeps it alive until the end */
-        size_t zeros = 0, i;
-        luaL_argexpected(L, lua_type(L, -1) == LUA_TSTRING, 2, "string opts.hash_mark");
-        lua_copy(L, -1, 5);
-        mark = lua_tolstring(L, 5, &mlen);
-        for (i = 0; i < mlen; i++) zeros += mark[i] == '0';
-        luaL_argcheck(L, zeros >= 1 && zeros <= 64, 2, "opts.hash_mark must hold 1 to 64 '0's");
-      } else if (strcmp(k, "hash_tail") == 0) { /* slot 6 */
-        luaL_argexpected(L, lua_type(L, -1) == LUA_TSTRING, 2, "string opts.hash_tail");
-        lua_copy(L, -1, 6);
-        tail = lua_tolstring(L, 6, &tlen);
       } else {
         lua_pop(L, 1); /* [key] */
         return luaL_argerror(
@@ -1172,23 +1075,20 @@ static int json_encode(lua_State *L) {
       lua_pop(L, 1);
     }
   }
-  buf = (EncBuf *)lua_newuserdatauv(L, sizeof *buf, 0); /* 7 */
+  buf = (EncBuf *)lua_newuserdatauv(L, sizeof *buf, 0); /* 4 */
   memset(buf, 0, sizeof *buf);
   luaL_setmetatable(L, JSON_ENCBUF);
   e->buf = buf;
-  luaL_getmetatable(L, JSON_ARRAY_MT);  /* 8 */
-  luaL_getmetatable(L, JSON_OBJECT_MT); /* 9 */
-  e->array_mt_idx = 8;
-  e->object_mt_idx = 9;
+  luaL_getmetatable(L, JSON_ARRAY_MT);  /* 5 */
+  luaL_getmetatable(L, JSON_OBJECT_MT); /* 6 */
+  e->array_mt_idx = 5;
+  e->object_mt_idx = 6;
   if (lua_isnil(L, 1)) enc_error(e, "cannot encode nil");
   encode_value(e, 1);
-  if (mark != NULL) stamp_text(e, mark, mlen, tail, tlen); /* 10: digits or nil */
   if (newline) putc1(e, '\n');
   lua_pushlstring(L, buf->data ? buf->data : "", buf->len);
   encbuf_release(buf);
-  if (mark == NULL) return 1;
-  lua_insert(L, -2); /* [text, digits] */
-  return 2;
+  return 1;
 }
 
 /* Sets the metatable registered as mt_name on arg 1 (or a new table). */

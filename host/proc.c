@@ -28,18 +28,6 @@
  *   read_line/poll/wait: a chatty child should write to "null" or "file:".
  *   proc.which(name [, path]), getenv, environ, pid, uid, gid, monotime, time,
  *   sleep, isatty.
- *
- *   Workers (a copy of this process, for work split across CPUs):
- *   proc.fork() -> pid in the parent, 0 in the worker | nil, err, code.
- *     Buffered stdio is flushed first so that nothing is written twice.
- *   proc.wait(pid [, {block = false}]) -> { how = "exit"|"signal", code } |
- *     false (still running, when not blocking) | nil, err, code
- *   proc.arena(bytes) -> true | nil, err, code: from now on Lua's memory comes
- *     from one region that is never freed (a worker that exits soon; below)
- *   proc.arena_used() -> bytes of it handed out
- *   proc.exit(code) ends a worker at once: stdio flushed, no atexit handlers,
- *     no Lua state teardown (the parent owns those).
- *   proc.cpus() -> online CPUs (at least 1)
  *   proc.rusage(["self"|"children"]) -> { maxrss = KiB, user = s, system = s }
  *     ("children": the waited-for ones; maxrss is the largest of them)
  *
@@ -83,7 +71,6 @@
 #include <string.h>
 #include <stdarg.h>
 #include <stdio.h>
-#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -177,7 +164,6 @@ static const struct {
   int num;
   const char *name;
 } errno_names[] = {{ENOENT, "ENOENT"},
-                   {ECHILD, "ECHILD"},
                    {EACCES, "EACCES"},
                    {ENOTDIR, "ENOTDIR"},
                    {ENOEXEC, "ENOEXEC"},
@@ -1207,7 +1193,7 @@ static int proc_isatty(lua_State *L) {
   return 1;
 }
 
-/* ---- workers ------------------------------------------------------------ */
+/* ---- resource usage ----------------------------------------------------- */
 
 /* nil, "<what>: <strerror(e)>", "ECODE"; what is formatted like lua_pushfstring. */
 #if defined(__GNUC__)
@@ -1224,211 +1210,6 @@ push_sys_error(lua_State *L, int e, const char *fmt, ...) {
   lua_remove(L, -2);
   push_errno_name(L, e);
   return 3;
-}
-
-/* proc.fork() -> pid | 0 | nil, err, code */
-static int proc_fork(lua_State *L) {
-  pid_t pid;
-  if (fflush(NULL) != 0) return push_sys_error(L, errno, "proc: cannot flush output before fork");
-  pid = fork();
-  if (pid < 0) return push_sys_error(L, errno, "proc: cannot fork");
-  lua_pushinteger(L, (lua_Integer)pid);
-  return 1;
-}
-
-/* proc.wait(pid [, {block = false}]) -> { how, code } | false (still running,
- * when not blocking) | nil, err, code */
-static int proc_wait(lua_State *L) {
-  lua_Integer n = luaL_checkinteger(L, 1);
-  int st = 0, flags = 0;
-  pid_t r;
-  luaL_argcheck(L, n > 0 && n <= INT_MAX, 1, "expected a process id");
-  if (!lua_isnoneornil(L, 2)) {
-    luaL_checktype(L, 2, LUA_TTABLE);
-    if (lua_getfield(L, 2, "block") != LUA_TNIL && !lua_toboolean(L, -1)) flags = WNOHANG;
-    lua_pop(L, 1);
-  }
-  do r = waitpid((pid_t)n, &st, flags);
-  while (r < 0 && errno == EINTR);
-  if (r < 0) return push_sys_error(L, errno, "proc: cannot wait for process %d", (int)n);
-  if (r == 0) {
-    lua_pushboolean(L, 0);
-    return 1;
-  }
-  lua_createtable(L, 0, 2);
-  if (WIFSIGNALED(st)) {
-    lua_pushliteral(L, "signal");
-    lua_setfield(L, -2, "how");
-    lua_pushinteger(L, WTERMSIG(st));
-  } else {
-    lua_pushliteral(L, "exit");
-    lua_setfield(L, -2, "how");
-    lua_pushinteger(L, WIFEXITED(st) ? WEXITSTATUS(st) : -1);
-  }
-  lua_setfield(L, -2, "code");
-  return 1;
-}
-
-/* proc.exit(code): for a worker made by proc.fork */
-static int proc_exit(lua_State *L) {
-  lua_Integer code = luaL_optinteger(L, 1, 0);
-  luaL_argcheck(L, code >= 0 && code <= 255, 1, "exit status must be 0..255");
-  fflush(NULL);
-  _exit((int)code);
-  return 0; /* not reached */
-}
-
-/* ---- arena: memory of a worker that exits soon ---------------------------
- *
- * A synthesis worker makes hundreds of thousands of short-lived objects and
- * then exits. Collecting them costs more than making them: the collector
- * frees every dead object one by one. proc.arena(bytes) switches the Lua
- * state to a bump allocator over one reserved region (transparent huge pages
- * when the kernel offers them): allocating is an addition, freeing is
- * nothing, and the whole region goes with the process. Blocks from before
- * the switch keep the allocator they came from; when the region is full,
- * new blocks come from that allocator too. The worker stops its collector
- * and watches proc.arena_used() to know when to hand its remaining work to a
- * fresh process. There is one arena per process, never unmapped: only for a
- * worker that ends with proc.exit. */
-#define ARENA_ALIGN ((size_t)16)
-/* Blocks this large are mostly string buffers, freed as soon as their string
- * is made: they are kept for the next block of their size class. Smaller
- * freed blocks (the arrays a table outgrew, mostly) are kept for the next
- * block of exactly their size. */
-#define ARENA_SPARE ((size_t)1024)
-#define ARENA_SMALL 65 /* classes of freed blocks under ARENA_SPARE: 16 bytes each, up to 1024 */
-
-typedef struct {
-  char *base, *top, *end;   /* the region; top: the first free byte */
-  char *last;               /* the last block handed out: it may grow or shrink in place */
-  void *spare[64];          /* freed blocks of ARENA_SPARE bytes or more, by floor(log2(size)) */
-  void *small[ARENA_SMALL]; /* freed smaller blocks, by their rounded size / ARENA_ALIGN */
-  lua_Alloc orig;           /* the allocator of the blocks from before */
-  void *orig_ud;
-} Arena;
-
-static Arena arena;
-
-static size_t arena_round(size_t n) { return (n + ARENA_ALIGN - 1) & ~(ARENA_ALIGN - 1); }
-
-static int floor_log2(size_t n) {
-  int c = 0;
-  while (n >>= 1) c++;
-  return c;
-}
-
-static int in_arena(const void *p) {
-  return arena.base != NULL && (const char *)p >= arena.base && (const char *)p < arena.end;
-}
-
-static void *arena_take(size_t n) {
-  size_t need = arena_round(n);
-  if (n < ARENA_SPARE) {
-    void *p = arena.small[need / ARENA_ALIGN];
-    if (p != NULL) {
-      memcpy(&arena.small[need / ARENA_ALIGN], p, sizeof p);
-      return p;
-    }
-  } else { /* a spare block of the class above n fits it */
-    int c = floor_log2(n - 1) + 1;
-    void *p = c < 64 ? arena.spare[c] : NULL;
-    if (p != NULL) {
-      memcpy(&arena.spare[c], p, sizeof p);
-      return p;
-    }
-  }
-  if (need < n || (size_t)(arena.end - arena.top) < need) return NULL;
-  arena.last = arena.top;
-  arena.top += need;
-  return arena.last;
-}
-
-/* An arena block nobody uses any more (size: as Lua knows it). */
-static void arena_drop(void *p, size_t size) {
-  if ((char *)p == arena.last) {
-    arena.top = arena.last;
-    arena.last = NULL;
-  } else if (size >= ARENA_SPARE) {
-    int c = floor_log2(size);
-    memcpy(p, &arena.spare[c], sizeof p);
-    arena.spare[c] = p;
-  } else if (size > 0) { /* it holds arena_round(size) bytes (or more, when it shrank) */
-    size_t c = arena_round(size) / ARENA_ALIGN;
-    memcpy(p, &arena.small[c], sizeof p);
-    arena.small[c] = p;
-  }
-}
-
-static void *arena_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
-  void *p;
-  (void)ud;
-  if (ptr == NULL) { /* a new block (osize tells its kind) */
-    if (nsize == 0) return NULL;
-    p = arena_take(nsize);
-    return p != NULL ? p : arena.orig(arena.orig_ud, NULL, osize, nsize);
-  }
-  if (!in_arena(ptr)) { /* a block from before, or from the fallback */
-    if (nsize == 0 || (p = arena_take(nsize)) == NULL)
-      return arena.orig(arena.orig_ud, ptr, osize, nsize);
-    memcpy(p, ptr, osize < nsize ? osize : nsize);
-    arena.orig(arena.orig_ud, ptr, osize, 0);
-    return p;
-  }
-  if (nsize == 0) {
-    arena_drop(ptr, osize);
-    return NULL;
-  }
-  if ((char *)ptr == arena.last && arena_round(nsize) >= nsize &&
-      (size_t)(arena.end - arena.last) >= arena_round(nsize)) { /* resized where it is */
-    arena.top = arena.last + arena_round(nsize);
-    return ptr;
-  }
-  if (nsize <= osize) return ptr;
-  p = arena_take(nsize);
-  if (p == NULL) p = arena.orig(arena.orig_ud, NULL, 0, nsize);
-  if (p != NULL) {
-    memcpy(p, ptr, osize);
-    arena_drop(ptr, osize);
-  }
-  return p;
-}
-
-/* proc.arena(bytes) -> true | nil, err, code */
-static int proc_arena(lua_State *L) {
-  lua_Integer n = luaL_checkinteger(L, 1);
-  void *region;
-  luaL_argcheck(L, n >= ((lua_Integer)1 << 20) && n <= ((lua_Integer)1 << 40), 1,
-                "expected 1 MiB to 1 TiB");
-  if (arena.base != NULL) return luaL_error(L, "proc.arena: this process has one already");
-  region = mmap(NULL, (size_t)n, PROT_READ | PROT_WRITE,
-                MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-  if (region == MAP_FAILED)
-    return push_sys_error(L, errno, "proc: cannot reserve %d MiB", (int)(n >> 20));
-#ifdef MADV_HUGEPAGE
-  /* advice only: without huge pages the arena works the same, with more page faults */
-  if (madvise(region, (size_t)n, MADV_HUGEPAGE) != 0) errno = 0;
-#endif
-  arena.base = arena.top = (char *)region;
-  arena.end = arena.base + n;
-  arena.last = NULL;
-  arena.orig = lua_getallocf(L, &arena.orig_ud);
-  lua_setallocf(L, arena_alloc, NULL);
-  lua_pushboolean(L, 1);
-  return 1;
-}
-
-/* proc.arena_used() -> bytes handed out by the arena (0 without one) */
-static int proc_arena_used(lua_State *L) {
-  lua_pushinteger(L, (lua_Integer)(arena.top - arena.base));
-  return 1;
-}
-
-/* proc.cpus() -> n */
-static int proc_cpus(lua_State *L) {
-  long n = sysconf(_SC_NPROCESSORS_ONLN);
-  lua_pushinteger(L, n > 0 ? (lua_Integer)n : 1);
-  return 1;
 }
 
 /* proc.rusage(["self"|"children"]) -> { maxrss, user, system } */
@@ -1584,26 +1365,13 @@ static int child_tostring(lua_State *L) {
 
 /* ---- registration ------------------------------------------------------- */
 
-static const luaL_Reg proc_funcs[] = {{"run", proc_run},
-                                      {"spawn", proc_spawn},
-                                      {"which", proc_which},
-                                      {"getenv", proc_getenv},
-                                      {"environ", proc_environ},
-                                      {"pid", proc_pid},
-                                      {"uid", proc_uid},
-                                      {"gid", proc_gid},
-                                      {"monotime", proc_monotime},
-                                      {"time", proc_time},
-                                      {"sleep", proc_sleep},
-                                      {"isatty", proc_isatty},
-                                      {"fork", proc_fork},
-                                      {"wait", proc_wait},
-                                      {"exit", proc_exit},
-                                      {"cpus", proc_cpus},
-                                      {"rusage", proc_rusage},
-                                      {"arena", proc_arena},
-                                      {"arena_used", proc_arena_used},
-                                      {NULL, NULL}};
+static const luaL_Reg proc_funcs[] = {{"run", proc_run},           {"spawn", proc_spawn},
+                                      {"which", proc_which},       {"getenv", proc_getenv},
+                                      {"environ", proc_environ},   {"pid", proc_pid},
+                                      {"uid", proc_uid},           {"gid", proc_gid},
+                                      {"monotime", proc_monotime}, {"time", proc_time},
+                                      {"sleep", proc_sleep},       {"isatty", proc_isatty},
+                                      {"rusage", proc_rusage},     {NULL, NULL}};
 
 static const luaL_Reg child_meths[] = {{"pid", child_pid},   {"read_line", child_read_line},
                                        {"poll", child_poll}, {"wait", child_wait},

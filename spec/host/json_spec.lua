@@ -132,6 +132,9 @@ describe("host.json #unit", function()
       assert.equal('{"a":[],"b":{}}', json.encode({ a = json.array({}), b = {} }))
       assert.equal("[1,2]", json.encode({ 1, 2 }))
       assert.equal("[1,2]", json.encode(json.array({ 1, 2 })))
+      -- nested empty tables of no json kind are objects too
+      local v = { a = json.array(), b = json.object(), c = { 1 }, d = { x = {} } }
+      assert.equal('{"a":[],"b":{},"c":[1],"d":{"x":{}}}', json.encode(v))
     end)
 
     it("prints pretty output like json.dumps(indent=2, sort_keys=True)", function()
@@ -264,43 +267,8 @@ describe("host.json #unit", function()
       assert.is_false(ok)
       assert.equal("no way", err)
       assert.has_error(function() json.encode({}, { replace = "x" }) end)
-    end)
-
-    it("encodes such a table as its opts.field when it has one, without calling replace", function()
-      local Tok = {}
-      local kept = setmetatable({ json = { Ref = "AWS::Region" } }, Tok)
-      local asked = setmetatable({ name = "b" }, Tok)
-      local calls = 0
-      local function replace(t)
-        calls = calls + 1
-        return { ref = t.name }
-      end
-      local v = { a = kept, b = asked, c = json.array { kept, asked } }
-      assert.equal('{"a":{"Ref":"AWS::Region"},"b":{"ref":"b"},"c":[{"Ref":"AWS::Region"},{"ref":"b"}]}',
-        json.encode(v, { field = "json", replace = replace }))
-      assert.equal(2, calls) -- only the table without the field
-      -- the same text pretty, as replace would have made it
-      assert.equal(json.encode({ a = { Ref = "AWS::Region" } }, { pretty = true }),
-        json.encode({ a = kept }, { pretty = true, field = "json" }))
-      -- without replace: a table without the field is encoded as it is
-      assert.equal('{"b":{"name":"b"}}', json.encode({ b = asked }, { field = "json" }))
-      -- the field is raw: a metatable's __index does not provide it
-      local Idx = { __index = { json = "from __index" } }
-      assert.equal('{"x":{"name":"x"}}', json.encode({ x = setmetatable({ name = "x" }, Idx) }, { field = "json" }))
-      -- array and object tables are never looked in
-      assert.equal('{"o":{"json":1}}', json.encode({ o = json.object { json = 1 } }, { field = "json" }))
-      assert.has_error(function() json.encode({}, { field = 1 }) end)
-    end)
-
-    it("raises on an empty table of no json kind when asked to (plain_empty = false)", function()
-      local v = { a = json.array(), b = json.object(), c = { 1 }, d = { x = {} } }
-      assert.equal('{"a":[],"b":{},"c":[1],"d":{"x":{}}}', json.encode(v))
-      local ok, err = pcall(json.encode, v, { plain_empty = false })
-      assert.is_false(ok)
-      assert.equal("json: empty table that is neither json.array nor json.object (at $.d.x)", err)
-      v.d.x = json.object()
-      assert.equal('{"a":[],"b":{},"c":[1],"d":{"x":{}}}', json.encode(v, { plain_empty = false }))
-      assert.has_error(function() json.encode({}, { plain_empty = "no" }) end)
+      -- without replace, such a table is encoded as it is
+      assert.equal('{"b":{"name":"b"}}', json.encode({ b = b }))
     end)
 
     it("ends the text with a newline when asked (newline = true)", function()
@@ -308,44 +276,7 @@ describe("host.json #unit", function()
       assert.equal('{\n  "a": [\n    1\n  ]\n}\n', json.encode({ a = { 1 } }, { pretty = true, newline = true }))
       assert.equal('"x"', json.encode("x", { newline = false }))
       assert.has_error(function() json.encode({}, { newline = "yes" }) end)
-    end)
-
-    it("stamps the text with its own SHA-256 over the zeros of hash_mark", function()
-      local crypto = require("host.crypto")
-      local v = { a = "keep [h:0000-00] and [h:0000-00]", b = { 1, 2 } }
-      local text, digits = json.encode(v, { hash_mark = "[h:0000-00]", hash_tail = "\n\0tail", newline = true })
-      -- hashed as encoded, the mark in place and no newline, then the tail
-      local want = crypto.sha256_hex('{"a":"keep [h:0000-00] and [h:0000-00]","b":[1,2]}' .. "\n\0tail"):sub(1, 6)
-      assert.equal(want, digits)
-      assert.equal(('{"a":"keep [h:%s-%s] and [h:0000-00]","b":[1,2]}\n'):format(want:sub(1, 4), want:sub(5, 6)),
-        text)
-      -- no tail: the text alone; every digit a mark can take
-      local full = ("0"):rep(64)
-      local t2, d2 = json.encode({ full }, { hash_mark = full })
-      assert.equal(crypto.sha256_hex('["' .. full .. '"]'), d2)
-      assert.equal('["' .. d2 .. '"]', t2)
-      -- a text without the mark: as it is, and no digits
-      local t3, d3 = json.encode({ a = 1 }, { hash_mark = "[0]" })
-      assert.equal('{"a":1}', t3)
-      assert.is_nil(d3)
-      assert.equal(1, select("#", json.encode({ a = 1 }))) -- one result without hash_mark
-      -- a replace function that drops the options meanwhile changes nothing
-      -- (long strings, made here: nothing else holds them once opts drops them)
-      local pad = ("-"):rep(48)
-      local opts
-      opts = { hash_mark = "[h:" .. ("0"):rep(4) .. "]" .. pad, hash_tail = "tail" .. pad, replace = function()
-        opts.hash_mark, opts.hash_tail = nil, nil
-        collectgarbage()
-        collectgarbage()
-        return "x"
-      end }
-      local t4, d4 = json.encode({ a = "[h:0000]" .. pad, t = setmetatable({}, {}) }, opts)
-      assert.equal(crypto.sha256_hex('{"a":"[h:0000]' .. pad .. '","t":"x"}tail' .. pad):sub(1, 4), d4)
-      assert.equal('{"a":"[h:' .. d4 .. ']' .. pad .. '","t":"x"}', t4)
-      for _, bad in ipairs({ "no zeros", ("0"):rep(65), 7 }) do
-        assert.has_error(function() json.encode({}, { hash_mark = bad }) end)
-      end
-      assert.has_error(function() json.encode({}, { hash_mark = "0", hash_tail = {} }) end)
+      assert.equal(1, select("#", json.encode({ a = 1 }))) -- the text alone
     end)
 
     it("raises on bad arguments and options", function()
@@ -358,6 +289,12 @@ describe("host.json #unit", function()
       local ok, err = pcall(json.encode, {}, { colour = true })
       assert.is_false(ok)
       assert.matches("unknown option 'colour'", err, 1, true)
+      -- options of the removed worker-era encoder are unknown like any other
+      for _, name in ipairs({ "field", "plain_empty", "hash_mark", "hash_tail" }) do
+        ok, err = pcall(json.encode, {}, { [name] = "0" })
+        assert.is_false(ok)
+        assert.matches("unknown option '" .. name .. "'", err, 1, true)
+      end
     end)
   end)
 
