@@ -10,7 +10,6 @@ local M = {}
 
 local DIGITS = 16
 local PLACEHOLDER = "[lakehost:" .. ("0"):rep(DIGITS) .. "]"
-local PLACEHOLDER_PATTERN = "%[lakehost:" .. ("0"):rep(DIGITS) .. "%]"
 local PATTERN = "%[lakehost:(%x+)%]"
 
 --- Stamps a template and returns its text (pretty JSON, as synth writes
@@ -34,9 +33,8 @@ function M.put(tpl, tags, replace)
   local digits = assert(h:hex()):sub(1, DIGITS)
   local stamp = "[lakehost:" .. digits .. "]"
   tpl.Description = desc .. stamp
-  local stamped, n = text:gsub(PLACEHOLDER_PATTERN, stamp, 1)
-  assert(n == 1, "the placeholder is in the text")
-  return stamped
+  local at = assert(text:find(PLACEHOLDER, 1, true), "the placeholder is in the text")
+  return text:sub(1, at - 1) .. stamp .. text:sub(at + #PLACEHOLDER)
 end
 
 --- The hash stamped in a Description, or nil.

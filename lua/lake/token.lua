@@ -98,31 +98,31 @@ local find, gsub = string.find, string.gsub
 -- concat token whose refs and attributes are inlined in its Fn::Sub when
 -- it is resolved. Strings side by side are joined into one part.
 function M.concat(...)
-  local args, parts, k = { ... }, {}, 0
+  local parts, k = {}, 0
   local text, tokens, fixed = nil, false, true -- text: the strings met since the last token
-  local function add(q) -- a token
-    if text then
-      k = k + 1
-      parts[k], text = text, nil
-    end
-    k = k + 1
-    parts[k] = q
-    if fixed and not ((q.kind == "ref" and PSEUDO_SUB[q.target]) or (q.kind == "sub" and not q.vars)) then
-      fixed = false
-    end
-  end
   for i = 1, select("#", ...) do
-    local p = args[i]
+    local p = select(i, ...)
     if type(p) == "string" then
       if p ~= "" then text = text and text .. p or p end
     elseif getmetatable(p) == Token then
       tokens = true
-      if p.kind == "concat" then
-        for _, q in ipairs(p.parts) do
-          if type(q) == "string" then text = text and text .. q or q else add(q) end
+      -- a concat's parts join these ones; any other token is one part
+      local list = p.kind == "concat" and p.parts
+      for j = 1, list and #list or 1 do
+        local q = list and list[j] or p
+        if type(q) == "string" then
+          text = text and text .. q or q
+        else
+          if text then
+            k = k + 1
+            parts[k], text = text, nil
+          end
+          k = k + 1
+          parts[k] = q
+          if fixed and not ((q.kind == "ref" and PSEUDO_SUB[q.target]) or (q.kind == "sub" and not q.vars)) then
+            fixed = false
+          end
         end
-      else
-        add(p)
       end
     elseif math.type(p) == "integer" then
       text = (text or "") .. tostring(p)

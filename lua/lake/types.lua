@@ -14,6 +14,8 @@ local util = require("lake.util")
 
 local M = {}
 
+local is_token = token.is
+
 local function add(errs, path, fmt, ...)
   errs[#errs + 1] = (path ~= "" and path .. ": " or "") .. fmt:format(...)
 end
@@ -40,19 +42,26 @@ local function with_ok(typ)
   return typ
 end
 
-local function scalar(kind, test, opts)
+-- A scalar whose Lua type (math.type for integers) is ltype.
+local function scalar(kind, ltype, opts)
   opts = opts or {}
   local min, max, pattern, max_len = opts.min, opts.max, opts.pattern, opts.max_len
-  return {
-    kind = kind, required = opts.required, default = opts.default, doc = opts.doc,
+  local type_of = ltype == "integer" and math.type or type
+  local ok
+  if min or max or pattern or max_len then
     ok = function(v)
-      if not test(v) then return token.is(v) end
+      if type_of(v) ~= ltype then return is_token(v) end
       return not ((min and v < min) or (max and v > max) or (pattern and not tostring(v):match(pattern))
         or (max_len and #v > max_len))
-    end,
+    end
+  else
+    ok = function(v) return type_of(v) == ltype or is_token(v) end
+  end
+  return {
+    kind = kind, required = opts.required, default = opts.default, doc = opts.doc, ok = ok,
     check = function(v, path, errs)
-      if not test(v) then
-        if token.is(v) then return end
+      if type_of(v) ~= ltype then
+        if is_token(v) then return end
         return add(errs, path, "expected %s, got %s", kind, tname(v))
       end
       if min and v < min then add(errs, path, "must be at least %s, got %s", min, v) end
@@ -67,10 +76,10 @@ local function scalar(kind, test, opts)
   }
 end
 
-function M.string(o) return scalar("string", function(v) return type(v) == "string" end, o) end
-function M.integer(o) return scalar("integer", function(v) return math.type(v) == "integer" end, o) end
-function M.number(o) return scalar("number", function(v) return type(v) == "number" end, o) end
-function M.boolean(o) return scalar("boolean", function(v) return type(v) == "boolean" end, o) end
+function M.string(o) return scalar("string", "string", o) end
+function M.integer(o) return scalar("integer", "integer", o) end
+function M.number(o) return scalar("number", "number", o) end
+function M.boolean(o) return scalar("boolean", "boolean", o) end
 
 --- One of the given strings.
 function M.enum(o)
