@@ -29,6 +29,10 @@
 
 #include "host.h"
 
+#ifdef LAKEHOST_MIMALLOC
+#include <mimalloc.h>
+#endif
+
 #ifndef LAKEHOST_VERSION
 #define LAKEHOST_VERSION "0.0.0-dev"
 #endif
@@ -242,8 +246,42 @@ static void *exit_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
 }
 #endif
 
+#ifdef LAKEHOST_MIMALLOC
+/* Lua's memory comes from mimalloc. A lake's model is some 10^5 small
+ * tables and strings, made and dropped while the collector runs, which is
+ * the load mimalloc is built for: synth of a lake of 100 pipelines went
+ * from 204 to 174 ms (median of 21, bench/synth_bench.lua's lake), the
+ * example lake's stayed 17 ms. Sanitizer builds keep the C library's
+ * allocator, which AddressSanitizer watches. */
+static void *lua_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
+  (void)ud;
+  (void)osize;
+  if (nsize == 0) {
+    mi_free(ptr);
+    return NULL;
+  }
+  return mi_realloc(ptr, nsize);
+}
+
+/* What luaL_newstate's panic does: an error outside any protected call. */
+static int panic(lua_State *L) {
+  const char *msg = lua_tostring(L, -1);
+  fprintf(stderr, "lakehost: PANIC: unprotected error in call to Lua API (%s)\n",
+          msg != NULL ? msg : "error object is not a string");
+  return 0; /* Lua aborts */
+}
+
+static lua_State *new_state(void) {
+  lua_State *L = lua_newstate(lua_alloc, NULL);
+  if (L != NULL) lua_atpanic(L, panic); /* warnings stay off, as luaL_newstate leaves them */
+  return L;
+}
+#else
+static lua_State *new_state(void) { return luaL_newstate(); }
+#endif
+
 int main(int argc, char **argv) {
-  lua_State *L = luaL_newstate();
+  lua_State *L = new_state();
   int status, rc;
   if (L == NULL) {
     fprintf(stderr, "lakehost: cannot create Lua state: not enough memory\n");

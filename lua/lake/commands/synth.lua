@@ -30,6 +30,11 @@ function M.problems(app)
   return assembly.problems(app.problems)
 end
 
+--- Prints the warnings of a rendering (stacks near CloudFormation's quotas).
+function M.warn(res)
+  for _, w in ipairs(res.warnings) do eprint("warning: %s", w) end
+end
+
 --- Synthesizes app into out, telling what it wrote unless quiet.
 -- @return result (lake.assembly.synthesize's) | nil, err
 function M.write(app, out, quiet)
@@ -37,7 +42,7 @@ function M.write(app, out, quiet)
   if perr then return nil, perr end
   local res, err = assembly.synthesize(app, out)
   if not res then return nil, err end
-  for _, w in ipairs(res.warnings) do eprint("warning: %s", w) end
+  M.warn(res)
   if not quiet then
     for _, s in ipairs(res.stacks) do
       eprint("  %-48s %4d resources %8d bytes", s.name, s.resources, s.size)

@@ -1,8 +1,9 @@
 --- `validate`: every problem of app.lua, the pipeline configs and
 -- CloudFormation's limits, with nothing written.
+local assembly = require("lake.assembly")
+local errors = require("lake.errors")
 local fs = require("host.fs")
 local synth = require("lake.commands.synth")
-local errors = require("lake.errors")
 
 local M = {
   summary = "check app.lua and every pipeline config, write nothing",
@@ -21,9 +22,14 @@ function M.run(app)
   if perr then return nil, perr end
   local tmp, terr = fs.tmpdir("lakehost-validate-")
   if not tmp then return nil, errors.failure("validate: " .. tostring(terr)) end
-  local res, err = synth.write(app, tmp .. "/out", true)
+  -- The assets are built (their packages must install) into a folder
+  -- that goes away; the templates are rendered and checked in memory.
+  local res, err
+  local built, berr = assembly.build_assets(app, tmp)
+  if built then res, err = assembly.render(app, built) else err = berr end
   fs.remove_tree(tmp)
   if not res then return nil, err end
+  synth.warn(res)
   io.stderr:write(("ok: %d stack%s, %d asset%s\n"):format(#res.stacks, #res.stacks == 1 and "" or "s",
     #res.manifest.assets, #res.manifest.assets == 1 and "" or "s"))
   return true
