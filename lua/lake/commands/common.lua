@@ -35,6 +35,20 @@ function M.manifest(dir)
   return m
 end
 
+--- The synthesized folder, its manifest and the stacks the selectors
+-- name (lake.deploy.select; every stack without selectors).
+-- @param exclusively boolean|nil without the stacks the chosen ones depend on
+-- @return dir, manifest, stacks | nil, err
+function M.stacks(app, opts, selectors, exclusively)
+  local dir, derr = M.synthesized(app, opts)
+  if not dir then return nil, derr end
+  local manifest, merr = M.manifest(dir)
+  if not manifest then return nil, merr end
+  local stacks, serr = deploy.select(manifest, selectors, exclusively)
+  if not stacks then return nil, errors.input(serr) end
+  return dir, manifest, stacks
+end
+
 --- An AWS session (lake.aws.session), logging calls with --verbose.
 function M.session(opts)
   return session_mod.new { log = opts.verbose and function(m) M.eprint("aws: %s", m) end }

@@ -34,12 +34,8 @@ work) through change sets, dependencies first. Unchanged stacks are skipped.
 }
 
 function M.run(app, opts, selectors)
-  local dir, derr = common.synthesized(app, opts)
-  if not dir then return nil, derr end
-  local manifest, merr = common.manifest(dir)
-  if not manifest then return nil, merr end
-  local stacks, serr = deploy.select(manifest, selectors, opts.exclusively)
-  if not stacks then return nil, errors.input(serr) end
+  local dir, manifest, stacks = common.stacks(app, opts, selectors, opts.exclusively)
+  if not dir then return nil, manifest end
   local session = common.session(opts)
   local ctx = common.context(session, opts)
   ctx.bucket = common.assets_bucket(manifest, session)

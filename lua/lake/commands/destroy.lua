@@ -37,12 +37,8 @@ local function retained(dir, s)
 end
 
 function M.run(app, opts, selectors)
-  local dir, derr = common.synthesized(app, opts)
-  if not dir then return nil, derr end
-  local manifest, merr = common.manifest(dir)
-  if not manifest then return nil, merr end
-  local stacks, serr = deploy.select(manifest, selectors, true)
-  if not stacks then return nil, errors.input(serr) end
+  local dir, manifest, stacks = common.stacks(app, opts, selectors, true)
+  if not dir then return nil, manifest end
   local names = {}
   for _, s in ipairs(stacks) do names[#names + 1] = s.name end
   if not opts.yes then

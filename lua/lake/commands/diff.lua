@@ -1,7 +1,6 @@
 --- `diff [STACK...]`: the deployed templates against the synthesized ones.
 local cfn = require("lake.aws.cloudformation")
 local common = require("lake.commands.common")
-local deploy = require("lake.deploy")
 local diff = require("lake.diff")
 local errors = require("lake.errors")
 local fs = require("host.fs")
@@ -22,12 +21,8 @@ anything differs.
 }
 
 function M.run(app, opts, selectors)
-  local dir, derr = common.synthesized(app, opts)
-  if not dir then return nil, derr end
-  local manifest, merr = common.manifest(dir)
-  if not manifest then return nil, merr end
-  local stacks, serr = deploy.select(manifest, selectors, true)
-  if not stacks then return nil, errors.input(serr) end
+  local dir, manifest, stacks = common.stacks(app, opts, selectors, true)
+  if not dir then return nil, manifest end
   local session = common.session(opts)
   local differs = 0
   for _, s in ipairs(stacks) do
