@@ -11,6 +11,7 @@
 -- Misuse (missing or mistyped options, unknown option names) raises an error
 -- that blames the caller's line; a failing docker returns `nil, string`.
 local proc = require("host.proc")
+local util = require("lake.util")
 
 local M = {}
 
@@ -191,15 +192,6 @@ local function first_line(s)
   return s and s:match("^%s*([^\n]-)%s*\n") or (s and s:match("^%s*(.-)%s*$"))
 end
 
---- The last n lines of s.
-local function last_lines(s, n)
-  local lines = {}
-  for l in s:gmatch("([^\n]*)\n?") do lines[#lines + 1] = l end
-  if lines[#lines] == "" then lines[#lines] = nil end
-  local from = math.max(1, #lines - n + 1)
-  return table.concat(lines, "\n", from)
-end
-
 --- How a failed docker run ended, for messages.
 local function outcome(res, timeout)
   if res.timed_out then return ("timed out after %g s"):format(timeout) end
@@ -244,7 +236,7 @@ function M.build(opts)
   if not res then return nil, "docker build: " .. err:gsub("^proc: ", "") end
   if res.ok then return true end
   return nil, ("docker build of %s failed (%s):\n%s"):format(opts.tag, outcome(res, opts.timeout),
-    last_lines(res.stdout, M.error_lines))
+    util.last_lines(res.stdout, M.error_lines))
 end
 
 --- Runs a container (`docker run`, see argv_for_run).

@@ -600,14 +600,6 @@ function Runtime:invoke_lambda(name, event, p)
   return out
 end
 
-local function last_line(text)
-  local last
-  for line in (text or ""):gmatch("[^\n]+") do
-    if line:match("%S") then last = line end
-  end
-  return last
-end
-
 -- ---- the timeline ----------------------------------------------------------------
 
 local function pretty(v)
@@ -846,7 +838,7 @@ function M.interpreter(python)
   end
   local exe = res.stdout:match("^%s*(.-)%s*$")
   if not res.ok or exe == "" then
-    return nil, errors.input(("run: %s does not run Python code: %s"):format(python, last_line(res.stderr) or res.how))
+    return nil, errors.input(("run: %s does not run Python code: %s"):format(python, util.last_line(res.stderr) or res.how))
   end
   return exe
 end

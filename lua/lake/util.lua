@@ -78,6 +78,23 @@ function M.pascal(s)
   end):gsub(" ", ""))
 end
 
+--- The last n lines of s (a process's output), without trailing empty lines.
+function M.last_lines(s, n)
+  local lines = {}
+  for l in (s or ""):gmatch("([^\n]*)\n?") do lines[#lines + 1] = l end
+  while lines[#lines] == "" do lines[#lines] = nil end
+  return table.concat(lines, "\n", math.max(1, #lines - n + 1))
+end
+
+--- The last line of s that is not blank, or nil.
+function M.last_line(s)
+  local last
+  for line in (s or ""):gmatch("[^\n]+") do
+    if line:match("%S") then last = line end
+  end
+  return last
+end
+
 --- True when the array list holds v.
 function M.contains(list, v)
   for i = 1, #list do

@@ -7,6 +7,7 @@ local build = require("lake.assets.build")
 local builders = require("lake.assets.installers")
 local cache = require("lake.assets.cache")
 local crypto = require("host.crypto")
+local lutil = require("lake.util")
 local docker = require("lake.docker")
 local fs = require("host.fs")
 local lapp = require("lake.app")
@@ -311,8 +312,8 @@ describe("lake.assets builders #unit", function()
   it("keeps the last lines of pip's output", function()
     local lines = {}
     for i = 1, 30 do lines[i] = "line " .. i end
-    assert.equal(table.concat(lines, "\n", 11, 30), builders.last_lines(table.concat(lines, "\n") .. "\n\n", 20))
-    assert.equal("only", builders.last_lines("only\n", 20))
+    assert.equal(table.concat(lines, "\n", 11, 30), lutil.last_lines(table.concat(lines, "\n") .. "\n\n", 20))
+    assert.equal("only", lutil.last_lines("only\n", 20))
   end)
 end)
 

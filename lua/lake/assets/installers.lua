@@ -16,6 +16,7 @@
 local docker = require("lake.docker")
 local proc = require("host.proc")
 local fs = require("host.fs")
+local util = require("lake.util")
 
 local M = {}
 
@@ -146,14 +147,6 @@ function M.docker_run_options(job, image)
   }
 end
 
---- The last n lines of s.
-function M.last_lines(s, n)
-  local lines = {}
-  for l in (s or ""):gmatch("([^\n]*)\n?") do lines[#lines + 1] = l end
-  while lines[#lines] == "" do lines[#lines] = nil end
-  return table.concat(lines, "\n", math.max(1, #lines - n + 1))
-end
-
 -- "pip failed for <module> (exit N):\n<last lines>" from a proc result.
 local function failure(job, res, timeout)
   local how
@@ -166,7 +159,7 @@ local function failure(job, res, timeout)
   else
     how = ("exit %d"):format(res.code)
   end
-  return ("pip failed for %s (%s):\n%s"):format(job.module, how, M.last_lines(res.stdout, M.ERROR_LINES))
+  return ("pip failed for %s (%s):\n%s"):format(job.module, how, util.last_lines(res.stdout, M.ERROR_LINES))
 end
 
 --- Images built in this process: docker build runs once per tag.

@@ -213,14 +213,6 @@ M.run = {
   describe = "glue:startJobRun[.sync]",
 }
 
-local function last_line(text)
-  local last
-  for line in (text or ""):gmatch("[^\n]+") do
-    if line:match("%S") then last = line end
-  end
-  return last
-end
-
 --- Runs a Glue job of the stack, as StartJobRun would.
 -- @param rt runtime (lake.run)
 -- @param name string the job's Name
@@ -310,7 +302,7 @@ function M.run_job(rt, name, args, p)
     jobrun.ErrorMessage = ("Job run timed out after %d minutes"):format(jobrun.Timeout)
   else
     jobrun.JobRunState = "FAILED"
-    jobrun.ErrorMessage = last_line(res.stderr) or ("the script exited with status %d"):format(res.code)
+    jobrun.ErrorMessage = util.last_line(res.stderr) or ("the script exited with status %d"):format(res.code)
   end
   out.error, out.cause = "States.TaskFailed", json.encode(jobrun)
   return out
