@@ -88,6 +88,7 @@
 #define CLOSE_GRACE 2.0        /* seconds close()/__gc of a spawned child waits */
 #define ABANDON_AFTER 1.0      /* seconds to wait for pipe EOF after SIGKILL */
 #define CHUNK 65536            /* bytes per read()/write() */
+#define REAP_POLL 0.05         /* seconds between looks at a child not yet reaped */
 #define DEFAULT_PATH "/bin:/usr/bin"
 
 /* Where a child's stdout/stderr go. */
@@ -595,6 +596,10 @@ static int pump(Child *ch, const SigState *ss, double until, int stop_on_interru
     if (ch->kill_at > 0 && !ch->killed) later(&wake, ch->kill_at);
     if (ch->abandon_at > 0) later(&wake, ch->abandon_at);
     if (until >= 0) later(&wake, until > now ? until : now + 1e-9);
+    /* SIGCHLD is sent to the process, not to this thread: when another
+     * thread runs (libcurl's resolver), it may take the signal and this
+     * ppoll sleep on. While the child is not reaped, look every REAP_POLL. */
+    if (!ch->reaped) later(&wake, now + REAP_POLL);
     if (wake >= 0) {
       double d = wake - now;
       if (d < 0) d = 0;
