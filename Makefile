@@ -79,9 +79,10 @@ GEN_LUA_OBJS := $(patsubst $(LUA_DIR)/%.c,$(BUILD)/embed-lua/%.o,\
                   $(filter-out %lib.c %/linit.c,$(LUA_SRCS)) $(LUA_DIR)/lauxlib.c)
 # The files built into the binary (tools/embed.c makes $(BUILD)/embedded.c of
 # them): every Lua module under lua/, found anew by each make, and the
-# Dockerfiles of the docker builder.
+# Dockerfiles of the docker builder and the CloudFormation resource schemas
+# (data/resources, made by tools/resource_schemas.lua).
 EMBED_LUA   := $(sort $(shell find lua -name '*.lua' -type f))
-EMBED_DATA  := $(sort $(wildcard docker/Dockerfile.*))
+EMBED_DATA  := $(sort $(wildcard docker/Dockerfile.*) $(wildcard data/resources/*.json))
 EMBED_FILES := $(EMBED_LUA) $(EMBED_DATA)
 OBJS := $(SRCS:host/%.c=$(BUILD)/%.o) $(BUILD)/gen/embedded.o $(LUA_OBJS)
 BIN  := $(BUILD)/lakehost
@@ -128,7 +129,7 @@ $(BUILD)/deps-lua/%.o: $(LUA_DIR)/%.c $(wildcard $(LUA_DIR)/*.h) $(BUILD)/.flags
 # interpreter at link time a second time, for a tool, would cost more.
 $(BUILD)/embed: tools/embed.c $(GEN_LUA_OBJS) $(BUILD)/.flags
 	$(say) CC $<
-	$(Q)$(CC) $(CFLAGS) -fno-lto -o $@ $< $(GEN_LUA_OBJS) -lm -ldl
+	$(Q)$(CC) $(CFLAGS) -fno-lto -o $@ $< $(GEN_LUA_OBJS) -lz -lm -ldl
 
 $(BUILD)/embed-lua/%.o: $(LUA_DIR)/%.c $(wildcard $(LUA_DIR)/*.h) $(BUILD)/.flags
 	@mkdir -p $(BUILD)/embed-lua

@@ -2,7 +2,8 @@
  * host.embedded -- what was built into the binary besides its C code.
  *
  *   embedded.file(path) -> string | nil     a data file, by its path in the
- *                                           source tree ("docker/Dockerfile.lambda")
+ *                                           source tree ("docker/Dockerfile.lambda"),
+ *                                           inflated when asked for
  *   embedded.modules() -> array             the Lua library's module names, sorted
  *
  * The Lua modules themselves are registered in package.preload by main.c;
@@ -10,21 +11,43 @@
  */
 #include <lauxlib.h>
 #include <lua.h>
+#include <stdlib.h>
 #include <string.h>
+#include <zlib.h>
 
 #include "host.h"
+
+static size_t count_files(void) {
+  size_t n = 0;
+  while (lakehost_data_files[n].name != NULL) n++;
+  return n;
+}
+
+static int by_name(const void *key, const void *entry) {
+  return strcmp((const char *)key, ((const struct lakehost_embedded *)entry)->name);
+}
 
 /* embedded.file(path) -> string | nil */
 static int embedded_file(lua_State *L) {
   const char *path = luaL_checkstring(L, 1);
-  const struct lakehost_embedded *f;
-  for (f = lakehost_data_files; f->name != NULL; f++) {
-    if (strcmp(f->name, path) == 0) {
-      lua_pushlstring(L, (const char *)f->data, f->size);
-      return 1;
-    }
+  const struct lakehost_embedded *f =
+      bsearch(path, lakehost_data_files, count_files(), sizeof *f, by_name);
+  luaL_Buffer b;
+  uLongf len;
+  int rc;
+  if (f == NULL) {
+    luaL_pushfail(L);
+    return 1;
   }
-  luaL_pushfail(L);
+  if (f->raw_size == 0) {
+    lua_pushliteral(L, "");
+    return 1;
+  }
+  len = (uLongf)f->raw_size;
+  rc = uncompress((Bytef *)luaL_buffinitsize(L, &b, f->raw_size), &len, f->data, (uLong)f->size);
+  if (rc != Z_OK || len != (uLongf)f->raw_size) /* the build wrote it: corrupt only by a bug */
+    return luaL_error(L, "embedded.file: %s: cannot inflate (%s)", path, zError(rc));
+  luaL_pushresultsize(&b, f->raw_size);
   return 1;
 }
 

@@ -45,13 +45,15 @@ void lakehost_hex(const unsigned char *in, size_t n, char *out);
 
 /* One embedded file: a module of the Lua library (name "lake.app", chunkname
  * "@lua/lake/app.lua", data its chunk as lua_dump wrote it, debug information
- * kept) or a data file (name "docker/Dockerfile.lambda", chunkname NULL,
- * data its bytes). */
+ * kept, size its length, raw_size 0) or a data file (name
+ * "docker/Dockerfile.lambda", chunkname NULL, data its bytes deflated in
+ * zlib's format, size their length, raw_size the file's length). */
 struct lakehost_embedded {
   const char *name;
   const char *chunkname;
   const unsigned char *data;
   size_t size;
+  size_t raw_size;
 };
 
 /* Defined by $(BUILD)/embedded.c, which tools/embed.c generates from lua/

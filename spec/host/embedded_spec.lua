@@ -31,6 +31,20 @@ describe("host.embedded #unit", function()
     end
   end)
 
+  it("hands out every resource schema file as it is in data/resources, kept deflated", function()
+    local files = assert(fs.glob("data/resources/*.json"))
+    assert.is_true(#files > 250, #files)
+    local raw = 0
+    for _, path in ipairs(files) do
+      local text = assert(fs.read(path))
+      assert.equal(text, embedded.file(path), path)
+      raw = raw + #text
+    end
+    -- deflated in the binary: it is much smaller than the files it holds
+    local size = assert(fs.stat(os.getenv("LAKEHOST_BIN") or "./lakehost")).size
+    assert.is_true(size < raw, ("binary %d bytes, schemas %d"):format(size, raw))
+  end)
+
   it("answers nil for a file it does not have", function()
     assert.is_nil(embedded.file("docker/Dockerfile.nope"))
     assert.is_nil(embedded.file("lua/lake/app.lua"))
