@@ -13,7 +13,7 @@
 VERSION   := 0.1.0
 PREFIX    ?= /usr/local
 CC        ?= cc
-PKGS      := yaml-0.1 expat libcurl openssl zlib
+PKGS      := yaml-0.1 expat libcurl openssl zlib libpcre2-8
 BUILD     ?= build
 TAGS      ?=
 
@@ -185,7 +185,7 @@ fuzz fuzz-smoke:
 	$(MAKE) -C fuzz smoke FUZZ_SECONDS=$(or $(FUZZ_SECONDS),60)
 
 DEB_PKGS := lua5.4 lua-busted lua-cjson lua-check libyaml-dev libexpat1-dev \
-            libcurl4-openssl-dev libssl-dev zlib1g-dev libmimalloc-dev pkg-config zip unzip python3 python3-pip \
+            libcurl4-openssl-dev libssl-dev zlib1g-dev libpcre2-dev libmimalloc-dev pkg-config zip unzip python3 python3-pip \
             python3-boto3
 deps:
 	@missing=""; for p in $(DEB_PKGS); do \

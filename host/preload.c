@@ -13,6 +13,7 @@ static const luaL_Reg host_modules[] = {
     {"host.fs", luaopen_host_fs},
     {"host.zip", luaopen_host_zip},
     {"host.proc", luaopen_host_proc},
+    {"host.regex", luaopen_host_regex},
     {"host.embedded", luaopen_host_embedded},
     {NULL, NULL},
 };
