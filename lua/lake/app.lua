@@ -1,9 +1,18 @@
 --- The model: an App holds Stacks, a Stack holds Resources.
 --
--- Pure Lua, no I/O. Resources are declared with a kind from lua/resources
--- and CloudFormation property names; references between them are tokens
--- (lake.token) resolved at synthesis. DSL misuse raises error(msg, 2) so the
--- message names the line of the script that made the mistake.
+-- Pure Lua, no I/O. A resource has a kind: any CloudFormation type, by its
+-- name ("AWS::SQS::Queue") or snake name ("sqs_queue"), checked against
+-- AWS's resource schema (lake.schema), plus the checks of a kind module
+-- resources.<snake name> when there is one (lua/resources, or a user's on
+-- LAKEHOST_PATH or in the project's resources/ folder). References between
+-- resources are tokens (lake.token) resolved at synthesis.
+--
+-- Mistakes in what a resource says (its kind, id, properties, attributes)
+-- are recorded on the app as "file:line: Stack Resource.Path: message",
+-- the line being the user's (the first frame outside lakehost's library),
+-- so a command reports them all at once; misuse of the DSL itself raises
+-- error(msg, 2).
+local schema = require("lake.schema")
 local token = require("lake.token")
 local types = require("lake.types")
 local util = require("lake.util")
@@ -15,24 +24,56 @@ App.__index, Stack.__index, Resource.__index = App, Stack, Resource
 App.__name, Stack.__name, Resource.__name = "lake.App", "lake.Stack", "lake.Resource"
 
 local kinds = {}
---- The resource kind module for a name such as "s3_bucket" (cached).
--- @return kind table | nil, message
+
+-- Whether a frame's chunk is lakehost's own Lua (lua/lake, lua/resources).
+local function library(source)
+  return source:find("lua/lake/", 1, true) ~= nil or source:find("lua/resources/", 1, true) ~= nil
+end
+
+
+-- The kind module resources.<snake> (lua/resources, LAKEHOST_PATH, the
+-- project's resources/ folder), or nil when there is none.
+local function kind_module(snake)
+  if not snake:match("^[%w_]+$") then return nil end
+  local ok, mod = pcall(require, "resources." .. snake)
+  if ok then return mod end
+  if tostring(mod):find("module 'resources." .. snake .. "' not found", 1, true) then return nil end
+  error(mod, 0)
+end
+
+--- The resource kind of a name: a CloudFormation type ("AWS::SQS::Queue")
+-- or its snake name ("sqs_queue"), cached.
+-- @return kind { name = snake name, type =, attributes =, tags = "list"|"map"|nil,
+--   name_property =, name_max =, schema = the module's own checks (lake.types) | nil,
+--   generated = true when AWS's schema checks it } | nil, message
 function M.kind(name)
-  if kinds[name] then return kinds[name] end
-  if type(name) ~= "string" or not name:match("^[%w_]+$") then
-    return nil, ("invalid resource kind name '%s'"):format(tostring(name))
+  local kind = kinds[name]
+  if kind then return kind end
+  if type(name) ~= "string" then return nil, ("a resource kind is a string, got %s"):format(type(name)) end
+  local snake = not name:find("::", 1, true) and name or nil
+  local mod = snake and kind_module(snake)
+  local typ
+  if mod then
+    typ = mod.type
+  else
+    local t, sn = schema.resolve(name)
+    if not t then return nil, sn end
+    typ, snake = t, sn
+    if name:find("::", 1, true) and sn then mod = kind_module(sn) end
   end
-  local ok, mod = pcall(require, "resources." .. name)
-  if not ok then
-    if tostring(mod):find("module 'resources." .. name .. "' not found", 1, true) then
-      return nil, ("unknown resource kind '%s'"):format(name)
-    end
-    error(mod, 0)
-  end
-  mod.name = name
-  if not mod.schema then mod.schema = types.object(mod.fields) end
-  kinds[name] = mod
-  return mod
+  local data = schema.data(typ)
+  -- a kind module decides tagging (nil: none), as it decides attributes
+  local tags
+  if mod then tags = mod.tags else tags = data and data.tags end
+  kind = {
+    name = snake or typ, type = typ, module = mod, generated = data ~= nil, tags = tags,
+    name_property = mod and mod.name_property, name_max = mod and mod.name_max,
+    attributes = (mod and mod.attributes) or (data and data.attributes) or {},
+    fields = mod and mod.fields,
+    schema = mod and (mod.schema or (mod.fields and types.object(mod.fields))),
+  }
+  kinds[name] = kind
+  return kind
 end
 
 ---------------------------------------------------------------------------
@@ -90,6 +131,8 @@ function App:stack(name, opts)
     app = self, name = name, description = opts.description,
     tags = util.copy(opts.tags or {}), resources = {}, by_id = {}, outputs = {},
     deps = {}, dep_set = {}, files = {},
+    -- made by lakehost itself (storage, shared, a pipeline): see prop_problems
+    lake_stack = library(debug.getinfo(2, "S").source),
   }, Stack)
   self.stacks[#self.stacks + 1] = s
   self.by_name[name] = s
@@ -144,28 +187,121 @@ end
 ---------------------------------------------------------------------------
 -- Stack
 
+-- Where a model call came from: the first frame outside lakehost's own Lua
+-- (lua/lake, lua/resources), else its direct caller. { file =, line = }
+local function user_frame(level)
+  local first
+  for l = level + 1, level + 24 do
+    local info = debug.getinfo(l, "Sl")
+    if not info then break end
+    local src = info.source
+    if src:sub(1, 1) == "@" then
+      local here = { file = src:sub(2), line = info.currentline > 0 and info.currentline or nil }
+      first = first or here
+      if not library(src) then return here end
+    end
+  end
+  return first or {}
+end
+
+-- Records a problem of a resource, where the user's code made it.
+local function resource_problem(stack, id, path, msg, level)
+  local at = user_frame(level + 1)
+  local key = stack.name .. " " .. tostring(id) .. (path ~= "" and ("." .. path) or "")
+  stack.app:problem(at.file, at.line, key, msg)
+end
+
+-- A resource that is not in its stack (its declaration was refused and
+-- recorded): references to it are accepted, so one mistake is reported once.
+local function detached(stack, id, kind, props)
+  return setmetatable({ stack = stack, logical_id = tostring(id), kind = kind or { type = "?", attributes = {} },
+    props = props or {}, depends = {}, tags = {}, detached = true }, Resource)
+end
+
+-- Whether AWS's schema decides what a kind module's message is about: the
+-- schema says which properties exist, and a type, enum or requirement it
+-- states itself is its to check (a module's list can be older than AWS's).
+-- The module's other checks (lengths, bounds, patterns, and what the
+-- schema does not state) stand on top of the schema's.
+local function schema_decides(typ, path, msg)
+  if msg:find("^unknown property") then return true end
+  if msg:find("^is required") then
+    local parent, key = path:match("^(.*)%.([^.]+)$")
+    if not parent then parent, key = "", path end
+    local node = parent == "" and schema.data(typ) or schema.node(typ, parent)
+    return node ~= nil and node.required ~= nil and util.contains(node.required, key)
+  end
+  local node = schema.node(typ, path)
+  if not node then return false end
+  if msg:find("^expected one of ") then return node.enum ~= nil end
+  if msg:find("^expected [%w ]+, got ") then return node.type ~= nil end
+  return false
+end
+
+-- Problems of props: the kind module's own checks where the schema does
+-- not decide (their messages are the more specific), and AWS's schema's
+-- for every path the module did not fault. The resources of the stacks
+-- lakehost makes itself (storage, shared, pipelines) get the module's
+-- checks only: the specs check every one of them against the schemas
+-- (spec/lake/own_resources_spec.lua), and a 100-pipeline lake spares 12 ms.
+local function prop_problems(kind, props, lake_stack)
+  local errs, seen = {}, {}
+  if kind.schema then
+    local own = {}
+    types.check_fields(kind.schema, props, "", own)
+    for _, text in ipairs(own) do
+      local path, msg = text:match("^(.-): (.*)$")
+      if not path then path, msg = "", text end
+      if not (kind.generated and schema_decides(kind.type, path, msg)) then
+        errs[#errs + 1] = { path = path, msg = msg }
+        seen[path] = true
+      end
+    end
+  end
+  if kind.generated and not (lake_stack and kind.schema) then
+    for _, e in ipairs(schema.check(kind.type, props)) do
+      if not seen[e.path] then errs[#errs + 1] = e end
+    end
+  end
+  -- by path: the schema walks tables in pairs order, which varies from run to run
+  table.sort(errs, function(a, b)
+    if a.path ~= b.path then return a.path < b.path end
+    return a.msg < b.msg
+  end)
+  return errs
+end
+
 -- Logical ids: letters and digits, at most 255.
 local function valid_id(id) return type(id) == "string" and id:match("^[A-Za-z0-9]+$") ~= nil and #id <= 255 end
 
---- Adds a resource.
--- @param kind_name string module under lua/resources (e.g. "s3_bucket")
+--- Adds a resource. A kind, id or property that is wrong is recorded as a
+-- problem (the resource is then kept out of the stack, or kept with its
+-- properties as given) and the script goes on, so every mistake is found.
+-- @param kind_name string a CloudFormation type ("AWS::SQS::Queue") or its snake name ("sqs_queue")
 -- @param id string logical id (letters and digits)
 -- @param props table CloudFormation properties (may hold tokens)
 -- @param opts table|nil { depends_on = {res...}, deletion_policy=, update_replace_policy=, tags = {K=V} }
+-- @return the resource
 function Stack:add(kind_name, id, props, opts)
+  if props ~= nil and type(props) ~= "table" then
+    error(("stack:add: properties must be a table, got %s"):format(type(props)), 2)
+  end
   local kind, err = M.kind(kind_name)
-  if not kind then error(err, 2) end
+  if not kind then
+    resource_problem(self, id, "", err, 2)
+    return detached(self, id, nil, props)
+  end
   if not valid_id(id) then
-    error(("invalid logical id '%s' in stack '%s': letters and digits only"):format(tostring(id), self.name), 2)
+    resource_problem(self, id, "", "invalid logical id: letters and digits only, at most 255", 2)
+    return detached(self, id, kind, props)
   end
   if self.by_id[id] then
-    error(("stack '%s' already has a resource '%s'"):format(self.name, id), 2)
+    resource_problem(self, id, "", ("the stack already has a resource '%s'"):format(id), 2)
+    return detached(self, id, kind, props)
   end
   props = props or {}
-  local errs = {}
-  types.check_fields(kind.schema, props, "", errs)
-  if #errs > 0 then
-    error(("%s %s (%s): %s"):format(self.name, id, kind.type, table.concat(errs, "; ")), 2)
+  for _, e in ipairs(prop_problems(kind, props, self.lake_stack)) do
+    resource_problem(self, id, e.path, ("%s (%s)"):format(e.msg, kind.type), 2)
   end
   opts = opts or {}
   local r = setmetatable({
@@ -244,15 +380,18 @@ end
 --- { Ref = id }.
 function Resource:ref() return token.ref(self) end
 
---- { Fn::GetAtt = [id, name] }; the attribute must be one the kind declares.
+--- { Fn::GetAtt = [id, name] }; an attribute the type lacks is recorded as
+-- a problem (the token is returned all the same).
 function Resource:attr(name)
   local ok = false
   for _, a in ipairs(self.kind.attributes or {}) do
     if a == name then ok = true break end
   end
-  if not ok then
-    error(("%s (%s) has no attribute '%s'%s"):format(self.logical_id, self.kind.type, tostring(name),
-      util.suggest(tostring(name), self.kind.attributes or {})), 2)
+  if not ok and not self.detached then
+    local attrs = self.kind.attributes or {}
+    resource_problem(self.stack, self.logical_id, "", ("%s has no attribute '%s'%s (it has: %s)"):format(
+      self.kind.type, tostring(name), util.suggest(tostring(name), attrs),
+      #attrs > 0 and table.concat(attrs, ", ") or "none"), 2)
   end
   return token.get_att(self, name)
 end

@@ -67,6 +67,9 @@ local function run_file(path, args, argv0)
   local script_arg = { [-1] = argv0, [0] = path }
   for i, a in ipairs(args) do script_arg[i] = a end
   rawset(_G, "arg", script_arg)
+  -- the file's folder is where require looks after lakehost's own modules:
+  -- an app's resources/<kind>.lua, its helper modules
+  package.path = (path:match("^(.*)/[^/]*$") or ".") .. "/?.lua;" .. package.path
   local chunk, err = loadfile(path, "t")
   if not chunk then
     -- loadfile says "cannot open x" or "x:3: syntax error"; both are bad input.

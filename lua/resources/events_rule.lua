@@ -1,6 +1,7 @@
 --- AWS::Events::Rule
 -- https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-resource-events-rule.html
--- Rules take no Tags in CloudFormation.
+-- The lake's tags are not put on rules (CloudFormation took Tags on rules only
+-- lately); a rule may be given Tags of its own.
 local t = require("lake.types")
 
 local events_rule = { type = "AWS::Events::Rule", name_property = "Name", name_max = 64 }

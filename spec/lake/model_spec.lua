@@ -222,12 +222,25 @@ describe("lake.util #unit", function()
   end)
 end)
 
+-- The one problem an app recorded, after checking it names this spec's
+-- line (where the mistake was made).
+local function the_problem(app, line)
+  assert.equal(1, #app.problems, table.concat(app.problems, "\n"))
+  local file, at, rest = app.problems[1]:match("^(.-):(%d+): (.*)$")
+  assert.matches("model_spec%.lua$", file)
+  assert.equal(line, tonumber(at))
+  return rest
+end
+
+local function here() return debug.getinfo(2, "l").currentline end
+
 describe("lake.app #unit", function()
   it("checks every resource against its kind, those lakehost builds too", function()
     local app = app_mod.new()
     local s = app:stack("u-dev")
-    assert.has_error(function() s:add("sns_topic", "Other", { TopicNmae = "t" }) end,
-      "u-dev Other (AWS::SNS::Topic): TopicNmae: unknown property (did you mean 'TopicName'?)")
+    s:add("sns_topic", "Other", { TopicNmae = "t" }); local line = here()
+    assert.equal("u-dev Other.TopicNmae: unknown property (did you mean 'TopicName'?) (AWS::SNS::Topic)",
+      the_problem(app, line))
     -- the stacks of pipelines are built the same way (lake.pipeline.stack adds through Stack:add)
     local lake_tree = require("spec.lake.support.lake_tree")
     local papp, dl = lake_tree.build(".")
@@ -256,28 +269,47 @@ describe("lake.app #unit", function()
     assert.has_error(function() app:stack("s-dev") end, "stack 's-dev' is defined twice")
   end)
 
-  it("refuses a duplicate logical id", function()
-    local s = app_mod.new():stack("s-dev")
-    s:add("s3_bucket", "B", {})
-    assert.has_error(function() s:add("s3_bucket", "B", {}) end, "stack 's-dev' already has a resource 'B'")
+  it("refuses a duplicate logical id, keeping the first", function()
+    local app = app_mod.new()
+    local s = app:stack("s-dev")
+    local first = s:add("s3_bucket", "B", {})
+    s:add("s3_bucket", "B", {}); local line = here()
+    assert.equal("s-dev B: the stack already has a resource 'B'", the_problem(app, line))
+    assert.same({ first }, s.resources)
   end)
 
-  it("refuses an unknown kind", function()
+  it("refuses an unknown kind, and goes on", function()
+    local app = app_mod.new()
+    local s = app:stack("s-dev")
+    local r = s:add("no_such_kind", "B", {}); local line = here()
+    assert.equal("s-dev B: unknown resource kind 'no_such_kind'", the_problem(app, line))
+    assert.same({}, s.resources)
+    assert.is_true(token.is(r:attr("Arn"))) -- a reference to it is not a second problem
+    assert.equal(1, #app.problems)
+  end)
+
+  it("refuses a misuse of the DSL itself at once", function()
     local s = app_mod.new():stack("s-dev")
-    assert.has_error(function() s:add("no_such_kind", "B", {}) end, "unknown resource kind 'no_such_kind'")
+    assert.has_error(function() s:add("s3_bucket", "B", "props") end,
+      "stack:add: properties must be a table, got string")
   end)
 
   it("validates properties against the kind", function()
-    local s = app_mod.new():stack("s-dev")
-    assert.has_error(function() s:add("s3_bucket", "B", { BucketNme = "x" }) end,
-      "s-dev B (AWS::S3::Bucket): BucketNme: unknown property (did you mean 'BucketName'?)")
+    local app = app_mod.new()
+    local s = app:stack("s-dev")
+    s:add("s3_bucket", "B", { BucketNme = "x" }); local line = here()
+    assert.equal("s-dev B.BucketNme: unknown property (did you mean 'BucketName'?) (AWS::S3::Bucket)",
+      the_problem(app, line))
   end)
 
   it("refuses an attribute the kind does not have", function()
-    local s = app_mod.new():stack("s-dev")
+    local app = app_mod.new()
+    local s = app:stack("s-dev")
     local b = s:add("s3_bucket", "B", {})
-    assert.has_error(function() b:attr("Nope") end)
     assert.is_true(token.is(b:attr("Arn")))
+    assert.same({}, app.problems)
+    assert.is_true(token.is(b:attr("Nope"))); local line = here()
+    assert.matches("^s%-dev B: AWS::S3::Bucket has no attribute 'Nope' %(it has: Arn, ", the_problem(app, line))
   end)
 
   it("orders stacks by dependency", function()
