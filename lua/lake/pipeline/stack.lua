@@ -13,6 +13,7 @@
 -- each step's resources leave there for its state.
 local assets = require("lake.assets")
 local diagram = require("lake.pipeline.diagram")
+local functions = require("lake.functions")
 local json = require("host.json")
 local names = require("lake.names")
 local state_machine = require("lake.pipeline.state_machine")
@@ -22,10 +23,9 @@ local util = require("lake.util")
 
 local M = {}
 
-M.LOG_RETENTION_DAYS = 30
 M.TRIGGER = { timeout = 60, memory = 128 }
 M.CATCH = { timeout = 60, memory = 128 }
-M.LAMBDA_SERVICE = "lambda.amazonaws.com"
+M.LAMBDA_SERVICE = functions.LAMBDA_SERVICE
 
 --- The environment variables every function of a pipeline gets.
 function M.base_environment(lake_name, stage, pipeline)
@@ -178,31 +178,9 @@ end
 ---------------------------------------------------------------------------
 -- Policies
 
-local function assume(service)
-  return { Version = "2012-10-17", Statement = arr { {
-    Effect = "Allow", Principal = { Service = service }, Action = "sts:AssumeRole",
-  } } }
-end
-
---- An Allow statement (it keeps the lists it is given).
-function M.statement(sid, actions, resources)
-  return { Sid = sid, Effect = "Allow", Action = arr(actions), Resource = arr(resources) }
-end
-
-local function policy(name, statements)
-  return { PolicyName = name, PolicyDocument = { Version = "2012-10-17", Statement = arr(statements) } }
-end
-
-local function log_group_name(fn_name) return "/aws/lambda/" .. fn_name end
-
---- Writing to the log groups of these functions.
-function M.logs_statement(env, fn_names)
-  local res = {}
-  for _, f in ipairs(fn_names) do
-    res[#res + 1] = names.arn("logs", "log-group:" .. log_group_name(f) .. ":*", env)
-  end
-  return M.statement("WriteLogs", { "logs:CreateLogStream", "logs:PutLogEvents" }, res)
-end
+--- An Allow statement; writing to the log groups of functions (lake.functions).
+M.statement = functions.statement
+M.logs_statement = functions.logs_statement
 
 --- Read and write on the pipeline's two buckets (and reading the assets
 -- bucket's objects, when given: Glue reads its scripts from there).
@@ -235,10 +213,8 @@ function M.catalog_statement(lake, buckets)
     "glue:UpdateTable", "glue:GetPartitions", "glue:BatchCreatePartition" }, res)
 end
 
---- The ARN of an AWS managed policy.
-function M.managed_policy(name)
-  return token.concat("arn:", token.partition, ":iam::aws:policy/", name)
-end
+--- The ARN of an AWS managed policy (lake.functions).
+M.managed_policy = functions.managed_policy
 
 ---------------------------------------------------------------------------
 -- The pipeline context
@@ -253,9 +229,8 @@ Pipeline.__index = Pipeline
 -- @param statements array of statements (M.statement)
 -- @param extra table { policy = inline policy name, description =, managed = { ARNs } | nil }
 function Pipeline:role(id, name, service, statements, extra)
-  return self.stack:add("iam_role", id, {
-    RoleName = name, AssumeRolePolicyDocument = assume(service), Description = extra.description,
-    Policies = arr { policy(extra.policy, statements) }, ManagedPolicyArns = extra.managed })
+  return functions.role(self.stack, id, { name = name, service = service, statements = statements,
+    policy = extra.policy, description = extra.description, managed = extra.managed })
 end
 
 --- A Lambda function of the pipeline with its log group, in the lake's
@@ -265,20 +240,9 @@ end
 --   asset = assets.lambda's, env = { K = V } }
 -- @return function resource, log group resource
 function Pipeline:lambda_function(id, spec)
-  local group = self.stack:add("logs_log_group", id .. "LogGroup", {
-    LogGroupName = log_group_name(spec.name), RetentionInDays = M.LOG_RETENTION_DAYS,
-  })
-  local props = {
-    FunctionName = spec.name, Description = spec.description,
-    Code = { S3Bucket = spec.asset.bucket(), S3Key = spec.asset.key() },
-    Handler = spec.asset.handler, Runtime = spec.asset.runtime,
-    Architectures = spec.asset.architectures, Role = spec.role:arn(),
-    Timeout = spec.timeout, MemorySize = spec.memory,
-    Environment = { Variables = spec.env },
-    LoggingConfig = { LogGroup = group:ref(), LogFormat = "Text" },
-  }
-  if self.vpc_config then props.VpcConfig = self.vpc_config end
-  return self.stack:add("lambda_function", id .. "Function", props), group
+  return functions.lambda(self.stack, id, { name = spec.name, role = spec.role, timeout = spec.timeout,
+    memory = spec.memory, description = spec.description, asset = spec.asset, env = spec.env,
+    vpc_config = self.vpc_config })
 end
 
 --- Lets the state machine's role do actions on resources: added to the
@@ -333,15 +297,10 @@ local function fill(p)
   -- In a lake with a VPC the functions run in its private subnets; the
   -- shared stack publishes them in SSM, read here through SSM-typed
   -- parameters (CloudFormation resolves them at deploy).
-  if lake.vpc and lake.vpc.ssm then
+  if lake.vpc then
     p.vpc_policy = arr { M.managed_policy("service-role/AWSLambdaVPCAccessExecutionRole") }
-    local subnets = stack:parameter("VpcPrivateSubnetIds", {
-      type = "AWS::SSM::Parameter::Value<List<AWS::EC2::Subnet::Id>>", default = lake.vpc.ssm.private_subnet_ids,
-      description = "SSM parameter with the lake's private subnets" })
-    local sg = stack:parameter("VpcSecurityGroupId", {
-      type = "AWS::SSM::Parameter::Value<AWS::EC2::SecurityGroup::Id>", default = lake.vpc.ssm.security_group_id,
-      description = "SSM parameter with the lake's security group" })
-    p.vpc_config = { SubnetIds = token.ref(subnets), SecurityGroupIds = { token.ref(sg) } }
+    p.vpc_config = { SubnetIds = lake.vpc:private_subnet_ids(stack),
+      SecurityGroupIds = { lake.vpc:security_group_id(stack) } }
   end
 
   -- The trigger and the catch
