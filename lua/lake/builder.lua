@@ -18,6 +18,7 @@
 -- error topic and its subscriptions, the optional VPC). Stacks refer to each
 -- other by the lake's deterministic names, never by export/import.
 local app_mod = require("lake.app")
+local datalake = require("lake.datalake")
 local names = require("lake.names")
 local pipeline = require("lake.pipeline")
 local standalone = require("lake.standalone")
@@ -138,18 +139,8 @@ local function fnv8(s)
   return ("%08X"):format(h)
 end
 
---- The SSM parameter names under which the shared stack publishes the VPC.
--- @param lake_name string
--- @param stage string
--- @return table { vpc_id =, private_subnet_ids =, security_group_id = }
-function M.vpc_parameter_names(lake_name, stage)
-  local base = "/" .. util.kebab(lake_name) .. "/" .. stage .. "/vpc/"
-  return {
-    vpc_id = base .. "id",
-    private_subnet_ids = base .. "private-subnet-ids",
-    security_group_id = base .. "security-group-id",
-  }
-end
+--- The SSM parameters the shared stack writes the VPC's ids to (lake.datalake).
+M.vpc_parameter_names = datalake.vpc_parameter_names
 
 ---------------------------------------------------------------------------
 -- Where the builder was called from (for problem lines).
@@ -560,7 +551,7 @@ local function build_vpc(lake, stack, cidr)
   stack:add("ec2_route", "VpcPublicDefaultRoute", {
     RouteTableId = public_rt:ref(), DestinationCidrBlock = "0.0.0.0/0", GatewayId = igw:ref(),
   }, { depends_on = { attach } })
-  local private_subnets, private_rts = {}, {}
+  local private_subnets, private_rts, public_subnets = {}, {}, {}
   for az = 1, M.AZ_COUNT do
     local zone = token.raw({ ["Fn::Select"] = { az - 1, { ["Fn::GetAZs"] = "" } } })
     local public = stack:add("ec2_subnet", "VpcPublicSubnet" .. az, {
@@ -570,6 +561,7 @@ local function build_vpc(lake, stack, cidr)
     stack:add("ec2_subnet_route_table_association", "VpcPublicSubnet" .. az .. "RouteTableAssociation", {
       RouteTableId = public_rt:ref(), SubnetId = public:ref(),
     })
+    public_subnets[#public_subnets + 1] = public:ref()
     local private = stack:add("ec2_subnet", "VpcPrivateSubnet" .. az, {
       VpcId = vpc:ref(), CidrBlock = quarters[M.AZ_COUNT + az], AvailabilityZone = zone,
       MapPublicIpOnLaunch = false, Tags = name_tag("private-" .. az),
@@ -611,6 +603,10 @@ local function build_vpc(lake, stack, cidr)
   stack:add("ssm_parameter", "VpcPrivateSubnetIdsParameter", {
     Name = ssm.private_subnet_ids, Type = "StringList", Value = token.join(",", private_subnets),
     Description = ("Private-isolated subnets of the %s datalake (%s), comma-separated"):format(lake.name, lake.stage),
+  })
+  stack:add("ssm_parameter", "VpcPublicSubnetIdsParameter", {
+    Name = ssm.public_subnet_ids, Type = "StringList", Value = token.join(",", public_subnets),
+    Description = ("Public subnets of the %s datalake (%s), comma-separated"):format(lake.name, lake.stage),
   })
   stack:add("ssm_parameter", "VpcSecurityGroupIdParameter", {
     Name = ssm.security_group_id, Type = "String", Value = sg:attr("GroupId"),
@@ -719,6 +715,7 @@ function Builder:build()
     lake.vpc = { ssm = M.vpc_parameter_names(v.lake_name, v.stage), cidr = v.vpc_cidr }
   end
 
+  datalake.new(lake, self.loader)
   lake.storage_stack = build_storage(lake)
   lake.shared_stack = build_shared(lake, v)
   self.lake = lake

@@ -96,6 +96,7 @@ function M.add_all(lake, loaded)
   local sck = checker.new(loaded.shared.rel .. "/manifest.json")
   local manifest = modules.manifest(sck, loaded.shared)
   flush(app, sck)
+  lake.shared_manifest = manifest -- datalake:lambda_function packages with it too
   for _, p in ipairs(loaded.pipelines) do M.add(lake, p, manifest) end
   return lake.pipelines
 end

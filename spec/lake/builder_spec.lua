@@ -233,11 +233,15 @@ describe("lake.builder VPC #unit", function()
   it("publishes the VPC through SSM parameter names", function()
     assert.same({ ssm = { vpc_id = "/example-lake/dev/vpc/id",
       private_subnet_ids = "/example-lake/dev/vpc/private-subnet-ids",
+      public_subnet_ids = "/example-lake/dev/vpc/public-subnet-ids",
       security_group_id = "/example-lake/dev/vpc/security-group-id" }, cidr = "192.168.228.0/22" }, dl.vpc)
     local p = tpl.Resources.VpcPrivateSubnetIdsParameter.Properties
     assert.equal("/example-lake/dev/vpc/private-subnet-ids", p.Name)
     assert.equal("StringList", p.Type)
     assert.same({ ["Fn::Join"] = { ",", { { Ref = "VpcPrivateSubnet1" }, { Ref = "VpcPrivateSubnet2" } } } }, p.Value)
+    p = tpl.Resources.VpcPublicSubnetIdsParameter.Properties
+    assert.equal("/example-lake/dev/vpc/public-subnet-ids", p.Name)
+    assert.same({ ["Fn::Join"] = { ",", { { Ref = "VpcPublicSubnet1" }, { Ref = "VpcPublicSubnet2" } } } }, p.Value)
     assert.same({ Ref = "Vpc" }, tpl.Resources.VpcIdParameter.Properties.Value)
     assert.same({ ["Fn::GetAtt"] = { "VpcEndpointSecurityGroup", "GroupId" } },
       tpl.Resources.VpcSecurityGroupIdParameter.Properties.Value)

@@ -33,6 +33,28 @@ function M.lakehost(args, opts)
   return out, err, code
 end
 
+--- Runs argv (no shell); returns its stdout, or raises with its output when it fails.
+function M.run(argv)
+  local parts = {}
+  for i, a in ipairs(argv) do parts[i] = M.shquote(a) end
+  local p = assert(io.popen(table.concat(parts, " ") .. " 2>&1"))
+  local out = p:read("a")
+  local ok = p:close()
+  if not ok then error(table.concat(argv, " ") .. " failed:\n" .. out, 2) end
+  return out
+end
+
+--- cfn-lint over templates (a shell glob of paths): true when it finds
+-- nothing at all (its exit status is a bit mask: 2 errors, 4 warnings,
+-- 8 informational), and what it printed.
+function M.cfn_lint(glob)
+  local p = assert(io.popen("cfn-lint --format parseable -- " .. glob .. " 2>&1; echo \"rc=$?\""))
+  local out = p:read("a")
+  p:close()
+  local rc = tonumber(out:match("rc=(%d+)%s*$"))
+  return rc == 0, out
+end
+
 local cwd
 --- The directory the specs run from (the repository root).
 function M.cwd()
