@@ -21,6 +21,9 @@
 -- Standalone scripts: the `standalone` option's list, else every
 -- standalone/*.lua of the app's folder in name order (the loader lists
 -- them); lake.standalone_listed says which.
+--
+-- build() sets app.datalake to the built lake, so that a command given only
+-- the App reaches its domains, stage and folders (lake.commands.new).
 local app_mod = require("lake.app")
 local names = require("lake.names")
 local pipeline = require("lake.pipeline")
@@ -729,6 +732,7 @@ function Builder:build()
   lake.storage_stack = build_storage(lake)
   lake.shared_stack = build_shared(lake, v)
   self.lake = lake
+  app.datalake = lake
 
   if v.pipelines_path then pipeline.add_all(lake, self.loader.pipelines(app.root, v.pipelines_path)) end
   lake.standalone_listed = v.standalone ~= nil
