@@ -34,11 +34,12 @@ of the lake's domains; the layers are raw, trusted or service, and differ.
 The trigger imports the shared module example: when the project has no
 shared/manifest.json, it is written too (shared/manifest.json, shared/example/).
 
-new stack writes standalone/NAME.lua: a stack of your own, lake-NAME-stack-
-<stage> (an SSM parameter holding the raw bucket's name to start from),
-whose first lines say what a standalone script gets. The lake runs it with
-every other standalone/*.lua, unless app.lua lists its standalone scripts.
-NAME follows the same rule, and its stack must not exist yet.
+new stack writes standalone/NAME.lua: a stack of your own (an SSM parameter
+holding the raw bucket's name, to start from), whose first lines say what a
+standalone script gets. Its stack is lake-NAME-stack-<stage>, with '-' for
+'_' in NAME. The lake runs it with every other standalone/*.lua, unless
+app.lua lists its standalone scripts (new stack then says so). NAME follows
+the same rule as a pipeline's, and the lake must have no stack of that name.
 
 Both check everything first and write nothing when the folder or file
 exists, or a name, domain or layer is wrong (exit 2). Then run
