@@ -78,11 +78,17 @@ LUA_OBJS := $(LUA_SRCS:$(LUA_DIR)/%.c=$(BUILD)/deps-lua/%.o)
 GEN_LUA_OBJS := $(patsubst $(LUA_DIR)/%.c,$(BUILD)/embed-lua/%.o,\
                   $(filter-out %lib.c %/linit.c,$(LUA_SRCS)) $(LUA_DIR)/lauxlib.c)
 # The files built into the binary (tools/embed.c makes $(BUILD)/embedded.c of
-# them): every Lua module under lua/, found anew by each make, and the
-# Dockerfiles of the docker builder and the CloudFormation resource schemas
-# (data/resources, made by tools/resource_schemas.lua).
+# them): every Lua module under lua/, found anew by each make, the
+# Dockerfiles of the docker builder, the CloudFormation resource schemas
+# (data/resources, made by tools/resource_schemas.lua), and what `init` and
+# `new` write (lua/lake/scaffold.lua): the templates of scaffold/, and the
+# example's trigger, catch and shared module, which new pipelines reuse as
+# they are.
 EMBED_LUA   := $(sort $(shell find lua -name '*.lua' -type f))
-EMBED_DATA  := $(sort $(wildcard docker/Dockerfile.*) $(wildcard data/resources/*.json))
+SCAFFOLD_DATA := $(shell find scaffold -type f ! -name '*.pyc') \
+                 $(foreach m,trigger catch,$(addprefix pipelines/pipeline_example/$(m)/,src/index.py requirements.json)) \
+                 shared/manifest.json shared/example/__init__.py shared/example/naming.py
+EMBED_DATA  := $(sort $(wildcard docker/Dockerfile.*) $(wildcard data/resources/*.json) $(SCAFFOLD_DATA))
 EMBED_FILES := $(EMBED_LUA) $(EMBED_DATA)
 OBJS := $(SRCS:host/%.c=$(BUILD)/%.o) $(BUILD)/gen/embedded.o $(LUA_OBJS)
 BIN  := $(BUILD)/lakehost
@@ -168,7 +174,7 @@ check-asan:
 	@$(MAKE) --no-print-directory test SANITIZE=1
 
 lint:
-	@if command -v luacheck >/dev/null; then luacheck -q lua spec bench standalone tools app.lua; \
+	@if command -v luacheck >/dev/null; then luacheck -q lua spec bench standalone scaffold tools app.lua; \
 	 else echo "lint: luacheck not installed (apt-get install lua-check), skipped"; fi
 	clang-format --dry-run -Werror host/*.c host/*.h fuzz/*.c tools/*.c
 

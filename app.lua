@@ -39,7 +39,6 @@ lake.DatalakeBuilder {
     { protocol = "email", endpoint = "example@example.com" },
   },
   pipelines_path = root .. "/pipelines",
-  standalone = { root .. "/standalone/extra_policies.lua" },
   tags = { example1 = "value1", example2 = "value2" },
 }:build()
 

@@ -17,6 +17,13 @@
 -- (a Glue database per bucket, a crawler and its role per raw bucket, the
 -- error topic and its subscriptions, the optional VPC). Stacks refer to each
 -- other by the lake's deterministic names, never by export/import.
+--
+-- Standalone scripts: the `standalone` option's list, else every
+-- standalone/*.lua of the app's folder in name order (the loader lists
+-- them); lake.standalone_listed says which.
+--
+-- build() sets app.datalake to the built lake, so that a command given only
+-- the App reaches its domains, stage and folders (lake.commands.new).
 local app_mod = require("lake.app")
 local datalake = require("lake.datalake")
 local names = require("lake.names")
@@ -339,8 +346,9 @@ local function validate(app, opts, where)
   else
     v.pipelines_path = opts.pipelines_path
   end
-  v.standalone = {}
+  -- absent: the loader finds standalone/*.lua at build (nil here)
   local sa = opts.standalone
+  v.standalone = sa ~= nil and {} or nil
   if sa ~= nil and (type(sa) ~= "table" or (next(sa) ~= nil and #sa == 0)) then
     problem("standalone", "expected a list of Lua files, got %s", describe(sa))
   elseif sa ~= nil then
@@ -652,8 +660,10 @@ end
 --- A builder for the lake; options are checked now (see the module comment).
 -- @param opts table { scope = App, lake_name =, region =, account_id =, env = stage,
 --   lake_domains = {..}, enable_vpc =, vpc_cidr =, sns_subscriptions = { {protocol=, endpoint=} },
---   pipelines_path =, standalone = { paths }, tags = {K=V} }
+--   pipelines_path =, standalone = { paths } (default every standalone/*.lua of app.root, in name
+--   order; {} for none), tags = {K=V} }
 -- @param with table { loader = { pipelines = function(root, path) -> lake.load.pipelines's,
+--   standalone_files = function(root) -> lake.load.standalone_files's,
 --   scripts = function(paths, root) -> lake.load.scripts's }, dsl = the table scripts see as `lake` }
 -- @return builder with :build()
 function M.new(opts, with)
@@ -719,9 +729,12 @@ function Builder:build()
   lake.storage_stack = build_storage(lake)
   lake.shared_stack = build_shared(lake, v)
   self.lake = lake
+  app.datalake = lake
 
   if v.pipelines_path then pipeline.add_all(lake, self.loader.pipelines(app.root, v.pipelines_path)) end
-  if #v.standalone > 0 then run_standalone(lake, self.loader.scripts(v.standalone, app.root), self.dsl) end
+  lake.standalone_listed = v.standalone ~= nil
+  local scripts = v.standalone or self.loader.standalone_files(app.root)
+  if #scripts > 0 then run_standalone(lake, self.loader.scripts(scripts, app.root), self.dsl) end
   return lake
 end
 

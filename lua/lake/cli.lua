@@ -1,10 +1,12 @@
---- The command line: `lakehost FILE.lua [COMMAND] [OPTIONS]`, `-e CODE`,
--- `--version`, `--help`.
+--- The command line: `lakehost FILE.lua [COMMAND] [OPTIONS]`,
+-- `lakehost init [DIR]`, `-e CODE`, `--version`, `--help`.
 --
 -- A FILE whose chunk returns an App gets a command (one module each,
 -- lake.commands.<name>: its summary, options, help and run function); the
 -- usage is made from those modules. Any other FILE runs as a plain script
--- with the global `arg`, exactly as the `lua` interpreter would.
+-- with the global `arg`, exactly as the `lua` interpreter would. A project
+-- command (init) comes instead of FILE and runs without an app: its run
+-- function gets nil for the app.
 --
 -- Commands return true, or nil and an error value (lake.errors); this
 -- module alone turns the kind of an error into an exit status.
@@ -16,35 +18,56 @@ local installers = require("lake.assets.installers")
 local M = {}
 
 --- The commands, in the order the usage lists them.
-M.COMMANDS = { "synth", "list", "validate", "bootstrap", "deploy", "diff", "destroy", "run" }
+M.COMMANDS = { "synth", "list", "validate", "bootstrap", "deploy", "diff", "destroy", "run", "new" }
+
+--- Commands that run without an app file, in the place of FILE.lua.
+M.PROJECT_COMMANDS = { "init" }
 
 --- Exit status of each kind of error: bad input or usage 2, a failed operation 1.
 M.EXIT = { input = 2, failed = 1 }
+
+-- Commands whose module is not lake.commands.<name>: lake/commands/init.lua
+-- would be the module lake.commands itself (as lua/lake/init.lua is lake).
+local MODULES = { init = "lake.commands.init_project" }
 
 --- The module of a command.
 function M.command(name)
   -- each command's module is loaded only when it runs (deploy brings the
   -- AWS clients, run the local runner): the one list above names them
-  return require("lake.commands." .. name)
+  return require(MODULES[name] or ("lake.commands." .. name))
 end
 
 local function synopsis(name, c) return name .. (c.synopsis and (" " .. c.synopsis) or "") end
+
+--- How a command is invoked: "lakehost init", "lakehost APP.lua synth".
+function M.invocation(name)
+  if util.contains(M.PROJECT_COMMANDS, name) then return "lakehost " .. name end
+  return "lakehost APP.lua " .. name
+end
 
 --- The usage of lakehost, with the commands' synopses and summaries.
 function M.usage()
   local lines = {
     "usage: lakehost FILE.lua [COMMAND] [OPTIONS]",
+    "       lakehost init [DIR] [OPTIONS]",
     "       lakehost -e CODE [FILE.lua [ARGS]]",
     "       lakehost --version | --help",
     "",
-    "When FILE.lua returns an App (see app.lua), COMMAND is one of:",
+    "Without an app file:",
   }
+  for _, name in ipairs(M.PROJECT_COMMANDS) do
+    local c = M.command(name)
+    lines[#lines + 1] = ("  %-25s %s"):format(synopsis(name, c), c.summary)
+  end
+  lines[#lines + 1] = ""
+  lines[#lines + 1] = "When FILE.lua returns an App (see app.lua), COMMAND is one of:"
   for _, name in ipairs(M.COMMANDS) do
     local c = M.command(name)
-    lines[#lines + 1] = ("  %-24s %s"):format(synopsis(name, c), c.summary)
+    lines[#lines + 1] = ("  %-25s %s"):format(synopsis(name, c), c.summary)
   end
   lines[#lines + 1] = [[
-Run `lakehost FILE.lua COMMAND --help` for a command's options.
+Run `lakehost FILE.lua COMMAND --help` (`lakehost init --help`) for a
+command's options.
 
 Otherwise FILE.lua runs as a plain Lua script with `arg`, like `lua`.
 
@@ -113,8 +136,8 @@ function M.parse(name, args, spec)
         local flags = {}
         for _, k in ipairs(util.sorted_keys(spec)) do flags[#flags + 1] = (k:gsub("_", "-")) end
         local near = util.did_you_mean(oname, flags)
-        return bad(("unknown option '--%s'%s (see lakehost APP.lua %s --help)"):format(
-          oname, near and (" (did you mean '--%s'?)"):format(near) or "", name))
+        return bad(("unknown option '--%s'%s (see %s --help)"):format(
+          oname, near and (" (did you mean '--%s'?)"):format(near) or "", M.invocation(name)))
       elseif want == true then
         if val then return bad(("--%s takes no value"):format(oname)) end
         opts[key] = true
@@ -154,12 +177,20 @@ function M.run_command(app, args, ctx)
     return nil, errors.input(("unknown command '%s'%s (see lakehost %s --help)"):format(name,
       util.suggest(name, M.COMMANDS), ctx.file))
   end
+  return M.run_one(name, table.move(args, 2, #args, 1, {}), app, ctx)
+end
+
+--- Parses a command's options and runs it.
+-- @param name string the command
+-- @param rest table its arguments
+-- @param app App|nil nil for a project command
+-- @return true | nil, err
+function M.run_one(name, rest, app, ctx)
   local cmd = M.command(name)
-  local rest = table.move(args, 2, #args, 1, {})
   local opts, pos, perr = M.parse(name, rest, cmd.options)
   if not opts then return nil, perr end
   if opts.help then
-    io.stdout:write(cmd.help or ("usage: lakehost APP.lua " .. synopsis(name, cmd) .. "\n"))
+    io.stdout:write(cmd.help or ("usage: " .. M.invocation(name) .. (cmd.synopsis and (" " .. cmd.synopsis) or "") .. "\n"))
     return true
   end
   if #pos > 0 and not cmd.args then
@@ -241,6 +272,11 @@ local function main(argv, info)
     return 2
   end
   local args = table.move(argv, i + 1, #argv, 1, {})
+  if util.contains(M.PROJECT_COMMANDS, file) then
+    local ok, err = M.run_one(file, args, nil, { info = info })
+    if ok then return 0 end
+    return report(err)
+  end
   local result = run_file(file, args, argv[0])
   if not app_mod.is_app(result) then return 0 end
   local ok, err = M.run_command(result, args, { file = file, info = info })

@@ -166,6 +166,20 @@ function M.display_name(path, root)
   return (path:gsub("^%./", ""))
 end
 
+--- The standalone scripts of an app's folder: every `standalone/*.lua`
+-- file, in name order (what the builder runs when app.lua names none).
+-- @param root string the app's folder
+-- @return array of paths (empty when there is no standalone/ folder)
+function M.standalone_files(root)
+  local dir = join(root or ".", "standalone")
+  local out = {}
+  for _, name in ipairs(fs.list(dir) or {}) do
+    local path = dir .. "/" .. name
+    if name:match("%.lua$") and fs.isfile(path) then out[#out + 1] = path end
+  end
+  return out
+end
+
 --- Reads standalone scripts.
 -- @param paths array of paths
 -- @param root string|nil the app's folder (for the names shown)

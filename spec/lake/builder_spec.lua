@@ -5,11 +5,14 @@ local token = require("lake.token")
 
 local SUBS = { { protocol = "email", endpoint = "example@example.com" } }
 
--- A lake with the example's options, overridden by opts (false removes a key).
+-- A lake with the example's options, overridden by opts (false removes a key);
+-- no standalone scripts (the App's folder is the checkout's, whose
+-- standalone/ the builder would otherwise run).
 local function build(opts, app_opts)
   local app = lake.App(app_opts or {})
   local o = { scope = app, lake_name = "Example Lake", env = "dev", lake_domains = { "example" },
-    enable_vpc = false, sns_subscriptions = SUBS, tags = { example1 = "value1", example2 = "value2" } }
+    enable_vpc = false, sns_subscriptions = SUBS, tags = { example1 = "value1", example2 = "value2" },
+    standalone = {} }
   for k, v in pairs(opts or {}) do
     if v == false and k ~= "enable_vpc" then o[k] = nil else o[k] = v end
   end
@@ -535,6 +538,10 @@ describe("lake.builder pipelines and determinism #unit", function()
         calls[#calls + 1] = { root, path }
         return { rel = "pipelines", pipelines = {}, shared = { rel = "shared", folders = {} } }
       end,
+      standalone_files = function(root)
+        calls[#calls + 1] = { root }
+        return {}
+      end,
       scripts = function() error("no script was named") end,
     }
     local function with(opts)
@@ -543,12 +550,12 @@ describe("lake.builder pipelines and determinism #unit", function()
       return builder.new(opts, { loader = loader }):build(), app
     end
     local dl, app = with({ pipelines_path = "/x/pipelines" })
-    assert.same({ { "/x", "/x/pipelines" } }, calls)
+    assert.same({ { "/x", "/x/pipelines" }, { "/x" } }, calls)
     assert.equal("/x/pipelines", dl.pipelines_path)
     assert.same({}, dl.pipelines)
     assert.same({}, app.problems)
     calls = {}
-    with({})
+    with({ standalone = {} })
     assert.equal(0, #calls)
   end)
 

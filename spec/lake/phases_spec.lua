@@ -24,7 +24,9 @@ local json = require("host.json")
 local load = require("lake.load")
 local root = %q
 local pipelines = load.pipelines(root, root .. "/pipelines")
-local scripts = load.scripts({ root .. "/standalone/extra_policies.lua" }, root)
+local found = load.standalone_files(root)
+assert(#found == 1 and found[1] == root .. "/standalone/extra_policies.lua", table.concat(found, " "))
+local scripts = load.scripts(found, root)
 local manifest = json.decode(assert(require("host.fs").read(out .. "/manifest.json")))
 -- from here on, no file, no YAML, no process
 local touched = {}
@@ -38,6 +40,7 @@ end
 assert(not pcall(require("host.fs").read, root .. "/app.lua"))
 touched = {}
 load.pipelines = function() return pipelines end
+load.standalone_files = function() return found end
 load.scripts = function() return scripts end
 local app = dofile(root .. "/app.lua")
 assert(#app.problems == 0, table.concat(app.problems, "\n"))

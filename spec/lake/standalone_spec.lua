@@ -10,7 +10,9 @@ local function setup(scripts)
   for name, src in pairs(scripts or {}) do assert(fs.write(root .. "/standalone/" .. name, src)) end
   local app = lake.App { root = root }
   app.file = "app.lua"
-  local dl = lake.DatalakeBuilder { scope = app, lake_name = "Example Lake", lake_domains = { "example" } }:build()
+  -- standalone = {}: the specs run the scripts themselves
+  local dl = lake.DatalakeBuilder { scope = app, lake_name = "Example Lake", lake_domains = { "example" },
+    standalone = {} }:build()
   return root, app, dl
 end
 
@@ -116,6 +118,67 @@ assert(token.is(raw.arn))
   end)
 end)
 
+describe("the standalone scripts a lake runs #unit", function()
+  -- two scripts written in the opposite of name order, a text file and a
+  -- folder named helpers.lua (whose init.lua raises if it ever runs)
+  local FIXTURE = "spec/fixtures/apps/standalone"
+
+  local function stacks(opts)
+    local app = lake.App { root = FIXTURE }
+    local o = { scope = app, lake_name = "Fixture Lake", lake_domains = { "example" } }
+    for k, v in pairs(opts or {}) do o[k] = v end
+    local dl = lake.DatalakeBuilder(o):build()
+    assert.same({}, app.problems)
+    local names = {}
+    for _, s in ipairs(app.stacks) do names[#names + 1] = s.name end
+    return names, dl
+  end
+
+  it("are every standalone/*.lua file of the app's folder, in name order, when app.lua names none", function()
+    local names, dl = stacks()
+    assert.same({ "lake-storage-stack-dev", "lake-shared-stack-dev", "lake-events-stack-dev", "lake-orders-stack-dev" },
+      names)
+    assert.is_false(dl.standalone_listed)
+    assert.same({ FIXTURE .. "/standalone/a_events.lua", FIXTURE .. "/standalone/b_orders.lua" },
+      require("lake.load").standalone_files(FIXTURE))
+  end)
+
+  it("are the listed ones only when app.lua lists them", function()
+    local names, dl = stacks({ standalone = { FIXTURE .. "/standalone/b_orders.lua" } })
+    assert.same({ "lake-storage-stack-dev", "lake-shared-stack-dev", "lake-orders-stack-dev" }, names)
+    assert.is_true(dl.standalone_listed)
+  end)
+
+  it("are none with standalone = {}", function()
+    assert.same({ "lake-storage-stack-dev", "lake-shared-stack-dev" }, stacks({ standalone = {} }))
+  end)
+
+  it("are none when the app's folder has no standalone/", function()
+    local root = util.tmpdir("lakehost-standalone-")
+    assert.same({}, require("lake.load").standalone_files(root))
+    local app = lake.App { root = root }
+    lake.DatalakeBuilder { scope = app, lake_name = "L", lake_domains = { "example" } }:build()
+    fs.remove_tree(root)
+    assert.same({}, app.problems)
+    assert.equal(2, #app.stacks)
+  end)
+
+  it("are what the command line lists for the fixture's app.lua", function()
+    local app = FIXTURE .. "/app.lua"
+    local out, err, code = util.lakehost({ app, "list" })
+    assert.equal(0, code, err)
+    assert.matches("lake%-events%-stack%-dev\n", out)
+    assert.matches("lake%-orders%-stack%-dev\n", out)
+    out, err, code = util.lakehost({ app, "list" }, { env = { LAKEHOST_SPEC_STANDALONE = "b" } })
+    assert.equal(0, code, err)
+    assert.not_matches("events", out)
+    assert.matches("lake%-orders%-stack%-dev\n", out)
+    out, err, code = util.lakehost({ app, "list" }, { env = { LAKEHOST_SPEC_STANDALONE = "none" } })
+    assert.equal(0, code, err)
+    assert.equal("lake-storage-stack-dev\nlake-shared-stack-dev   after lake-storage-stack-dev\n", out)
+  end)
+end)
+
 describe("app.lua and standalone/extra_policies.lua #unit", function()
   it("lists the example's stacks in deploy order", function()
     local out, err, code = util.lakehost({ "app.lua", "list" }, { env = { ENVIRONMENT_STAGE = "dev" } })
@@ -147,7 +210,8 @@ describe("app.lua and standalone/extra_policies.lua #unit", function()
 
   it("lets another account put events on the default bus", function()
     local app = lake.App { root = "." }
-    local dl = lake.DatalakeBuilder { scope = app, lake_name = "Example Lake", lake_domains = { "example" } }:build()
+    local dl = lake.DatalakeBuilder { scope = app, lake_name = "Example Lake", lake_domains = { "example" },
+      standalone = {} }:build()
     assert.is_true(lake.standalone("standalone/extra_policies.lua", dl))
     local stack = app:get_stack("lake-extra-policies-stack-dev")
     assert.same({ "lake-shared-stack-dev" }, stack.deps)
