@@ -27,8 +27,8 @@ stack:depends_on(datalake.storage_stack)
 -- The name of the first domain's raw bucket, for other tools to read:
 -- aws ssm get-parameter --name /<lake>-<stage>/{{stack}}/raw-bucket
 local domain = datalake.domains[1]
-local raw = datalake.bucket_set:bucket(domain, "raw")
-stack:add("ssm_parameter", "RawBucketName", {
+local raw = datalake.buckets[domain].raw
+stack:add("AWS::SSM::Parameter", "RawBucketName", {
   Name = "/" .. lake.Name(datalake.name, datalake.stage) .. "/{{stack}}/raw-bucket",
   Type = "String",
   Value = raw.name,
