@@ -26,6 +26,7 @@
 local fs = require("host.fs")
 local json = require("host.json")
 local proc = require("host.proc")
+local schema = require("lake.schema")
 
 local OUT = "data/resources" -- or --out
 local SOURCE = "cfn-lint"
@@ -47,15 +48,9 @@ local function installed()
   return dir .. "/data/schemas", version
 end
 
--- The snake name of a type: AWS::EC2::VPCEndpoint -> ec2_vpc_endpoint
--- (the provider stays for types not of AWS: alexa_ask_skill).
-local function snake(typ)
-  local provider, service, name = typ:match("^([^:]+)::([^:]+)::([^:]+)$")
-  local s = name:gsub("(%u+)(%u%l)", "%1_%2"):gsub("([%l%d])(%u)", "%1_%2"):lower()
-  local head = service:lower()
-  if provider ~= "AWS" then head = provider:lower() .. "_" .. head end
-  return head .. "_" .. s
-end
+-- The snake name of a type (AWS::EC2::VPCEndpoint -> ec2_vpc_endpoint), as
+-- lakehost reads it.
+local snake = schema.snake
 
 -- Keywords of a value's schema that lake.schema reads.
 local KEEP = {

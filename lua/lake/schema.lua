@@ -56,6 +56,18 @@ local function names()
   return index
 end
 
+--- The snake name of a type: AWS::EC2::VPCEndpoint -> ec2_vpc_endpoint
+-- (the provider stays for types not of AWS: alexa_ask_skill). The index of
+-- data/resources was made with this function (tools/resource_schemas.lua).
+function M.snake(typ)
+  local provider, svc, name = typ:match("^([^:]+)::([^:]+)::([^:]+)$")
+  if not provider then return nil end
+  local s = name:gsub("(%u+)(%u%l)", "%1_%2"):gsub("([%l%d])(%u)", "%1_%2"):lower()
+  local head = svc:lower()
+  if provider ~= "AWS" then head = provider:lower() .. "_" .. head end
+  return head .. "_" .. s
+end
+
 --- Where the schemas come from: { source = "cfn-lint", version = "1.51.0", types = N }.
 function M.source()
   local ix = names()
@@ -68,7 +80,7 @@ end
 function M.resolve(name)
   if type(name) ~= "string" then return nil, ("a resource kind is a string, got %s"):format(type(name)) end
   if name:find("::", 1, true) then
-    if M.data(name) then return name, names().types[name] end
+    if M.data(name) then return name, M.snake(name) end
     return nil, ("unknown resource type '%s'%s"):format(name, util.suggest(name, names().list))
   end
   local typ = names().snake[name]
