@@ -28,6 +28,12 @@ int luaopen_host_embedded(lua_State *L);
 /* Registers every host module in package.preload. */
 void lakehost_preload(lua_State *L);
 
+/* SIGINT/SIGTERM received since proc.trap_interrupts(true) (host/proc.c); 0
+ * when the trap is off. host.http aborts a transfer when a second interrupt
+ * arrives during it, so "Ctrl-C twice" never waits for a slow request. */
+#include <signal.h>
+extern volatile sig_atomic_t lakehost_interrupts;
+
 /* ---- helpers of host/crypto.c, not Lua functions ------------------------ */
 
 struct evp_md_ctx_st; /* OpenSSL's EVP_MD_CTX */

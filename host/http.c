@@ -2,6 +2,8 @@
  * http.c -- host.http: HTTP(S) requests through libcurl.
  *
  *   http.request(req) -> resp | nil, msg, kind
+ *     (kind "interrupted": a second SIGINT/SIGTERM under proc.trap_interrupts
+ *     arrived during the transfer and aborted it)
  *   http.url_encode(s) -> string
  *   http.form_encode(tbl) -> string
  *   http.parse_url(url) -> {scheme, host, port, path, query} | nil, msg
@@ -84,6 +86,8 @@ typedef struct {
   int decided;             /* the first body byte arrived: to_file is known */
   int to_file;             /* 2xx with output_file: body goes to the file */
   int oom, too_large;      /* why a callback aborted */
+  int interrupted;         /* a second Ctrl-C arrived during the transfer */
+  sig_atomic_t signals;    /* lakehost_interrupts when the transfer began */
   int in_errno, out_errno; /* errno of a failed read/write, 0 = none */
   char err[CURL_ERROR_SIZE];
 } Xfer;
@@ -403,6 +407,21 @@ static size_t on_write(char *p, size_t size, size_t nmemb, void *ud) {
   return n;
 }
 
+/* Aborts the transfer when the user interrupted twice, the second time
+ * during it (see proc.trap_interrupts): Ctrl-C twice must not wait for a
+ * slow endpoint. A transfer begun after the second interrupt runs (the
+ * caller's last words, such as releasing a lock). */
+static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                       curl_off_t ulnow) {
+  Xfer *x = ud;
+  (void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
+  if (lakehost_interrupts >= 2 && lakehost_interrupts > x->signals) {
+    x->interrupted = 1;
+    return 1;
+  }
+  return 0;
+}
+
 static size_t on_header(char *p, size_t size, size_t nmemb, void *ud) {
   Xfer *x = (Xfer *)ud;
   size_t n = size * nmemb;
@@ -565,6 +584,10 @@ static int push_transfer_fail(lua_State *L, Xfer *x, CURLcode rc, const char *wh
     lua_pushfstring(L, "http: response body larger than max_response_bytes (%s)%s%s%s", lim, w1,
                     where, w2);
     return push_fail(L, lua_tostring(L, -1), "too_large");
+  }
+  if (x->interrupted) {
+    lua_pushfstring(L, "http: interrupted%s%s%s", w1, where, w2);
+    return push_fail(L, lua_tostring(L, -1), "interrupted");
   }
   if (x->in_errno) {
     lua_pushfstring(L, "http: cannot read %s: %s", r->body_file, strerror(x->in_errno));
@@ -801,6 +824,10 @@ static int http_request(lua_State *L) {
   SETOPT(CURLOPT_WRITEDATA, (void *)x);
   SETOPT(CURLOPT_HEADERFUNCTION, on_header);
   SETOPT(CURLOPT_HEADERDATA, (void *)x);
+  x->signals = lakehost_interrupts;
+  SETOPT(CURLOPT_XFERINFOFUNCTION, on_progress);
+  SETOPT(CURLOPT_XFERINFODATA, (void *)x);
+  SETOPT(CURLOPT_NOPROGRESS, 0L);
   SETOPT(CURLOPT_TIMEOUT_MS, r.timeout_ms);
   SETOPT(CURLOPT_CONNECTTIMEOUT_MS, r.connect_timeout_ms);
   if (r.low_speed_time >= 0 || r.low_speed_limit >= 0) {

@@ -30,6 +30,13 @@
  *   sleep, isatty.
  *   proc.rusage(["self"|"children"]) -> { maxrss = KiB, user = s, system = s }
  *     ("children": the waited-for ones; maxrss is the largest of them)
+ *   proc.trap_interrupts(on) -> was_on   counts SIGINT/SIGTERM instead of dying
+ *   proc.interrupts() -> n               how many arrived since the trap went on
+ *     While the trap is on, a signal only counts: proc.sleep returns early
+ *     when one arrives, a host.http transfer aborts (kind "interrupted") when a
+ *     second one arrives during it, and a third ends the process at once
+ *     (exit 130) whatever Lua is doing. Signals the process ignored when the
+ *     trap went on (nohup) stay ignored.
  *
  * How a child is started (POSIX fork + execve, never a shell):
  *  - argv[1] without '/' is looked up in the PATH of the child's environment
@@ -157,6 +164,10 @@ typedef struct {
   int caught_int, caught_term; /* whether we installed the handler */
   sigset_t oldmask, waitmask;
 } SigState;
+
+volatile sig_atomic_t lakehost_interrupts = 0;
+static int trap_on = 0;
+static struct sigaction trap_old_int, trap_old_term;
 
 /* Last SIGINT/SIGTERM received while waiting (0: none). */
 static volatile sig_atomic_t caught_signal = 0;
@@ -1187,8 +1198,53 @@ static int proc_sleep(lua_State *L) {
   ts.tv_sec = (time_t)s;
   ts.tv_nsec = (long)((s - (double)ts.tv_sec) * 1e9);
   if (ts.tv_nsec > 999999999L) ts.tv_nsec = 999999999L;
-  while (nanosleep(&ts, &rem) != 0 && errno == EINTR) ts = rem;
+  /* An interrupt while the trap is on ends the sleep: the caller looks. */
+  while (nanosleep(&ts, &rem) != 0 && errno == EINTR && !(trap_on && lakehost_interrupts > 0))
+    ts = rem;
   return 0;
+}
+
+/* The trap's handler: async-signal-safe only (a counter, write, _exit). */
+static void on_trapped_signal(int sig) {
+  static const char msg[] = "\nlakehost: interrupted three times: exiting now\n";
+  (void)sig;
+  if (lakehost_interrupts >= 2) {
+    ssize_t w = write(STDERR_FILENO, msg, sizeof msg - 1);
+    (void)w;
+    _exit(130);
+  }
+  lakehost_interrupts = lakehost_interrupts + 1;
+}
+
+/* proc.trap_interrupts(on) -> was_on */
+static int proc_trap_interrupts(lua_State *L) {
+  int on = lua_toboolean(L, 1), was = trap_on;
+  if (on && !trap_on) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sigemptyset(&sa.sa_mask);
+    sa.sa_handler = on_trapped_signal; /* no SA_RESTART: a sleep or poll wakes */
+    lakehost_interrupts = 0;
+    if (sigaction(SIGINT, NULL, &trap_old_int) != 0 ||
+        sigaction(SIGTERM, NULL, &trap_old_term) != 0)
+      return luaL_error(L, "proc.trap_interrupts: sigaction: %s", strerror(errno));
+    if (trap_old_int.sa_handler != SIG_IGN) sigaction(SIGINT, &sa, NULL);
+    if (trap_old_term.sa_handler != SIG_IGN) sigaction(SIGTERM, &sa, NULL);
+    trap_on = 1;
+  } else if (!on && trap_on) {
+    sigaction(SIGINT, &trap_old_int, NULL);
+    sigaction(SIGTERM, &trap_old_term, NULL);
+    trap_on = 0;
+    lakehost_interrupts = 0;
+  }
+  lua_pushboolean(L, was);
+  return 1;
+}
+
+/* proc.interrupts() -> n */
+static int proc_interrupts(lua_State *L) {
+  lua_pushinteger(L, (lua_Integer)lakehost_interrupts);
+  return 1;
 }
 
 /* proc.isatty(fd) -> boolean */
@@ -1370,13 +1426,22 @@ static int child_tostring(lua_State *L) {
 
 /* ---- registration ------------------------------------------------------- */
 
-static const luaL_Reg proc_funcs[] = {{"run", proc_run},           {"spawn", proc_spawn},
-                                      {"which", proc_which},       {"getenv", proc_getenv},
-                                      {"environ", proc_environ},   {"pid", proc_pid},
-                                      {"uid", proc_uid},           {"gid", proc_gid},
-                                      {"monotime", proc_monotime}, {"time", proc_time},
-                                      {"sleep", proc_sleep},       {"isatty", proc_isatty},
-                                      {"rusage", proc_rusage},     {NULL, NULL}};
+static const luaL_Reg proc_funcs[] = {{"run", proc_run},
+                                      {"spawn", proc_spawn},
+                                      {"which", proc_which},
+                                      {"getenv", proc_getenv},
+                                      {"environ", proc_environ},
+                                      {"pid", proc_pid},
+                                      {"uid", proc_uid},
+                                      {"gid", proc_gid},
+                                      {"monotime", proc_monotime},
+                                      {"time", proc_time},
+                                      {"sleep", proc_sleep},
+                                      {"isatty", proc_isatty},
+                                      {"rusage", proc_rusage},
+                                      {"trap_interrupts", proc_trap_interrupts},
+                                      {"interrupts", proc_interrupts},
+                                      {NULL, NULL}};
 
 static const luaL_Reg child_meths[] = {{"pid", child_pid},   {"read_line", child_read_line},
                                        {"poll", child_poll}, {"wait", child_wait},

@@ -23,8 +23,9 @@ M.COMMANDS = { "synth", "list", "validate", "bootstrap", "deploy", "diff", "dest
 --- Commands that run without an app file, in the place of FILE.lua.
 M.PROJECT_COMMANDS = { "init" }
 
---- Exit status of each kind of error: bad input or usage 2, a failed operation 1.
-M.EXIT = { input = 2, failed = 1 }
+--- Exit status of each kind of error: bad input or usage 2, a failed
+-- operation 1, interrupted 130 (as a shell reports a SIGINT).
+M.EXIT = { input = 2, failed = 1, interrupted = 130 }
 
 -- Commands whose module is not lake.commands.<name>: lake/commands/init.lua
 -- would be the module lake.commands itself (as lua/lake/init.lua is lake).
@@ -109,6 +110,10 @@ local CHECKS = {
   concurrency = function(v)
     local n = tonumber(v)
     if not (n and n >= 1) then return ("--concurrency expects a number >= 1, got '%s'"):format(v) end
+  end,
+  timeout = function(v)
+    local n = tonumber(v)
+    if not (n and n > 0) then return ("--timeout expects a number of seconds > 0, got '%s'"):format(v) end
   end,
   builder = function(v)
     if not installers.known(v) then

@@ -7,11 +7,20 @@
 -- Description by synth) and tags match what is deployed is skipped without
 -- a change set. Every step is safe to repeat: an interrupted deploy
 -- converges when run again.
+--
+-- Never silent: a watch (lake.deploy.watch) keeps the stacks in flight and
+-- prints where they are at least every 30 s; polls that fail are retried
+-- and said; an endpoint silent for the timeout, or a second Ctrl-C, stops
+-- the deploy with the stacks still running named. A first Ctrl-C starts
+-- nothing new and lets what runs settle. A stack found *_IN_PROGRESS is
+-- waited for; one left in REVIEW_IN_PROGRESS (a change set never executed)
+-- is deleted before the real create.
 local cfn = require("lake.aws.cloudformation")
 local endpoints = require("lake.aws.endpoints")
 local s3 = require("lake.aws.s3")
 local stamp = require("lake.stamp")
 local util = require("lake.util")
+local watch_mod = require("lake.deploy.watch")
 local fs = require("host.fs")
 local crypto = require("host.crypto")
 
@@ -90,17 +99,36 @@ end
 -- seconds it wants to wait; the scheduler keeps `concurrency` of them going
 -- and starts a stack once every dependency in the plan succeeded.
 
---- Waits inside a stack operation (yields to the scheduler).
+--- The context's watch (made on first use for contexts built without one).
+function M.watch(ctx)
+  if not ctx.watch then
+    ctx.watch = watch_mod.new { now = ctx.now, out = ctx.err or function() end,
+      last_answer = function() return ctx.client and ctx.client.last_answer end,
+      interrupts = ctx.interrupts, timeout = ctx.timeout }
+  end
+  return ctx.watch
+end
+
+--- Waits inside a stack operation (yields to the scheduler; outside one,
+-- as bootstrap runs, ticks the watch and sleeps).
 local function wait(ctx, seconds)
-  if coroutine.isyieldable() then coroutine.yield(seconds) else ctx.sleep(seconds) end
+  if coroutine.isyieldable() then
+    coroutine.yield(seconds)
+  else
+    M.watch(ctx):tick()
+    ctx.sleep(seconds)
+  end
 end
 
 --- Runs op(entry) for every entry, dependencies first.
 -- @param entries array of { name=, dependencies = {...} } in deploy order
 -- @param op function(entry) -> result table { ok = bool, ... }
 -- @param opts { concurrency = 4, reverse = bool (destroy: dependents first), sleep=, now=,
---   on_resume = function(entry|nil) called around each step (per-stack accounting) }
--- @return results by name, failed count
+--   on_resume = function(entry|nil) called around each step (per-stack accounting),
+--   stop = function() -> nil | "settle" | reason: "settle" starts nothing new and lets
+--     what runs finish; any other reason abandons what runs too,
+--   tick = function() called between steps (progress lines) }
+-- @return results by name, failed count, the stop reason (when the run stopped early)
 function M.schedule(entries, op, opts)
   local concurrency = math.max(1, opts.concurrency or 4)
   local in_plan, results, running = {}, {}, {}
@@ -122,8 +150,26 @@ function M.schedule(entries, op, opts)
     for i = #pending, 1, -1 do r[#r + 1] = pending[i] end
     pending = r
   end
-  local failed = 0
+  local failed, stopped = 0, nil
   while #pending > 0 or #running > 0 do
+    local stop = opts.stop and opts.stop()
+    if stop then
+      stopped = stop
+      for _, e in ipairs(pending) do
+        results[e.name] = { ok = false, skipped = true, status = "not started", message = "the run was stopped" }
+        failed = failed + 1
+      end
+      pending = {}
+      if stop ~= "settle" then
+        for _, r in ipairs(running) do
+          results[r.entry.name] = { ok = false, status = "stopped", message = "abandoned while running",
+            seconds = r.started and (opts.now() - r.started) or 0 }
+          failed = failed + 1
+        end
+        break
+      end
+    end
+    if opts.tick then opts.tick() end
     -- start what can start
     local i = 1
     while i <= #pending and #running < concurrency do
@@ -189,13 +235,14 @@ function M.schedule(entries, op, opts)
         j = j + 1
       end
     end
-    if #running > 0 and soonest ~= math.huge then
+    local halt = opts.stop and opts.stop()
+    if #running > 0 and soonest ~= math.huge and not (halt and halt ~= "settle") then
       local d = soonest - opts.now()
       -- something may have finished and freed a slot: only sleep when nothing is startable
       if d > 0 then opts.sleep(math.min(d, 5)) end
     end
   end
-  return results, failed
+  return results, failed, stopped
 end
 
 ---------------------------------------------------------------------------
@@ -205,14 +252,33 @@ local function fmt_time(iso)
   return (iso and iso:match("T(%d%d:%d%d:%d%d)")) or "--:--:--"
 end
 
+--- An error of a poll, short: a transport failure is its message alone.
+function M.why(err)
+  if type(err) == "table" and err.kind and err.kind ~= "api" and err.message then return err.message end
+  return tostring(err)
+end
+
+-- Seconds a status or events poll may take before it counts as no answer.
+local function poll_opts(ctx)
+  local w = M.watch(ctx)
+  return { max_attempts = 1, timeout = math.max(1, math.min(5, w.timeout / 10)) }
+end
+
 --- Prints stack events not seen yet, oldest first.
 local function stream_events(ctx, name, seen)
-  local events = cfn.stack_events(ctx.client, name, { max_attempts = 10 })
-  if not events then return end -- a failed poll is not a failed deploy
+  local events, err = cfn.stack_events(ctx.client, name, poll_opts(ctx))
+  if not events then -- a failed poll is not a failed deploy: said, and tried again
+    if not seen.baseline then M.watch(ctx):trouble(name, "reading events failed: " .. M.why(err)) end
+    return
+  end
   local fresh = {}
   for _, e in ipairs(events) do
     if seen[e.id] then break end
     fresh[#fresh + 1] = e
+  end
+  if fresh[1] then
+    local e = fresh[1]
+    M.watch(ctx):update(name, nil, ("%s %s %s"):format(fmt_time(e.time), e.logical_id or "?", e.status or "?"))
   end
   for i = #fresh, 1, -1 do
     local e = fresh[i]
@@ -239,27 +305,51 @@ local function failures(ctx, name)
   return out
 end
 
---- Polls a stack until it leaves *_IN_PROGRESS, streaming events.
--- @return final status | nil, err
-local function wait_stack(ctx, name, seen, opts)
+--- Polls a stack until it leaves *_IN_PROGRESS, streaming events. Failed
+-- polls are said and retried with backoff; the watch decides when silence
+-- has lasted too long (the scheduler then stops).
+-- @param status the status the operation starts in (for progress lines)
+-- @return final status, stack | nil, err
+local function wait_stack(ctx, name, seen, status)
+  local w = M.watch(ctx)
   local delay = 0.5
-  local deadline = ctx.now() + (opts and opts.timeout or 3600)
+  w:begin(name, status)
+  -- the run is being abandoned: the stack stays named as in flight
+  local function halted()
+    local r = w:stop_reason()
+    return r ~= nil and r ~= "settle"
+  end
   while true do
     stream_events(ctx, name, seen)
-    local s, err = cfn.describe_stack(ctx.client, name, { max_attempts = 10 })
-    if s == false then return "DELETE_COMPLETE" end
+    if halted() then return nil, "stopped while " .. name .. " was in progress" end
+    w:tick() -- a slow poll must not hold the progress lines back
+    local s, err = cfn.describe_stack(ctx.client, name, poll_opts(ctx))
+    if halted() then return nil, "stopped while " .. name .. " was in progress" end
+    w:tick()
+    if s == false then w:finish(name) return "DELETE_COMPLETE" end
     if s and not s.StackStatus:match("_IN_PROGRESS$") then
       stream_events(ctx, name, seen)
+      w:finish(name)
       return s.StackStatus, s
     end
-    if not s and not err.throttled and err.kind ~= "transport" and err.status and err.status < 500 then
+    if s then
+      w:update(name, s.StackStatus)
+      delay = math.min(delay * 1.5, 5)
+    elseif not err.throttled and err.kind ~= "transport" and err.status and err.status < 500 then
+      w:finish(name)
       return nil, err
+    else
+      w:trouble(name, "reading its status failed: " .. M.why(err))
+      delay = math.min(math.max(delay, 1) * 2, math.max(1, math.min(10, w.timeout / 5)))
     end
-    if ctx.now() > deadline then return nil, "timed out waiting for " .. name end
     wait(ctx, delay)
-    delay = math.min(delay * 1.5, 5)
   end
 end
+
+--- True when the run is stopping: nothing new may start on CloudFormation.
+local function stopping(ctx) return M.watch(ctx):stop_reason() ~= nil end
+
+local INTERRUPTED = { ok = false, status = "not started", message = "the run was stopped before it changed anything" }
 
 --- Creates a change set and waits for it to be ready.
 -- @return change set description | "nochange" | nil, err
@@ -304,17 +394,35 @@ function M.deploy_stack(ctx, entry)
   local name = entry.name
   local s, err = cfn.describe_stack(ctx.client, name, { max_attempts = 10 })
   if s == nil then return { ok = false, status = "failed", message = tostring(err) } end
+  if s and s.StackStatus:match("_IN_PROGRESS$") and s.StackStatus ~= "REVIEW_IN_PROGRESS" then
+    -- an earlier operation (another deploy, one interrupted, the console) runs
+    ctx.err(("%s: %s from an earlier operation: waiting for it to settle"):format(name, s.StackStatus))
+    local final, settled = wait_stack(ctx, name, { baseline = true }, s.StackStatus)
+    if not final then return { ok = false, status = "failed", message = tostring(settled) } end
+    s = final ~= "DELETE_COMPLETE" and settled
+    if s then ctx.err(("%s: settled in %s"):format(name, final)) end
+  end
+  if stopping(ctx) then return INTERRUPTED end
   local typ = "CREATE"
   if s then
     local st = s.StackStatus
-    if st:match("_IN_PROGRESS$") and st ~= "REVIEW_IN_PROGRESS" then
-      return { ok = false, status = "failed",
-        message = ("stack is %s: wait for the running operation to finish (or cancel it) and deploy again"):format(st) }
+    if st == "REVIEW_IN_PROGRESS" then
+      -- created by a change set that was never executed (a deploy killed
+      -- between the two calls): it holds no resources; start afresh
+      ctx.err(("%s: REVIEW_IN_PROGRESS (a change set never executed, it holds no resources): "
+        .. "deleting the empty stack before creating it"):format(name))
+      local ok, derr = cfn.delete_stack(ctx.client, name)
+      if not ok then return { ok = false, status = "failed", message = tostring(derr) } end
+      local final, werr = wait_stack(ctx, name, { baseline = true }, "DELETE_IN_PROGRESS")
+      if final ~= "DELETE_COMPLETE" then
+        return { ok = false, status = "failed", message = ("could not delete it: %s"):format(tostring(werr or final)) }
+      end
+      s = false
     elseif st == "ROLLBACK_COMPLETE" or st == "ROLLBACK_FAILED" then
       ctx.err(("%s: %s after a failed first create: deleting it before creating it again"):format(name, st))
       local ok, derr = cfn.delete_stack(ctx.client, name)
       if not ok then return { ok = false, status = "failed", message = tostring(derr) } end
-      local final, werr = wait_stack(ctx, name, { baseline = true })
+      local final, werr = wait_stack(ctx, name, { baseline = true }, "DELETE_IN_PROGRESS")
       if final ~= "DELETE_COMPLETE" then
         return { ok = false, status = "failed", message = ("could not delete it: %s"):format(tostring(werr or final)) }
       end
@@ -326,12 +434,12 @@ function M.deploy_stack(ctx, entry)
       end
       local ok, cerr = cfn.continue_update_rollback(ctx.client, name)
       if not ok then return { ok = false, status = "failed", message = tostring(cerr) } end
-      local final, werr = wait_stack(ctx, name, {})
+      local final, werr = wait_stack(ctx, name, {}, "UPDATE_ROLLBACK_IN_PROGRESS")
       if final ~= "UPDATE_ROLLBACK_COMPLETE" then
         return { ok = false, status = "failed", message = ("ContinueUpdateRollback ended in %s"):format(tostring(werr or final)) }
       end
       typ = "UPDATE"
-    elseif st ~= "REVIEW_IN_PROGRESS" then
+    else
       typ = "UPDATE"
       if not ctx.force and entry.hash and M.deployed_hash(ctx, s) == entry.hash then
         return { ok = true, status = "unchanged" }
@@ -342,17 +450,22 @@ function M.deploy_stack(ctx, entry)
   local cs, cerr = make_change_set(ctx, entry, typ, cs_name)
   if not cs then return { ok = false, status = "failed", message = tostring(cerr) } end
   if cs == "nochange" then return { ok = true, status = "unchanged" } end
+  if stopping(ctx) then
+    cfn.delete_change_set(ctx.client, name, cs_name)
+    if not s then cfn.delete_stack(ctx.client, name) end -- the empty REVIEW_IN_PROGRESS stack
+    return INTERRUPTED
+  end
   local seen = { baseline = true }
   if s then stream_events(ctx, name, seen) end
   seen.baseline = nil
   local ok, xerr = cfn.execute_change_set(ctx.client, name, cs_name)
   if not ok then return { ok = false, status = "failed", message = tostring(xerr) } end
-  local final, werr = wait_stack(ctx, name, seen)
+  local final, werr = wait_stack(ctx, name, seen, typ .. "_IN_PROGRESS")
   if final and TERMINAL_OK[final] then
     return { ok = true, status = typ == "CREATE" and "created" or "updated" }
   end
   return { ok = false, status = "failed", message = ("ended in %s"):format(tostring(final or werr)),
-    failures = failures(ctx, name) }
+    failures = final and failures(ctx, name) or nil }
 end
 
 --- Deletes one stack (runs inside the scheduler).
@@ -363,12 +476,13 @@ function M.destroy_stack(ctx, entry)
   local seen = { baseline = true }
   stream_events(ctx, entry.name, seen)
   seen.baseline = nil
+  if stopping(ctx) then return INTERRUPTED end
   local ok, derr = cfn.delete_stack(ctx.client, entry.name)
   if not ok then return { ok = false, status = "failed", message = tostring(derr) } end
-  local final, werr = wait_stack(ctx, entry.name, seen)
+  local final, werr = wait_stack(ctx, entry.name, seen, "DELETE_IN_PROGRESS")
   if final == "DELETE_COMPLETE" then return { ok = true, status = "deleted" } end
   return { ok = false, status = "failed", message = ("ended in %s"):format(tostring(final or werr)),
-    failures = failures(ctx, entry.name) }
+    failures = final and failures(ctx, entry.name) or nil }
 end
 
 ---------------------------------------------------------------------------

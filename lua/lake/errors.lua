@@ -1,8 +1,9 @@
 --- Error values: a message and what kind of failure it is.
 --
--- Two kinds: "input" (the user's command line, app.lua or a config file is
--- wrong: nothing was changed) and "failed" (an operation against the world
--- failed: a build, the disk, AWS). Library code returns them as `nil, err`,
+-- Three kinds: "input" (the user's command line, app.lua or a config file is
+-- wrong: nothing was changed), "failed" (an operation against the world
+-- failed: a build, the disk, AWS) and "interrupted" (the user stopped it:
+-- Ctrl-C, SIGTERM). Library code returns them as `nil, err`,
 -- or raises them where a failure must unwind several frames at once (the
 -- local runner, a DSL misuse); the command line (lake.cli) alone turns a
 -- kind into an exit status. A plain string raised is a bug or a user
@@ -14,7 +15,7 @@ Error.__index = Error
 Error.__name = "lake.error"
 Error.__tostring = function(e) return e.msg end
 
-M.KINDS = { input = true, failed = true }
+M.KINDS = { input = true, failed = true, interrupted = true }
 
 --- An error value.
 -- @param kind string "input" or "failed"
@@ -29,6 +30,9 @@ function M.input(msg) return M.new("input", msg) end
 
 --- A failed operation (the world's).
 function M.failure(msg) return M.new("failed", msg) end
+
+--- Stopped by the user (Ctrl-C).
+function M.interrupted(msg) return M.new("interrupted", msg) end
 
 --- True when v is an error value.
 function M.is(v) return getmetatable(v) == Error end

@@ -588,6 +588,48 @@ describe("host.proc #unit", function()
       assert.is_false(proc.isatty(-1))
     end)
 
+    it("counts interrupts under the trap, wakes a sleep on one, and exits 130 on the third", function()
+      -- in a child lakehost: the spec process keeps its own handlers
+      local code = [[
+        local proc = require("host.proc")
+        assert(proc.trap_interrupts(true) == false)
+        io.write("ready\n") io.flush()
+        local t0 = proc.monotime()
+        proc.sleep(30)
+        io.write(("woke %d %.1f\n"):format(proc.interrupts(), proc.monotime() - t0)) io.flush()
+        proc.sleep(30)
+        io.write(("woke %d\n"):format(proc.interrupts())) io.flush()
+        proc.sleep(30)
+        io.write("not reached\n")
+      ]]
+      local child = assert(proc.spawn { argv = { util.bin, "-e", code }, stdout = "capture", stderr = "capture" })
+      assert.equal("ready", child:read_line("stdout", 10))
+      proc.sleep(0.3) -- into its sleep
+      child:kill("INT")
+      local line = assert(child:read_line("stdout", 10))
+      local n, took = line:match("^woke (%d) ([%d.]+)$")
+      assert.equal("1", n, line)
+      assert.is_true(tonumber(took) < 10, line) -- the 30 s sleep ended at the signal
+      proc.sleep(0.3)
+      child:kill("TERM")
+      assert.equal("woke 2", child:read_line("stdout", 10))
+      proc.sleep(0.3)
+      child:kill("INT")
+      local res = child:wait(10)
+      assert.equal(130, res.code)
+      assert.equal("\nlakehost: interrupted three times: exiting now\n", res.stderr)
+      assert.equal("", res.stdout)
+    end)
+
+    it("turns the trap off again, resetting the count", function()
+      local res = run_ok({ argv = { util.bin, "-e", [[
+        local proc = require("host.proc")
+        proc.trap_interrupts(true)
+        io.write(tostring(proc.trap_interrupts(false)), " ", proc.interrupts())
+      ]] } })
+      assert.equal("true 0", res.stdout)
+    end)
+
     it("reports resource usage of itself and waited-for children", function()
       local self = assert(proc.rusage("self"))
       assert.is_true(self.maxrss > 1000 and self.user >= 0 and self.system >= 0)

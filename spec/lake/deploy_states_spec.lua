@@ -90,12 +90,94 @@ describe("lake.deploy stack states #unit", function()
     assert.equal("DeleteStack", calls[2])
   end)
 
-  it("refuses a stack with an operation in progress", function()
-    local http = cfn_endpoint { DescribeStacks = function() return 200, stack_xml("s-dev", "UPDATE_IN_PROGRESS") end }
-    local r = deploy.deploy_stack(context(http), ENTRY)
-    assert.is_false(r.ok)
-    assert.equal("stack is UPDATE_IN_PROGRESS: wait for the running operation to finish (or cancel it) and deploy again",
-      r.message)
+  it("waits for a stack with an operation in progress to settle, with progress lines, then updates it", function()
+    local state = "UPDATE_IN_PROGRESS"
+    local http, calls = cfn_endpoint {
+      DescribeStacks = function(_, n)
+        if n == 40 then state = "UPDATE_COMPLETE" end
+        return 200, stack_xml("s-dev", state, "old [lakehost:0000000000000000]")
+      end,
+      DescribeStackEvents = function(_, n)
+        return 200, events_xml({ { "Bucket", "AWS::S3::Bucket", n < 20 and "UPDATE_IN_PROGRESS" or "UPDATE_COMPLETE" } })
+      end,
+      CreateChangeSet = function(body)
+        assert.matches("ChangeSetType=UPDATE", body, 1, true)
+        return 200, ok_xml("CreateChangeSet", "<Id>cs</Id>")
+      end,
+      DescribeChangeSet = function() return 200, ok_xml("DescribeChangeSet", "<Status>CREATE_COMPLETE</Status>") end,
+      ExecuteChangeSet = function() state = "UPDATE_COMPLETE" return 200, ok_xml("ExecuteChangeSet") end,
+    }
+    local ctx, lines = context(http)
+    local r = deploy.deploy_stack(ctx, ENTRY)
+    assert.same({ ok = true, status = "updated" }, r)
+    assert.equal("s-dev: UPDATE_IN_PROGRESS from an earlier operation: waiting for it to settle", lines[1])
+    -- 40 polls backing off to 5 s: over 2 minutes of (simulated) waiting, said at most 30 s apart
+    local progress, last = 0, 0
+    for _, l in ipairs(lines) do
+      local m, sec = l:match("^%[(%d+)m(%d%d)s%] 1 stack in progress:$")
+      if not m then sec = l:match("^%[(%d+)s%] 1 stack in progress:$") end
+      if sec then
+        local t = (tonumber(m) or 0) * 60 + tonumber(sec)
+        assert.is_true(t - last <= 30, l)
+        progress, last = progress + 1, t
+      end
+    end
+    assert.is_true(progress >= 4, table.concat(lines, "\n"))
+    assert.truthy(table.concat(lines, "\n"):find("  s%-dev%s+UPDATE_IN_PROGRESS for %dm%d%ds, last event 10:00:01 Bucket UPDATE_IN_PROGRESS"), table.concat(lines, "\n"))
+    assert.equal("s-dev: settled in UPDATE_COMPLETE", lines[#lines])
+    local executed = false
+    for _, a in ipairs(calls) do executed = executed or a == "ExecuteChangeSet" end
+    assert.is_true(executed)
+  end)
+
+  it("deletes a stack left in REVIEW_IN_PROGRESS by a killed deploy, then creates it", function()
+    local state = "REVIEW_IN_PROGRESS"
+    local http, calls = cfn_endpoint {
+      DescribeStacks = function()
+        if state == "gone" then
+          return 400, "<ErrorResponse><Error><Code>ValidationError</Code><Message>Stack with id s-dev does not exist</Message></Error></ErrorResponse>"
+        end
+        return 200, stack_xml("s-dev", state)
+      end,
+      DeleteStack = function() state = "gone" return 200, ok_xml("DeleteStack") end,
+      DescribeStackEvents = function() return 200, events_xml({}) end,
+      CreateChangeSet = function(body)
+        assert.matches("ChangeSetType=CREATE", body, 1, true)
+        return 200, ok_xml("CreateChangeSet", "<Id>cs</Id><StackId>st</StackId>")
+      end,
+      DescribeChangeSet = function() return 200, ok_xml("DescribeChangeSet", "<Status>CREATE_COMPLETE</Status>") end,
+      ExecuteChangeSet = function() state = "CREATE_COMPLETE" return 200, ok_xml("ExecuteChangeSet") end,
+    }
+    local ctx, lines = context(http)
+    local r = deploy.deploy_stack(ctx, ENTRY)
+    assert.same({ ok = true, status = "created" }, r)
+    assert.equal("s-dev: REVIEW_IN_PROGRESS (a change set never executed, it holds no resources): "
+      .. "deleting the empty stack before creating it", lines[1])
+    assert.same({ "DescribeStacks", "DeleteStack" }, { calls[1], calls[2] })
+  end)
+
+  it("on a first interrupt starts no change set execution; deletes the change set and the empty stack", function()
+    local http, calls = cfn_endpoint {
+      DescribeStacks = function()
+        return 400, "<ErrorResponse><Error><Code>ValidationError</Code><Message>Stack with id s-dev does not exist</Message></Error></ErrorResponse>"
+      end,
+      CreateChangeSet = function() return 200, ok_xml("CreateChangeSet", "<Id>cs</Id><StackId>st</StackId>") end,
+      DescribeChangeSet = function() return 200, ok_xml("DescribeChangeSet", "<Status>CREATE_COMPLETE</Status>") end,
+      DeleteChangeSet = function() return 200, ok_xml("DeleteChangeSet") end,
+      DeleteStack = function() return 200, ok_xml("DeleteStack") end,
+    }
+    local ctx = context(http)
+    local n = 0
+    ctx.interrupts = function() return n end
+    -- the interrupt lands while the change set is being made
+    local real = ctx.client.http.request
+    ctx.client.http = { request = function(req)
+      if req.body:match("Action=DescribeChangeSet") then n = 1 end
+      return real(req)
+    end }
+    local r = deploy.deploy_stack(ctx, ENTRY)
+    assert.same({ ok = false, status = "not started", message = "the run was stopped before it changed anything" }, r)
+    assert.same({ "DescribeStacks", "CreateChangeSet", "DescribeChangeSet", "DeleteChangeSet", "DeleteStack" }, calls)
   end)
 
   it("says how to continue a rollback that failed, and does it when asked", function()

@@ -9,7 +9,9 @@ included, so SigV4 signatures still verify). For a share RATE (0..1) of the
 requests, chosen by a PRNG seeded with SEED, it does not forward and instead
 answers 500, 503, a Throttling error in the shape of the service's protocol,
 or drops the connection without answering. FAULTPROXY_DELAY=<seconds> slows
-every forwarded request (to interrupt a deploy half-way). Counts go to STATS_FILE as JSON
+every forwarded request (to interrupt a deploy half-way). FAULTPROXY_HANG_AFTER=<Action>
+forwards the first request of that query-protocol action, then stops answering
+every later request (an endpoint gone silent mid-deploy). Counts go to STATS_FILE as JSON
 on every request. Killed by the spec when done; exits by itself after 600 s.
 """
 import http.client
@@ -28,6 +30,8 @@ RATE = float(sys.argv[2])
 RNG = random.Random(int(sys.argv[3]))
 STATS_FILE = sys.argv[4] if len(sys.argv) > 4 else None
 DELAY = float(os.environ.get("FAULTPROXY_DELAY", "0"))  # seconds added to every forwarded request
+HANG_AFTER = os.environ.get("FAULTPROXY_HANG_AFTER", "").encode()
+SILENT = threading.Event()  # set once HANG_AFTER went through: nothing is answered any more
 LOCK = threading.Lock()
 STATS = {"requests": 0, "forwarded": 0, "500": 0, "503": 0, "throttle": 0, "drop": 0}
 
@@ -56,6 +60,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def handle_any(self):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
+        if SILENT.is_set():
+            with LOCK:
+                STATS["requests"] += 1
+                STATS["unanswered"] = STATS.get("unanswered", 0) + 1
+                save()
+            time.sleep(600)
+            return
+        if HANG_AFTER and (b"Action=" + HANG_AFTER + b"&") in body + b"&":
+            SILENT.set()
         with LOCK:
             STATS["requests"] += 1
             fault = None

@@ -135,13 +135,17 @@ Client.__index = Client
 --- Creates a client.
 -- @param opts table { region = string, credentials = creds | function() -> creds | nil, err,
 --   getenv = function, log = function(msg) (verbose), max_attempts = 5, max_time = 120,
---   retry_base = 0.25, retry_cap = 20, sleep = function(s), now = function() -> epoch seconds }
+--   retry_base = 0.25, retry_cap = 20, sleep = function(s), now = function() -> epoch seconds,
+--   request_timeout = 60 (seconds per attempt; connecting gets at most 10) }
+-- The client records in `last_answer` when the endpoint last answered
+-- anything (any status): how a deploy tells a silent endpoint.
 function M.new(opts)
   local c = setmetatable({
     region = opts.region, credentials = opts.credentials, getenv = opts.getenv or os.getenv,
     log = opts.log, max_attempts = opts.max_attempts or tonumber((opts.getenv or os.getenv)("AWS_MAX_ATTEMPTS") or "") or 5,
     max_time = opts.max_time or 120, retry_base = opts.retry_base or 0.25, retry_cap = opts.retry_cap or 20,
     sleep = opts.sleep or proc.sleep, now = opts.now or proc.time, skew = 0, random = opts.random or math.random,
+    request_timeout = opts.request_timeout or 60,
     stats = { calls = 0, attempts = 0, retries = 0, by_action = {}, by_tag = {} },
     http = opts.http or http,
   }, Client)
@@ -228,8 +232,10 @@ function Client:call(req)
     local t0 = self.now()
     local resp, msg, kind = self.http.request {
       method = req.method or "GET", url = url, headers = headers, body = req.body, body_file = req.body_file,
-      output_file = req.output_file, timeout = req.timeout or 60, connect_timeout = 10,
+      output_file = req.output_file, timeout = req.timeout or self.request_timeout,
+      connect_timeout = math.min(10, req.timeout or self.request_timeout),
     }
+    if resp then self.last_answer = self.now() end
     local err, retry
     if not resp then
       err = M.error { kind = kind or "transport", code = "Transport:" .. tostring(kind), message = msg,

@@ -56,14 +56,15 @@ end
 -- @param version string API version ("2010-05-15", "2011-06-15")
 -- @param action string
 -- @param params table|nil
--- @param opts table|nil { lists = set of element names always arrays, max_attempts=, unsigned= }
+-- @param opts table|nil { lists = set of element names always arrays, max_attempts=, unsigned=,
+--   timeout = seconds per attempt }
 -- @return result (the <ActionResult> as plain values), request id | nil, err
 function M.call(c, service, version, action, params, opts)
   opts = opts or {}
   local resp, err = c:call {
     service = service, action = action, method = "POST", path = "/",
     headers = { ["Content-Type"] = "application/x-www-form-urlencoded; charset=utf-8" },
-    body = M.body(action, version, params), max_attempts = opts.max_attempts, unsigned = opts.unsigned,
+    body = M.body(action, version, params), max_attempts = opts.max_attempts, unsigned = opts.unsigned, timeout = opts.timeout,
   }
   if not resp then return nil, err end
   local root, xerr = xml.decode(resp.body or "")

@@ -7,25 +7,33 @@ local toolkit = require("lake.toolkit")
 
 local M = {
   summary = "create the toolkit stack (assets bucket)",
-  options = { verbose = true },
+  options = { verbose = true, timeout = common.WAIT_OPTIONS.timeout },
   help = [[
-usage: lakehost APP.lua bootstrap [--verbose]
+usage: lakehost APP.lua bootstrap [--verbose] [--timeout SECONDS]
 
 Creates (or updates) the lakehost-toolkit stack: the assets bucket
 lakehost-assets-<account>-<region>, encrypted, versioned, public access
 blocked, TLS only, old versions expired after 30 days. Run it once per
 account and region before the first deploy.
-]],
+
+]] .. common.WAIT_HELP,
 }
 
-function M.run(app, opts)
+function M.run(app, opts, _, cli)
   local session = common.session(opts)
   local bucket = deploy.substitute(token.resolve(app.assets_bucket, {}),
     { region = session.region, account = session.account() })
   common.eprint("bootstrapping %s in %s (assets bucket %s)", toolkit.STACK, session.region, bucket)
   local text, hash = toolkit.template(bucket)
   local ctx = common.context(session, opts)
-  local r = deploy.deploy_stack(ctx, { name = toolkit.STACK, body = text, hash = hash, tags = app.tags })
+  local entry = { name = toolkit.STACK, body = text, hash = hash, tags = app.tags }
+  local again = ("lakehost %s bootstrap"):format(cli and cli.file or "APP.lua")
+  local results, serr = common.schedule(ctx, { entry }, function(e) return deploy.deploy_stack(ctx, e) end,
+    { verb = "bootstrap", again = again })
+  if not results then return nil, serr end
+  local r = results[toolkit.STACK]
+  local ierr = common.interrupted(ctx, "bootstrap", again)
+  if ierr then return nil, ierr end
   if not r.ok then
     common.eprint("%s: %s", toolkit.STACK, r.message or r.status)
     for _, f in ipairs(r.failures or {}) do common.eprint("  %s", f) end

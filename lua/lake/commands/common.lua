@@ -8,6 +8,7 @@ local json = require("host.json")
 local proc = require("host.proc")
 local session_mod = require("lake.aws.session")
 local synth = require("lake.commands.synth")
+local watch = require("lake.deploy.watch")
 
 local M = {}
 
@@ -54,16 +55,62 @@ function M.session(opts)
   return session_mod.new { log = opts.verbose and function(m) M.eprint("aws: %s", m) end }
 end
 
---- A deploy context over a session (lake.deploy).
+--- The options of the commands that wait for CloudFormation, and their help.
+M.WAIT_OPTIONS = { timeout = "SECONDS" }
+M.WAIT_HELP = [[
+  --timeout SECONDS    give up when the endpoint has not answered for this
+                       long (default 300); what runs is named, run again to
+                       wait for it
+]]
+
+--- A deploy context over a session (lake.deploy), with its watch. Ctrl-C
+-- and SIGTERM are trapped from here on: the first stops new stack
+-- operations, the second ends the run (see lake.deploy.watch).
 function M.context(session, opts)
-  return {
+  local timeout = tonumber(opts.timeout) or 300
+  local ctx = {
     client = session.client, region = session.region, concurrency = tonumber(opts.concurrency) or 4,
     express = opts.express, force = opts.force, continue_rollback = opts.continue_rollback,
-    sleep = proc.sleep, now = proc.time,
+    sleep = proc.sleep, now = proc.time, timeout = timeout, interrupts = proc.interrupts,
     out = function(line) io.stdout:write(line, "\n") io.stdout:flush() end,
     err = function(line) M.eprint("%s", line) end,
     progress = function(line) M.eprint("%s", line) end,
   }
+  -- a single request may not outlast the silence the user allows
+  session.client.request_timeout = math.min(60, math.max(2, timeout / 2))
+  session.client.max_time = math.min(120, math.max(4, timeout))
+  local ep = session.client:endpoint("cloudformation")
+  ctx.watch = watch.new { now = ctx.now, out = ctx.err, interrupts = proc.interrupts, timeout = timeout,
+    last_answer = function() return session.client.last_answer end, endpoint = ep.url }
+  proc.trap_interrupts(true)
+  return ctx
+end
+
+--- Runs op over entries with the scheduler (lake.deploy.schedule), with
+-- progress lines and the context's stop rules.
+-- @param sopts { reverse = bool, verb = "deploy", again = "lakehost app.lua deploy" }
+-- @return results | nil, err (stopped: by a second Ctrl-C (exit 130) or a silent
+--   endpoint (exit 1), naming the stacks still running)
+function M.schedule(ctx, entries, op, sopts)
+  local w = ctx.watch
+  local results, _, stopped = deploy.schedule(entries, op, {
+    concurrency = ctx.concurrency, reverse = sopts.reverse, sleep = ctx.sleep, now = ctx.now,
+    on_resume = function(e) ctx.client.tag = e and e.name or nil end,
+    stop = function() return w:stop_reason() end, tick = function() w:tick() end })
+  if stopped == "now" or stopped == "silence" then
+    local msg = w:stopped_message(stopped, sopts.verb, sopts.again)
+    if stopped == "now" then return nil, errors.interrupted(msg) end
+    return nil, errors.failure(msg)
+  end
+  return results
+end
+
+--- After a run that settled: an interrupt is still an error (exit 130).
+function M.interrupted(ctx, verb, again)
+  if ctx.interrupts() > 0 then
+    return errors.interrupted(("interrupted: %s stopped after what was running settled; run `%s` again to finish")
+      :format(verb, again))
+  end
 end
 
 --- The assets bucket of a manifest for this session's account and region.

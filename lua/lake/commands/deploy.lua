@@ -12,7 +12,8 @@ local M = {
   summary = "deploy stacks (all when none given)",
   args = true,
   options = { out = "DIR", from = "DIR", concurrency = "N", express = true, exclusively = true,
-    continue_rollback = true, force = true, verbose = true, stats = true, builder = "NAME" },
+    continue_rollback = true, force = true, verbose = true, stats = true, builder = "NAME",
+    timeout = common.WAIT_OPTIONS.timeout },
   help = [[
 usage: lakehost APP.lua deploy [STACK...] [OPTIONS]
 
@@ -30,10 +31,19 @@ work) through change sets, dependencies first. Unchanged stacks are skipped.
   --stats              print the API calls made
   --builder NAME       how dependencies install: docker, local or none
   --verbose            log every AWS call (never credentials)
+]] .. common.WAIT_HELP .. [[
+
+While stacks are in progress a line at least every 30 s says which, for
+how long and the last event. A stack that another operation is changing
+is waited for; one left in REVIEW_IN_PROGRESS by a killed deploy is
+deleted (it holds no resources) and created again.
+
+Ctrl-C once: no new stack operation starts; the ones running on
+CloudFormation are waited for. Twice: exit at once (130), naming them.
 ]],
 }
 
-function M.run(app, opts, selectors)
+function M.run(app, opts, selectors, cli)
   local dir, manifest, stacks = common.stacks(app, opts, selectors, opts.exclusively)
   if not dir then return nil, manifest end
   local session = common.session(opts)
@@ -54,10 +64,16 @@ function M.run(app, opts, selectors)
   if not entries then return nil, errors.failure(perr) end
   common.eprint("deploying %d stack%s to %s (concurrency %d%s)", #entries, #entries == 1 and "" or "s",
     session.region, ctx.concurrency, ctx.express and ", express" or "")
-  local results = deploy.schedule(entries, function(e) return deploy.deploy_stack(ctx, e) end,
-    { concurrency = ctx.concurrency, sleep = ctx.sleep, now = ctx.now,
-      on_resume = function(e) ctx.client.tag = e and e.name or nil end })
+  local again = ("lakehost %s deploy"):format(cli and cli.file or "APP.lua")
+  if ctx.interrupts() > 0 then
+    return nil, common.interrupted(ctx, "deploy", again)
+  end
+  local results, serr = common.schedule(ctx, entries, function(e) return deploy.deploy_stack(ctx, e) end,
+    { verb = "deploy", again = again })
+  if not results then return nil, serr end
   local ok, rerr = common.report(results, entries, "deploy", ctx.client.stats)
+  local ierr = common.interrupted(ctx, "deploy", again)
+  if ierr then return nil, ierr end
   if not ok then return nil, rerr end
   common.eprint("done in %.1f s, %d API calls", proc.monotime() - t0, ctx.client.stats.calls)
   if opts.stats then

@@ -11,13 +11,18 @@ local M = {
   synopsis = "[STACK...]",
   summary = "delete stacks in reverse dependency order",
   args = true,
-  options = { out = "DIR", from = "DIR", yes = true, concurrency = "N", verbose = true },
+  options = { out = "DIR", from = "DIR", yes = true, concurrency = "N", verbose = true,
+    timeout = common.WAIT_OPTIONS.timeout },
   help = [[
-usage: lakehost APP.lua destroy [STACK...] [--yes] [--concurrency N]
+usage: lakehost APP.lua destroy [STACK...] [--yes] [--concurrency N] [--timeout SECONDS]
 
 Deletes the stacks (all, or the named ones), dependents first. Asks for
 confirmation unless --yes. Buckets are retained by CloudFormation and listed
 as kept.
+
+]] .. common.WAIT_HELP .. [[
+Ctrl-C once: no new deletion starts; the running ones are waited for.
+Twice: exit at once (130), naming them.
 ]],
 }
 
@@ -36,7 +41,7 @@ local function retained(dir, s)
   return out
 end
 
-function M.run(app, opts, selectors)
+function M.run(app, opts, selectors, cli)
   local dir, manifest, stacks = common.stacks(app, opts, selectors, true)
   if not dir then return nil, manifest end
   local names = {}
@@ -54,12 +59,17 @@ function M.run(app, opts, selectors)
   end
   local session = common.session(opts)
   local ctx = common.context(session, opts)
-  local results = deploy.schedule(stacks, function(e) return deploy.destroy_stack(ctx, e) end,
-    { concurrency = ctx.concurrency, reverse = true, sleep = ctx.sleep, now = ctx.now })
+  local again = ("lakehost %s destroy"):format(cli and cli.file or "APP.lua")
+  local results, serr = common.schedule(ctx, stacks, function(e) return deploy.destroy_stack(ctx, e) end,
+    { reverse = true, verb = "destroy", again = again })
+  if not results then return nil, serr end
   for _, s in ipairs(stacks) do
     for _, k in ipairs(retained(dir, s)) do common.eprint("  kept: %s", k) end
   end
-  return common.report(results, stacks, "destroy")
+  local ok, rerr = common.report(results, stacks, "destroy")
+  local ierr = common.interrupted(ctx, "destroy", again)
+  if ierr then return nil, ierr end
+  return ok, rerr
 end
 
 return M
