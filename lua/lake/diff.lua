@@ -382,7 +382,7 @@ function M.templates(old, new)
   for id, r in util.spairs(rn) do
     if not ro[id] then
       res.added[#res.added + 1] = { id = id, type = r.Type }
-    else
+    elseif not same(ro[id], r) then
       local changes = {}
       walk(ro[id], r, "", { out = changes })
       if #changes > 0 then res.changed[#res.changed + 1] = { id = id, type = r.Type, changes = changes } end
