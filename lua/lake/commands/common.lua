@@ -24,6 +24,30 @@ function M.synthesized(app, opts)
   return dir
 end
 
+--- The folder to read without touching lake.out: --from's, a synthesis
+-- into --out when given, else a synthesis into a temporary folder that
+-- done() removes (call it on every path). deploy keeps M.synthesized.
+-- @param prefix string the temporary folder's name prefix
+-- @return dir, done | nil, err
+function M.synthesized_apart(app, opts, prefix)
+  local function keep() end
+  if opts.from or opts.out then
+    local dir, err = M.synthesized(app, opts)
+    if not dir then return nil, err end
+    return dir, keep
+  end
+  local tmp, terr = fs.tmpdir(prefix or "lakehost-")
+  if not tmp then return nil, errors.failure("temporary folder: " .. tostring(terr)) end
+  local function done() fs.remove_tree(tmp) end
+  local ok, res, err = pcall(synth.write, app, tmp .. "/out", true)
+  if not (ok and res) then
+    done()
+    if not ok then error(res, 0) end
+    return nil, err
+  end
+  return tmp .. "/out", done
+end
+
 --- The manifest.json of a synthesized folder.
 -- @return manifest | nil, err
 function M.manifest(dir)

@@ -3,18 +3,27 @@
 local cfn = require("lake.aws.cloudformation")
 local common = require("lake.commands.common")
 local errors = require("lake.errors")
+local json = require("host.json")
 local session_mod = require("lake.aws.session")
 local synth = require("lake.commands.synth")
 local util = require("lake.util")
 
 local M = {
   summary = "stacks in deploy order with their dependencies",
-  options = {},
+  options = { json = true },
   help = [[
-usage: lakehost APP.lua list
+usage: lakehost APP.lua list [--json]
 
 Prints the stacks in deploy order with their dependencies and, when AWS
-credentials and a region are configured, each stack's deployed status.
+credentials are configured (AWS_ACCESS_KEY_ID, AWS_PROFILE or
+AWS_WEB_IDENTITY_TOKEN_FILE), each stack's deployed status ("not deployed"
+for a stack CloudFormation does not know). When AWS cannot be asked, a
+warning on stderr says why and the statuses are left out.
+
+  --json   print one JSON document on stdout instead: {"stacks": [...]} in
+           deploy order, each with its name, dependencies (sorted) and,
+           when known, status; "status_error" says why statuses are missing
+           when AWS was asked and did not answer
 ]],
 }
 
@@ -32,18 +41,28 @@ function M.statuses(stacks)
   return out
 end
 
-function M.run(app)
+function M.run(app, opts)
+  opts = opts or {}
   local perr = synth.problems(app)
   if perr then return nil, perr end
   local stacks, err = app:ordered_stacks()
   if not stacks then return nil, errors.input(err) end
   local width = 0
   for _, s in ipairs(stacks) do width = math.max(width, #s.name) end
-  local statuses
+  local statuses, why
   if os.getenv("AWS_ACCESS_KEY_ID") or os.getenv("AWS_PROFILE") or os.getenv("AWS_WEB_IDENTITY_TOKEN_FILE") then
-    local why
     statuses, why = M.statuses(stacks)
     if not statuses then common.eprint("list: deployed status unknown: %s", why) end
+  end
+  if opts.json then
+    local out = {}
+    for i, s in ipairs(stacks) do
+      local deps = util.copy(s.deps)
+      table.sort(deps)
+      out[i] = { name = s.name, dependencies = json.array(deps), status = statuses and statuses[s.name] or nil }
+    end
+    io.stdout:write(json.encode({ stacks = json.array(out), status_error = why }, { pretty = true, newline = true }))
+    return true
   end
   for _, s in ipairs(stacks) do
     local deps = util.copy(s.deps)
