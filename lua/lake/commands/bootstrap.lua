@@ -7,15 +7,16 @@ local toolkit = require("lake.toolkit")
 
 local M = {
   summary = "create the toolkit stack (assets bucket)",
-  options = { verbose = true },
+  options = common.aws_options { verbose = true },
   help = [[
-usage: lakehost APP.lua bootstrap [--verbose]
+usage: lakehost APP.lua bootstrap [--verbose] [--profile NAME] [--region REGION]
 
 Creates (or updates) the lakehost-toolkit stack: the assets bucket
 lakehost-assets-<account>-<region>, encrypted, versioned, public access
 blocked, TLS only, old versions expired after 30 days. Run it once per
 account and region before the first deploy.
-]],
+
+]] .. common.AWS_HELP,
 }
 
 function M.run(app, opts)

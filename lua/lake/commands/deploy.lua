@@ -11,7 +11,7 @@ local M = {
   synopsis = "[STACK...]",
   summary = "deploy stacks (all when none given)",
   args = true,
-  options = { out = "DIR", from = "DIR", concurrency = "N", express = true, exclusively = true,
+  options = common.aws_options { out = "DIR", from = "DIR", concurrency = "N", express = true, exclusively = true,
     continue_rollback = true, force = true, verbose = true, stats = true, builder = "NAME" },
   help = [[
 usage: lakehost APP.lua deploy [STACK...] [OPTIONS]
@@ -30,7 +30,7 @@ work) through change sets, dependencies first. Unchanged stacks are skipped.
   --stats              print the API calls made
   --builder NAME       how dependencies install: docker, local or none
   --verbose            log every AWS call (never credentials)
-]],
+]] .. common.AWS_HELP,
 }
 
 function M.run(app, opts, selectors)

@@ -11,14 +11,15 @@ local M = {
   synopsis = "[STACK...]",
   summary = "delete stacks in reverse dependency order",
   args = true,
-  options = { out = "DIR", from = "DIR", yes = true, concurrency = "N", verbose = true },
+  options = common.aws_options { out = "DIR", from = "DIR", yes = true, concurrency = "N", verbose = true },
   help = [[
-usage: lakehost APP.lua destroy [STACK...] [--yes] [--concurrency N]
+usage: lakehost APP.lua destroy [STACK...] [--yes] [--concurrency N] [--profile NAME] [--region REGION]
 
 Deletes the stacks (all, or the named ones), dependents first. Asks for
 confirmation unless --yes. Buckets are retained by CloudFormation and listed
 as kept.
-]],
+
+]] .. common.AWS_HELP,
 }
 
 --- Resources a stack keeps when deleted (DeletionPolicy Retain).

@@ -10,14 +10,15 @@ local M = {
   synopsis = "[STACK...]",
   summary = "compare with the deployed templates",
   args = true,
-  options = { out = "DIR", from = "DIR", verbose = true, fail = true },
+  options = common.aws_options { out = "DIR", from = "DIR", verbose = true, fail = true },
   help = [[
-usage: lakehost APP.lua diff [STACK...] [--out DIR | --from DIR] [--fail]
+usage: lakehost APP.lua diff [STACK...] [--out DIR | --from DIR] [--fail] [--profile NAME] [--region REGION]
 
 Prints resources added (+), removed (-) and changed (~, with property paths)
 between the deployed templates and the synthesized ones. --fail exits 1 when
 anything differs.
-]],
+
+]] .. common.AWS_HELP,
 }
 
 function M.run(app, opts, selectors)
