@@ -188,6 +188,18 @@ describe("EC2 instance metadata (IMDSv2) against a loopback stand-in #integratio
     assert.equal(0, srv.stats().role_gets)
   end)
 
+  it("gives up on a service that never answers, after AWS_METADATA_SERVICE_TIMEOUT", function()
+    srv.control { token_stall = 10 }
+    local c, err = credentials.resolve { getenv = imds_env { AWS_METADATA_SERVICE_TIMEOUT = "0.5" } }
+    assert.is_nil(c)
+    -- the PUT timed out: IMDSv1 was tried, as botocore does, and refused
+    assert.matches("(EC2 instance metadata: HTTP 401 on /latest/meta-data/iam/security-credentials/ without a "
+      .. "token (IMDSv2 is required), and the token request timed out)", err, 1, true)
+    local st = srv.stats()
+    assert.equal(2, st.token_puts)
+    assert.equal(1, st.unauthorized)
+  end)
+
   it("is not asked with AWS_EC2_METADATA_DISABLED=true", function()
     local c, err = credentials.resolve { getenv = imds_env { AWS_EC2_METADATA_DISABLED = "TRUE" } }
     assert.is_nil(c)

@@ -27,6 +27,7 @@ credential answers to the key id), v1 (GETs work without a token),
 token_status (the status of PUT /latest/api/token when not 200, e.g. 403),
 creds_status (the status of the credentials GET when not 200), no_role (404
 on the role list), expire_tokens (forget every token issued so far),
+token_stall (seconds the token PUT waits before answering),
 container_access_key, container_token, container_status (the status of
 the container GET when not 200), reset (the settings and counters as at
 start).
@@ -45,7 +46,7 @@ DEFAULTS = {
     "role": "lakehost-ec2-role", "rotate": False, "v1": False,
     "token_status": 200, "creds_status": 200, "no_role": False,
     "container_access_key": "ASIACONTAINEREXAMPLE", "container_token": None,
-    "container_status": 200,
+    "container_status": 200, "token_stall": 0,
 }
 CONF = dict(DEFAULTS)
 
@@ -104,6 +105,9 @@ class Handler(BaseHTTPRequestHandler):
             STATS["token_puts"] += 1
             STATS["token_ttl"] = ttl
             status = CONF["token_status"]
+            stall = CONF["token_stall"]
+        if stall:
+            time.sleep(stall)
         if status != 200:
             return self.answer(status, "token refused")
         if not ttl:

@@ -41,10 +41,13 @@
 -- AWS_SHARED_CREDENTIALS_FILE (~/.aws/credentials).
 --
 -- Instance metadata, as the CLI does it: 1 s to connect
--- (AWS_METADATA_SERVICE_TIMEOUT), 1 attempt (AWS_METADATA_SERVICE_NUM_ATTEMPTS),
--- so a machine without IMDS does not hang; the token (TTL 6 h) is kept for
--- later refreshes and fetched again once when a GET answers 401 (expired
--- or missing token). A token PUT answered 403, 404 or 405, or timing out
+-- (AWS_METADATA_SERVICE_TIMEOUT; a second more for the answer), 1 attempt
+-- (AWS_METADATA_SERVICE_NUM_ATTEMPTS), so a machine without IMDS does not
+-- hang: it gives up at once when nothing listens, after 2 s when the
+-- address drops packets (the token PUT, then the IMDSv1 GET), after 4 s
+-- when it accepts and never answers. The token (TTL 6 h) is kept for later
+-- refreshes and fetched again once when a GET answers 401 (an expired or
+-- missing token). A token PUT answered 403, 404 or 405, or timing out
 -- (a hop limit of 1 in a container drops the answer), falls back to IMDSv1
 -- (GETs without a token) exactly as botocore does, unless
 -- AWS_EC2_METADATA_V1_DISABLED=true; a GET that then answers 401 says both
@@ -397,7 +400,7 @@ function M.from_imds(o)
     for _ = 1, attempts do
       local t0 = proc.monotime()
       resp, msg, kind = http.request { method = method, url = base .. path, headers = headers,
-        timeout = timeout + 2, connect_timeout = timeout }
+        timeout = timeout + 1, connect_timeout = timeout }
       if o.log then
         o.log(("imds %s %s -> %s (%.0f ms)"):format(method, path, resp and resp.status or tostring(kind),
           (proc.monotime() - t0) * 1000))
@@ -438,7 +441,7 @@ function M.from_imds(o)
   local function get(path)
     while true do
       local resp, msg = send("GET", path, tok and { ["X-aws-ec2-metadata-token"] = tok } or nil)
-      if not resp then return nil, ("%s: %s"):format(base, tostring(msg)) end
+      if not resp then return nil, ("no answer from %s (%s)"):format(base, tostring(msg)) end
       if resp.status ~= 401 then return resp end
       if retried then
         return nil, ("HTTP 401 on %s%s"):format(path, tok and " with a fresh token" or
