@@ -20,6 +20,12 @@ if [ -n "$missing" ]; then
   echo "spec/run.sh: the specs that need them will fail; install them first" >&2
 fi
 
+# Nothing a spec starts may look for credentials on the link-local
+# addresses of EC2 instance metadata or ECS: the specs of those sources
+# point them at loopback servers of their own.
+export AWS_EC2_METADATA_DISABLED=true
+unset AWS_CONTAINER_CREDENTIALS_RELATIVE_URI AWS_CONTAINER_CREDENTIALS_FULL_URI
+
 # The specs run the Lua library built into the binary under test (a
 # LAKEHOST_PATH of your own, say "$PWD/lua" to try edited sources without a
 # rebuild, still goes first).

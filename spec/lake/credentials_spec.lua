@@ -8,7 +8,10 @@ local function write(path, text)
   assert(fs.write(path, text))
 end
 
+-- An environment of t's variables only; the instance metadata service is
+-- off unless t says otherwise (specs never reach its link-local address).
 local function env_of(t)
+  if t.AWS_EC2_METADATA_DISABLED == nil then t.AWS_EC2_METADATA_DISABLED = "true" end
   return function(k) return t[k] end
 end
 

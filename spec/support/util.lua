@@ -9,13 +9,22 @@ function M.shquote(s)
   return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
 end
 
+-- lakehost children never look for credentials on the link-local
+-- addresses of EC2 instance metadata or ECS (an empty variable is unset to
+-- lakehost): a spec that wants those sources points them at loopback.
+M.NO_METADATA = { AWS_EC2_METADATA_DISABLED = "true", AWS_CONTAINER_CREDENTIALS_RELATIVE_URI = "",
+  AWS_CONTAINER_CREDENTIALS_FULL_URI = "" }
+
 --- Runs lakehost with args (strings); returns stdout, stderr, exit status.
 -- @param args table argv after the program name
--- @param opts table|nil {cwd=, env={K=V}}
+-- @param opts table|nil {cwd=, env={K=V}} (M.NO_METADATA unless env says otherwise)
 function M.lakehost(args, opts)
   opts = opts or {}
   local parts = {}
   for k, v in pairs(opts.env or {}) do parts[#parts + 1] = k .. "=" .. M.shquote(v) end
+  for k, v in pairs(M.NO_METADATA) do
+    if (opts.env or {})[k] == nil then parts[#parts + 1] = k .. "=" .. M.shquote(v) end
+  end
   local bin = M.bin
   if bin:sub(1, 1) ~= "/" then bin = M.cwd() .. "/" .. bin end
   parts[#parts + 1] = M.shquote(bin)

@@ -7,16 +7,16 @@ local toolkit = require("lake.toolkit")
 
 local M = {
   summary = "create the toolkit stack (assets bucket)",
-  options = { verbose = true, timeout = common.WAIT_OPTIONS.timeout },
+  options = common.aws_options { verbose = true, timeout = common.WAIT_OPTIONS.timeout },
   help = [[
-usage: lakehost APP.lua bootstrap [--verbose] [--timeout SECONDS]
+usage: lakehost APP.lua bootstrap [--verbose] [--timeout SECONDS] [--profile NAME] [--region REGION]
 
 Creates (or updates) the lakehost-toolkit stack: the assets bucket
 lakehost-assets-<account>-<region>, encrypted, versioned, public access
 blocked, TLS only, old versions expired after 30 days. Run it once per
 account and region before the first deploy.
 
-]] .. common.WAIT_HELP,
+]] .. common.WAIT_HELP .. common.AWS_HELP,
 }
 
 function M.run(app, opts, _, cli)

@@ -74,9 +74,28 @@ function M.stacks(app, opts, selectors, exclusively)
   return dir, manifest, stacks
 end
 
---- An AWS session (lake.aws.session), logging calls with --verbose.
+--- The options of every command that talks to AWS, and their help lines.
+M.AWS_OPTIONS = { profile = "NAME", region = "REGION" }
+M.AWS_HELP = [[
+  --profile NAME       the AWS profile (over AWS_PROFILE; as with `aws --profile`,
+                       AWS_ACCESS_KEY_ID and the other key variables are then ignored)
+  --region REGION      the AWS region (over AWS_REGION, AWS_DEFAULT_REGION and the
+                       profile's region)
+]]
+
+--- A command's options with M.AWS_OPTIONS added.
+-- @param options table the command's own
+-- @return the same table
+function M.aws_options(options)
+  for k, v in pairs(M.AWS_OPTIONS) do options[k] = v end
+  return options
+end
+
+--- An AWS session (lake.aws.session) for --profile and --region, logging
+-- calls with --verbose.
 function M.session(opts)
-  return session_mod.new { log = opts.verbose and function(m) M.eprint("aws: %s", m) end }
+  return session_mod.new { log = opts.verbose and function(m) M.eprint("aws: %s", m) end,
+    profile = opts.profile, region = opts.region }
 end
 
 --- The options of the commands that wait for CloudFormation, and their help.

@@ -11,7 +11,7 @@ local M = {
   synopsis = "[STACK...]",
   summary = "deploy stacks (all when none given)",
   args = true,
-  options = { out = "DIR", from = "DIR", concurrency = "N", express = true, exclusively = true,
+  options = common.aws_options { out = "DIR", from = "DIR", concurrency = "N", express = true, exclusively = true,
     continue_rollback = true, force = true, verbose = true, stats = true, builder = "NAME",
     timeout = common.WAIT_OPTIONS.timeout },
   help = [[
@@ -31,7 +31,7 @@ work) through change sets, dependencies first. Unchanged stacks are skipped.
   --stats              print the API calls made
   --builder NAME       how dependencies install: docker, local or none
   --verbose            log every AWS call (never credentials)
-]] .. common.WAIT_HELP .. [[
+]] .. common.WAIT_HELP .. common.AWS_HELP .. [[
 
 While stacks are in progress a line at least every 30 s says which, for
 how long and the last event. A stack that another operation is changing

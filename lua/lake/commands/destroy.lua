@@ -11,16 +11,18 @@ local M = {
   synopsis = "[STACK...]",
   summary = "delete stacks in reverse dependency order",
   args = true,
-  options = { out = "DIR", from = "DIR", yes = true, concurrency = "N", verbose = true,
+  options = common.aws_options { out = "DIR", from = "DIR", yes = true, concurrency = "N", verbose = true,
     timeout = common.WAIT_OPTIONS.timeout },
   help = [[
 usage: lakehost APP.lua destroy [STACK...] [--yes] [--concurrency N] [--timeout SECONDS]
+                                [--profile NAME] [--region REGION]
 
 Deletes the stacks (all, or the named ones), dependents first. Asks for
 confirmation unless --yes. Buckets are retained by CloudFormation and listed
 as kept.
 
-]] .. common.WAIT_HELP .. [[
+]] .. common.WAIT_HELP .. common.AWS_HELP .. [[
+
 Ctrl-C once: no new deletion starts; the running ones are waited for.
 Twice: exit at once (130), naming them.
 ]],

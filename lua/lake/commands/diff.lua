@@ -11,9 +11,10 @@ local M = {
   synopsis = "[STACK...]",
   summary = "compare with the deployed templates",
   args = true,
-  options = { out = "DIR", from = "DIR", verbose = true, fail = true, json = true },
+  options = common.aws_options { out = "DIR", from = "DIR", verbose = true, fail = true, json = true },
   help = [[
 usage: lakehost APP.lua diff [STACK...] [--out DIR | --from DIR] [--fail] [--json]
+                             [--profile NAME] [--region REGION]
 
 Prints, for each stack (every stack without STACK names), the resources
 added (+), removed (-) and changed (~, with the property paths that changed)
@@ -38,7 +39,7 @@ is left as it is. --out DIR synthesizes into DIR instead (and keeps it);
               machine, the "states" added, removed and changed
   --fail      exit 1 when any stack differs
   --verbose   log each AWS call on stderr
-]],
+]] .. common.AWS_HELP,
 }
 
 -- The deployed template of a stack: a table, false when the stack does not

@@ -4,34 +4,47 @@ local cfn = require("lake.aws.cloudformation")
 local common = require("lake.commands.common")
 local errors = require("lake.errors")
 local json = require("host.json")
-local session_mod = require("lake.aws.session")
 local synth = require("lake.commands.synth")
 local util = require("lake.util")
 
 local M = {
   summary = "stacks in deploy order with their dependencies",
-  options = { json = true },
+  options = common.aws_options { json = true },
   help = [[
-usage: lakehost APP.lua list [--json]
+usage: lakehost APP.lua list [--json] [--profile NAME] [--region REGION]
 
 Prints the stacks in deploy order with their dependencies and, when AWS
-credentials are configured (AWS_ACCESS_KEY_ID, AWS_PROFILE or
-AWS_WEB_IDENTITY_TOKEN_FILE), each stack's deployed status ("not deployed"
-for a stack CloudFormation does not know). When AWS cannot be asked, a
-warning on stderr says why and the statuses are left out.
+credentials are configured (AWS_ACCESS_KEY_ID, AWS_PROFILE, web identity,
+container credentials, or --profile / --region given: on EC2, --region
+lets the instance's role answer), each stack's deployed status ("not
+deployed" for a stack CloudFormation does not know). When AWS cannot be
+asked, a warning on stderr says why and the statuses are left out.
 
   --json   print one JSON document on stdout instead: {"stacks": [...]} in
            deploy order, each with its name, dependencies (sorted) and,
            when known, status; "status_error" says why statuses are missing
-           when AWS was asked and did not answer
-]],
+
+]] .. common.AWS_HELP,
 }
 
+-- Variables that say credentials are configured without asking anyone.
+local CREDENTIAL_VARS = { "AWS_ACCESS_KEY_ID", "AWS_PROFILE", "AWS_WEB_IDENTITY_TOKEN_FILE",
+  "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_CONTAINER_CREDENTIALS_FULL_URI" }
+
 --- Deployed status of each stack, or nil when AWS is not reachable.
+-- @param opts table|nil the command's options (--profile, --region)
 -- @return { [name] = status } | nil, reason
-function M.statuses(stacks)
-  local ok, session = pcall(session_mod.new, {})
-  if not ok then return nil, tostring(session) end
+function M.statuses(stacks, opts)
+  opts = opts or {}
+  local session
+  if opts.profile or opts.region then
+    -- asked for: a wrong profile or region is the user's to fix (exit 2)
+    session = common.session(opts)
+  else
+    local ok
+    ok, session = pcall(common.session, opts)
+    if not ok then return nil, tostring(session) end
+  end
   local out = {}
   for _, s in ipairs(stacks) do
     local d, err = cfn.describe_stack(session.client, s.name, { max_attempts = 2 })
@@ -49,9 +62,11 @@ function M.run(app, opts)
   if not stacks then return nil, errors.input(err) end
   local width = 0
   for _, s in ipairs(stacks) do width = math.max(width, #s.name) end
+  local asked = opts.profile or opts.region
+  for _, k in ipairs(CREDENTIAL_VARS) do asked = asked or (os.getenv(k) or "") ~= "" end
   local statuses, why
-  if os.getenv("AWS_ACCESS_KEY_ID") or os.getenv("AWS_PROFILE") or os.getenv("AWS_WEB_IDENTITY_TOKEN_FILE") then
-    statuses, why = M.statuses(stacks)
+  if asked then
+    statuses, why = M.statuses(stacks, opts)
     if not statuses then common.eprint("list: deployed status unknown: %s", why) end
   end
   if opts.json then
