@@ -2,29 +2,40 @@
 local common = require("lake.commands.common")
 local deploy = require("lake.deploy")
 local errors = require("lake.errors")
+local lock = require("lake.lock")
 local token = require("lake.token")
 local toolkit = require("lake.toolkit")
 
 local M = {
   summary = "create the toolkit stack (assets bucket)",
-  options = { verbose = true },
+  options = { verbose = true, no_wait = true },
   help = [[
-usage: lakehost APP.lua bootstrap [--verbose]
+usage: lakehost APP.lua bootstrap [--verbose] [--no-wait]
 
 Creates (or updates) the lakehost-toolkit stack: the assets bucket
 lakehost-assets-<account>-<region>, encrypted, versioned, public access
 blocked, TLS only, old versions expired after 30 days. Run it once per
 account and region before the first deploy.
+
+Takes the app's lock as deploy does (waits while another command holds it;
+--no-wait fails at once, exit 1), except on the first bootstrap: the lock
+is an object in the assets bucket, which does not exist yet.
 ]],
 }
 
-function M.run(app, opts)
+-- (guarded: the lock taken below is released however run ends)
+M.run = lock.guarded(function(app, opts, _, cli)
   local session = common.session(opts)
   local bucket = deploy.substitute(token.resolve(app.assets_bucket, {}),
     { region = session.region, account = session.account() })
   common.eprint("bootstrapping %s in %s (assets bucket %s)", toolkit.STACK, session.region, bucket)
   local text, hash = toolkit.template(bucket)
   local ctx = common.context(session, opts)
+  local held, lerr = lock.take(ctx.client, lock.where(app.name, app.stage, bucket, session),
+    { command = "bootstrap", no_wait = opts.no_wait, say = ctx.err, hint = lock.hint(cli),
+      optional = "first bootstrap: the bucket that holds the lock is made now" })
+  if held == nil then return nil, lerr end
+  ctx.lock = held or nil
   local r = deploy.deploy_stack(ctx, { name = toolkit.STACK, body = text, hash = hash, tags = app.tags })
   if not r.ok then
     common.eprint("%s: %s", toolkit.STACK, r.message or r.status)
@@ -33,6 +44,6 @@ function M.run(app, opts)
   end
   common.eprint("%s: %s", toolkit.STACK, r.status)
   return true
-end
+end)
 
 return M

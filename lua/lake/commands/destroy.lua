@@ -4,6 +4,7 @@ local deploy = require("lake.deploy")
 local errors = require("lake.errors")
 local fs = require("host.fs")
 local json = require("host.json")
+local lock = require("lake.lock")
 local proc = require("host.proc")
 local util = require("lake.util")
 
@@ -11,13 +12,14 @@ local M = {
   synopsis = "[STACK...]",
   summary = "delete stacks in reverse dependency order",
   args = true,
-  options = { out = "DIR", from = "DIR", yes = true, concurrency = "N", verbose = true },
+  options = { out = "DIR", from = "DIR", yes = true, concurrency = "N", verbose = true, no_wait = true },
   help = [[
-usage: lakehost APP.lua destroy [STACK...] [--yes] [--concurrency N]
+usage: lakehost APP.lua destroy [STACK...] [--yes] [--concurrency N] [--no-wait]
 
 Deletes the stacks (all, or the named ones), dependents first. Asks for
 confirmation unless --yes. Buckets are retained by CloudFormation and listed
-as kept.
+as kept. Takes the app's lock as deploy does: waits while another command
+holds it, or with --no-wait fails at once (exit 1).
 ]],
 }
 
@@ -36,7 +38,8 @@ local function retained(dir, s)
   return out
 end
 
-function M.run(app, opts, selectors)
+-- (guarded: the lock taken below is released however run ends)
+M.run = lock.guarded(function(app, opts, selectors, cli)
   local dir, manifest, stacks = common.stacks(app, opts, selectors, true)
   if not dir then return nil, manifest end
   local names = {}
@@ -54,12 +57,18 @@ function M.run(app, opts, selectors)
   end
   local session = common.session(opts)
   local ctx = common.context(session, opts)
+  local held, lerr = lock.take(ctx.client, lock.where(manifest.app, manifest.stage,
+    common.assets_bucket(manifest, session), session),
+    { command = "destroy", no_wait = opts.no_wait, say = ctx.err, hint = lock.hint(cli),
+      optional = "no deploy can run without the bucket either" })
+  if held == nil then return nil, lerr end
+  ctx.lock = held or nil
   local results = deploy.schedule(stacks, function(e) return deploy.destroy_stack(ctx, e) end,
     { concurrency = ctx.concurrency, reverse = true, sleep = ctx.sleep, now = ctx.now })
   for _, s in ipairs(stacks) do
     for _, k in ipairs(retained(dir, s)) do common.eprint("  kept: %s", k) end
   end
   return common.report(results, stacks, "destroy")
-end
+end)
 
 return M
