@@ -49,10 +49,15 @@ function M.head_object(c, bucket, key)
 end
 
 --- PutObject from a file or a string -> { etag= } | nil, err
--- @param p table { file = path | body = string, content_type=, metadata = {K=V} }
+-- A conditional write that does not hold (`if_none_match = "*"` on a key
+-- that exists) fails with status 412 (PreconditionFailed), or 409
+-- (ConditionalRequestConflict) when it raced another write of the key.
+-- @param p table { file = path | body = string, content_type=, metadata = {K=V},
+--   if_none_match = "*" (write only when the key has no current object) }
 function M.put_object(c, bucket, key, p)
   local headers = { ["Content-Type"] = p.content_type or "application/octet-stream" }
   for k, v in pairs(p.metadata or {}) do headers["x-amz-meta-" .. k] = v end
+  if p.if_none_match then headers["If-None-Match"] = p.if_none_match end
   if p.body then headers["Content-MD5"] = crypto.md5_base64(p.body) end
   local resp, err = call(c, "PutObject", bucket, key, {
     method = "PUT", headers = headers, body = p.body, body_file = p.file, timeout = p.timeout or 900,
@@ -61,7 +66,8 @@ function M.put_object(c, bucket, key, p)
   return { etag = resp.headers["etag"] }
 end
 
---- GetObject -> body string (or true when written to opts.output_file) | false (absent) | nil, err
+--- GetObject -> body string (or true when written to opts.output_file), { etag= }
+-- | false (absent) | nil, err
 function M.get_object(c, bucket, key, opts)
   opts = opts or {}
   local resp, err = call(c, "GetObject", bucket, key, {
@@ -69,7 +75,20 @@ function M.get_object(c, bucket, key, opts)
   })
   if not resp then return nil, err end
   if resp.status == 404 then return false end
-  return opts.output_file and true or resp.body
+  return opts.output_file and true or resp.body, { etag = resp.headers["etag"] }
+end
+
+--- DeleteObject -> true | nil, err. On a versioned bucket this adds a
+-- delete marker. With opts.if_match = ETag the delete happens only while
+-- the key's current object has that ETag: else 412 (PreconditionFailed),
+-- or 404 (NoSuchKey) when there is no current object.
+-- @param opts table|nil { if_match = etag }
+function M.delete_object(c, bucket, key, opts)
+  opts = opts or {}
+  local headers = opts.if_match and { ["If-Match"] = opts.if_match } or nil
+  local resp, err = call(c, "DeleteObject", bucket, key, { method = "DELETE", headers = headers })
+  if not resp then return nil, err end
+  return true
 end
 
 --- ListObjectsV2, following continuation tokens.

@@ -4,6 +4,7 @@ local cfn = require("lake.aws.cloudformation")
 local common = require("lake.commands.common")
 local deploy = require("lake.deploy")
 local errors = require("lake.errors")
+local lock = require("lake.lock")
 local proc = require("host.proc")
 local util = require("lake.util")
 
@@ -12,7 +13,7 @@ local M = {
   summary = "deploy stacks (all when none given)",
   args = true,
   options = common.aws_options { out = "DIR", from = "DIR", concurrency = "N", express = true, exclusively = true,
-    continue_rollback = true, force = true, verbose = true, stats = true, builder = "NAME",
+    continue_rollback = true, force = true, verbose = true, stats = true, builder = "NAME", no_wait = true,
     timeout = common.WAIT_OPTIONS.timeout },
   help = [[
 usage: lakehost APP.lua deploy [STACK...] [OPTIONS]
@@ -20,6 +21,8 @@ usage: lakehost APP.lua deploy [STACK...] [OPTIONS]
 Synthesizes the app, uploads the assets the bucket lacks and creates or
 updates every stack (or the named ones; globs such as 'lake-*-stack-dev'
 work) through change sets, dependencies first. Unchanged stacks are skipped.
+One deploy, destroy or bootstrap of the app (stage, account, region) runs
+at a time: another one waits for it, saying whom it waits for.
 
   --out DIR            synthesize into DIR (default lake.out)
   --from DIR           deploy an existing synth output instead of synthesizing
@@ -29,6 +32,7 @@ work) through change sets, dependencies first. Unchanged stacks are skipped.
   --continue-rollback  continue a rollback that failed (UPDATE_ROLLBACK_FAILED)
   --force              create a change set even when the stack looks unchanged
   --stats              print the API calls made
+  --no-wait            fail at once (exit 1) while another command holds the lock
   --builder NAME       how dependencies install: docker, local or none
   --verbose            log every AWS call (never credentials)
 ]] .. common.WAIT_HELP .. common.AWS_HELP .. [[
@@ -43,7 +47,8 @@ CloudFormation are waited for. Twice: exit at once (130), naming them.
 ]],
 }
 
-function M.run(app, opts, selectors, cli)
+-- (guarded: the lock taken below is released however run ends)
+M.run = lock.guarded(function(app, opts, selectors, cli)
   local dir, manifest, stacks = common.stacks(app, opts, selectors, opts.exclusively)
   if not dir then return nil, manifest end
   local session = common.session(opts)
@@ -57,6 +62,10 @@ function M.run(app, opts, selectors, cli)
     return nil, errors.failure(("the toolkit stack %s is missing in %s: run `lakehost APP.lua bootstrap` first")
       :format(deploy.TOOLKIT_STACK, session.region))
   end
+  local held, lerr = lock.take(ctx.client, lock.where(manifest.app, manifest.stage, ctx.bucket, session),
+    { command = "deploy", no_wait = opts.no_wait, say = ctx.err, hint = lock.hint(cli) })
+  if not held then return nil, lerr end
+  ctx.lock = held
   local up, uerr = deploy.upload_assets(ctx, manifest, dir)
   if not up then return nil, errors.failure(uerr) end
   common.eprint("assets: %d uploaded (%d bytes), %d already there", up.uploaded, up.bytes, up.present)
@@ -80,6 +89,6 @@ function M.run(app, opts, selectors, cli)
     for k, v in util.spairs(ctx.client.stats.by_action) do common.eprint("  %-40s %d", k, v) end
   end
   return true
-end
+end)
 
 return M

@@ -4,6 +4,7 @@ local deploy = require("lake.deploy")
 local errors = require("lake.errors")
 local fs = require("host.fs")
 local json = require("host.json")
+local lock = require("lake.lock")
 local proc = require("host.proc")
 local util = require("lake.util")
 
@@ -12,14 +13,15 @@ local M = {
   summary = "delete stacks in reverse dependency order",
   args = true,
   options = common.aws_options { out = "DIR", from = "DIR", yes = true, concurrency = "N", verbose = true,
-    timeout = common.WAIT_OPTIONS.timeout },
+    no_wait = true, timeout = common.WAIT_OPTIONS.timeout },
   help = [[
-usage: lakehost APP.lua destroy [STACK...] [--yes] [--concurrency N] [--timeout SECONDS]
+usage: lakehost APP.lua destroy [STACK...] [--yes] [--concurrency N] [--no-wait] [--timeout SECONDS]
                                 [--profile NAME] [--region REGION]
 
 Deletes the stacks (all, or the named ones), dependents first. Asks for
 confirmation unless --yes. Buckets are retained by CloudFormation and listed
-as kept.
+as kept. Takes the app's lock as deploy does: waits while another command
+holds it, or with --no-wait fails at once (exit 1).
 
 ]] .. common.WAIT_HELP .. common.AWS_HELP .. [[
 
@@ -43,7 +45,8 @@ local function retained(dir, s)
   return out
 end
 
-function M.run(app, opts, selectors, cli)
+-- (guarded: the lock taken below is released however run ends)
+M.run = lock.guarded(function(app, opts, selectors, cli)
   local dir, manifest, stacks = common.stacks(app, opts, selectors, true)
   if not dir then return nil, manifest end
   local names = {}
@@ -61,6 +64,12 @@ function M.run(app, opts, selectors, cli)
   end
   local session = common.session(opts)
   local ctx = common.context(session, opts)
+  local held, lerr = lock.take(ctx.client, lock.where(manifest.app, manifest.stage,
+    common.assets_bucket(manifest, session), session),
+    { command = "destroy", no_wait = opts.no_wait, say = ctx.err, hint = lock.hint(cli),
+      optional = "no deploy can run without the bucket either" })
+  if held == nil then return nil, lerr end
+  ctx.lock = held or nil
   local again = ("lakehost %s destroy"):format(cli and cli.file or "APP.lua")
   local results, serr = common.schedule(ctx, stacks, function(e) return deploy.destroy_stack(ctx, e) end,
     { reverse = true, verb = "destroy", again = again })
@@ -72,6 +81,6 @@ function M.run(app, opts, selectors, cli)
   local ierr = common.interrupted(ctx, "destroy", again)
   if ierr then return nil, ierr end
   return ok, rerr
-end
+end)
 
 return M
