@@ -1,6 +1,7 @@
 --- `deploy [STACK...]`: synth output -> AWS, through change sets,
 -- dependencies first; unchanged stacks are skipped.
 local cfn = require("lake.aws.cloudformation")
+local changes = require("lake.changes")
 local common = require("lake.commands.common")
 local deploy = require("lake.deploy")
 local errors = require("lake.errors")
@@ -12,13 +13,17 @@ local M = {
   summary = "deploy stacks (all when none given)",
   args = true,
   options = { out = "DIR", from = "DIR", concurrency = "N", express = true, exclusively = true,
-    continue_rollback = true, force = true, verbose = true, stats = true, builder = "NAME" },
+    continue_rollback = true, force = true, verbose = true, stats = true, builder = "NAME",
+    require_approval = "LEVEL", dry_run = true },
   help = [[
 usage: lakehost APP.lua deploy [STACK...] [OPTIONS]
 
 Synthesizes the app, uploads the assets the bucket lacks and creates or
 updates every stack (or the named ones; globs such as 'lake-*-stack-dev'
 work) through change sets, dependencies first. Unchanged stacks are skipped.
+Each change set is summarised before it runs (resources added, modified --
+with replacement True/Conditional -- and removed); the stacks' outputs are
+printed at the end.
 
   --out DIR            synthesize into DIR (default lake.out)
   --from DIR           deploy an existing synth output instead of synthesizing
@@ -27,39 +32,95 @@ work) through change sets, dependencies first. Unchanged stacks are skipped.
   --express            CloudFormation express mode (no waiting for stabilization)
   --continue-rollback  continue a rollback that failed (UPDATE_ROLLBACK_FAILED)
   --force              create a change set even when the stack looks unchanged
+  --require-approval LEVEL
+                       when to ask before a change set runs (default broadening):
+                       never; broadening: IAM statements, resource policies,
+                       policy attachments or security group rules that widen,
+                       or a resource replaced; any-change: any of those that
+                       change, widening or not. Asks on a terminal; without
+                       one, the stack is refused (exit 1)
+  --dry-run            create the change sets, print their summaries, delete
+                       them: nothing is deployed, no asset uploaded
   --stats              print the API calls made
   --builder NAME       how dependencies install: docker, local or none
   --verbose            log every AWS call (never credentials)
 ]],
 }
 
+--- Asks on a terminal whether a stack's changes may go ahead.
+-- @return true | false | nil (no terminal on stdin and stderr)
+local function approve(name, level, lines)
+  if not (proc.isatty(0) and proc.isatty(2)) then return nil end
+  io.stderr:write(("%s needs approval (--require-approval %s):\n"):format(name, level))
+  for _, l in ipairs(lines) do io.stderr:write("  ", l, "\n") end
+  io.stderr:write("deploy these changes? [y/N] ")
+  io.stderr:flush()
+  local answer = io.stdin:read("l")
+  return answer ~= nil and answer:lower():match("^%s*y") ~= nil
+end
+
+--- The outputs of the stacks that have any, on stdout, in deploy order.
+local function print_outputs(results, entries)
+  local lines = {}
+  for _, e in ipairs(entries) do
+    local r = results[e.name]
+    for _, l in ipairs(r and changes.format_outputs(e.name, r.outputs) or {}) do lines[#lines + 1] = l end
+  end
+  if #lines == 0 then return end
+  io.stdout:write("Outputs:\n", table.concat(lines, "\n"), "\n")
+  io.stdout:flush()
+end
+
 function M.run(app, opts, selectors)
+  local level = opts.require_approval or changes.DEFAULT_LEVEL
+  local bad_level = changes.check_level(level)
+  if bad_level then return nil, errors.input("deploy: " .. bad_level) end
   local dir, manifest, stacks = common.stacks(app, opts, selectors, opts.exclusively)
   if not dir then return nil, manifest end
   local session = common.session(opts)
   local ctx = common.context(session, opts)
   ctx.bucket = common.assets_bucket(manifest, session)
+  ctx.require_approval, ctx.dry_run, ctx.approve = level, opts.dry_run, approve
   local t0 = proc.monotime()
   local tk, tkerr = cfn.describe_stack(ctx.client, deploy.TOOLKIT_STACK)
   if tk == nil then
     return nil, errors.failure(("cannot reach CloudFormation in %s: %s"):format(session.region, tostring(tkerr)))
+  elseif tk == false and opts.dry_run then
+    ctx.bucket = nil -- a template too big to send inline then says to bootstrap
   elseif tk == false then
     return nil, errors.failure(("the toolkit stack %s is missing in %s: run `lakehost APP.lua bootstrap` first")
       :format(deploy.TOOLKIT_STACK, session.region))
   end
-  local up, uerr = deploy.upload_assets(ctx, manifest, dir)
-  if not up then return nil, errors.failure(uerr) end
-  common.eprint("assets: %d uploaded (%d bytes), %d already there", up.uploaded, up.bytes, up.present)
+  if opts.dry_run then
+    common.eprint("dry run: no asset uploaded, every change set deleted after its summary")
+  else
+    local up, uerr = deploy.upload_assets(ctx, manifest, dir)
+    if not up then return nil, errors.failure(uerr) end
+    common.eprint("assets: %d uploaded (%d bytes), %d already there", up.uploaded, up.bytes, up.present)
+  end
   local entries, perr = deploy.prepare(ctx, stacks, dir)
   if not entries then return nil, errors.failure(perr) end
   common.eprint("deploying %d stack%s to %s (concurrency %d%s)", #entries, #entries == 1 and "" or "s",
-    session.region, ctx.concurrency, ctx.express and ", express" or "")
+    session.region, ctx.concurrency, (ctx.express and ", express" or "") .. (opts.dry_run and ", dry run" or ""))
   local results = deploy.schedule(entries, function(e) return deploy.deploy_stack(ctx, e) end,
     { concurrency = ctx.concurrency, sleep = ctx.sleep, now = ctx.now,
       on_resume = function(e) ctx.client.tag = e and e.name or nil end })
   local ok, rerr = common.report(results, entries, "deploy", ctx.client.stats)
-  if not ok then return nil, rerr end
-  common.eprint("done in %.1f s, %d API calls", proc.monotime() - t0, ctx.client.stats.calls)
+  print_outputs(results, entries)
+  if not ok then
+    local refused = {}
+    for _, e in ipairs(entries) do
+      if results[e.name] and results[e.name].status == "refused" then refused[#refused + 1] = e.name end
+    end
+    if #refused > 0 then
+      return nil, errors.failure(("not deployed without approval: %s (--require-approval %s); review the changes "
+        .. "listed above, then deploy from a terminal to answer, or pass --require-approval never")
+        :format(table.concat(refused, ", "), level))
+    end
+    return nil, rerr
+  end
+  common.eprint("%s in %.1f s, %d API calls", opts.dry_run and "dry run done, nothing deployed," or "done",
+    proc.monotime() - t0, ctx.client.stats.calls)
   if opts.stats then
     for k, v in util.spairs(ctx.client.stats.by_action) do common.eprint("  %-40s %d", k, v) end
   end
