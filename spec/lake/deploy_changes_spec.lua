@@ -133,7 +133,6 @@ describe("deploy shows its changes and asks before widening #integration", funct
     local stdout
     stdout, err, code = deploy()
     assert.equal(1, code, err)
-    assert.matches("  ~ Raw (AWS::S3::Bucket)  replacement: True (BucketName)", stdout, 1, true)
     assert.matches("small%-storage%-stack%-dev%s+unchanged", err)
     assert.matches("Outputs:\nsmall-storage-stack-dev.RawBucketName = small-raw-123456789012-dev  "
       .. "(export: small-raw-bucket-dev)\n", stdout, 1, true)
