@@ -315,6 +315,7 @@ local function make_change_set(ctx, entry, typ, cs_name)
     local d, derr = cfn.describe_change_set(ctx.client, entry.name, cs_name, { max_attempts = 10 })
     if d then
       if d.status == "CREATE_COMPLETE" then
+        d.id = r.id -- its ARN: names are unique only among a stack's change sets
         local token = d.next_token
         while token do
           local more, merr = cfn.describe_change_set(ctx.client, entry.name, cs_name, { max_attempts = 10 }, token)
@@ -340,8 +341,8 @@ local function make_change_set(ctx, entry, typ, cs_name)
   end
 end
 
---- Drops a change set that will not run: the stack too when the change
--- set made it (an empty stack in REVIEW_IN_PROGRESS).
+--- Drops a change set that will not run (by ARN when known): the stack
+-- too when the change set made it (an empty stack in REVIEW_IN_PROGRESS).
 -- @return true | nil, err
 local function discard(ctx, name, cs_name, made_stack)
   if made_stack then
@@ -360,6 +361,7 @@ end
 -- @return summary, nil (go on) | summary, result (it does not run)
 local function review(ctx, entry, s, typ, cs, cs_name)
   local name = entry.name
+  cs_name = cs.id or cs_name
   local level = ctx.require_approval
   local asking = level ~= nil and level ~= "never"
   local new = entry_template(entry)

@@ -216,6 +216,29 @@ describe("deploy shows its changes and asks before widening #integration", funct
       "small-storage-stack-dev CREATE_COMPLETE" }, live_stacks())
   end)
 
+  it("asks on a terminal, and deploys only on yes", function()
+    write_app { policy = WIDE, bucket = "small-landing" }
+    local function at_terminal(answer)
+      local argv = { "python3", "spec/support/pty_answer.py", answer, util.bin, dir .. "/app.lua", "deploy",
+        "--out", dir .. "/lake.out", "small-shared-stack-dev", "--exclusively" }
+      local r = assert(require("host.proc").run { argv = argv, env_add = server.env, stdout = "capture",
+        stderr = "capture", timeout = 120 })
+      return r.stdout, r.code
+    end
+    local out, code = at_terminal("n")
+    assert.equal(1, code, out)
+    assert.matches("small-shared-stack-dev needs approval (--require-approval broadening):", out, 1, true)
+    assert.matches('+ Worker (AWS::IAM::Role) policy "work": Allow s3:* on *', out, 1, true)
+    assert.matches("deploy these changes? [y/N]", out, 1, true)
+    assert.matches("small%-shared%-stack%-dev%s+refused: not approved", out)
+    assert.same({ "s3:GetObject" }, worker_policy().Action)
+    assert.same({}, change_sets("small-shared-stack-dev"))
+    out, code = at_terminal("y")
+    assert.equal(0, code, out)
+    assert.matches("small%-shared%-stack%-dev%s+updated", out)
+    assert.equal("s3:*", worker_policy().Action)
+  end)
+
   it("refuses an unknown approval level before doing anything", function()
     local _, err, code = deploy("--require-approval", "sometimes")
     assert.equal(2, code)
