@@ -434,7 +434,11 @@ function M.security_items(tpl)
     local p = type(r) == "table" and type(r.Properties) == "table" and r.Properties or {}
     local d = DOCUMENTS[typ]
     if d then
+      local first = #out + 1
       if d.doc then document_statements(p[d.doc], where_of(id, typ, d.doc_slot), out) end
+      -- attaching a policy that only denies narrows: its attachments count as Deny
+      local allows = false
+      for i = first, #out do allows = allows or out[i].effect ~= "Deny" end
       if d.inline then
         for _, pol in ipairs(list(p[d.inline])) do
           if type(pol) == "table" then
@@ -451,7 +455,8 @@ function M.security_items(tpl)
       end
       for prop, what in util.spairs(d.attach or {}) do
         for _, t in ipairs(list(p[prop])) do
-          local a = { kind = "attachment", where = where_of(id, typ, "attached to"), target = what .. " " .. text(t) }
+          local a = { kind = "attachment", where = where_of(id, typ, "attached to"), target = what .. " " .. text(t),
+            effect = allows and "Allow" or "Deny" }
           a.key = a.target
           out[#out + 1] = a
         end
@@ -571,6 +576,8 @@ end
 -- (widened actions, resources, principals or conditions, or new), and a
 -- Deny statement of the deployed template the new one drops or narrows.
 -- Narrowing: the converse (Allows dropped or narrowed, Denies added).
+-- Attaching a policy counts as its statements do: an Allow unless the
+-- policy only denies.
 -- @param old table|nil the deployed template (nil: nothing deployed, all is new)
 -- @param new table the new template
 -- @return { broadening = {items, each with .change = "+"|"-"}, narrowing = {items} }

@@ -201,6 +201,11 @@ describe("lake.changes broadening #unit", function()
       .. '{"Bool":{"aws:SecureTransport":"false"}}' }, broadening(policy({ deny }), policy({})))
     assert.same({}, broadening(policy({}), policy({ deny })))
     assert.equal(1, #narrowing(policy({}), policy({ deny })))
+    -- a new bucket policy that only denies widens nothing, its attachment neither
+    assert.same({}, broadening(nil, policy({ deny })))
+    assert.same({ '+ RawPolicy (AWS::S3::BucketPolicy): Allow s3:GetObject on ${Raw.Arn}/* to *',
+      '+ RawPolicy (AWS::S3::BucketPolicy) attached to: bucket ${Raw}' },
+      broadening(nil, policy({ deny, { Effect = "Allow", Action = "s3:GetObject", Principal = "*", Resource = RAW_OBJECTS } })))
   end)
 
   it("takes every Allow of a first deploy as new, as CDK does", function()
