@@ -435,6 +435,9 @@ function M.deploy_stack(ctx, entry)
     if st:match("_IN_PROGRESS$") and st ~= "REVIEW_IN_PROGRESS" then
       return { ok = false, status = "failed",
         message = ("stack is %s: wait for the running operation to finish (or cancel it) and deploy again"):format(st) }
+    elseif (st == "ROLLBACK_COMPLETE" or st == "ROLLBACK_FAILED") and ctx.dry_run then
+      ctx.out(("%s: %s after a failed first create: a deploy deletes it and creates it again"):format(name, st))
+      return { ok = true, status = "to create" }
     elseif st == "ROLLBACK_COMPLETE" or st == "ROLLBACK_FAILED" then
       ctx.err(("%s: %s after a failed first create: deleting it before creating it again"):format(name, st))
       local ok, derr = cfn.delete_stack(ctx.client, name)
@@ -445,7 +448,7 @@ function M.deploy_stack(ctx, entry)
       end
       s = false
     elseif st == "UPDATE_ROLLBACK_FAILED" then
-      if not ctx.continue_rollback then
+      if not ctx.continue_rollback or ctx.dry_run then
         return { ok = false, status = "failed",
           message = "stack is UPDATE_ROLLBACK_FAILED: fix the cause, then deploy with --continue-rollback" }
       end

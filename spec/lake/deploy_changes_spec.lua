@@ -10,6 +10,12 @@ local fs = require("host.fs")
 local json = require("host.json")
 
 local SMALL = "spec/fixtures/apps/small/app.lua"
+
+-- The index of v in list, or nil.
+local function index_of(list, v)
+  for i, x in ipairs(list) do if x == v then return i end end
+  return nil
+end
 local V = "2010-05-15"
 
 -- What a policy of the worker role allows.
@@ -243,5 +249,159 @@ describe("deploy shows its changes and asks before widening #integration", funct
     local _, err, code = deploy("--require-approval", "sometimes")
     assert.equal(2, code)
     assert.matches("--require-approval expects one of never, any-change, broadening, got 'sometimes'", err, 1, true)
+  end)
+end)
+
+-- What moto never answers (pages of changes, Replacement and Details, an
+-- InsufficientCapabilities refusal, a stack left in ROLLBACK_COMPLETE),
+-- played by a scripted transport with the XML AWS documents; everything
+-- above the transport is the product's.
+describe("the deploy engine's change review against AWS-shaped answers #unit", function()
+  local client = require("lake.aws.client")
+  local deploy_mod = require("lake.deploy")
+  local NS = 'xmlns="http://cloudformation.amazonaws.com/doc/2010-05-15/"'
+
+  local function ok_xml(action, inner)
+    return ("<%sResponse %s><%sResult>%s</%sResult></%sResponse>"):format(action, NS, action, inner or "", action, action)
+  end
+  local function stack_xml(status)
+    return ok_xml("DescribeStacks", ("<Stacks><member><StackName>s-dev</StackName><StackId>arn:s-dev/1</StackId>"
+      .. "<StackStatus>%s</StackStatus><Description>old [lakehost:0000000000000000]</Description><Tags/>"
+      .. "<Outputs><member><OutputKey>Name</OutputKey><OutputValue>v</OutputValue></member></Outputs>"
+      .. "<Parameters/></member></Stacks>"):format(status))
+  end
+  local function change_xml(id, typ, replacement, detail)
+    return ("<member><Type>Resource</Type><ResourceChange><Action>Modify</Action><LogicalResourceId>%s"
+      .. "</LogicalResourceId><ResourceType>%s</ResourceType><Replacement>%s</Replacement><Scope><member>Properties"
+      .. "</member></Scope><Details><member><Target><Attribute>Properties</Attribute><Name>%s</Name>"
+      .. "<RequiresRecreation>Always</RequiresRecreation></Target><Evaluation>Static</Evaluation>"
+      .. "<ChangeSource>DirectModification</ChangeSource></member></Details></ResourceChange></member>")
+      :format(id, typ, replacement, detail)
+  end
+
+  -- handlers[action] = function(body, n) -> status, xml
+  local function context(handlers)
+    local calls, bodies = {}, {}
+    local http = { request = function(req)
+      local action = req.body:match("Action=(%w+)")
+      calls[#calls + 1] = action
+      bodies[action] = req.body
+      local h = handlers[action]
+      if not h then
+        return { status = 400, headers = {}, body = "<ErrorResponse><Error><Code>Unexpected</Code><Message>"
+          .. action .. "</Message></Error></ErrorResponse>" }
+      end
+      local n = 0
+      for _, a in ipairs(calls) do if a == action then n = n + 1 end end
+      local status, body = h(req.body, n)
+      return { status = status, headers = {}, body = body }
+    end }
+    local t, lines = 0, {}
+    local c = client.new { region = "us-east-1", credentials = { access_key = "AKID", secret_key = "s" }, http = http,
+      getenv = function(k) if k == "AWS_ENDPOINT_URL" then return "http://127.0.0.1:1" end end,
+      sleep = function(s) t = t + s end, now = function() return t end }
+    local ctx = { client = c, region = "us-east-1", sleep = function(s) t = t + s end, now = function() return 1000 + t end,
+      out = function(l) lines[#lines + 1] = l end, err = function(l) lines[#lines + 1] = l end, progress = function() end }
+    return ctx, calls, bodies, lines
+  end
+
+  local TEMPLATE = json.encode { Resources = {
+    Raw = { Type = "AWS::S3::Bucket", Properties = { BucketName = "b" } },
+    Worker = { Type = "AWS::IAM::Role", Properties = { RoleName = "w", AssumeRolePolicyDocument = {} } } } }
+  local ENTRY = { name = "s-dev", body = TEMPLATE, hash = "abcdef0123456789", tags = {} }
+
+  it("reads every page of a change set, with Replacement and Details, and asks for the capabilities the template needs",
+    function()
+      local ctx, calls, bodies, lines = context {
+        DescribeStacks = function() return 200, stack_xml("UPDATE_COMPLETE") end,
+        DescribeStackEvents = function() return 200, ok_xml("DescribeStackEvents", "<StackEvents/>") end,
+        CreateChangeSet = function() return 200, ok_xml("CreateChangeSet", "<Id>arn:cs/1</Id><StackId>arn:s-dev/1</StackId>") end,
+        DescribeChangeSet = function(body)
+          if body:find("NextToken=page2", 1, true) then
+            return 200, ok_xml("DescribeChangeSet", "<Status>CREATE_COMPLETE</Status><Changes>"
+              .. change_xml("Worker", "AWS::IAM::Role", "False", "Description") .. "</Changes>")
+          end
+          return 200, ok_xml("DescribeChangeSet", "<Status>CREATE_COMPLETE</Status><NextToken>page2</NextToken><Changes>"
+            .. change_xml("Raw", "AWS::S3::Bucket", "True", "BucketName") .. "</Changes>")
+        end,
+        ExecuteChangeSet = function() return 200, ok_xml("ExecuteChangeSet") end,
+      }
+      local r = deploy_mod.deploy_stack(ctx, ENTRY)
+      assert.is_true(r.ok, r.message)
+      assert.equal("updated", r.status)
+      assert.same({ { key = "Name", value = "v" } }, r.outputs)
+      assert.equal("change set", r.changes.source)
+      assert.same({ "Raw", "Worker" }, { r.changes.modified[1].id, r.changes.modified[2].id })
+      assert.same({ "BucketName" }, r.changes.modified[1].because)
+      assert.is_truthy(index_of(lines, "  ~ Raw (AWS::S3::Bucket)  replacement: True (BucketName); properties: BucketName"))
+      assert.is_truthy(index_of(lines, "  ~ Worker (AWS::IAM::Role)  properties: Description"))
+      -- Replacement came with the change set: no GetTemplate (no approval level asked for it)
+      assert.is_nil(index_of(calls, "GetTemplate"))
+      assert.matches("Capabilities.member.1=CAPABILITY_IAM&Capabilities.member.2=CAPABILITY_NAMED_IAM&",
+        bodies.CreateChangeSet, 1, true)
+      assert.is_nil(bodies.CreateChangeSet:find("AUTO_EXPAND", 1, true))
+    end)
+
+  it("asks again with the capabilities CloudFormation names when the template did not show them", function()
+    local bucket_only = { name = "s-dev", body = json.encode { Resources = { Raw = { Type = "AWS::S3::Bucket" } } },
+      hash = "abcdef0123456789", tags = {} }
+    local ctx, calls, bodies = context {
+      DescribeStacks = function(_, n)
+        if n == 1 then
+          return 400, "<ErrorResponse><Error><Code>ValidationError</Code><Message>Stack with id s-dev does not exist"
+            .. "</Message></Error></ErrorResponse>"
+        end
+        return 200, stack_xml("CREATE_COMPLETE")
+      end,
+      DescribeStackEvents = function() return 200, ok_xml("DescribeStackEvents", "<StackEvents/>") end,
+      CreateChangeSet = function(_, n)
+        if n == 1 then
+          return 400, "<ErrorResponse><Error><Code>InsufficientCapabilitiesException</Code><Message>Requires "
+            .. "capabilities : [CAPABILITY_AUTO_EXPAND]</Message></Error></ErrorResponse>"
+        end
+        return 200, ok_xml("CreateChangeSet", "<Id>arn:cs/1</Id>")
+      end,
+      DescribeChangeSet = function() return 200, ok_xml("DescribeChangeSet", "<Status>CREATE_COMPLETE</Status>") end,
+      ExecuteChangeSet = function() return 200, ok_xml("ExecuteChangeSet") end,
+    }
+    local r = deploy_mod.deploy_stack(ctx, bucket_only)
+    assert.is_true(r.ok, r.message)
+    assert.equal(2, select(2, table.concat(calls, " "):gsub("CreateChangeSet", "")))
+    assert.matches("Capabilities.member.1=CAPABILITY_AUTO_EXPAND&", bodies.CreateChangeSet, 1, true)
+  end)
+
+  it("changes nothing in a dry run, even for a stack a failed first create left behind", function()
+    local ctx, calls, _, lines = context {
+      DescribeStacks = function() return 200, stack_xml("ROLLBACK_COMPLETE") end,
+    }
+    ctx.dry_run = true
+    local r = deploy_mod.deploy_stack(ctx, ENTRY)
+    assert.same({ ok = true, status = "to create" }, r)
+    assert.same({ "DescribeStacks" }, calls)
+    assert.same({ "s-dev: ROLLBACK_COMPLETE after a failed first create: a deploy deletes it and creates it again" }, lines)
+  end)
+
+  it("deletes the change set of a stack it refuses and reads the deployed template to compare", function()
+    local old = json.encode { Resources = { Worker = { Type = "AWS::IAM::Role", Properties = { RoleName = "w",
+      AssumeRolePolicyDocument = {} } } } }
+    local ctx, calls, bodies = context {
+      DescribeStacks = function() return 200, stack_xml("UPDATE_COMPLETE") end,
+      CreateChangeSet = function() return 200, ok_xml("CreateChangeSet", "<Id>arn:cs/1</Id>") end,
+      DescribeChangeSet = function() return 200, ok_xml("DescribeChangeSet", "<Status>CREATE_COMPLETE</Status><Changes>"
+        .. change_xml("Raw", "AWS::S3::Bucket", "True", "BucketName") .. "</Changes>") end,
+      GetTemplate = function() return 200, ok_xml("GetTemplate", "<TemplateBody>" .. old:gsub("&", "&amp;")
+        :gsub("<", "&lt;") .. "</TemplateBody>") end,
+      DeleteChangeSet = function() return 200, ok_xml("DeleteChangeSet") end,
+    }
+    ctx.require_approval = "broadening"
+    ctx.approve = function() return nil end -- no terminal
+    local r = deploy_mod.deploy_stack(ctx, ENTRY)
+    assert.is_false(r.ok)
+    assert.equal("refused", r.status)
+    assert.same({ "resources replaced (a new one is created, the old one deleted):", "  ~ Raw (AWS::S3::Bucket): BucketName" },
+      r.failures)
+    assert.is_truthy(index_of(calls, "GetTemplate"))
+    assert.equal("DeleteChangeSet", calls[#calls])
+    assert.matches("ChangeSetName=arn%3Acs%2F1", bodies.DeleteChangeSet, 1, true) -- by its ARN
   end)
 end)
