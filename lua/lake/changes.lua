@@ -140,9 +140,10 @@ end
 ---------------------------------------------------------------------------
 -- Summary of a change set
 
--- The values at a dotted schema path ("A.B", "A.*.B") in props, as one text.
+-- The values at a dotted schema path ("A.B", "A.*.B") in props, as one text
+-- (an intrinsic on the way stands for everything under it).
 local function at_path(props, segs, i)
-  if i > #segs then return canon(props) end
+  if i > #segs or is_token(props) then return canon(props) end
   if type(props) ~= "table" then return "null" end
   local s = segs[i]
   if s == "*" then
@@ -216,11 +217,15 @@ function M.summary(cs_changes, old, new, opts)
   local from_templates = false
   local list_ = cs_changes or {}
   if #list_ == 0 and old and new then
-    -- the change set listed nothing: what the templates say
+    -- the change set listed nothing: what the templates say (types and
+    -- properties: CloudFormation updates nothing for Metadata alone)
     local d = {}
     for id, r in util.spairs(rn) do
-      if not ro[id] then d[#d + 1] = { action = "Add", logical_id = id, type = r.Type }
-      elseif canon(ro[id]) ~= canon(r) then d[#d + 1] = { action = "Modify", logical_id = id, type = r.Type } end
+      if not ro[id] then
+        d[#d + 1] = { action = "Add", logical_id = id, type = r.Type }
+      elseif ro[id].Type ~= r.Type or canon(ro[id].Properties) ~= canon(r.Properties) then
+        d[#d + 1] = { action = "Modify", logical_id = id, type = r.Type }
+      end
     end
     for id, r in util.spairs(ro) do
       if not rn[id] then d[#d + 1] = { action = "Remove", logical_id = id, type = r.Type } end

@@ -126,6 +126,11 @@ describe("lake.changes summary #unit", function()
     assert.equal("True", (changes.replacement(old.Resources.X, new.Resources.X, only)))
     local resized = tpl { X = { Type = "Custom::A", Properties = { List = { { Id = "a", Size = 2 } } } } }
     assert.equal("False", (changes.replacement(old.Resources.X, resized.Resources.X, only)))
+    -- an intrinsic above a create-only path stands for all under it
+    local chosen = { Type = "Custom::A", Properties = { List = { ["Fn::If"] = { "C", { { Id = "a" } }, { { Id = "b" } } } } } }
+    local chosen2 = { Type = "Custom::A", Properties = { List = { ["Fn::If"] = { "C", { { Id = "a" } }, { { Id = "c" } } } } } }
+    assert.equal("True", (changes.replacement(chosen, chosen2, only)))
+    assert.equal("False", (changes.replacement(chosen, chosen, only)))
     local retyped = { Type = "Custom::B", Properties = old.Resources.X.Properties }
     local rep, _, why = changes.replacement(old.Resources.X, retyped, only)
     assert.equal("True", rep)
@@ -139,6 +144,10 @@ describe("lake.changes summary #unit", function()
     assert.equal(2, #s.modified)
     assert.equal(1, #s.removed)
     assert.same({ "s: no resource changes (source: change set)" }, changes.format_summary("s", changes.summary({}, OLD, OLD)))
+    -- Metadata alone changes no resource
+    local noted = tpl { Gone = { Type = "AWS::SQS::Queue", Metadata = { note = "x" } },
+      Raw = OLD.Resources.Raw, Topic = OLD.Resources.Topic }
+    assert.equal(0, #changes.summary({}, OLD, noted).modified)
   end)
 end)
 
