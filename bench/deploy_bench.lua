@@ -27,7 +27,7 @@ end
 
 local ok, err = pcall(function()
   local _, tb = lakehost({ "bootstrap" })
-  local _, tc = lakehost({ "deploy", "--out", out .. "/lake.out" })
+  local _, tc = lakehost({ "deploy", "--out", out .. "/lake.out", "--require-approval", "never" })
   print(("app: %s"):format(app))
   print(("bootstrap %.2f s, first deploy %.2f s"):format(tb, tc))
   for run = 1, 3 do

@@ -84,7 +84,8 @@ local function main()
 
   say("\n== bootstrap and deploy the example lake")
   if lakehost(env, APP, "bootstrap") ~= 0 then error("bootstrap failed", 0) end
-  if lakehost(env, APP, "deploy") ~= 0 then error("deploy failed", 0) end
+  -- unattended: the lake's new IAM roles would otherwise wait for a yes on a terminal
+  if lakehost(env, APP, "deploy", "--require-approval", "never") ~= 0 then error("deploy failed", 0) end
 
   -- moto's CloudFormation skips Glue resources: create the databases the
   -- shared stack declares, through the Glue API, from its template.

@@ -21,8 +21,10 @@
 --   anyOf / allOf whose alternatives still say something), cfn-lint's
 --   requiredXor / requiredOr / dependentExcluded / dependentRequired,
 --   attributes (readOnlyProperties as GetAtt names, "Endpoint.Address"),
---   read_only (the top-level properties a template may not set) and tags
---   ("list" for Key/Value items, "map" for a map, absent when untaggable).
+--   read_only (the top-level properties a template may not set), create_only
+--   (createOnlyProperties as dotted paths, "*" for any item: a change there
+--   replaces the resource) and tags ("list" for Key/Value items, "map" for a
+--   map, absent when untaggable).
 local fs = require("host.fs")
 local json = require("host.json")
 local proc = require("host.proc")
@@ -149,6 +151,13 @@ local function resource(s)
   table.sort(read_only)
   out.attributes = json.array(attrs)
   if #read_only > 0 then out.read_only = json.array(read_only) end
+  local create_only = {}
+  for _, path in ipairs(s.createOnlyProperties or {}) do
+    local rest = path:match("^/properties/(.+)$")
+    if rest then create_only[#create_only + 1] = (rest:gsub("/", ".")) end
+  end
+  table.sort(create_only)
+  if #create_only > 0 then out.create_only = json.array(create_only) end
   out.tags = tags_mode(s)
   return json.object(out)
 end

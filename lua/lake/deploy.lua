@@ -2,7 +2,10 @@
 --
 -- Reads only what synth wrote (manifest.json, templates, assets). Uploads
 -- missing assets (HEAD first), then creates or updates each stack through a
--- change set, streaming its events, in dependency order with up to
+-- change set, summarised before it runs (lake.changes: what is added,
+-- modified or replaced, removed; with an approval level, widened IAM
+-- statements and security group rules wait for a yes), streaming its
+-- events, in dependency order with up to
 -- `concurrency` stacks in flight. A stack whose template hash (kept in its
 -- Description by synth) and tags match what is deployed is skipped without
 -- a change set. Every step is safe to repeat: an interrupted deploy
@@ -16,6 +19,7 @@
 -- waited for; one left in REVIEW_IN_PROGRESS (a change set never executed)
 -- is deleted before the real create.
 local cfn = require("lake.aws.cloudformation")
+local changes = require("lake.changes")
 local endpoints = require("lake.aws.endpoints")
 local s3 = require("lake.aws.s3")
 local stamp = require("lake.stamp")
@@ -23,6 +27,8 @@ local util = require("lake.util")
 local watch_mod = require("lake.deploy.watch")
 local fs = require("host.fs")
 local crypto = require("host.crypto")
+local json = require("host.json")
+local yaml = require("host.yaml")
 
 local M = {}
 
@@ -51,7 +57,8 @@ end
 function M.deployed_hash(ctx, stack)
   local h = stamp.of(stack.Description)
   if h or stack.Description then return h end
-  return stamp.of_text(cfn.get_template(ctx.client, stack.StackName))
+  stack.template_text = cfn.get_template(ctx.client, stack.StackName) -- kept for the change review
+  return stamp.of_text(stack.template_text)
 end
 
 --- Glob match with '*' and '?' (stack selection).
@@ -351,12 +358,31 @@ local function stopping(ctx) return M.watch(ctx):stop_reason() ~= nil end
 
 local INTERRUPTED = { ok = false, status = "not started", message = "the run was stopped before it changed anything" }
 
---- Creates a change set and waits for it to be ready.
+--- A template text as a table: JSON (what synth writes), else YAML (a
+-- stack deployed by another tool); nil when neither reads.
+local function decode_template(text)
+  if type(text) ~= "string" then return nil end
+  local t = json.decode(text)
+  if type(t) ~= "table" then t = yaml.load(text, "template") end
+  return type(t) == "table" and t or nil
+end
+
+--- The entry's template as a table (decoded once), or nil.
+local function entry_template(entry)
+  if entry.template == nil then entry.template = decode_template(entry.text or entry.body) or false end
+  return entry.template or nil
+end
+
+--- Creates a change set and waits for it to be ready. Capabilities are
+-- those the template needs (lake.changes.capabilities); all of its
+-- changes are read, page by page.
 -- @return change set description | "nochange" | nil, err
 local function make_change_set(ctx, entry, typ, cs_name)
+  local tpl = entry_template(entry)
   local params = {
     stack = entry.name, name = cs_name, type = typ, tags = entry.tags, description = "lakehost deploy",
     deployment_mode = ctx.express and "EXPRESS" or nil,
+    capabilities = tpl and changes.capabilities(tpl) or nil, -- unreadable: all of them, as before
   }
   if entry.template_url then params.url = entry.template_url else params.body = entry.body end
   local r, err = cfn.create_change_set(ctx.client, params)
@@ -364,12 +390,31 @@ local function make_change_set(ctx, entry, typ, cs_name)
     cfn.delete_change_set(ctx.client, entry.name, cs_name)
     r, err = cfn.create_change_set(ctx.client, params)
   end
+  if not r and err.code == "InsufficientCapabilitiesException" and params.capabilities then
+    -- what this template cannot show (a macro's output): CloudFormation names it
+    local caps = params.capabilities
+    for cap in tostring(err.message):gmatch("CAPABILITY_[%u_]+") do
+      if not util.contains(caps, cap) then caps[#caps + 1] = cap end
+    end
+    ctx.progress(("%s: CloudFormation asks for %s"):format(entry.name, table.concat(caps, ", ")))
+    r, err = cfn.create_change_set(ctx.client, params)
+  end
   if not r then return nil, err end
   local delay = 0.3
   while true do
     local d, derr = cfn.describe_change_set(ctx.client, entry.name, cs_name, { max_attempts = 10 })
     if d then
-      if d.status == "CREATE_COMPLETE" then return d end
+      if d.status == "CREATE_COMPLETE" then
+        d.id = r.id -- its ARN: names are unique only among a stack's change sets
+        local token = d.next_token
+        while token do
+          local more, merr = cfn.describe_change_set(ctx.client, entry.name, cs_name, { max_attempts = 10 }, token)
+          if not more then return nil, merr end
+          for _, ch in ipairs(more.changes) do d.changes[#d.changes + 1] = ch end
+          token = more.next_token
+        end
+        return d
+      end
       if d.status == "FAILED" then
         local reason = tostring(d.reason or "")
         if reason:find("didn't contain changes", 1, true) or reason:find("No updates are to be performed", 1, true) then
@@ -386,10 +431,90 @@ local function make_change_set(ctx, entry, typ, cs_name)
   end
 end
 
+--- Drops a change set that will not run (by ARN when known): the stack
+-- too when the change set made it (an empty stack in REVIEW_IN_PROGRESS).
+-- @return true | nil, err
+local function discard(ctx, name, cs_name, made_stack)
+  if made_stack then
+    local ok, err = cfn.delete_stack(ctx.client, name)
+    if not ok then return nil, err end
+    local final, werr = wait_stack(ctx, name, { baseline = true }, "DELETE_IN_PROGRESS")
+    if final ~= "DELETE_COMPLETE" then return nil, werr or final end
+    return true
+  end
+  return cfn.delete_change_set(ctx.client, name, cs_name)
+end
+
+--- Prints a ready change set's summary and decides whether it runs: a dry
+-- run stops here; an approval level (ctx.require_approval) may ask
+-- (ctx.approve(name, level, lines) -> true | false | nil: no terminal).
+-- @return summary, nil (go on) | summary, result (it does not run)
+local function review(ctx, entry, s, typ, cs, cs_name)
+  local name = entry.name
+  cs_name = cs.id or cs_name
+  local level = ctx.require_approval
+  local asking = level ~= nil and level ~= "never"
+  local new = entry_template(entry)
+  local old, need_old = nil, typ == "UPDATE" and asking
+  for _, c in ipairs(cs.changes) do
+    if typ == "UPDATE" and c.action == "Modify" and not c.replacement then need_old = true end
+  end
+  if need_old then
+    local text, terr = s.template_text
+    if not text then text, terr = cfn.get_template(ctx.client, name) end
+    if not text then
+      discard(ctx, name, cs_name, false)
+      return nil, { ok = false, status = "failed", message = "cannot read the deployed template: " .. tostring(terr) }
+    end
+    old = decode_template(text)
+  end
+  local summary = changes.summary(cs.changes, old, new)
+  if need_old and not old then summary.source = summary.source .. "; the deployed template did not read" end
+  for _, line in ipairs(changes.format_summary(name, summary)) do ctx.out(line) end
+  local needed, lines = false, {}
+  if asking then needed, lines = changes.approval(level, summary, changes.security(old, new)) end
+  if needed then summary.approval = lines end
+  local made_stack = s == false
+  if ctx.dry_run then
+    if needed then
+      ctx.err(("%s would need approval (--require-approval %s):"):format(name, level))
+      for _, l in ipairs(lines) do ctx.err("  " .. l) end
+    end
+    local ok, derr = discard(ctx, name, cs_name, made_stack)
+    if not ok then
+      return summary, { ok = false, status = "failed", message = "dry run: cannot delete the change set: " .. tostring(derr) }
+    end
+    return summary, { ok = true, status = typ == "CREATE" and "to create" or "to update" }
+  end
+  if needed then
+    local yes = ctx.approve and ctx.approve(name, level, lines)
+    if not yes then
+      local ok, derr = discard(ctx, name, cs_name, made_stack)
+      local r = { ok = false, status = "refused", failures = yes == nil and lines or nil,
+        message = yes == nil and ("needs approval (--require-approval %s) and there is no terminal to ask"):format(level)
+          or "not approved" }
+      if not ok then r.message = r.message .. "; the change set is left: " .. tostring(derr) end
+      return summary, r
+    end
+  end
+  return summary, nil
+end
+
+--- r with the stack's outputs (lake.changes.outputs) and change summary
+-- when there are any.
+local function described(r, stack, summary)
+  local outs = type(stack) == "table" and changes.outputs(stack.Outputs) or {}
+  if #outs > 0 then r.outputs = outs end
+  if summary and #summary.added + #summary.modified + #summary.removed > 0 then r.changes = summary end
+  return r
+end
+
 --- Deploys one stack (runs inside the scheduler).
 -- @param ctx table the deploy context
 -- @param entry table { name=, body=, template_url=, hash=, tags = {} }
--- @return { ok = bool, status = "created"|"updated"|"unchanged"|"failed", message=, failures = {...} }
+-- @return { ok = bool, status = "created"|"updated"|"unchanged"|"failed"|"refused"|"to create"|"to update"
+--   (dry run), message=, failures = {...}, outputs = { {key=, value=, export=} } (when it has any),
+--   changes = lake.changes.summary (when the change set changes resources) }
 function M.deploy_stack(ctx, entry)
   local name = entry.name
   local s, err = cfn.describe_stack(ctx.client, name, { max_attempts = 10 })
@@ -406,7 +531,7 @@ function M.deploy_stack(ctx, entry)
   local typ = "CREATE"
   if s then
     local st = s.StackStatus
-    if st == "REVIEW_IN_PROGRESS" then
+    if st == "REVIEW_IN_PROGRESS" and not ctx.dry_run then
       -- created by a change set that was never executed (a deploy killed
       -- between the two calls): it holds no resources; start afresh
       ctx.err(("%s: REVIEW_IN_PROGRESS (a change set never executed, it holds no resources): "
@@ -418,6 +543,11 @@ function M.deploy_stack(ctx, entry)
         return { ok = false, status = "failed", message = ("could not delete it: %s"):format(tostring(werr or final)) }
       end
       s = false
+    elseif st == "REVIEW_IN_PROGRESS" then
+      s = false -- (dry run) a CREATE change set, deleted with the empty stack after its summary
+    elseif (st == "ROLLBACK_COMPLETE" or st == "ROLLBACK_FAILED") and ctx.dry_run then
+      ctx.out(("%s: %s after a failed first create: a deploy deletes it and creates it again"):format(name, st))
+      return { ok = true, status = "to create" }
     elseif st == "ROLLBACK_COMPLETE" or st == "ROLLBACK_FAILED" then
       ctx.err(("%s: %s after a failed first create: deleting it before creating it again"):format(name, st))
       local ok, derr = cfn.delete_stack(ctx.client, name)
@@ -428,7 +558,7 @@ function M.deploy_stack(ctx, entry)
       end
       s = false
     elseif st == "UPDATE_ROLLBACK_FAILED" then
-      if not ctx.continue_rollback then
+      if not ctx.continue_rollback or ctx.dry_run then
         return { ok = false, status = "failed",
           message = "stack is UPDATE_ROLLBACK_FAILED: fix the cause, then deploy with --continue-rollback" }
       end
@@ -442,30 +572,31 @@ function M.deploy_stack(ctx, entry)
     else
       typ = "UPDATE"
       if not ctx.force and entry.hash and M.deployed_hash(ctx, s) == entry.hash then
-        return { ok = true, status = "unchanged" }
+        return described({ ok = true, status = "unchanged" }, s)
       end
     end
   end
   local cs_name = ("lakehost-%s-%d"):format(entry.hash or "x", math.floor(ctx.now()))
   local cs, cerr = make_change_set(ctx, entry, typ, cs_name)
   if not cs then return { ok = false, status = "failed", message = tostring(cerr) } end
-  if cs == "nochange" then return { ok = true, status = "unchanged" } end
+  if cs == "nochange" then return described({ ok = true, status = "unchanged" }, s) end
   if stopping(ctx) then
-    cfn.delete_change_set(ctx.client, name, cs_name)
-    if not s then cfn.delete_stack(ctx.client, name) end -- the empty REVIEW_IN_PROGRESS stack
+    discard(ctx, name, cs.id or cs_name, s == false) -- with the empty stack a first change set made
     return INTERRUPTED
   end
+  local summary, stop = review(ctx, entry, s, typ, cs, cs_name)
+  if stop then return described(stop, nil, summary) end
   local seen = { baseline = true }
   if s then stream_events(ctx, name, seen) end
   seen.baseline = nil
   local ok, xerr = cfn.execute_change_set(ctx.client, name, cs_name)
   if not ok then return { ok = false, status = "failed", message = tostring(xerr) } end
-  local final, werr = wait_stack(ctx, name, seen, typ .. "_IN_PROGRESS")
+  local final, stack_or_err = wait_stack(ctx, name, seen, typ .. "_IN_PROGRESS")
   if final and TERMINAL_OK[final] then
-    return { ok = true, status = typ == "CREATE" and "created" or "updated" }
+    return described({ ok = true, status = typ == "CREATE" and "created" or "updated" }, stack_or_err, summary)
   end
-  return { ok = false, status = "failed", message = ("ended in %s"):format(tostring(final or werr)),
-    failures = final and failures(ctx, name) or nil }
+  return described({ ok = false, status = "failed", message = ("ended in %s"):format(tostring(final or stack_or_err)),
+    failures = final and failures(ctx, name) or nil }, nil, summary)
 end
 
 --- Deletes one stack (runs inside the scheduler).
@@ -541,7 +672,7 @@ function M.prepare(ctx, stacks, out_dir)
     local body, err = fs.read(out_dir .. "/" .. s.template)
     if not body then return nil, err end
     local tpl_hash = s.hash
-    local e = { name = s.name, dependencies = s.dependencies, tags = s.tags, hash = tpl_hash, body = body }
+    local e = { name = s.name, dependencies = s.dependencies, tags = s.tags, hash = tpl_hash, body = body, text = body }
     if #body > 51200 then
       local key = ("templates/%s-%s.json"):format(s.name, crypto.sha256_hex(body):sub(1, 16))
       if ctx.bucket then

@@ -33,7 +33,8 @@ describe("deploying the example lake #integration", function()
   end)
 
   it("deploys the four stacks", function()
-    local _, err, code = run({ "deploy" })
+    -- its roles are new IAM statements: approved up front (lake.changes)
+    local _, err, code = run({ "deploy", "--require-approval", "never" })
     assert.equal(0, code, err)
     for _, s in ipairs({ "lake-storage-stack-dev", "lake-shared-stack-dev", "lake-extra-policies-stack-dev",
       "lake-pipeline-example-stack-dev" }) do

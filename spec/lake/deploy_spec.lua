@@ -104,7 +104,9 @@ describe("deploy against a local AWS endpoint #integration", function()
   end)
 
   it("updates only the stack whose template changed", function()
-    local _, err, code = run(server, { SMALL, "deploy", "--out", out .. "/a" }, { LAKEHOST_SPEC_VARIANT = "b" })
+    -- a new TopicName replaces the topic: approved up front (lake.changes)
+    local _, err, code = run(server, { SMALL, "deploy", "--out", out .. "/a", "--require-approval", "never" },
+      { LAKEHOST_SPEC_VARIANT = "b" })
     assert.equal(0, code, err)
     assert.matches("small%-storage%-stack%-dev%s+unchanged", err)
     assert.matches("small%-shared%-stack%-dev%s+updated", err)
@@ -152,7 +154,8 @@ describe("deploy against a local AWS endpoint #integration", function()
   end)
 
   it("deploys in express mode when asked", function()
-    local _, err, code = run(server, { SMALL, "deploy", "--out", out .. "/a", "--express", "--force" },
+    local _, err, code = run(server, { SMALL, "deploy", "--out", out .. "/a", "--express", "--force",
+      "--require-approval", "never" },
       { LAKEHOST_SPEC_VARIANT = "e" })
     assert.equal(0, code, err)
     assert.matches("concurrency 4, express", err, 1, true)

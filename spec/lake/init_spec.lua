@@ -192,7 +192,7 @@ describe("a project of lakehost init, deployed to moto #integration", function()
   end)
 
   it("deploys its four stacks, each CREATE_COMPLETE", function()
-    local _, err, code = lakehost({ "deploy" })
+    local _, err, code = lakehost({ "deploy", "--require-approval", "never" }) -- new roles: approved up front
     assert.equal(0, code, err)
     for _, name in ipairs(STACKS) do
       local d = assert(cfn.describe_stack(c, name))

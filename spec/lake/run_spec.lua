@@ -602,7 +602,7 @@ describe("running the example pipeline locally against moto #integration", funct
     assert(os.execute(("cp -R app.lua pipelines shared standalone %s/"):format(util.shquote(dir))))
     local _, err, code = lakehost({ "bootstrap" })
     assert(code == 0, err)
-    _, err, code = lakehost({ "deploy" })
+    _, err, code = lakehost({ "deploy", "--require-approval", "never" }) -- new roles: approved up front
     assert(code == 0, err)
     -- moto's CloudFormation skips Glue resources: the database the shared
     -- stack declares, made through the API.

@@ -223,7 +223,7 @@ describe("a standalone stack of any resource types #integration", function()
     teardown(function() if server then server.stop() end end)
 
     it("creates the queue worker's stack with the lake's storage before it", function()
-      local _, err, code = run({ "deploy", "orders-worker-stack-dev" })
+      local _, err, code = run({ "deploy", "orders-worker-stack-dev", "--require-approval", "never" })
       assert.equal(0, code, err)
       assert.matches("lake%-storage%-stack%-dev%s+created", err)
       assert.matches("orders%-worker%-stack%-dev%s+created", err)

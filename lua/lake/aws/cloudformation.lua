@@ -47,7 +47,8 @@ end
 
 --- CreateChangeSet -> { id=, stack_id= } | nil, err
 -- @param p table { stack=, name=, type = "CREATE"|"UPDATE", body= | url=, tags = {K=V},
---   capabilities = {...}, description=, parameters = {K=V}, deployment_mode = "EXPRESS"|nil }
+--   capabilities = {...} (default: all three; {} = none), description=, parameters = {K=V},
+--   deployment_mode = "EXPRESS"|nil }
 function M.create_change_set(c, p)
   local params = {
     StackName = p.stack, ChangeSetName = p.name, ChangeSetType = p.type,
@@ -66,22 +67,35 @@ function M.create_change_set(c, p)
     params.Parameters = ps
   end
   if #params.Tags == 0 then params.Tags = nil end
+  if #params.Capabilities == 0 then params.Capabilities = nil end
   local r, err = call(c, "CreateChangeSet", params)
   if not r then return nil, err end
   return { id = r.Id, stack_id = r.StackId }
 end
 
---- DescribeChangeSet -> { status=, reason=, execution_status=, changes = {...} } | nil, err
-function M.describe_change_set(c, stack, name, opts)
-  local r, err = call(c, "DescribeChangeSet", { StackName = stack, ChangeSetName = name }, opts)
+--- DescribeChangeSet (one page of its changes; next_token for the next).
+-- @return { status=, reason=, execution_status=, next_token=, changes = { { action=, logical_id=, type=,
+--   replacement = "True"|"False"|"Conditional"|nil, scope = {...}, details = { {name=, attribute=,
+--   requires = "Never"|"Conditionally"|"Always"|nil} } } } } | nil, err
+function M.describe_change_set(c, stack, name, opts, next_token)
+  local r, err = call(c, "DescribeChangeSet", { StackName = stack, ChangeSetName = name, NextToken = next_token }, opts)
   if not r then return nil, err end
   local changes = {}
   for _, ch in ipairs(query.list(r.Changes)) do
-    local rc = ch.ResourceChange or {}
-    changes[#changes + 1] = { action = rc.Action, logical_id = rc.LogicalResourceId, type = rc.ResourceType,
-      replacement = rc.Replacement }
+    local rc = type(ch) == "table" and ch.ResourceChange
+    if type(rc) == "table" then
+      local details = {}
+      for _, d in ipairs(query.list(rc.Details)) do
+        local t = type(d) == "table" and type(d.Target) == "table" and d.Target or {}
+        details[#details + 1] = { name = t.Name ~= "" and t.Name or nil, attribute = t.Attribute,
+          requires = t.RequiresRecreation }
+      end
+      changes[#changes + 1] = { action = rc.Action, logical_id = rc.LogicalResourceId, type = rc.ResourceType,
+        replacement = rc.Replacement ~= "" and rc.Replacement or nil, scope = query.list(rc.Scope), details = details }
+    end
   end
-  return { status = r.Status, reason = r.StatusReason, execution_status = r.ExecutionStatus, changes = changes }
+  return { status = r.Status, reason = r.StatusReason, execution_status = r.ExecutionStatus, changes = changes,
+    next_token = r.NextToken ~= "" and r.NextToken or nil }
 end
 
 function M.execute_change_set(c, stack, name)

@@ -1,6 +1,7 @@
 --- `deploy [STACK...]`: synth output -> AWS, through change sets,
 -- dependencies first; unchanged stacks are skipped.
 local cfn = require("lake.aws.cloudformation")
+local changes = require("lake.changes")
 local common = require("lake.commands.common")
 local deploy = require("lake.deploy")
 local errors = require("lake.errors")
@@ -14,7 +15,7 @@ local M = {
   args = true,
   options = common.aws_options { out = "DIR", from = "DIR", concurrency = "N", express = true, exclusively = true,
     continue_rollback = true, force = true, verbose = true, stats = true, builder = "NAME", no_wait = true,
-    timeout = common.WAIT_OPTIONS.timeout },
+    timeout = common.WAIT_OPTIONS.timeout, require_approval = "LEVEL", dry_run = true },
   help = [[
 usage: lakehost APP.lua deploy [STACK...] [OPTIONS]
 
@@ -23,6 +24,9 @@ updates every stack (or the named ones; globs such as 'lake-*-stack-dev'
 work) through change sets, dependencies first. Unchanged stacks are skipped.
 One deploy, destroy or bootstrap of the app (stage, account, region) runs
 at a time: another one waits for it, saying whom it waits for.
+Each change set is summarised before it runs (resources added, modified --
+with replacement True/Conditional -- and removed); the stacks' outputs are
+printed at the end.
 
   --out DIR            synthesize into DIR (default lake.out)
   --from DIR           deploy an existing synth output instead of synthesizing
@@ -31,6 +35,15 @@ at a time: another one waits for it, saying whom it waits for.
   --express            CloudFormation express mode (no waiting for stabilization)
   --continue-rollback  continue a rollback that failed (UPDATE_ROLLBACK_FAILED)
   --force              create a change set even when the stack looks unchanged
+  --require-approval LEVEL
+                       when to ask before a change set runs (default broadening):
+                       never; broadening: IAM statements, resource policies,
+                       policy attachments or security group rules that widen,
+                       or a resource replaced; any-change: any of those that
+                       change, widening or not. Asks on a terminal; without
+                       one, the stack is refused (exit 1)
+  --dry-run            create the change sets, print their summaries, delete
+                       them: nothing is deployed, no asset uploaded
   --stats              print the API calls made
   --no-wait            fail at once (exit 1) while another command holds the lock
   --builder NAME       how dependencies install: docker, local or none
@@ -47,32 +60,69 @@ CloudFormation are waited for. Twice: exit at once (130), naming them.
 ]],
 }
 
+--- Asks on a terminal whether a stack's changes may go ahead.
+-- @return true | false | nil (no terminal on stdin and stderr)
+local function approve(name, level, lines)
+  if not (proc.isatty(0) and proc.isatty(2)) then return nil end
+  io.stderr:write(("%s needs approval (--require-approval %s):\n"):format(name, level))
+  for _, l in ipairs(lines) do io.stderr:write("  ", l, "\n") end
+  io.stderr:write("deploy these changes? [y/N] ")
+  io.stderr:flush()
+  local answer = io.stdin:read("l")
+  return answer ~= nil and answer:lower():match("^%s*y") ~= nil
+end
+
+--- The outputs of the stacks that have any, on stdout, in deploy order.
+local function print_outputs(results, entries)
+  local lines = {}
+  for _, e in ipairs(entries) do
+    local r = results[e.name]
+    for _, l in ipairs(r and changes.format_outputs(e.name, r.outputs) or {}) do lines[#lines + 1] = l end
+  end
+  if #lines == 0 then return end
+  io.stdout:write("Outputs:\n", table.concat(lines, "\n"), "\n")
+  io.stdout:flush()
+end
+
 -- (guarded: the lock taken below is released however run ends)
 M.run = lock.guarded(function(app, opts, selectors, cli)
+  local level = opts.require_approval or changes.DEFAULT_LEVEL
+  local bad_level = changes.check_level(level)
+  if bad_level then return nil, errors.input("deploy: " .. bad_level) end
   local dir, manifest, stacks = common.stacks(app, opts, selectors, opts.exclusively)
   if not dir then return nil, manifest end
   local session = common.session(opts)
   local ctx = common.context(session, opts)
   ctx.bucket = common.assets_bucket(manifest, session)
+  ctx.require_approval, ctx.dry_run, ctx.approve = level, opts.dry_run, approve
   local t0 = proc.monotime()
   local tk, tkerr = cfn.describe_stack(ctx.client, deploy.TOOLKIT_STACK)
   if tk == nil then
     return nil, errors.failure(("cannot reach CloudFormation in %s: %s"):format(session.region, tostring(tkerr)))
+  elseif tk == false and opts.dry_run then
+    ctx.bucket = nil -- a template too big to send inline then says to bootstrap
   elseif tk == false then
     return nil, errors.failure(("the toolkit stack %s is missing in %s: run `lakehost APP.lua bootstrap` first")
       :format(deploy.TOOLKIT_STACK, session.region))
   end
-  local held, lerr = lock.take(ctx.client, lock.where(manifest.app, manifest.stage, ctx.bucket, session),
-    { command = "deploy", no_wait = opts.no_wait, say = ctx.err, hint = lock.hint(cli) })
-  if not held then return nil, lerr end
-  ctx.lock = held
-  local up, uerr = deploy.upload_assets(ctx, manifest, dir)
-  if not up then return nil, errors.failure(uerr) end
-  common.eprint("assets: %d uploaded (%d bytes), %d already there", up.uploaded, up.bytes, up.present)
+  -- a dry run locks too: it makes (and deletes) change sets and empty stacks
+  local held, lerr = lock.take(ctx.client, lock.where(manifest.app, manifest.stage, ctx.bucket
+      or common.assets_bucket(manifest, session), session),
+    { command = opts.dry_run and "deploy --dry-run" or "deploy", no_wait = opts.no_wait, say = ctx.err,
+      hint = lock.hint(cli), optional = opts.dry_run and "a dry run before bootstrap" or nil })
+  if held == nil then return nil, lerr end
+  ctx.lock = held or nil
+  if opts.dry_run then
+    common.eprint("dry run: no asset uploaded, every change set deleted after its summary")
+  else
+    local up, uerr = deploy.upload_assets(ctx, manifest, dir)
+    if not up then return nil, errors.failure(uerr) end
+    common.eprint("assets: %d uploaded (%d bytes), %d already there", up.uploaded, up.bytes, up.present)
+  end
   local entries, perr = deploy.prepare(ctx, stacks, dir)
   if not entries then return nil, errors.failure(perr) end
   common.eprint("deploying %d stack%s to %s (concurrency %d%s)", #entries, #entries == 1 and "" or "s",
-    session.region, ctx.concurrency, ctx.express and ", express" or "")
+    session.region, ctx.concurrency, (ctx.express and ", express" or "") .. (opts.dry_run and ", dry run" or ""))
   local again = ("lakehost %s deploy"):format(cli and cli.file or "APP.lua")
   if ctx.interrupts() > 0 then
     return nil, common.interrupted(ctx, "deploy", again)
@@ -81,10 +131,23 @@ M.run = lock.guarded(function(app, opts, selectors, cli)
     { verb = "deploy", again = again })
   if not results then return nil, serr end
   local ok, rerr = common.report(results, entries, "deploy", ctx.client.stats)
+  print_outputs(results, entries)
   local ierr = common.interrupted(ctx, "deploy", again)
   if ierr then return nil, ierr end
-  if not ok then return nil, rerr end
-  common.eprint("done in %.1f s, %d API calls", proc.monotime() - t0, ctx.client.stats.calls)
+  if not ok then
+    local refused = {}
+    for _, e in ipairs(entries) do
+      if results[e.name] and results[e.name].status == "refused" then refused[#refused + 1] = e.name end
+    end
+    if #refused > 0 then
+      return nil, errors.failure(("not deployed without approval: %s (--require-approval %s); review the changes "
+        .. "listed above, then deploy from a terminal to answer, or pass --require-approval never")
+        :format(table.concat(refused, ", "), level))
+    end
+    return nil, rerr
+  end
+  common.eprint("%s in %.1f s, %d API calls", opts.dry_run and "dry run done, nothing deployed," or "done",
+    proc.monotime() - t0, ctx.client.stats.calls)
   if opts.stats then
     for k, v in util.spairs(ctx.client.stats.by_action) do common.eprint("  %-40s %d", k, v) end
   end
