@@ -87,6 +87,13 @@ function M.identity(command)
   return { user = user, host = hostname(), pid = proc.pid(), command = command, cwd = fs.cwd() or "?" }
 end
 
+--- Whether a process of this host still runs: false only when /proc says
+-- so for sure (nil where there is no /proc to ask).
+function M.alive(pid)
+  if not fs.stat("/proc/self") then return nil end
+  return fs.stat("/proc/" .. math.floor(tonumber(pid) or 0)) ~= nil
+end
+
 --- An ISO 8601 UTC time of epoch seconds.
 function M.iso(t) return os.date("!%Y-%m-%dT%H:%M:%SZ", math.floor(t)) end
 
@@ -153,6 +160,9 @@ Lock.__index = Lock
 --   by another: left alone) | nil, err (not released; calling again retries)
 function Lock:release()
   if self.status then return self.status end
+  -- bounded: a release runs last, also after a deploy stopped because the
+  -- endpoint went silent or on a second Ctrl-C; it must not wait minutes
+  self.client.request_timeout, self.client.max_attempts, self.client.max_time = 5, 2, 10
   local info, err = M.holder(self.client, self.where)
   if info == nil then return nil, err end
   local status
@@ -178,7 +188,8 @@ end
 -- @param opts table { command = "deploy", no_wait = bool, say = function(line) (messages),
 --   hint = "lakehost app.lua unlock" (named while waiting), identity = (M.identity's shape),
 --   sleep=, now = (monotonic seconds), clock = (epoch seconds), random = () -> [0, 1),
---   interrupts = () -> n (proc.interrupts: waiting ends at Ctrl-C) }
+--   interrupts = () -> n (proc.interrupts: waiting ends at Ctrl-C),
+--   alive = (pid) -> bool|nil (M.alive: a holder of this host whose process is gone is replaced) }
 -- @return handle { key, token, info, stats, release } | nil, message, why
 --   ("held": the holder is the 4th value; "nobucket"; "interrupted"; "failed")
 function M.acquire(c, where, opts)
@@ -224,6 +235,15 @@ function M.acquire(c, where, opts)
       -- pause in case a store keeps answering 412 for a missing key)
       if not write then delay = M.POLL_FIRST end
       if write then sleep(0.2) end
+      write = true
+    elseif h.host == ident.host and tonumber(h.pid) and h.pid ~= ident.pid
+        and (opts.alive or M.alive)(h.pid) == false then
+      -- left by a process of this machine that is gone (killed, or it could
+      -- not reach the bucket to release it): nobody else will release it
+      say(("the lock held by %s was left by a process that no longer runs on this host: taking it over")
+        :format(M.describe(h)))
+      local ok, derr = M.delete(lc, where, h.etag)
+      if ok == nil then return nil, ("cannot break the stale lock for %s: %s"):format(label, tostring(derr)), "failed" end
       write = true
     else
       if opts.no_wait then

@@ -124,7 +124,9 @@ describe("lake.deploy stack states #unit", function()
     end
     assert.is_true(progress >= 4, table.concat(lines, "\n"))
     assert.truthy(table.concat(lines, "\n"):find("  s%-dev%s+UPDATE_IN_PROGRESS for %dm%d%ds, last event 10:00:01 Bucket UPDATE_IN_PROGRESS"), table.concat(lines, "\n"))
-    assert.equal("s-dev: settled in UPDATE_COMPLETE", lines[#lines])
+    local settled = false
+    for _, l in ipairs(lines) do settled = settled or l == "s-dev: settled in UPDATE_COMPLETE" end
+    assert.is_true(settled, table.concat(lines, "\n"))
     local executed = false
     for _, a in ipairs(calls) do executed = executed or a == "ExecuteChangeSet" end
     assert.is_true(executed)
@@ -177,7 +179,10 @@ describe("lake.deploy stack states #unit", function()
     end }
     local r = deploy.deploy_stack(ctx, ENTRY)
     assert.same({ ok = false, status = "not started", message = "the run was stopped before it changed anything" }, r)
-    assert.same({ "DescribeStacks", "CreateChangeSet", "DescribeChangeSet", "DeleteChangeSet", "DeleteStack" }, calls)
+    -- the empty stack the change set made goes, and its change set with it
+    assert.same({ "DescribeStacks", "CreateChangeSet", "DescribeChangeSet", "DeleteStack" },
+      { calls[1], calls[2], calls[3], calls[4] })
+    for i = 5, #calls do assert.matches("^Describe", calls[i]) end -- waiting for the deletion only
   end)
 
   it("says how to continue a rollback that failed, and does it when asked", function()

@@ -204,6 +204,32 @@ describe("a deploy left running #integration", function()
     assert_converged(server, out)
   end)
 
+  it("--json: one document on stdout (stacks, statuses, changes, outputs), the progress on stderr", function()
+    local json = require("host.json")
+    local out1, err, code = util.lakehost({ SMALL, "deploy", "--from", out, "--json" }, { env = with_env(server) })
+    assert.equal(0, code, err)
+    local doc = assert(json.decode(out1), out1)
+    assert.is_true(doc.ok)
+    assert.equal(2, #doc.stacks)
+    assert.same({ "small-storage-stack-dev", "created" }, { doc.stacks[1].name, doc.stacks[1].status })
+    assert.same({ "small-shared-stack-dev", "created" }, { doc.stacks[2].name, doc.stacks[2].status })
+    assert.equal("Raw", doc.stacks[1].changes.added[1].id)
+    assert.equal("AWS::S3::Bucket", doc.stacks[1].changes.added[1].type)
+    assert.matches("assets: 0 uploaded", err)
+    assert.matches("%+ Raw", err) -- the summary went to stderr with the rest
+    local out2
+    out2, err, code = util.lakehost({ SMALL, "deploy", "--from", out, "--json" }, { env = with_env(server) })
+    assert.equal(0, code, err)
+    doc = assert(json.decode(out2), out2)
+    assert.same({ "unchanged", "unchanged" }, { doc.stacks[1].status, doc.stacks[2].status })
+    -- python reads it too
+    local f = assert(io.popen("python3 -c 'import json,sys; d=json.load(sys.stdin); print(len(d[\"stacks\"]))' > "
+      .. out .. "/n.txt", "w"))
+    f:write(out2)
+    f:close()
+    assert.equal("2\n", require("host.fs").read(out .. "/n.txt"))
+  end)
+
   it("cleans up a stack left in REVIEW_IN_PROGRESS by a deploy killed before it executed its change set", function()
     local cfn = require("lake.aws.cloudformation")
     local c = server.client()

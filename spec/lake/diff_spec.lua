@@ -314,7 +314,7 @@ describe("diff and list of a deployed lake #integration", function()
     util.run({ "cp", "-R", "app.lua", "pipelines", "shared", "standalone", dir .. "/" })
     local _, err, code = run({ "bootstrap" })
     assert(code == 0, err)
-    _, err, code = run({ "deploy" })
+    _, err, code = run({ "deploy", "--require-approval", "never" })
     assert(code == 0, err)
     -- one field of one step: ProcessType1's timeout, 30 -> 45 minutes
     local step = "      module: process_type1\n      next_step: AddToDatabase\n      glue_version: pythonshell\n"

@@ -122,6 +122,35 @@ describe("lake.lock against a local S3 #integration", function()
     assert.equal("released", h:release())
   end)
 
+  it("takes over a lock left by a process of this host that no longer runs, and only that", function()
+    local dead = assert(lock.acquire(c, WHERE, { identity = IDENT, no_wait = true }))
+    local _ = dead
+    local said = {}
+    local me = { user = "spec", host = "spec-host", pid = 5151, command = "deploy", cwd = "/spec" }
+    -- its pid still runs: a second taker is refused as ever
+    local h, _, why = lock.acquire(c, WHERE, { identity = me, no_wait = true, alive = function() return true end })
+    assert.is_nil(h)
+    assert.equal("held", why)
+    -- another host's process is never judged from here
+    h, _, why = lock.acquire(c, WHERE, { identity = { user = "x", host = "other-host", pid = 1, command = "deploy",
+      cwd = "/" }, no_wait = true, alive = function() return false end })
+    assert.equal("held", why)
+    -- gone: taken over, saying so
+    h = assert(lock.acquire(c, WHERE, { identity = me, no_wait = true, alive = function(pid)
+      assert.equal(4242, pid)
+      return false
+    end, say = function(l) said[#said + 1] = l end }))
+    assert.equal(h.token, assert(lock.holder(c, WHERE)).token)
+    assert.matches("was left by a process that no longer runs on this host: taking it over", said[1], 1, true)
+    assert.equal("released", h:release())
+    lock.release_all()
+  end)
+
+  it("tells a process of this host that runs from one that is gone through /proc", function()
+    assert.is_true(lock.alive(require("host.proc").pid()))
+    assert.is_false(lock.alive(2 ^ 22 + 7)) -- above Linux's pid_max
+  end)
+
   it("refuses a second taker with the holder, and a release with another token deletes nothing", function()
     local first = assert(lock.acquire(c, WHERE, { identity = IDENT, no_wait = true }))
     local other = { user = "other", host = "elsewhere", pid = 7, command = "destroy", cwd = "/x" }

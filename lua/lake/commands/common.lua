@@ -132,8 +132,8 @@ end
 --- Runs op over entries with the scheduler (lake.deploy.schedule), with
 -- progress lines and the context's stop rules.
 -- @param sopts { reverse = bool, verb = "deploy", again = "lakehost app.lua deploy" }
--- @return results | nil, err (stopped: by a second Ctrl-C (exit 130) or a silent
---   endpoint (exit 1), naming the stacks still running)
+-- @return results | nil, err, the results so far (stopped: by a second Ctrl-C
+--   (exit 130) or a silent endpoint (exit 1), naming the stacks still running)
 function M.schedule(ctx, entries, op, sopts)
   local w = ctx.watch
   local results, _, stopped = deploy.schedule(entries, op, {
@@ -142,8 +142,8 @@ function M.schedule(ctx, entries, op, sopts)
     stop = function() return w:stop_reason() end, tick = function() w:tick() end })
   if stopped == "now" or stopped == "silence" then
     local msg = w:stopped_message(stopped, sopts.verb, sopts.again)
-    if stopped == "now" then return nil, errors.interrupted(msg) end
-    return nil, errors.failure(msg)
+    if stopped == "now" then return nil, errors.interrupted(msg), results end
+    return nil, errors.failure(msg), results
   end
   return results
 end

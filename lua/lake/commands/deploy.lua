@@ -6,6 +6,7 @@ local common = require("lake.commands.common")
 local deploy = require("lake.deploy")
 local errors = require("lake.errors")
 local lock = require("lake.lock")
+local json = require("host.json")
 local proc = require("host.proc")
 local util = require("lake.util")
 
@@ -15,7 +16,7 @@ local M = {
   args = true,
   options = common.aws_options { out = "DIR", from = "DIR", concurrency = "N", express = true, exclusively = true,
     continue_rollback = true, force = true, verbose = true, stats = true, builder = "NAME", no_wait = true,
-    timeout = common.WAIT_OPTIONS.timeout, require_approval = "LEVEL", dry_run = true },
+    timeout = common.WAIT_OPTIONS.timeout, require_approval = "LEVEL", dry_run = true, json = true },
   help = [[
 usage: lakehost APP.lua deploy [STACK...] [OPTIONS]
 
@@ -45,6 +46,10 @@ printed at the end.
   --dry-run            create the change sets, print their summaries, delete
                        them: nothing is deployed, no asset uploaded
   --stats              print the API calls made
+  --json               print one JSON document on stdout at the end: per stack
+                       its name, status, seconds, message and failures, the
+                       change summary and the outputs; everything else goes
+                       to stderr
   --no-wait            fail at once (exit 1) while another command holds the lock
   --builder NAME       how dependencies install: docker, local or none
   --verbose            log every AWS call (never credentials)
@@ -72,15 +77,47 @@ local function approve(name, level, lines)
   return answer ~= nil and answer:lower():match("^%s*y") ~= nil
 end
 
---- The outputs of the stacks that have any, on stdout, in deploy order.
-local function print_outputs(results, entries)
+--- The outputs of the stacks that have any, in deploy order (on stdout,
+-- or stderr under --json).
+local function print_outputs(results, entries, out)
   local lines = {}
   for _, e in ipairs(entries) do
     local r = results[e.name]
     for _, l in ipairs(r and changes.format_outputs(e.name, r.outputs) or {}) do lines[#lines + 1] = l end
   end
   if #lines == 0 then return end
-  io.stdout:write("Outputs:\n", table.concat(lines, "\n"), "\n")
+  out:write("Outputs:\n", table.concat(lines, "\n"), "\n")
+  out:flush()
+end
+
+-- A change summary (lake.changes.summary) as JSON: lists stay lists when empty.
+local function summary_doc(sm)
+  if not sm then return nil end
+  local doc = { source = sm.source, approval = sm.approval and json.array(sm.approval) or nil }
+  for _, group in ipairs({ "added", "modified", "removed" }) do
+    local items = {}
+    for i, it in ipairs(sm[group] or {}) do
+      local item = {}
+      for k, v in pairs(it) do item[k] = (type(v) == "table" and #v >= 0 and next(v) == nil) and json.array(v) or v end
+      items[i] = item
+    end
+    doc[group] = json.array(items)
+  end
+  return doc
+end
+
+--- The --json document of a run: every stack in deploy order.
+local function json_doc(results, entries, extra)
+  local stacks = {}
+  for i, e in ipairs(entries) do
+    local r = results[e.name] or { ok = false, status = "not run" }
+    stacks[i] = { name = e.name, status = r.status, ok = r.ok, seconds = r.seconds, message = r.message,
+      failures = r.failures and json.array(r.failures) or nil, changes = summary_doc(r.changes),
+      outputs = r.outputs and json.array(r.outputs) or nil }
+  end
+  local doc = { stacks = json.array(stacks) }
+  for k, v in pairs(extra) do doc[k] = v end
+  io.stdout:write(json.encode(doc, { pretty = true, newline = true }))
   io.stdout:flush()
 end
 
@@ -95,6 +132,7 @@ M.run = lock.guarded(function(app, opts, selectors, cli)
   local ctx = common.context(session, opts)
   ctx.bucket = common.assets_bucket(manifest, session)
   ctx.require_approval, ctx.dry_run, ctx.approve = level, opts.dry_run, approve
+  if opts.json then ctx.out = ctx.err end -- stdout is the document's alone
   local t0 = proc.monotime()
   local tk, tkerr = cfn.describe_stack(ctx.client, deploy.TOOLKIT_STACK)
   if tk == nil then
@@ -127,11 +165,20 @@ M.run = lock.guarded(function(app, opts, selectors, cli)
   if ctx.interrupts() > 0 then
     return nil, common.interrupted(ctx, "deploy", again)
   end
-  local results, serr = common.schedule(ctx, entries, function(e) return deploy.deploy_stack(ctx, e) end,
+  local results, serr, partial = common.schedule(ctx, entries, function(e) return deploy.deploy_stack(ctx, e) end,
     { verb = "deploy", again = again })
-  if not results then return nil, serr end
+  if not results then
+    if opts.json then
+      json_doc(partial or {}, entries, { ok = false, stopped = tostring(serr), calls = ctx.client.stats.calls })
+    end
+    return nil, serr
+  end
   local ok, rerr = common.report(results, entries, "deploy", ctx.client.stats)
-  print_outputs(results, entries)
+  print_outputs(results, entries, opts.json and io.stderr or io.stdout)
+  if opts.json then
+    json_doc(results, entries, { ok = ok == true and ctx.interrupts() == 0, dry_run = opts.dry_run or nil,
+      interrupted = ctx.interrupts() > 0 or nil, calls = ctx.client.stats.calls })
+  end
   local ierr = common.interrupted(ctx, "deploy", again)
   if ierr then return nil, ierr end
   if not ok then
