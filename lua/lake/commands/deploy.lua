@@ -38,15 +38,24 @@ function M.run(app, opts, selectors)
   if not dir then return nil, manifest end
   local session = common.session(opts)
   local ctx = common.context(session, opts)
-  ctx.bucket = common.assets_bucket(manifest, session)
   local t0 = proc.monotime()
-  local tk, tkerr = cfn.describe_stack(ctx.client, deploy.TOOLKIT_STACK)
+  -- one ListStacks says which stacks exist, the toolkit's among them (and
+  -- its ARN the account); without it, the toolkit stack is asked for
+  local names = {}
+  for i, s in ipairs(stacks) do names[i] = s.name end
+  local tk, tkerr = deploy.survey(ctx, names).toolkit, nil
+  if tk == nil then
+    tk, tkerr = cfn.describe_stack(ctx.client, deploy.TOOLKIT_STACK)
+    if tk then tk.id = tk.StackId end
+  end
   if tk == nil then
     return nil, errors.failure(("cannot reach CloudFormation in %s: %s"):format(session.region, tostring(tkerr)))
   elseif tk == false then
     return nil, errors.failure(("the toolkit stack %s is missing in %s: run `lakehost APP.lua bootstrap` first")
       :format(deploy.TOOLKIT_STACK, session.region))
   end
+  session.learn_account(deploy.account_of(tk.id))
+  ctx.bucket = common.assets_bucket(manifest, session)
   local up, uerr = deploy.upload_assets(ctx, manifest, dir)
   if not up then return nil, errors.failure(uerr) end
   common.eprint("assets: %d uploaded (%d bytes), %d already there", up.uploaded, up.bytes, up.present)
