@@ -1,46 +1,249 @@
--- No-op redeploy of the example lake against moto on loopback: API calls
--- and wall time per stack, printed. Usage: ./lakehost bench/deploy_bench.lua [APP]
+-- Deploys against moto on loopback, counted: for the example lake (1 domain
+-- x 1 pipeline, 4 stacks) and a lake of 5 domains x 20 pipelines (102
+-- stacks; each pipeline's code its own, so ~600 asset files), the requests
+-- and wall time of a first deploy, a no-op redeploy and a redeploy after
+-- one step's code changed; next to them, when the `aws` CLI is installed,
+-- the same for `aws s3 sync` of the assets plus `aws cloudformation deploy`
+-- of every synthesized template in deploy order. Every request goes through
+-- bench/countproxy.py (a counting proxy on loopback); each tool gets a moto
+-- of its own, bootstrapped by lakehost (not counted). Prints figures; it is
+-- not a test.
+--   ./lakehost bench/deploy_bench.lua [--small] [--no-cli]
+--     --small   the example lake only
+--     --no-cli  lakehost only
 package.path = "./?.lua;" .. package.path
 local fs = require("host.fs")
+local json = require("host.json")
 local proc = require("host.proc")
 local moto = require("spec.support.moto")
 
-local app = arg[1] or (fs.exists("app.lua") and "app.lua" or "spec/fixtures/apps/small/app.lua")
-local server = moto.start()
-local out = assert(fs.tmpdir("lakehost-bench-"))
-local env = {}
-for k, v in pairs(server.env) do env[k] = v end
-env.LAKEHOST_CACHE_DIR = out .. "/cache"
+local BIN = fs.realpath(arg[-1] and arg[-1]:find("/", 1, true) and arg[-1] or "./lakehost") or "./lakehost"
+local BUCKET = "lakehost-assets-123456789012-us-east-1"
+local opts = {}
+for _, a in ipairs(arg) do opts[a] = true end
+local with_cli = not opts["--no-cli"] and proc.which("aws") ~= nil
 
-local function lakehost(args)
-  local argv = { "./lakehost", app }
-  for _, a in ipairs(args) do argv[#argv + 1] = a end
-  local t0 = proc.monotime()
-  local r = assert(proc.run { argv = argv, env_add = env, timeout = 900 })
-  if not r.ok then
-    io.stderr:write(r.stderr)
-    server.stop()
-    error("lakehost " .. table.concat(args, " ") .. " failed")
-  end
-  return r, proc.monotime() - t0
+local function sh(cmd) assert(os.execute(cmd), cmd) end
+local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
+
+-- A copy of the example lake (app.lua, pipelines/, shared/, standalone/).
+local function example_lake()
+  local dir = assert(fs.tmpdir("lakehost-deploy-bench-"))
+  sh(("cp -R app.lua pipelines shared standalone %s/"):format(q(dir)))
+  return dir, "pipelines/pipeline_example/steps/route_file/src/index.py"
 end
 
-local ok, err = pcall(function()
-  local _, tb = lakehost({ "bootstrap" })
-  local _, tc = lakehost({ "deploy", "--out", out .. "/lake.out", "--require-approval", "never" })
-  print(("app: %s"):format(app))
-  print(("bootstrap %.2f s, first deploy %.2f s"):format(tb, tc))
-  for run = 1, 3 do
-    local r, t = lakehost({ "deploy", "--out", out .. "/lake.out", "--stats" })
-    print(("no-op redeploy #%d: %.2f s wall (synth included)"):format(run, t))
-    for line in r.stderr:gmatch("[^\n]+") do
-      local name, status, secs, calls = line:match("^%s+(%S+)%s+(%S+)%s+([%d.]+) s%s+(%d+) API calls")
-      if name then print(("  %-44s %-10s %6.3f s %3d API calls"):format(name, status, tonumber(secs), tonumber(calls))) end
-      local total = line:match("^done in .*")
-      if total then print("  " .. total) end
+-- A D x P lake: copies of the example pipeline, each module's code marked
+-- with its pipeline's name so every pipeline has assets of its own.
+local function big_lake(d, p)
+  local dir = assert(fs.tmpdir("lakehost-deploy-bench-"))
+  sh(("cp -R shared %s/shared"):format(q(dir)))
+  local example = assert(fs.read("pipelines/pipeline_example/config.yml"))
+  local src = "pipelines/pipeline_example"
+  local domains = {}
+  for i = 1, d do
+    domains[i] = ("%q"):format(("domain%d"):format(i))
+    for j = 1, p do
+      local name = ("p_d%d_%02d"):format(i, j)
+      local pdir = dir .. "/pipelines/" .. name
+      assert(fs.mkdir_p(pdir))
+      sh(("cp -R %s/trigger %s/catch %s/steps %s/"):format(src, src, src, q(pdir)))
+      for _, f in ipairs(assert(fs.walk(pdir))) do
+        if f:match("index%.py$") then
+          local path = pdir .. "/" .. f
+          assert(fs.write(path, assert(fs.read(path)) .. ("\n# pipeline %s\n"):format(name)))
+        end
+      end
+      assert(fs.write(pdir .. "/config.yml", (example:gsub("name: pipeline_example", "name: " .. name)
+        :gsub("domain: example", ("domain: domain%d"):format(i)))))
     end
   end
-end)
-server.stop()
-fs.remove_tree(out)
-if not ok then error(err, 0) end
+  assert(fs.write(dir .. "/app.lua", ([[
+local lake = require("lake")
+local root = debug.getinfo(1, "S").source:sub(2):match("^(.*)/[^/]*$") or "."
+local app = lake.App { name = "bench-lake", root = root }
+lake.DatalakeBuilder { scope = app, lake_name = "Bench Lake", env = "dev", lake_domains = { %s },
+  sns_subscriptions = { { protocol = "email", endpoint = "data@example.com" } },
+  pipelines_path = root .. "/pipelines", tags = { team = "data" } }:build()
+return app
+]]):format(table.concat(domains, ", "))))
+  return dir, "pipelines/p_d1_01/steps/route_file/src/index.py"
+end
+
+-- moto, and the counting proxy in front of it.
+local function endpoint()
+  local server = moto.start()
+  local stats_file = os.tmpname()
+  local px = assert(proc.spawn { argv = { "python3", "bench/countproxy.py", server.url, stats_file },
+    stdout = "capture", stderr = "null" })
+  local port = tonumber(assert(px:read_line("stdout", 10)):match("^PORT (%d+)"))
+  local e = { server = server, proxy = px, stats_file = stats_file, env = {} }
+  for k, v in pairs(server.env) do e.env[k] = v end
+  -- moto reads a path-style TemplateURL only when its host says "localhost"
+  e.env.AWS_ENDPOINT_URL = "http://localhost:" .. port
+  e.direct = {}
+  for k, v in pairs(server.env) do e.direct[k] = v end
+  function e.counts() return json.decode(assert(fs.read(stats_file))) end
+  function e.stop()
+    px:close()
+    server.stop()
+    os.remove(stats_file)
+  end
+  return e
+end
+
+local function run(argv, env, cwd)
+  local r = assert(proc.run { argv = argv, env_add = env, cwd = cwd, timeout = 3600 })
+  if not r.ok then
+    io.stderr:write(r.stdout, r.stderr)
+    error(table.concat(argv, " ") .. " failed", 0)
+  end
+  return r
+end
+
+-- Requests and seconds of fn(), as the proxy counted them.
+local function measured(e, fn)
+  local before = e.counts()
+  local t0 = proc.monotime()
+  fn()
+  local dt = proc.monotime() - t0
+  local after = e.counts()
+  local by = {}
+  for k, v in pairs(after.by_action) do
+    local d = v - (before.by_action[k] or 0)
+    if d > 0 then by[k] = d end
+  end
+  return { requests = after.requests - before.requests, seconds = dt, by = by }
+end
+
+local function change_code(dir, file)
+  local path = dir .. "/" .. file
+  assert(fs.write(path, assert(fs.read(path)) .. "\n# one change\n"))
+end
+
+local PHASES = { "first deploy", "no-op redeploy", "one change" }
+
+-- lakehost: bootstrap (direct), then the three phases through the proxy.
+local function lakehost_phases(make)
+  local dir, file = make()
+  local e = endpoint()
+  local env = {}
+  for k, v in pairs(e.env) do env[k] = v end
+  env.LAKEHOST_CACHE_DIR = dir .. "/.cache"
+  local direct = {}
+  for k, v in pairs(e.direct) do direct[k] = v end
+  direct.LAKEHOST_CACHE_DIR = env.LAKEHOST_CACHE_DIR
+  local out, info = {}, {}
+  local ok, err = pcall(function()
+    run({ BIN, "app.lua", "bootstrap" }, direct, dir)
+    run({ BIN, "app.lua", "synth", "--quiet" }, direct, dir) -- warms the asset cache: deploys time deploying
+    local m = json.decode(assert(fs.read(dir .. "/lake.out/manifest.json")))
+    info.stacks, info.assets = #m.stacks, #m.assets
+    for i, phase in ipairs(PHASES) do
+      if phase == "one change" then change_code(dir, file) end
+      local stderr
+      out[i] = measured(e, function() stderr = run({ BIN, "app.lua", "deploy", "--stats", "--require-approval", "never" }, env, dir).stderr end)
+      out[i].calls = tonumber(stderr:match("done in [%d.]+ s, (%d+) API calls"))
+    end
+  end)
+  e.stop()
+  fs.remove_tree(dir)
+  if not ok then error(err, 0) end
+  return out, info
+end
+
+-- The AWS CLI: `aws s3 sync` of the assets, then `aws cloudformation
+-- deploy` of each template in deploy order (templates over 51,200 bytes go
+-- through the assets bucket, as the CLI requires).
+local function cli_phases(make)
+  local dir, file = make()
+  local e = endpoint()
+  local direct = {}
+  for k, v in pairs(e.direct) do direct[k] = v end
+  direct.LAKEHOST_CACHE_DIR = dir .. "/.cache"
+  local out = {}
+  local ok, err = pcall(function()
+    run({ BIN, "app.lua", "bootstrap" }, direct, dir)
+    for i, phase in ipairs(PHASES) do
+      if phase == "one change" then change_code(dir, file) end
+      run({ BIN, "app.lua", "synth", "--quiet" }, direct, dir)
+      local lo = dir .. "/lake.out"
+      local m = json.decode(assert(fs.read(lo .. "/manifest.json")))
+      out[i] = measured(e, function()
+        run({ "aws", "s3", "sync", "--only-show-errors", lo .. "/assets", "s3://" .. BUCKET .. "/" }, e.env, dir)
+        for _, s in ipairs(m.stacks) do
+          local argv = { "aws", "cloudformation", "deploy", "--template-file", lo .. "/" .. s.template,
+            "--stack-name", s.name, "--no-fail-on-empty-changeset",
+            "--capabilities", "CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND" }
+          if (s.size or 0) > 51200 then
+            for _, a in ipairs({ "--s3-bucket", BUCKET, "--s3-prefix", "cli" }) do argv[#argv + 1] = a end
+          end
+          local keys = {}
+          for k in pairs(s.tags or {}) do keys[#keys + 1] = k end
+          table.sort(keys)
+          if #keys > 0 then
+            argv[#argv + 1] = "--tags"
+            for _, k in ipairs(keys) do argv[#argv + 1] = k .. "=" .. s.tags[k] end
+          end
+          run(argv, e.env, dir)
+        end
+      end)
+    end
+  end)
+  e.stop()
+  fs.remove_tree(dir)
+  if not ok then error(err, 0) end
+  return out
+end
+
+local function short(action)
+  return (action:gsub("^cloudformation:", "cfn:"))
+end
+
+local function by_line(by)
+  local keys = {}
+  for k in pairs(by) do keys[#keys + 1] = k end
+  table.sort(keys)
+  local parts = {}
+  for _, k in ipairs(keys) do parts[#parts + 1] = ("%s %d"):format(short(k), by[k]) end
+  return table.concat(parts, ", ")
+end
+
+local lakes = { { "example lake, 1 domain x 1 pipeline", example_lake } }
+if not opts["--small"] then
+  lakes[2] = { "5 domains x 20 pipelines", function() return big_lake(5, 20) end }
+end
+
+print(("%s against moto %s on loopback; requests counted by a proxy; %s"):format(
+  (run({ BIN, "--version" }).stdout:gsub("%s+$", "")), (io.popen("python3 -c 'import moto; print(moto.__version__)'")
+    :read("l")), with_cli and ("aws CLI: " .. (run({ "aws", "--version" }).stdout .. run({ "aws", "--version" }).stderr)
+    :match("^(%S+)")) or "no aws CLI"))
+for _, lake in ipairs(lakes) do
+  local lh, info = lakehost_phases(lake[2])
+  local cli = with_cli and cli_phases(lake[2]) or nil
+  print()
+  print(("%s: %d stacks, %d asset files"):format(lake[1], info.stacks, info.assets))
+  print(("  %-16s %10s %9s %12s %9s"):format("", "lakehost", "", cli and "aws CLI" or "", ""))
+  print(("  %-16s %10s %9s %12s %9s"):format("phase", "requests", "time", cli and "requests" or "",
+    cli and "time" or ""))
+  for i, phase in ipairs(PHASES) do
+    local c = cli and cli[i]
+    print(("  %-16s %10d %8.2fs %12s %9s"):format(phase, lh[i].requests, lh[i].seconds,
+      c and tostring(c.requests) or "", c and ("%.2fs"):format(c.seconds) or ""))
+  end
+  for i, phase in ipairs(PHASES) do
+    print(("  lakehost %s: %s"):format(phase, by_line(lh[i].by)))
+    if lh[i].calls and lh[i].calls ~= lh[i].requests then
+      print(("    (--stats counted %d calls: the rest were retries)"):format(lh[i].calls))
+    end
+  end
+  if cli then
+    for i, phase in ipairs(PHASES) do print(("  aws CLI %s: %s"):format(phase, by_line(cli[i].by))) end
+  end
+end
+print()
+print("lakehost times are whole commands (synth of an unchanged lake included); the CLI's are its")
+print("commands only, the synth before them not counted. moto keeps no Description for stacks made")
+print("through change sets, so lakehost reads the template hash with GetTemplate there (one request a")
+print("stack that AWS does not need). `aws s3 sync` compares size and time: it uploads again the")
+print("files a synth wrote anew.")

@@ -1,7 +1,8 @@
 --- The deploy engine: a synthesized output folder -> CloudFormation.
 --
 -- Reads only what synth wrote (manifest.json, templates, assets). Uploads
--- missing assets (HEAD first), then creates or updates each stack through a
+-- missing assets (one listing of the bucket tells which, several uploads at
+-- a time), then creates or updates each stack through a
 -- change set, summarised before it runs (lake.changes: what is added,
 -- modified or replaced, removed; with an approval level, widened IAM
 -- statements and security group rules wait for a yes), streaming its
@@ -272,11 +273,12 @@ local function poll_opts(ctx)
 end
 
 --- Prints stack events not seen yet, oldest first.
+-- @return the fresh events, newest first | nil when the poll failed
 local function stream_events(ctx, name, seen)
   local events, err = cfn.stack_events(ctx.client, name, poll_opts(ctx))
   if not events then -- a failed poll is not a failed deploy: said, and tried again
     if not seen.baseline then M.watch(ctx):trouble(name, "reading events failed: " .. M.why(err)) end
-    return
+    return nil
   end
   local fresh = {}
   for _, e in ipairs(events) do
@@ -295,6 +297,21 @@ local function stream_events(ctx, name, seen)
         e.type or "", e.status or "", e.reason and e.reason ~= "" and ("  " .. e.reason) or ""))
     end
   end
+  return fresh
+end
+
+--- What the newest of fresh events (newest first) says of the stack itself:
+-- its status when it ended in *_COMPLETE (nothing more to ask), false when
+-- it settled otherwise (a failure: DescribeStacks says how), nil while in
+-- progress or when no event is the stack's.
+local function settled(fresh, name)
+  for _, e in ipairs(fresh) do
+    if e.logical_id == name and e.type == "AWS::CloudFormation::Stack" and e.status then
+      if e.status:match("_IN_PROGRESS$") then return nil end
+      return e.status:match("_COMPLETE$") and e.status or false
+    end
+  end
+  return nil
 end
 
 --- The resources that failed in the latest operation, with reasons: the
@@ -312,11 +329,14 @@ local function failures(ctx, name)
   return out
 end
 
---- Polls a stack until it leaves *_IN_PROGRESS, streaming events. Failed
--- polls are said and retried with backoff; the watch decides when silence
--- has lasted too long (the scheduler then stops).
+--- Polls a stack until it leaves *_IN_PROGRESS, streaming events. When
+-- seen.mine says every event not seen yet belongs to the operation waited
+-- for, the events alone tell when the stack completed (one request a poll);
+-- DescribeStacks is asked when a poll brings no new event, or a failure.
+-- Failed polls are said and retried with backoff; the watch decides when
+-- silence has lasted too long (the scheduler then stops).
 -- @param status the status the operation starts in (for progress lines)
--- @return final status, stack | nil, err
+-- @return final status, stack (when DescribeStacks told) | nil, err
 local function wait_stack(ctx, name, seen, status)
   local w = M.watch(ctx)
   local delay = 0.5
@@ -327,20 +347,25 @@ local function wait_stack(ctx, name, seen, status)
     return r ~= nil and r ~= "settle"
   end
   while true do
-    stream_events(ctx, name, seen)
+    local fresh = stream_events(ctx, name, seen)
     if halted() then return nil, "stopped while " .. name .. " was in progress" end
-    w:tick() -- a slow poll must not hold the progress lines back
-    local s, err = cfn.describe_stack(ctx.client, name, poll_opts(ctx))
-    if halted() then return nil, "stopped while " .. name .. " was in progress" end
-    w:tick()
-    if s == false then w:finish(name) return "DELETE_COMPLETE" end
-    if s and not s.StackStatus:match("_IN_PROGRESS$") then
-      stream_events(ctx, name, seen)
-      w:finish(name)
-      return s.StackStatus, s
+    local final = seen.mine and fresh and settled(fresh, name)
+    if final then w:finish(name) return final end
+    local s, err
+    if not seen.mine or final == false or not fresh or #fresh == 0 then
+      w:tick() -- a slow poll must not hold the progress lines back
+      s, err = cfn.describe_stack(ctx.client, name, poll_opts(ctx))
+      if halted() then return nil, "stopped while " .. name .. " was in progress" end
+      if s == false then w:finish(name) return "DELETE_COMPLETE" end
+      if s and not s.StackStatus:match("_IN_PROGRESS$") then
+        stream_events(ctx, name, seen)
+        w:finish(name)
+        return s.StackStatus, s
+      end
     end
-    if s then
-      w:update(name, s.StackStatus)
+    w:tick()
+    if s or not err then
+      if s then w:update(name, s.StackStatus) end
       delay = math.min(delay * 1.5, 5)
     elseif not err.throttled and err.kind ~= "transport" and err.status and err.status < 500 then
       w:finish(name)
@@ -517,14 +542,21 @@ end
 --   changes = lake.changes.summary (when the change set changes resources) }
 function M.deploy_stack(ctx, entry)
   local name = entry.name
-  local s, err = cfn.describe_stack(ctx.client, name, { max_attempts = 10 })
+  local s, err
+  local listed_absent = ctx.absent and ctx.absent[name]
+  if listed_absent then -- M.survey saw no such stack: no need to ask (once)
+    ctx.absent[name] = nil
+    s = false
+  else
+    s, err = cfn.describe_stack(ctx.client, name, { max_attempts = 10 })
+  end
   if s == nil then return { ok = false, status = "failed", message = tostring(err) } end
   if s and s.StackStatus:match("_IN_PROGRESS$") and s.StackStatus ~= "REVIEW_IN_PROGRESS" then
     -- an earlier operation (another deploy, one interrupted, the console) runs
     ctx.err(("%s: %s from an earlier operation: waiting for it to settle"):format(name, s.StackStatus))
-    local final, settled = wait_stack(ctx, name, { baseline = true }, s.StackStatus)
-    if not final then return { ok = false, status = "failed", message = tostring(settled) } end
-    s = final ~= "DELETE_COMPLETE" and settled
+    local final, now = wait_stack(ctx, name, { baseline = true }, s.StackStatus)
+    if not final then return { ok = false, status = "failed", message = tostring(now) } end
+    s = final ~= "DELETE_COMPLETE" and now
     if s then ctx.err(("%s: settled in %s"):format(name, final)) end
   end
   if stopping(ctx) then return INTERRUPTED end
@@ -578,6 +610,9 @@ function M.deploy_stack(ctx, entry)
   end
   local cs_name = ("lakehost-%s-%d"):format(entry.hash or "x", math.floor(ctx.now()))
   local cs, cerr = make_change_set(ctx, entry, typ, cs_name)
+  if not cs and listed_absent and tostring(cerr):find("already exists", 1, true) then
+    return M.deploy_stack(ctx, entry) -- the listing was behind: ask, and go on from what the stack is
+  end
   if not cs then return { ok = false, status = "failed", message = tostring(cerr) } end
   if cs == "nochange" then return described({ ok = true, status = "unchanged" }, s) end
   if stopping(ctx) then
@@ -587,12 +622,18 @@ function M.deploy_stack(ctx, entry)
   local summary, stop = review(ctx, entry, s, typ, cs, cs_name)
   if stop then return described(stop, nil, summary) end
   local seen = { baseline = true }
-  if s then stream_events(ctx, name, seen) end
+  -- a new stack has no history; an old one's is marked seen first
+  seen.mine = not s or stream_events(ctx, name, seen) ~= nil
   seen.baseline = nil
   local ok, xerr = cfn.execute_change_set(ctx.client, name, cs_name)
   if not ok then return { ok = false, status = "failed", message = tostring(xerr) } end
   local final, stack_or_err = wait_stack(ctx, name, seen, typ .. "_IN_PROGRESS")
   if final and TERMINAL_OK[final] then
+    local tpl = entry_template(entry)
+    if not stack_or_err and tpl and type(tpl.Outputs) == "table" and next(tpl.Outputs) then
+      -- the events told the end; the outputs are only in DescribeStacks
+      stack_or_err = cfn.describe_stack(ctx.client, name, { max_attempts = 3 }) or nil
+    end
     return described({ ok = true, status = typ == "CREATE" and "created" or "updated" }, stack_or_err, summary)
   end
   return described({ ok = false, status = "failed", message = ("ended in %s"):format(tostring(final or stack_or_err)),
@@ -605,7 +646,7 @@ function M.destroy_stack(ctx, entry)
   if s == nil then return { ok = false, status = "failed", message = tostring(err) } end
   if s == false then return { ok = true, status = "absent" } end
   local seen = { baseline = true }
-  stream_events(ctx, entry.name, seen)
+  seen.mine = stream_events(ctx, entry.name, seen) ~= nil
   seen.baseline = nil
   if stopping(ctx) then return INTERRUPTED end
   local ok, derr = cfn.delete_stack(ctx.client, entry.name)
@@ -617,40 +658,137 @@ function M.destroy_stack(ctx, entry)
 end
 
 ---------------------------------------------------------------------------
--- Assets and templates
+-- What exists already
 
--- One file of the manifest's assets: uploaded unless the bucket has it.
-local function upload_asset(ctx, a, out_dir, stats)
-  local named = a.ids and (#a.ids > 1 and ("%s and %d more"):format(a.ids[1], #a.ids - 1) or a.ids[1]) or a.id
-  local head, err = s3.head_object(ctx.client, ctx.bucket, a.key)
-  if head == nil then return nil, ("asset %s: %s"):format(named, tostring(err)) end
-  if head and head.size == a.size then
-    stats.present = stats.present + 1
-    return true
+--- Which stacks exist, from ListStacks (one page per 100 stacks of the
+-- region), read for at most as many pages as asking for each named stack
+-- would take requests. When the listing is complete, every named stack it
+-- lacks goes in ctx.absent (deploy_stack then creates it without asking
+-- first). Never fails: without an answer (no cloudformation:ListStacks
+-- permission, say) nothing is known and every stack is asked for.
+-- @param names array of stack names
+-- @return { toolkit = the toolkit stack's summary { name=, id=, status= } | false (absent) | nil (not known) }
+function M.survey(ctx, names)
+  local list, more = cfn.list_stacks(ctx.client, { max_pages = math.max(1, #names) })
+  if not list then return {} end
+  local found = {}
+  for _, st in ipairs(list) do found[st.name] = st end
+  if more then return { toolkit = found[M.TOOLKIT_STACK] } end
+  ctx.absent = {}
+  for _, n in ipairs(names) do
+    if not found[n] then ctx.absent[n] = true end
   end
-  ctx.progress(("uploading %s (%s, %d bytes)"):format(a.key, named, a.size or 0))
-  local ok, perr = s3.put_object(ctx.client, ctx.bucket, a.key, {
-    file = out_dir .. "/" .. a.file, content_type = a.key:match("%.zip$") and "application/zip" or "text/plain",
-  })
-  if not ok then return nil, ("asset %s: %s"):format(named, tostring(perr)) end
-  stats.uploaded = stats.uploaded + 1
-  stats.bytes = stats.bytes + (a.size or 0)
+  return { toolkit = found[M.TOOLKIT_STACK] or false }
+end
+
+--- The account a stack id (an ARN) names, or nil.
+function M.account_of(stack_id)
+  return type(stack_id) == "string" and stack_id:match("^arn:[^:]+:cloudformation:[^:]*:(%d+):") or nil
+end
+
+--- Which of keys the assets bucket holds, with their sizes. The bucket holds
+-- lakehost's objects only (assets at its root, large templates under
+-- templates/), so one listing of it, paged and kept in ctx for the rest of
+-- the deploy, answers for every key. A bucket so full that listing it
+-- would take more pages than there are keys is listed that far, and the
+-- keys not seen are asked for with HeadObject, several at once.
+-- @param keys array of object keys
+-- @return { [key] = size } for the keys it holds | nil, err
+function M.existing(ctx, keys)
+  local l = ctx.bucket_objects
+  if not l then
+    local objs, more_or_err = s3.list_objects(ctx.client, ctx.bucket, nil, { max_pages = math.max(1, #keys) })
+    if not objs then return nil, more_or_err end
+    local more = more_or_err
+    l = { sizes = {}, complete = not more }
+    for _, o in ipairs(objs) do l.sizes[o.key] = o.size end
+    ctx.bucket_objects = l
+  end
+  local out, ask = {}, {}
+  for _, k in ipairs(keys) do
+    if l.sizes[k] then out[k] = l.sizes[k] elseif not l.complete then ask[#ask + 1] = k end
+  end
+  if #ask > 0 then
+    local heads, errs = s3.head_objects(ctx.client, ctx.bucket, ask, { parallel = ctx.upload_parallel })
+    for i, k in ipairs(ask) do
+      if heads[i] == nil then return nil, ("%s: %s"):format(k, tostring(errs[i])) end
+      if heads[i] then out[k], l.sizes[k] = heads[i].size, heads[i].size end
+    end
+  end
+  return out
+end
+
+-- Uploads objects ({ key=, file= | body=, content_type=, size=, named= }),
+-- `parallel` at a time, in windows so the progress lines follow the
+-- uploads. Records each in ctx's listing once it is there.
+-- @return true | nil, err (the first that failed, in order)
+local function put_all(ctx, objects)
+  local parallel = ctx.upload_parallel or M.UPLOAD_PARALLEL
+  local window = parallel * 8
+  for from = 1, #objects, window do
+    local part = {}
+    for i = from, math.min(#objects, from + window - 1) do
+      local o = objects[i]
+      part[#part + 1] = o
+      if o.progress then ctx.progress(o.progress) end
+    end
+    local puts, errs = s3.put_objects(ctx.client, ctx.bucket, part, { parallel = parallel })
+    local failed = {}
+    for i, o in ipairs(part) do
+      if puts[i] then
+        if ctx.bucket_objects then ctx.bucket_objects.sizes[o.key] = o.size end
+      else
+        failed[#failed + 1] = ("%s: %s"):format(o.named, tostring(errs[i]))
+      end
+    end
+    if #failed > 0 then
+      return nil, failed[1] .. (#failed > 1 and (" (and %d more uploads failed)"):format(#failed - 1) or "")
+    end
+  end
   return true
 end
 
---- Uploads the manifest's assets that the bucket does not have yet: one
--- look per file, however many asset ids it is (version 2 lists the ids of
--- a file together; version 1 had an entry per id).
+---------------------------------------------------------------------------
+-- Assets and templates
+
+--- Uploads at a time (PutObject, HeadObject).
+M.UPLOAD_PARALLEL = 4
+
+--- Uploads the manifest's assets that the bucket does not have (by key and
+-- size) yet: one look per file, however many asset ids it is (version 2
+-- lists the ids of a file together; version 1 had an entry per id), all
+-- answered by one listing of the bucket (M.existing); the missing ones go
+-- up ctx.upload_parallel (4) at a time.
 -- @return { uploaded = n, present = n, bytes = n } | nil, err
 function M.upload_assets(ctx, manifest, out_dir)
   local stats = { uploaded = 0, present = 0, bytes = 0 }
-  local seen = {}
+  local files, keys, seen = {}, {}, {}
   for _, a in ipairs(manifest.assets or {}) do
     if not seen[a.key] then
       seen[a.key] = true
-      local ok, err = upload_asset(ctx, a, out_dir, stats)
-      if not ok then return nil, err end
+      files[#files + 1] = a
+      keys[#keys + 1] = a.key
     end
+  end
+  if #files == 0 then return stats end
+  local have, err = M.existing(ctx, keys)
+  if not have then return nil, ("assets bucket %s: %s"):format(ctx.bucket, tostring(err)) end
+  local missing = {}
+  for _, a in ipairs(files) do
+    if have[a.key] and have[a.key] == a.size then
+      stats.present = stats.present + 1
+    else
+      local named = a.ids and (#a.ids > 1 and ("%s and %d more"):format(a.ids[1], #a.ids - 1) or a.ids[1]) or a.id
+      missing[#missing + 1] = { key = a.key, file = out_dir .. "/" .. a.file, size = a.size or 0,
+        content_type = a.key:match("%.zip$") and "application/zip" or "text/plain", named = "asset " .. named,
+        progress = ("uploading %s (%s, %d bytes)"):format(a.key, named, a.size or 0) }
+    end
+  end
+  local ok, perr = put_all(ctx, missing)
+  if not ok then return nil, perr end
+  for _, o in ipairs(missing) do
+    stats.uploaded = stats.uploaded + 1
+    stats.bytes = stats.bytes + o.size
   end
   return stats
 end
@@ -664,30 +802,37 @@ function M.template_url(ctx, key)
 end
 
 --- Loads the templates of the chosen stacks; templates over 51,200 bytes
--- go to the assets bucket (uploaded once, named by their hash).
+-- go to the assets bucket (uploaded once, named by their hash; which are
+-- there already is learnt from the listing upload_assets made).
 -- @return array of entries for deploy_stack | nil, err
 function M.prepare(ctx, stacks, out_dir)
-  local entries = {}
+  local entries, large, keys = {}, {}, {}
   for _, s in ipairs(stacks) do
     local body, err = fs.read(out_dir .. "/" .. s.template)
     if not body then return nil, err end
-    local tpl_hash = s.hash
-    local e = { name = s.name, dependencies = s.dependencies, tags = s.tags, hash = tpl_hash, body = body, text = body }
+    local e = { name = s.name, dependencies = s.dependencies, tags = s.tags, hash = s.hash, body = body, text = body }
     if #body > 51200 then
-      local key = ("templates/%s-%s.json"):format(s.name, crypto.sha256_hex(body):sub(1, 16))
-      if ctx.bucket then
-        local head = s3.head_object(ctx.client, ctx.bucket, key)
-        if not head then
-          local ok, perr = s3.put_object(ctx.client, ctx.bucket, key, { body = body, content_type = "application/json" })
-          if not ok then return nil, ("template of %s: %s"):format(s.name, tostring(perr)) end
-        end
-        e.template_url = M.template_url(ctx, key)
-        e.body = nil
-      else
+      if not ctx.bucket then
         return nil, ("template of %s is %d bytes: it must go through the assets bucket; run bootstrap first"):format(s.name, #body)
       end
+      local key = ("templates/%s-%s.json"):format(s.name, crypto.sha256_hex(body):sub(1, 16))
+      large[#large + 1] = { key = key, body = body, size = #body, content_type = "application/json",
+        named = "template of " .. s.name }
+      keys[#keys + 1] = key
+      e.template_url = M.template_url(ctx, key)
+      e.body = nil
     end
     entries[#entries + 1] = e
+  end
+  if #large > 0 then
+    local have, err = M.existing(ctx, keys)
+    if not have then return nil, ("assets bucket %s: %s"):format(ctx.bucket, tostring(err)) end
+    local missing = {}
+    for _, t in ipairs(large) do
+      if not have[t.key] then missing[#missing + 1] = t end
+    end
+    local ok, perr = put_all(ctx, missing)
+    if not ok then return nil, perr end
   end
   return entries
 end

@@ -521,6 +521,164 @@ io.write(require("cjson").decode(r.body).target)]]), { http_proxy = srv.base })
     end)
   end)
 
+  describe("request_all", function()
+    --- What http.request would return, as request_all packs it.
+    local function unpack_result(r) return table.unpack(r, 1, r.n) end
+
+    it("returns one result per request, in request order, each as http.request returns it", function()
+      local port = closed_port()
+      local reqs = {
+        { url = srv.base .. "/echo?i=1" },
+        { url = srv.base .. "/status/500" },
+        { method = "PUT", url = srv.base .. "/echo?i=3", body = "three" },
+        { url = "http://127.0.0.1:" .. port .. "/" },
+        { method = "HEAD", url = srv.base .. "/echo?i=5" },
+        { url = srv.base .. "/drop" },
+        { url = srv.base .. "/slow/0.3" },
+      }
+      local results = http.request_all(reqs, 3)
+      assert.equal(#reqs, #results)
+      local r1 = unpack_result(results[1])
+      assert.equal(1, results[1].n)
+      assert.equal(200, r1.status)
+      assert.equal("i=1", cjson.decode(r1.body).query)
+      -- the same fields as http.request's response
+      local single = assert(http.request(reqs[1]))
+      local keys, skeys = {}, {}
+      for k in pairs(r1) do keys[#keys + 1] = k end
+      for k in pairs(single) do skeys[#skeys + 1] = k end
+      table.sort(keys)
+      table.sort(skeys)
+      assert.same(skeys, keys)
+      local r2 = unpack_result(results[2])
+      assert.equal(500, r2.status) -- an HTTP error is a response, as with http.request
+      assert.equal("status 500", r2.body)
+      assert.equal("three", (unpack_result(results[3])).body)
+      assert.equal("PUT", echo_info(unpack_result(results[3])).method)
+      local r4, msg4, kind4 = unpack_result(results[4])
+      assert.equal(3, results[4].n)
+      assert.is_nil(r4)
+      assert.equal("connect", kind4)
+      assert.matches("^http: Couldn't connect to server %(127%.0%.0%.1:" .. port .. "%)", msg4)
+      local r5 = unpack_result(results[5])
+      assert.equal(200, r5.status)
+      assert.equal("", r5.body)
+      assert.equal("i=5", echo_info(r5).query)
+      local r6, msg6, kind6 = unpack_result(results[6])
+      assert.is_nil(r6)
+      assert.equal("recv", kind6)
+      assert.equal(select(2, http.request(reqs[6])), msg6)
+      assert.equal("slow", (unpack_result(results[7])).body)
+    end)
+
+    it("has as many requests in flight as max_parallel allows", function()
+      -- each /barrier/4 answers only once four of them wait at the server together
+      local reqs = {}
+      for i = 1, 4 do reqs[i] = { url = srv.base .. "/barrier/4", timeout = 30 } end
+      for i, r in ipairs(http.request_all(reqs, 4)) do
+        local resp = assert(unpack_result(r))
+        assert.equal(200, resp.status, "request " .. i)
+        assert.equal("met", resp.body)
+      end
+    end)
+
+    it("never has more than max_parallel requests in flight", function()
+      local reqs = {}
+      for i = 1, 6 do reqs[i] = { url = srv.base .. "/hold/0.2" } end
+      assert(http.request({ url = srv.base .. "/hold/0?reset=1" }))
+      for _, r in ipairs(http.request_all(reqs, 2)) do
+        assert.is_true(tonumber(assert(unpack_result(r)).body) <= 2)
+      end
+      reqs = { { url = srv.base .. "/hold/0?reset=1" }, { url = srv.base .. "/hold/0.1" }, { url = srv.base .. "/hold/0.1" } }
+      for _, r in ipairs(http.request_all(reqs, 1)) do
+        assert.equal("1", assert(unpack_result(r)).body)
+      end
+    end)
+
+    it("reuses the batch's connections", function()
+      local before = tonumber(assert(http.request({ url = srv.base .. "/count?close=1" })).body)
+      local reqs = {}
+      for i = 1, 40 do reqs[i] = { url = srv.base .. "/echo?i=" .. i } end
+      local results = http.request_all(reqs, 4)
+      for i, r in ipairs(results) do assert.equal("i=" .. i, echo_info(assert(unpack_result(r))).query) end
+      local after = tonumber(assert(http.request({ url = srv.base .. "/count?close=1" })).body)
+      -- 40 requests over at most 4 connections (+1: the /count request itself)
+      assert.is_true(after - before <= 4 + 1, ("%d connections"):format(after - before))
+    end)
+
+    it("uploads body_file and downloads to output_file; a missing file fails only its request", function()
+      local dir = tmpdir()
+      local src = dir .. "/up.bin"
+      local data = pattern_bytes(300000)
+      local f = assert(io.open(src, "wb"))
+      f:write(data)
+      f:close()
+      local results = http.request_all({
+        { method = "PUT", url = srv.base .. "/echo", body_file = src },
+        { url = srv.base .. "/bytes/200000", output_file = dir .. "/down.bin" },
+        { method = "PUT", url = srv.base .. "/echo", body_file = dir .. "/missing.bin" },
+        { url = srv.base .. "/status/404", output_file = dir .. "/not-found.bin" },
+        { url = "http://127.0.0.1:" .. closed_port() .. "/", output_file = dir .. "/refused.bin" },
+      })
+      local up = assert(unpack_result(results[1]))
+      assert.equal(sha256(data), echo_info(up).body_sha256)
+      assert.equal(300000, up.bytes_sent)
+      local down = assert(unpack_result(results[2]))
+      assert.is_nil(down.body)
+      assert.equal(sha256(pattern_bytes(200000)), sha256_file(dir .. "/down.bin"))
+      local r3, msg3, kind3 = unpack_result(results[3])
+      assert.is_nil(r3)
+      assert.equal("file", kind3)
+      assert.matches("^http: cannot open .*missing%.bin: No such file or directory$", msg3)
+      local r4 = assert(unpack_result(results[4]))
+      assert.equal(404, r4.status)
+      assert.equal("status 404", r4.body)
+      assert.equal("connect", select(3, unpack_result(results[5])))
+      assert.equal("down.bin\nup.bin\n", ls(dir)) -- no temporaries, no file for the failures
+      require("host.fs").remove_tree(dir)
+    end)
+
+    it("runs more requests than max_parallel, each with its own files open only while it runs", function()
+      local dir = tmpdir()
+      local reqs = {}
+      for i = 1, 30 do
+        local path = ("%s/in-%02d"):format(dir, i)
+        local f = assert(io.open(path, "wb"))
+        f:write(("body %d"):format(i))
+        f:close()
+        reqs[i] = { method = "PUT", url = srv.base .. "/echo?i=" .. i, body_file = path }
+      end
+      for i, r in ipairs(http.request_all(reqs, 8)) do
+        assert.equal(("body %d"):format(i), assert(unpack_result(r)).body)
+      end
+      require("host.fs").remove_tree(dir)
+    end)
+
+    it("returns an empty array for no requests", function()
+      assert.same({}, http.request_all({}))
+    end)
+
+    it("raises on misuse before sending anything", function()
+      local before = tonumber(assert(http.request({ url = srv.base .. "/count?close=1" })).body)
+      assert.has_error(function() http.request_all({ { url = srv.base .. "/echo" }, { url = 1 } }) end,
+        "http.request_all: reqs[2]: field 'url' must be a string, got number")
+      assert.has_error(function() http.request_all({ { url = srv.base .. "/echo", x = 1 } }) end,
+        "http.request_all: reqs[1]: unknown field 'x'")
+      assert.has_error(function() http.request_all({ { url = srv.base, headers = { ["Bad Name"] = "x" } } }) end,
+        "http.request_all: reqs[1]: invalid header name 'Bad Name'")
+      assert.has_error(function() http.request_all({ "http://x" }) end,
+        "http.request_all: reqs[1] must be a table, got string")
+      assert.has_error(function() http.request_all({ { url = srv.base } }, 0) end)
+      assert.has_error(function() http.request_all("x") end)
+      local after = tonumber(assert(http.request({ url = srv.base .. "/count?close=1" })).body)
+      assert.equal(before + 1, after) -- only the second /count connected
+    end)
+
+    it("leaves the state's own handle working", function()
+      assert.equal(200, assert(http.request({ url = srv.base .. "/echo" })).status)
+    end)
+  end)
+
   describe("misuse raises", function()
     local function raises(req, msg)
       assert.has_error(function() http.request(req) end, msg)

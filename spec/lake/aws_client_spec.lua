@@ -100,6 +100,96 @@ describe("lake.aws.client #unit", function()
     assert.is_nil(all:find("Signature=", 1, true))
   end)
 
+  describe("call_all", function()
+    -- A transport with request_all: answers[url] is a list of answers given
+    -- in turn to that url; every batch it was handed is kept.
+    local function batches(answers)
+      local seen, batches_ = {}, {}
+      local function answer(req)
+        seen[req.url] = (seen[req.url] or 0) + 1
+        local list = answers[req.url:match("/([^/]*)$")]
+        local a = list[math.min(seen[req.url], #list)]
+        if a.fail then return nil, a.fail, a.kind end
+        return { status = a.status, headers = a.headers or {}, body = a.body or "" }
+      end
+      return {
+        batches = batches_,
+        request = function() error("call_all must not send one at a time") end,
+        request_all = function(reqs, parallel)
+          local names = {}
+          for i, r in ipairs(reqs) do names[i] = r.url:match("/([^/]*)$") end
+          batches_[#batches_ + 1] = { names = names, parallel = parallel }
+          local out = {}
+          for i, r in ipairs(reqs) do out[i] = table.pack(answer(r)) end
+          return out
+        end,
+      }
+    end
+
+    local function put(name) return { service = "s3", action = "PutObject", method = "PUT", path = "/b/" .. name, s3 = true } end
+
+    it("sends every request in one batch and retries only the failed ones, together", function()
+      local http = batches {
+        a = { { status = 200, body = "A" } },
+        b = { { status = 503 }, { status = 200, body = "B" } },
+        c = { { fail = "http: Connection reset", kind = "recv" }, { status = 503 }, { status = 200, body = "C" } },
+        d = { { status = 403, body = "<Error><Code>AccessDenied</Code><Message>no</Message></Error>" } },
+      }
+      local c, sleeps = new(http, { random = function() return 1 end })
+      local resps, errs = c:call_all({ put("a"), put("b"), put("c"), put("d") }, { parallel = 3 })
+      assert.same({ { "a", "b", "c", "d" }, { "b", "c" }, { "c" } },
+        { http.batches[1].names, http.batches[2].names, http.batches[3].names })
+      assert.equal(3, #http.batches)
+      assert.equal(3, http.batches[1].parallel)
+      assert.same({ "A", "B", "C" }, { resps[1].body, resps[2].body, resps[3].body })
+      assert.is_false(resps[4])
+      assert.equal("AccessDenied", errs[4].code)
+      assert.equal(1, errs[4].attempts)
+      assert.is_nil(errs[1])
+      assert.same({ 0.25, 0.5 }, sleeps) -- one wait per round, the longest backoff of the round
+      assert.equal(4, c.stats.calls)
+      assert.equal(7, c.stats.attempts)
+      assert.equal(3, c.stats.retries)
+      assert.equal(4, c.stats.by_action["s3:PutObject"])
+    end)
+
+    it("gives up on a request after its max_attempts, with its last error", function()
+      local http = batches { a = { { status = 200 } }, b = { { status = 500 } } }
+      local c = new(http, { max_attempts = 3 })
+      local resps, errs = c:call_all({ put("a"), put("b") })
+      assert.equal(200, resps[1].status)
+      assert.is_false(resps[2])
+      assert.equal("InternalError", errs[2].code)
+      assert.equal(3, errs[2].attempts)
+      assert.equal(3, #http.batches)
+      assert.equal(4, http.batches[1].parallel) -- the default
+    end)
+
+    it("signs every attempt anew, after a skew correction too", function()
+      local skewed = '<Error><Code>RequestTimeTooSkewed</Code><Message>The difference between the request time and the current time is too large.</Message></Error>'
+      local http = batches { a = { { status = 403, body = skewed, headers = { date = "Sat, 09 Sep 2001 02:16:40 GMT" } },
+        { status = 200 } } }
+      local c = new(http)
+      local resps = c:call_all({ put("a") })
+      assert.equal(200, resps[1].status)
+      assert.equal(1800, c.skew)
+    end)
+
+    it("sends one request after the other over a transport without request_all", function()
+      local http = scripted { { status = 503 }, { status = 200, body = "x" }, { status = 200, body = "y" } }
+      local c = new(http)
+      local resps = c:call_all({ put("a"), put("b") })
+      assert.same({ "y", "x" }, { resps[1].body, resps[2].body })
+      assert.equal(3, #http.calls)
+    end)
+
+    it("returns empty arrays for no requests", function()
+      local resps, errs = new(batches {}):call_all({})
+      assert.same({}, resps)
+      assert.same({}, errs)
+    end)
+  end)
+
   it("parses HTTP and ISO 8601 dates as UTC", function()
     assert.equal(1000000000, client.parse_time("Sun, 09 Sep 2001 01:46:40 GMT"))
     assert.equal(1000000000, client.parse_time("2001-09-09T01:46:40Z"))

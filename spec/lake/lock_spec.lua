@@ -134,6 +134,7 @@ describe("lake.lock against a local S3 #integration", function()
     -- another host's process is never judged from here
     h, _, why = lock.acquire(c, WHERE, { identity = { user = "x", host = "other-host", pid = 1, command = "deploy",
       cwd = "/" }, no_wait = true, alive = function() return false end })
+    assert.is_nil(h)
     assert.equal("held", why)
     -- gone: taken over, saying so
     h = assert(lock.acquire(c, WHERE, { identity = me, no_wait = true, alive = function(pid)

@@ -20,6 +20,12 @@ Endpoints (any method):
   /redirect        302 to /echo
   /drop            closes the connection without answering
   /count           number of client connections accepted so far
+  /barrier/<n>     waits until n requests wait here at once, then answers 200
+                   "met" to all of them (504 "alone" after 10 s): proof that n
+                   requests were in flight together, without timing them
+  /hold/<seconds>  counts itself in flight, sleeps, answers the most requests
+                   ever in flight in /hold at once (?reset=1: that peak is
+                   reset first, before counting itself)
 Any endpoint with ?close=1 answers with "Connection: close".
 A request line with an absolute URI (a proxy request) is served as well, and
 /echo reports the absolute URI in "target".
@@ -36,6 +42,9 @@ from urllib.parse import parse_qs, urlsplit
 
 LOCK = threading.Lock()
 CONNECTIONS = 0
+BARRIER = threading.Condition()
+BARRIER_STATE = {"generation": 0, "waiting": 0}
+HOLD = {"now": 0, "peak": 0}
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -118,6 +127,32 @@ class Handler(BaseHTTPRequestHandler):
                 self.wfile.write(b"0\r\n\r\n")
             else:
                 self.answer(200, data, [("Content-Type", "application/octet-stream")], query)
+        elif seg[0] == "barrier" and len(seg) == 2:
+            need = int(seg[1])
+            with BARRIER:
+                gen = BARRIER_STATE["generation"]
+                BARRIER_STATE["waiting"] += 1
+                if BARRIER_STATE["waiting"] >= need:
+                    BARRIER_STATE["generation"] += 1
+                    BARRIER_STATE["waiting"] = 0
+                    BARRIER.notify_all()
+                    met = True
+                else:
+                    met = BARRIER.wait_for(lambda: BARRIER_STATE["generation"] != gen, timeout=10)
+                    if not met:
+                        BARRIER_STATE["waiting"] -= 1
+            self.answer(200 if met else 504, b"met" if met else b"alone", [], query)
+        elif seg[0] == "hold" and len(seg) == 2:
+            with LOCK:
+                if query.get("reset") == ["1"]:
+                    HOLD["peak"] = 0
+                HOLD["now"] += 1
+                HOLD["peak"] = max(HOLD["peak"], HOLD["now"])
+            time.sleep(float(seg[1]))
+            with LOCK:
+                HOLD["now"] -= 1
+                peak = HOLD["peak"]
+            self.answer(200, str(peak).encode(), [], query)
         elif path == "/headers":
             self.answer(200, b"headers", [
                 ("Set-Cookie", "a=1"), ("Set-Cookie", "b=2"), ("X-Custom", "  spaced value  "),

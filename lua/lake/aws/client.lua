@@ -178,6 +178,109 @@ local function header_list(h)
   return out
 end
 
+-- What a request needs across attempts: url, signing path, host, payload hash.
+-- @return prepared | nil, err
+local function prepare(self, req)
+  local ep = self:endpoint(req.service)
+  if req.host_prefix and not ep.custom then
+    ep = { url = ep.url:gsub("^(%a+://)", "%1" .. req.host_prefix), custom = false, signing_name = ep.signing_name }
+  end
+  local path = (ep.url:match("^%a+://[^/]+(/.*)$") or "") .. (req.path or "/")
+  local p = {
+    req = req, ep = ep, path = path, host = ep.url:match("^%a+://([^/]+)"),
+    url = ep.url:match("^(%a+://[^/]+)") .. path .. ((req.query and req.query ~= "") and ("?" .. req.query) or ""),
+    action = req.action or (req.method or "GET"), max_attempts = req.max_attempts or self.max_attempts,
+    started = self.now(), attempt = 0, payload_hash = req.payload_hash,
+  }
+  self.stats.calls = self.stats.calls + 1
+  if self.tag then self.stats.by_tag[self.tag] = (self.stats.by_tag[self.tag] or 0) + 1 end
+  local key = req.service .. ":" .. p.action
+  self.stats.by_action[key] = (self.stats.by_action[key] or 0) + 1
+  if not p.payload_hash and req.body_file then
+    local h, e = crypto.sha256_file(req.body_file)
+    if not h then return nil, M.error { code = "LocalFile", message = e, service = req.service, action = p.action } end
+    p.payload_hash = h
+  end
+  return p
+end
+
+-- The signed host.http request of the next attempt of p.
+-- @return http request table | nil, err
+local function signed_request(self, p)
+  local req = p.req
+  p.attempt = p.attempt + 1
+  self.stats.attempts = self.stats.attempts + 1
+  local headers = header_list(req.headers)
+  headers[#headers + 1] = { "Host", p.host }
+  if not req.unsigned then
+    local creds, cerr = self:creds()
+    if not creds then
+      return nil, M.error { code = "NoCredentials", message = tostring(cerr), service = req.service, action = p.action }
+    end
+    local signed = sigv4.sign {
+      method = req.method or "GET", path = p.path, query = req.query or "", headers = headers,
+      body = (not p.payload_hash) and (req.body or "") or nil, payload_hash = p.payload_hash,
+      access_key = creds.access_key, secret_key = creds.secret_key, session_token = creds.session_token,
+      region = self.region, service = p.ep.signing_name, s3 = req.s3 or nil,
+      time = math.floor(self.now() + self.skew),
+    }
+    for _, h in ipairs(signed.headers) do headers[#headers + 1] = h end
+  end
+  p.t0 = self.now()
+  return {
+    method = req.method or "GET", url = p.url, headers = headers, body = req.body, body_file = req.body_file,
+    output_file = req.output_file, timeout = req.timeout or self.request_timeout,
+    connect_timeout = math.min(10, req.timeout or self.request_timeout),
+  }
+end
+
+-- Judges what one attempt of p brought (host.http's resp | nil, msg, kind).
+-- @return resp (success) | nil, err, retry (true when another attempt may help)
+local function judge(self, p, resp, msg, kind)
+  local req = p.req
+  local err, retry
+  if resp then self.last_answer = self.now() end
+  if not resp then
+    err = M.error { kind = kind or "transport", code = "Transport:" .. tostring(kind), message = msg,
+      service = req.service, action = p.action }
+    retry = TRANSPORT_RETRY[kind] or false
+  elseif (req.ok and req.ok[resp.status]) or (not req.ok and resp.status >= 200 and resp.status < 300) then
+    if self.log then
+      self.log(("%s %s -> %d (%.0f ms)"):format(req.service, p.action, resp.status, (self.now() - p.t0) * 1000))
+    end
+    return resp
+  else
+    local pe = M.parse_error(resp)
+    err = M.error { kind = "api", code = pe.code, message = pe.message, status = resp.status,
+      request_id = pe.request_id, service = req.service, action = p.action }
+    local skew = SKEW[pe.code]
+    if skew and (skew == true or tostring(pe.message):lower():find(skew, 1, true)) then
+      local server = M.parse_time(resp.headers["date"])
+      if server then
+        local new_skew = server - self.now()
+        retry = math.abs(new_skew - self.skew) > 1
+        self.skew = new_skew
+      end
+    else
+      retry = THROTTLING[pe.code] or TRANSIENT[pe.code] or resp.status >= 500 or resp.status == 429
+    end
+    err.throttled = THROTTLING[pe.code] or resp.status == 429 or nil
+  end
+  if self.log then
+    self.log(("%s %s -> %s (attempt %d)"):format(req.service, p.action, tostring(err), p.attempt))
+  end
+  err.attempts = p.attempt
+  return nil, err, retry and p.attempt < p.max_attempts or false
+end
+
+-- The wait before attempt n + 1 (capped exponential backoff, full jitter), or
+-- nil when it would take p past the client's max_time.
+local function backoff(self, p)
+  local delay = math.min(self.retry_cap, self.retry_base * 2 ^ (p.attempt - 1)) * self.random()
+  if self.now() - p.started + delay > self.max_time then return nil end
+  return delay
+end
+
 --- Sends one request, retrying what is worth retrying.
 -- @param req table { service=, action=, method = "GET", path = "/" (already encoded), query = "" (encoded),
 --   headers = {}, body = string | body_file = path, payload_hash = hex, s3 = bool, output_file = path,
@@ -186,95 +289,77 @@ end
 --   ok = { [status] = true } (statuses that are not errors; default 2xx) }
 -- @return resp | nil, err (an error value: code, message, status, request_id, kind)
 function Client:call(req)
-  local ep = self:endpoint(req.service)
-  if req.host_prefix and not ep.custom then
-    ep = { url = ep.url:gsub("^(%a+://)", "%1" .. req.host_prefix), custom = false, signing_name = ep.signing_name }
-  end
-  local host = ep.url:match("^%a+://([^/]+)")
-  local path = req.path or "/"
-  local base_path = ep.url:match("^%a+://[^/]+(/.*)$") or ""
-  path = base_path .. path
-  local url = ep.url:match("^(%a+://[^/]+)") .. path .. ((req.query and req.query ~= "") and ("?" .. req.query) or "")
-  local max_attempts = req.max_attempts or self.max_attempts
-  local started = self.now()
-  local action = req.action or (req.method or "GET")
-  self.stats.calls = self.stats.calls + 1
-  if self.tag then self.stats.by_tag[self.tag] = (self.stats.by_tag[self.tag] or 0) + 1 end
-  self.stats.by_action[req.service .. ":" .. action] = (self.stats.by_action[req.service .. ":" .. action] or 0) + 1
-
-  local payload_hash = req.payload_hash
-  if not payload_hash and req.body_file then
-    local h, e = crypto.sha256_file(req.body_file)
-    if not h then return nil, M.error { code = "LocalFile", message = e, service = req.service, action = action } end
-    payload_hash = h
-  end
-
-  local attempt, last_err = 0
+  local p, perr = prepare(self, req)
+  if not p then return nil, perr end
   while true do
-    attempt = attempt + 1
-    self.stats.attempts = self.stats.attempts + 1
-    local headers = header_list(req.headers)
-    headers[#headers + 1] = { "Host", host }
-    if not req.unsigned then
-      local creds, cerr = self:creds()
-      if not creds then
-        return nil, M.error { code = "NoCredentials", message = tostring(cerr), service = req.service, action = action }
-      end
-      local signed = sigv4.sign {
-        method = req.method or "GET", path = path, query = req.query or "", headers = headers,
-        body = (not payload_hash) and (req.body or "") or nil, payload_hash = payload_hash,
-        access_key = creds.access_key, secret_key = creds.secret_key, session_token = creds.session_token,
-        region = self.region, service = ep.signing_name, s3 = req.s3 or nil,
-        time = math.floor(self.now() + self.skew),
-      }
-      for _, h in ipairs(signed.headers) do headers[#headers + 1] = h end
-    end
-    local t0 = self.now()
-    local resp, msg, kind = self.http.request {
-      method = req.method or "GET", url = url, headers = headers, body = req.body, body_file = req.body_file,
-      output_file = req.output_file, timeout = req.timeout or self.request_timeout,
-      connect_timeout = math.min(10, req.timeout or self.request_timeout),
-    }
-    if resp then self.last_answer = self.now() end
-    local err, retry
-    if not resp then
-      err = M.error { kind = kind or "transport", code = "Transport:" .. tostring(kind), message = msg,
-        service = req.service, action = action }
-      retry = TRANSPORT_RETRY[kind] or false
-    elseif (req.ok and req.ok[resp.status]) or (not req.ok and resp.status >= 200 and resp.status < 300) then
-      if self.log then
-        self.log(("%s %s -> %d (%.0f ms)"):format(req.service, action, resp.status, (self.now() - t0) * 1000))
-      end
-      return resp
-    else
-      local p = M.parse_error(resp)
-      err = M.error { kind = "api", code = p.code, message = p.message, status = resp.status,
-        request_id = p.request_id, service = req.service, action = action }
-      local skew = SKEW[p.code]
-      if skew and (skew == true or tostring(p.message):lower():find(skew, 1, true)) then
-        local server = M.parse_time(resp.headers["date"])
-        if server then
-          local new_skew = server - self.now()
-          retry = math.abs(new_skew - self.skew) > 1
-          self.skew = new_skew
-        end
-      else
-        retry = THROTTLING[p.code] or TRANSIENT[p.code] or resp.status >= 500 or resp.status == 429
-      end
-      err.throttled = THROTTLING[p.code] or resp.status == 429 or nil
-    end
-    if self.log then
-      self.log(("%s %s -> %s (attempt %d)"):format(req.service, action, tostring(err), attempt))
-    end
-    last_err = err
-    if not retry or attempt >= max_attempts then break end
-    local delay = math.min(self.retry_cap, self.retry_base * 2 ^ (attempt - 1)) * self.random()
-    if self.now() - started + delay > self.max_time then break end
+    local hreq, serr = signed_request(self, p)
+    if not hreq then return nil, serr end
+    local resp, err, retry = judge(self, p, self.http.request(hreq))
+    if resp then return resp end
+    local delay = retry and backoff(self, p)
+    if not delay then return nil, err end
     self.stats.retries = self.stats.retries + 1
     if delay > 0 then self.sleep(delay) end
   end
-  last_err.attempts = attempt
-  return nil, last_err
+end
+
+-- host.http.request_all, or one request after the other for a transport
+-- without it (the specs' scripted ones).
+local function send_all(self, hreqs, parallel)
+  if self.http.request_all then return self.http.request_all(hreqs, parallel) end
+  local out = {}
+  for i, h in ipairs(hreqs) do out[i] = table.pack(self.http.request(h)) end
+  return out
+end
+
+--- Sends several requests at once (host.http.request_all, `parallel` in
+-- flight), each with the retries Client:call gives it: the ones that fail
+-- in a way worth retrying go again together, signed anew, after one
+-- backoff wait, until each succeeds or runs out of attempts or time.
+-- @param reqs array of requests as Client:call takes them
+-- @param opts table|nil { parallel = 4 }
+-- @return resps, errs: resps[i] the response or false, errs[i] its error value when it failed
+function Client:call_all(reqs, opts)
+  local parallel = math.max(1, math.min(64, (opts and opts.parallel) or 4))
+  local resps, errs, pending = {}, {}, {}
+  for i, req in ipairs(reqs) do
+    local p, perr = prepare(self, req)
+    resps[i] = false
+    if p then pending[#pending + 1] = { i = i, p = p } else errs[i] = perr end
+  end
+  while #pending > 0 do
+    local batch, hreqs = {}, {}
+    for _, it in ipairs(pending) do
+      local hreq, serr = signed_request(self, it.p)
+      if hreq then
+        batch[#batch + 1] = it
+        hreqs[#hreqs + 1] = hreq
+      else
+        errs[it.i] = serr
+      end
+    end
+    local results = #hreqs > 0 and send_all(self, hreqs, parallel) or {}
+    local again, wait = {}, 0
+    for k, it in ipairs(batch) do
+      local r = results[k]
+      local resp, err, retry = judge(self, it.p, table.unpack(r, 1, r.n))
+      if resp then
+        resps[it.i] = resp
+      else
+        local delay = retry and backoff(self, it.p)
+        if delay then
+          self.stats.retries = self.stats.retries + 1
+          again[#again + 1] = it
+          wait = math.max(wait, delay)
+        else
+          errs[it.i] = err
+        end
+      end
+    end
+    if #again > 0 and wait > 0 then self.sleep(wait) end
+    pending = again
+  end
+  return resps, errs
 end
 
 return M

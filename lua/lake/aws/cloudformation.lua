@@ -38,6 +38,35 @@ function M.describe_stack(c, name, opts)
   return s
 end
 
+-- Every stack status but DELETE_COMPLETE: the stacks that exist.
+local LIVE = {
+  "CREATE_IN_PROGRESS", "CREATE_FAILED", "CREATE_COMPLETE", "ROLLBACK_IN_PROGRESS", "ROLLBACK_FAILED",
+  "ROLLBACK_COMPLETE", "DELETE_IN_PROGRESS", "DELETE_FAILED", "UPDATE_IN_PROGRESS",
+  "UPDATE_COMPLETE_CLEANUP_IN_PROGRESS", "UPDATE_COMPLETE", "UPDATE_FAILED", "UPDATE_ROLLBACK_IN_PROGRESS",
+  "UPDATE_ROLLBACK_FAILED", "UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS", "UPDATE_ROLLBACK_COMPLETE",
+  "REVIEW_IN_PROGRESS", "IMPORT_IN_PROGRESS", "IMPORT_COMPLETE", "IMPORT_ROLLBACK_IN_PROGRESS",
+  "IMPORT_ROLLBACK_FAILED", "IMPORT_ROLLBACK_COMPLETE",
+}
+
+--- ListStacks of the stacks that exist (deleted ones left out), following
+-- NextToken.
+-- @param opts table|nil { max_pages = n (stop after n pages) }
+-- @return array of { name=, id=, status= }, more (true when it stopped before the end) | nil, err
+function M.list_stacks(c, opts)
+  opts = opts or {}
+  local out, token, pages = {}, nil, 0
+  repeat
+    local r, err = call(c, "ListStacks", { StackStatusFilter = LIVE, NextToken = token })
+    if not r then return nil, err end
+    pages = pages + 1
+    for _, st in ipairs(query.list(r.StackSummaries)) do
+      out[#out + 1] = { name = st.StackName, id = st.StackId, status = st.StackStatus }
+    end
+    token = r.NextToken ~= "" and r.NextToken or nil
+  until not token or (opts.max_pages and pages >= opts.max_pages)
+  return out, token ~= nil
+end
+
 --- GetTemplate (the deployed, original template body) -> string | nil, err
 function M.get_template(c, name)
   local r, err = call(c, "GetTemplate", { StackName = name, TemplateStage = "Original" })

@@ -1,5 +1,6 @@
 --- What a command needs to talk to AWS: region, credentials, a client and
--- the account id (AWS_ACCOUNT_ID, else STS GetCallerIdentity, asked once).
+-- the account id (AWS_ACCOUNT_ID, else what an answer already said, else
+-- STS GetCallerIdentity, asked once).
 local client_mod = require("lake.aws.client")
 local credentials = require("lake.aws.credentials")
 local errors = require("lake.errors")
@@ -51,6 +52,11 @@ function M.new(opts)
     if not id then errors.failed("cannot tell the AWS account (STS GetCallerIdentity): " .. tostring(err)) end
     account = id.account
     return account
+  end
+  --- Takes the account from an answer that already named it (a stack's
+  -- ARN), so account() need not ask STS; AWS_ACCOUNT_ID still wins.
+  function self.learn_account(id)
+    if (not account or account == "") and type(id) == "string" and id:match("^%d+$") then account = id end
   end
   return self
 end

@@ -130,19 +130,27 @@ M.run = lock.guarded(function(app, opts, selectors, cli)
   if not dir then return nil, manifest end
   local session = common.session(opts)
   local ctx = common.context(session, opts)
-  ctx.bucket = common.assets_bucket(manifest, session)
   ctx.require_approval, ctx.dry_run, ctx.approve = level, opts.dry_run, approve
   if opts.json then ctx.out = ctx.err end -- stdout is the document's alone
   local t0 = proc.monotime()
-  local tk, tkerr = cfn.describe_stack(ctx.client, deploy.TOOLKIT_STACK)
+  -- one ListStacks says which stacks exist, the toolkit's among them (and
+  -- its ARN the account); without it, the toolkit stack is asked for
+  local names = {}
+  for i, s in ipairs(stacks) do names[i] = s.name end
+  local tk, tkerr = deploy.survey(ctx, names).toolkit, nil
+  if tk == nil then
+    tk, tkerr = cfn.describe_stack(ctx.client, deploy.TOOLKIT_STACK)
+    if tk then tk.id = tk.StackId end
+  end
   if tk == nil then
     return nil, errors.failure(("cannot reach CloudFormation in %s: %s"):format(session.region, tostring(tkerr)))
-  elseif tk == false and opts.dry_run then
-    ctx.bucket = nil -- a template too big to send inline then says to bootstrap
-  elseif tk == false then
+  elseif tk == false and not opts.dry_run then
     return nil, errors.failure(("the toolkit stack %s is missing in %s: run `lakehost APP.lua bootstrap` first")
       :format(deploy.TOOLKIT_STACK, session.region))
   end
+  if tk then session.learn_account(deploy.account_of(tk.id)) end
+  -- (no toolkit in a dry run: a template too big to send inline then says to bootstrap)
+  ctx.bucket = tk and common.assets_bucket(manifest, session) or nil
   -- a dry run locks too: it makes (and deletes) change sets and empty stacks
   local held, lerr = lock.take(ctx.client, lock.where(manifest.app, manifest.stage, ctx.bucket
       or common.assets_bucket(manifest, session), session),
