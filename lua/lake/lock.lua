@@ -160,9 +160,15 @@ Lock.__index = Lock
 --   by another: left alone) | nil, err (not released; calling again retries)
 function Lock:release()
   if self.status then return self.status end
-  -- bounded: a release runs last, also after a deploy stopped because the
-  -- endpoint went silent or on a second Ctrl-C; it must not wait minutes
-  self.client.request_timeout, self.client.max_attempts, self.client.max_time = 5, 2, 10
+  -- the run stopped because the endpoint went silent: asking it again
+  -- would only wait; the next run from this host takes the lock over
+  if self.leave then self.status = "left" return "left" end
+  -- bounded: a release runs last; after a second Ctrl-C it gets one short try
+  if self.quick then
+    self.client.request_timeout, self.client.max_attempts, self.client.max_time = 2, 1, 2
+  else
+    self.client.request_timeout, self.client.max_attempts, self.client.max_time = 5, 2, 10
+  end
   local info, err = M.holder(self.client, self.where)
   if info == nil then return nil, err end
   local status
@@ -190,7 +196,7 @@ end
 --   sleep=, now = (monotonic seconds), clock = (epoch seconds), random = () -> [0, 1),
 --   interrupts = () -> n (proc.interrupts: waiting ends at Ctrl-C),
 --   alive = (pid) -> bool|nil (M.alive: a holder of this host whose process is gone is replaced) }
--- @return handle { key, token, info, stats, release } | nil, message, why
+-- @return handle { key, token, info, stats, waited (another held it first), release } | nil, message, why
 --   ("held": the holder is the 4th value; "nobucket"; "interrupted"; "failed")
 function M.acquire(c, where, opts)
   local lc = counted_apart(c)
@@ -207,7 +213,7 @@ function M.acquire(c, where, opts)
   local delay, write = M.POLL_FIRST, true
   local function mine()
     local h = setmetatable({ client = lc, where = where, key = key, token = token, info = info,
-      stats = lc.stats }, Lock)
+      stats = lc.stats, waited = started ~= nil }, Lock)
     held[#held + 1] = h
     return h
   end
@@ -314,7 +320,10 @@ local function report_release(results, say)
   for _, r in ipairs(results) do
     local h = r.handle
     local where = ("s3://%s/%s"):format(h.where.bucket, h.key)
-    if r.status == "gone" then
+    if r.status == "left" then
+      say(("the lock %s is left (the endpoint does not answer): the next run from this host takes it over; "
+        .. "from another, `lakehost APP.lua unlock` breaks it"):format(where))
+    elseif r.status == "gone" then
       say(("the lock %s was broken while this command ran"):format(where))
     elseif r.status == "taken" then
       say(("the lock %s was broken while this command ran; now held by %s (left alone)"):format(where,

@@ -462,6 +462,10 @@ function Runtime:run_python(argv, p)
   env.AWS_REGION = self.env.region
   env.AWS_DEFAULT_REGION = self.env.region
   if self.endpoint then env.AWS_ENDPOINT_URL = self.endpoint end
+  if self.profile then -- as `--profile` does for lakehost: the profile, not the key variables
+    env.AWS_PROFILE = self.profile
+    env.AWS_ACCESS_KEY_ID, env.AWS_SECRET_ACCESS_KEY, env.AWS_SESSION_TOKEN = false, false, false
+  end
   local res, err = proc.run { argv = full, cwd = p.cwd, env_add = env, timeout = p.timeout, kill_group = true,
     kill_grace = 1 }
   if not res then fail("cannot run %s: %s (choose the interpreter with --python PATH)", self.python, err) end
@@ -875,7 +879,7 @@ end
 -- then runs.
 -- @param app App
 -- @param pos array positional arguments (the pipeline)
--- @param opts table { event=, endpoint=, verbose=, out=, keep=, python= }
+-- @param opts table { event=, endpoint=, verbose=, out=, keep=, python=, profile= }
 -- @param synth function(dir) -> true | nil, err: writes the synth output into dir
 -- @param getenv function|nil (default os.getenv)
 -- @return exit status of the run (0 SUCCEEDED, 1 FAILED) | nil, err
@@ -913,6 +917,7 @@ function M.command(app, pos, opts, synth, getenv)
   local env = M.local_env(getenv, opts.endpoint)
   local rt = M.runtime(dir, template, { stack = entry.stack, stage = entry.stage, region = env.region,
     account = env.account, python = python, endpoint = opts.endpoint, verbose = opts.verbose })
+  rt.profile = opts.profile -- the steps' boto3 reads it too
   if env.note then eprint(rt, "note: %s", env.note) end
   local endpoint = opts.endpoint or getenv("AWS_ENDPOINT_URL")
   eprint(rt, "run %s (%s) in %s, account %s, with %s%s", entry.pipeline, entry.stack, env.region, env.account,

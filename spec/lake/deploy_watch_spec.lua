@@ -230,6 +230,24 @@ describe("a deploy left running #integration", function()
     assert.equal("2\n", require("host.fs").read(out .. "/n.txt"))
   end)
 
+  it("diff: Ctrl-C between two stacks exits 130 and leaves no temporary folder", function()
+    local proc = require("host.proc")
+    local fs = require("host.fs")
+    local proxy, url = start_proxy(server, { FAULTPROXY_DELAY = "1.5" })
+    local tmp = out .. "/tmp"
+    assert(fs.mkdir_p(tmp))
+    local env = with_env(server, { AWS_ENDPOINT_URL = url, TMPDIR = tmp })
+    local child = assert(proc.spawn { argv = { util.bin, SMALL, "diff" }, env_add = env,
+      stdout = "null", stderr = "capture" })
+    proc.sleep(0.7) -- synthesized; the first GetTemplate is on its way
+    assert.is_true(child:kill("INT"))
+    local res = assert(child:wait(30))
+    proxy:close()
+    assert.equal(130, res.code, res.stderr)
+    assert.equal("lakehost: diff: interrupted\n", res.stderr)
+    assert.same({}, assert(fs.list(tmp)))
+  end)
+
   it("cleans up a stack left in REVIEW_IN_PROGRESS by a deploy killed before it executed its change set", function()
     local cfn = require("lake.aws.cloudformation")
     local c = server.client()

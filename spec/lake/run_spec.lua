@@ -539,11 +539,25 @@ def handler(event, context):
       assert.matches("unknown option '--evnt' (did you mean '--event'?)", err, 1, true)
     end)
 
+    it("takes --region (over AWS_REGION) for its names and the steps", function()
+      local dir = assert(fs.tmpdir("lakehost-runreg-"))
+      assert(fs.write(dir .. "/ev.json", '{"version":"0","detail-type":"Object Created","source":"aws.s3",'
+        .. '"detail":{"bucket":{"name":"b"},"object":{"key":"x/y.csv","size":1}}}'))
+      -- nothing listens on the endpoint: the run ends early, after saying where it runs
+      local _, err = util.lakehost({ util.cwd() .. "/app.lua", "run", "pipeline_example", "--event", "ev.json",
+        "--endpoint", "http://127.0.0.1:9", "--region", "eu-west-1", "--out", dir .. "/out" }, { cwd = dir,
+        env = { AWS_REGION = "us-east-1", AWS_ACCOUNT_ID = "111122223333", AWS_ACCESS_KEY_ID = "x",
+          AWS_SECRET_ACCESS_KEY = "y", AWS_MAX_ATTEMPTS = "1" } })
+      fs.remove_tree(dir)
+      assert.matches("run pipeline_example %(lake%-pipeline%-example%-stack%-dev%) in eu%-west%-1, account 111122223333", err)
+    end)
+
     it("tells the truth in --help", function()
       local out, _, code = util.lakehost({ "app.lua", "run", "--help" })
       assert.equal(0, code)
       assert.matches("^usage: lakehost APP.lua run PIPELINE %-%-event FILE", out)
-      for _, opt in ipairs({ "--event FILE", "--endpoint URL", "--python PATH", "--out DIR", "--verbose", "--keep" }) do
+      for _, opt in ipairs({ "--event FILE", "--endpoint URL", "--python PATH", "--out DIR", "--verbose", "--keep",
+        "--profile NAME", "--region REGION" }) do
         assert.matches(opt, out, 1, true)
       end
     end)

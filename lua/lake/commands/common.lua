@@ -141,6 +141,9 @@ function M.schedule(ctx, entries, op, sopts)
     on_resume = function(e) ctx.client.tag = e and e.name or nil end,
     stop = function() return w:stop_reason() end, tick = function() w:tick() end })
   if stopped == "now" or stopped == "silence" then
+    if ctx.lock then -- released on the way out: quickly, or not at all when nothing answers
+      if stopped == "silence" then ctx.lock.leave = true else ctx.lock.quick = true end
+    end
     local msg = w:stopped_message(stopped, sopts.verb, sopts.again)
     if stopped == "now" then return nil, errors.interrupted(msg), results end
     return nil, errors.failure(msg), results

@@ -158,6 +158,8 @@ M.run = lock.guarded(function(app, opts, selectors, cli)
       hint = lock.hint(cli), optional = opts.dry_run and "a dry run before bootstrap" or nil })
   if held == nil then return nil, lerr end
   ctx.lock = held or nil
+  -- another deploy ran meanwhile: what exists is learned again
+  if held and held.waited then deploy.survey(ctx, names) end
   if opts.dry_run then
     common.eprint("dry run: no asset uploaded, every change set deleted after its summary")
   else

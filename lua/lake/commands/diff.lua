@@ -6,6 +6,7 @@ local diff = require("lake.diff")
 local errors = require("lake.errors")
 local fs = require("host.fs")
 local json = require("host.json")
+local proc = require("host.proc")
 
 local M = {
   synopsis = "[STACK...]",
@@ -64,12 +65,17 @@ local function compare(dir, opts, selectors)
   if not stacks then return nil, errors.input(serr) end
   local session = common.session(opts)
   local differs, docs = 0, {}
+  -- Ctrl-C ends the comparison between two stacks (or a request, when
+  -- pressed twice): the temporary folder is removed on the way out
+  proc.trap_interrupts(true)
   for _, s in ipairs(stacks) do
+    if proc.interrupts() > 0 then return nil, errors.interrupted("diff: interrupted") end
     local text, rerr = fs.read(dir .. "/" .. s.template)
     if not text then return nil, errors.failure(rerr) end
     local new, jerr = json.decode(text, s.template)
     if not new then return nil, errors.failure(jerr) end
     local old, derr = deployed(session.client, s.name)
+    if old == nil and proc.interrupts() > 0 then return nil, errors.interrupted("diff: interrupted") end
     if old == nil then return nil, derr end
     local d = diff.templates(old or nil, new)
     if opts.json then

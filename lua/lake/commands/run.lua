@@ -1,5 +1,6 @@
 --- `run PIPELINE --event FILE`: a pipeline's state machine on this machine
 -- (lake.run), from a fresh synthesis.
+local common = require("lake.commands.common")
 local errors = require("lake.errors")
 local run = require("lake.run")
 local synth = require("lake.commands.synth")
@@ -8,7 +9,8 @@ local M = {
   synopsis = "PIPELINE --event F",
   summary = "run a pipeline's state machine on this machine",
   args = true,
-  options = { event = "FILE", endpoint = "URL", verbose = true, out = "DIR", keep = true, python = "PATH" },
+  options = common.aws_options { event = "FILE", endpoint = "URL", verbose = true, out = "DIR", keep = true,
+    python = "PATH" },
   help = [[
 usage: lakehost APP.lua run PIPELINE --event FILE [OPTIONS]
 
@@ -36,13 +38,24 @@ bad input.
   --out DIR        synthesize into DIR (default lake.out)
   --verbose        each step's input, output and logs
   --keep           keep the steps' files (code, events, results) and say where
+]] .. common.AWS_HELP .. [[
+  (--profile and --region reach the steps too, as AWS_PROFILE and AWS_REGION)
 ]],
 }
 
 function M.run(app, opts, pos)
   local perr = synth.problems(app)
   if perr then return nil, perr end
-  local status, err = run.command(app, pos, opts, function(dir) return synth.write(app, dir, true) end)
+  -- --profile and --region read as the environment would say them
+  local function getenv(k)
+    if opts.region and (k == "AWS_REGION" or k == "AWS_DEFAULT_REGION") then return opts.region end
+    if opts.profile and (k == "AWS_PROFILE" or k == "AWS_DEFAULT_PROFILE") then return opts.profile end
+    if opts.profile and (k == "AWS_ACCESS_KEY_ID" or k == "AWS_SECRET_ACCESS_KEY" or k == "AWS_SESSION_TOKEN") then
+      return nil -- as with `aws --profile`: the profile, not the key variables
+    end
+    return os.getenv(k)
+  end
+  local status, err = run.command(app, pos, opts, function(dir) return synth.write(app, dir, true) end, getenv)
   if status == nil then return nil, err end
   if status ~= 0 then return nil, errors.failure(("run: %s did not succeed"):format(pos[1])) end
   return true
