@@ -563,32 +563,19 @@ function M.deploy_stack(ctx, entry)
   local typ = "CREATE"
   if s then
     local st = s.StackStatus
+    local fresh_start -- why the stack is deleted and created again, if it is
     if st == "REVIEW_IN_PROGRESS" and not ctx.dry_run then
       -- created by a change set that was never executed (a deploy killed
       -- between the two calls): it holds no resources; start afresh
-      ctx.err(("%s: REVIEW_IN_PROGRESS (a change set never executed, it holds no resources): "
-        .. "deleting the empty stack before creating it"):format(name))
-      local ok, derr = cfn.delete_stack(ctx.client, name)
-      if not ok then return { ok = false, status = "failed", message = tostring(derr) } end
-      local final, werr = wait_stack(ctx, name, { baseline = true }, "DELETE_IN_PROGRESS")
-      if final ~= "DELETE_COMPLETE" then
-        return { ok = false, status = "failed", message = ("could not delete it: %s"):format(tostring(werr or final)) }
-      end
-      s = false
+      fresh_start = "REVIEW_IN_PROGRESS (a change set never executed, it holds no resources): "
+        .. "deleting the empty stack before creating it"
     elseif st == "REVIEW_IN_PROGRESS" then
       s = false -- (dry run) a CREATE change set, deleted with the empty stack after its summary
     elseif (st == "ROLLBACK_COMPLETE" or st == "ROLLBACK_FAILED") and ctx.dry_run then
       ctx.out(("%s: %s after a failed first create: a deploy deletes it and creates it again"):format(name, st))
       return { ok = true, status = "to create" }
     elseif st == "ROLLBACK_COMPLETE" or st == "ROLLBACK_FAILED" then
-      ctx.err(("%s: %s after a failed first create: deleting it before creating it again"):format(name, st))
-      local ok, derr = cfn.delete_stack(ctx.client, name)
-      if not ok then return { ok = false, status = "failed", message = tostring(derr) } end
-      local final, werr = wait_stack(ctx, name, { baseline = true }, "DELETE_IN_PROGRESS")
-      if final ~= "DELETE_COMPLETE" then
-        return { ok = false, status = "failed", message = ("could not delete it: %s"):format(tostring(werr or final)) }
-      end
-      s = false
+      fresh_start = st .. " after a failed first create: deleting it before creating it again"
     elseif st == "UPDATE_ROLLBACK_FAILED" then
       if not ctx.continue_rollback or ctx.dry_run then
         return { ok = false, status = "failed",
@@ -606,6 +593,16 @@ function M.deploy_stack(ctx, entry)
       if not ctx.force and entry.hash and M.deployed_hash(ctx, s) == entry.hash then
         return described({ ok = true, status = "unchanged" }, s)
       end
+    end
+    if fresh_start then
+      ctx.err(("%s: %s"):format(name, fresh_start))
+      local ok, derr = cfn.delete_stack(ctx.client, name)
+      if not ok then return { ok = false, status = "failed", message = tostring(derr) } end
+      local final, werr = wait_stack(ctx, name, { baseline = true }, "DELETE_IN_PROGRESS")
+      if final ~= "DELETE_COMPLETE" then
+        return { ok = false, status = "failed", message = ("could not delete it: %s"):format(tostring(werr or final)) }
+      end
+      s = false
     end
   end
   local cs_name = ("lakehost-%s-%d"):format(entry.hash or "x", math.floor(ctx.now()))
