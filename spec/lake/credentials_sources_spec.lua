@@ -374,7 +374,7 @@ end)
 
 describe("--profile and --region", function()
   it("are options of every command that talks to AWS, with their help #unit", function()
-    for _, name in ipairs { "bootstrap", "deploy", "destroy", "diff", "list" } do
+    for _, name in ipairs { "bootstrap", "deploy", "destroy", "diff", "list", "unlock", "run" } do
       local cmd = require("lake.commands." .. name)
       assert.equal("NAME", cmd.options.profile, name)
       assert.equal("REGION", cmd.options.region, name)

@@ -9,9 +9,9 @@ local token = require("lake.token")
 
 local M = {
   summary = "break the deploy lock a killed process left",
-  options = { yes = true, verbose = true },
+  options = common.aws_options { yes = true, verbose = true },
   help = [[
-usage: lakehost APP.lua unlock [--yes] [--verbose]
+usage: lakehost APP.lua unlock [--yes] [--verbose] [--profile NAME] [--region REGION]
 
 Deploy, destroy and bootstrap take a lock per app, stage, account and
 region (an object under locks/ in the assets bucket), so that one runs at a
@@ -22,8 +22,10 @@ command, folder, since when) and breaks it, after asking for confirmation;
 Without a lock there is nothing to do (exit 0).
 
 Break only a lock whose holder is gone: a deploy still running would go on
-without it, and another could start beside it.
-]],
+without it, and another could start beside it. (A lock left by a process of
+this host that no longer runs is taken over by the next deploy by itself.)
+
+]] .. common.AWS_HELP,
 }
 
 function M.run(app, opts, _, cli)
