@@ -234,7 +234,7 @@ for _, lake in ipairs(lakes) do
   for i, phase in ipairs(PHASES) do
     print(("  lakehost %s: %s"):format(phase, by_line(lh[i].by)))
     if lh[i].calls and lh[i].calls ~= lh[i].requests then
-      print(("    (--stats counted %d calls: the rest were retries)"):format(lh[i].calls))
+      print(("    (--stats counted %d calls; the rest: the lock's own PUT, GET and DELETE, and retries)"):format(lh[i].calls))
     end
   end
   if cli then
