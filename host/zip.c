@@ -24,6 +24,15 @@
  * 4 GiB or more or an offset beyond 4 GiB fails with "zip: archive too large
  * (needs ZIP64)". Lambda packages stay far below (250 MB unzipped).
  *
+ * Extraction (zip.extract) distrusts the archive: before writing anything it
+ * refuses unsafe names, encrypted/symlink/unknown entries, local entries that
+ * overlap (several central records sharing bytes: the classic zip bomb) and
+ * declared sizes over a total budget (max_total, 512 MiB by default); while
+ * inflating it holds each entry to its declared size and CRC and the whole to
+ * the budget. It writes into a temporary folder inside the target and moves
+ * the tree in only once every entry is out, so a refused archive leaves the
+ * target as it was.
+ *
  * Memory: the writer owns its entries (C heap) and keeps add_data strings in
  * its user value; close() does all its I/O with C-owned memory and pushes
  * its result afterwards. zip.list/zip.extract hold descriptors, buffers and
@@ -1352,8 +1361,8 @@ static char **read_names(int fd, size_t *n) {
   DIR *d;
   struct dirent *de;
   char **v = NULL;
-  size_t cap = 0;
-  int dup_fd = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  size_t cap = 0, i;
+  int e, dup_fd = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   *n = 0;
   if (dup_fd < 0) return NULL;
   d = fdopendir(dup_fd);
@@ -1379,15 +1388,13 @@ static char **read_names(int fd, size_t *n) {
   if (v == NULL && (v = malloc(sizeof *v)) == NULL) return NULL;
   qsort(v, *n, sizeof *v, name_cmp);
   return v;
-fail: {
-  int e = errno ? errno : ENOMEM;
-  size_t i;
+fail:
+  e = errno ? errno : ENOMEM;
   for (i = 0; i < *n; i++) free(v[i]);
   free(v);
   closedir(d);
   errno = e;
   return NULL;
-}
 }
 
 static void free_names(char **v, size_t n) {
@@ -1578,7 +1585,7 @@ out:
 
 /* The extraction budget from an options table {max_total=} at idx. */
 static uint64_t opt_max_total(lua_State *L, int idx) {
-  lua_Integer n;
+  lua_Integer n = 0;
   if (lua_isnoneornil(L, idx)) return ZIP_MAX_TOTAL;
   luaL_checktype(L, idx, LUA_TTABLE);
   lua_pushnil(L);
