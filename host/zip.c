@@ -24,6 +24,15 @@
  * 4 GiB or more or an offset beyond 4 GiB fails with "zip: archive too large
  * (needs ZIP64)". Lambda packages stay far below (250 MB unzipped).
  *
+ * Extraction (zip.extract) distrusts the archive: before writing anything it
+ * refuses unsafe names, encrypted/symlink/unknown entries, local entries that
+ * overlap (several central records sharing bytes: the classic zip bomb) and
+ * declared sizes over a total budget (max_total, 512 MiB by default); while
+ * inflating it holds each entry to its declared size and CRC and the whole to
+ * the budget. It writes into a temporary folder inside the target and moves
+ * the tree in only once every entry is out, so a refused archive leaves the
+ * target as it was.
+ *
  * Memory: the writer owns its entries (C heap) and keeps add_data strings in
  * its user value; close() does all its I/O with C-owned memory and pushes
  * its result afterwards. zip.list/zip.extract hold descriptors, buffers and
@@ -32,6 +41,7 @@
 #define _DEFAULT_SOURCE
 #define _XOPEN_SOURCE 700
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <lauxlib.h>
@@ -58,6 +68,17 @@
 #define ZIP_MAX_ENTRIES 65535
 #define ZIP_ERRSZ (PATH_MAX + 512)
 #define ZIP_TOO_LARGE "zip: archive too large (needs ZIP64)"
+/* Extraction: the default budget of bytes written (Lambda allows 250 MB
+ * unzipped, function and layers together: twice that leaves room and still
+ * stops a bomb early), how deep names may nest (bounds the recursion of the
+ * final move), the temporary folder's prefix and the room for a path
+ * under the target (an entry name is at most 65535 bytes). */
+#define ZIP_MAX_TOTAL (512ull * 1024 * 1024)
+#define ZIP_MAX_DEPTH 128
+#define ZIP_STR_(x) #x
+#define ZIP_STR(x) ZIP_STR_(x)
+#define ZIP_TMP ".lakehost-zip-"
+#define ZIP_RELSZ (65536 + NAME_MAX + 2)
 
 #define SIG_LOCAL 0x04034b50u
 #define SIG_CENTRAL 0x02014b50u
@@ -116,6 +137,7 @@ typedef struct {
   size_t namelen;
   unsigned flags, method, made_by;
   uint32_t crc, csize, usize, ext, lhoff;
+  uint64_t doff; /* where the data starts (extract: set by check_entries) */
 } zcent;
 
 /* lakehost.zip.reader: the resources of zip.list / zip.extract. */
@@ -125,6 +147,7 @@ typedef struct {
   zcent *ents;
   size_t nents;
   uint64_t cdoff;
+  uint64_t max_total, written; /* extract: the budget and what was written */
   z_stream z;
   int zinit;
 } LZipR;
@@ -1077,24 +1100,30 @@ static int zip_list(lua_State *L) {
 }
 
 /* Why an archive name may not be extracted, or NULL (names are literal
- * on POSIX: only absolute paths and ".." segments can escape). */
-static const char *unsafe_name(const unsigned char *name, size_t len) {
+ * on POSIX: only absolute paths and ".." segments can escape). Also counts
+ * the folders the name nests into, in *depth. */
+static const char *unsafe_name(const unsigned char *name, size_t len, unsigned *depth) {
   size_t i, seg = 0;
+  *depth = 0;
   if (len == 0) return "empty name";
   if (memchr(name, '\0', len)) return "NUL byte";
   if (name[0] == '/') return "absolute path";
   for (i = 0; i <= len; i++) {
     if (i < len && name[i] != '/') continue;
     if (i - seg == 2 && name[seg] == '.' && name[seg + 1] == '.') return "'..' segment";
+    if (i < len && i > seg && !(i - seg == 1 && name[seg] == '.')) ++*depth;
     seg = i + 1;
   }
+  if (*depth > ZIP_MAX_DEPTH) return "nested more than " ZIP_STR(ZIP_MAX_DEPTH) " folders deep";
   return NULL;
 }
 
-/* mkdir -p of dir (a writable copy). */
-static int mkdir_p(char *p) {
+/* mkdir -p of dir (a writable copy). *made is the length of the first
+ * prefix of p this call created (0 when it created nothing), for rmdir_made. */
+static int mkdir_p(char *p, size_t *made) {
   size_t len = strlen(p), i;
   struct stat st;
+  *made = 0;
   for (i = 1; i <= len; i++) {
     if (i < len && p[i] != '/') continue;
     p[i] = '\0';
@@ -1108,9 +1137,22 @@ static int mkdir_p(char *p) {
       if (i < len) p[i] = '/';
       return -1;
     }
+    if (*made == 0) *made = i;
     if (i < len) p[i] = '/';
   }
   return 0;
+}
+
+/* Removes the folders mkdir_p created (p as it was given, made from it);
+ * stops at the first one that is not empty. Best effort. */
+static void rmdir_made(char *p, size_t made) {
+  size_t len = strlen(p);
+  while (made > 0 && len >= made) {
+    p[len] = '\0';
+    if (rmdir(p) != 0) return;
+    while (len > 0 && p[len - 1] != '/') len--;
+    while (len > 0 && p[len - 1] == '/') len--;
+  }
 }
 
 /* Opens (creating) the parent directories of name under r->rootfd without
@@ -1136,21 +1178,109 @@ static const char *open_parent(LZipR *r, char *name) {
   return p;
 }
 
-/* Inflates (or copies) entry z into r->outfd; err on failure. */
+/* Orders local ranges by their start. */
+typedef struct {
+  uint64_t start, end;
+  size_t i;
+} zrange;
+
+static int range_cmp(const void *a, const void *b) {
+  const zrange *x = a, *y = b;
+  if (x->start != y->start) return x->start < y->start ? -1 : 1;
+  return x->i < y->i ? -1 : x->i > y->i;
+}
+
+#define ENT(z) (int)(z)->namelen, (const char *)(z)->name
+
+/* Refuses, before anything is written, what extraction would not survive:
+ * unsafe names, encrypted or unknown entries, symlinks, declared sizes over
+ * the budget, bad local headers and entries whose local header + data
+ * overlap another's (several records sharing bytes: a zip bomb). Sets each
+ * entry's data offset. */
+static int check_entries(LZipR *r, const char *path, char *err) {
+  zrange *rg;
+  uint64_t declared = 0;
+  size_t i, far = 0;
+  for (i = 0; i < r->nents; i++) {
+    const zcent *z = &r->ents[i];
+    unsigned depth;
+    const char *why = unsafe_name(z->name, z->namelen, &depth);
+    if (why) {
+      snprintf(err, ZIP_ERRSZ, "zip: %s: unsafe entry name '%.*s' (%s)", path, ENT(z), why);
+      return -1;
+    }
+    if (z->flags & 1) {
+      snprintf(err, ZIP_ERRSZ, "zip: %s: %.*s: encrypted entries are not supported", path, ENT(z));
+      return -1;
+    }
+    if (z->method != 0 && z->method != 8) {
+      snprintf(err, ZIP_ERRSZ, "zip: %s: %.*s: unsupported compression method %u", path, ENT(z),
+               z->method);
+      return -1;
+    }
+    if (ent_is_link(z)) {
+      snprintf(err, ZIP_ERRSZ, "zip: %s: %.*s: symlink entries are not supported", path, ENT(z));
+      return -1;
+    }
+    if (z->method == 0 && z->csize != z->usize) {
+      snprintf(err, ZIP_ERRSZ, "zip: %s: %.*s: corrupt data", path, ENT(z));
+      return -1;
+    }
+    declared += z->usize;
+  }
+  if (declared > r->max_total) {
+    snprintf(err, ZIP_ERRSZ,
+             "zip: %s: entries declare %llu bytes in all, over the extraction budget of %llu "
+             "bytes",
+             path, (unsigned long long)declared, (unsigned long long)r->max_total);
+    return -1;
+  }
+  rg = malloc((r->nents ? r->nents : 1) * sizeof *rg);
+  if (rg == NULL) {
+    snprintf(err, ZIP_ERRSZ, "zip: %s: %s", path, strerror(ENOMEM));
+    return -1;
+  }
+  for (i = 0; i < r->nents; i++) {
+    zcent *z = &r->ents[i];
+    unsigned char lh[30];
+    if ((uint64_t)z->lhoff + 30 > r->cdoff || pread_full(r->fd, lh, 30, z->lhoff) != 30 ||
+        get32(lh) != SIG_LOCAL) {
+      snprintf(err, ZIP_ERRSZ, "zip: %s: %.*s: bad local header", path, ENT(z));
+      free(rg);
+      return -1;
+    }
+    z->doff = (uint64_t)z->lhoff + 30 + get16(lh + 26) + get16(lh + 28);
+    if (z->doff + z->csize > r->cdoff) {
+      snprintf(err, ZIP_ERRSZ, "zip: %s: %.*s: data beyond the central directory", path, ENT(z));
+      free(rg);
+      return -1;
+    }
+    rg[i].start = z->lhoff;
+    rg[i].end = z->doff + z->csize;
+    rg[i].i = i;
+  }
+  qsort(rg, r->nents, sizeof *rg, range_cmp);
+  for (i = 1; i < r->nents; i++) {
+    if (rg[i].start < rg[far].end) {
+      const zcent *a = &r->ents[rg[far].i < rg[i].i ? rg[far].i : rg[i].i];
+      const zcent *b = &r->ents[rg[far].i < rg[i].i ? rg[i].i : rg[far].i];
+      snprintf(err, ZIP_ERRSZ, "zip: %s: entries '%.*s' and '%.*s' overlap in the archive", path,
+               ENT(a), ENT(b));
+      free(rg);
+      return -1;
+    }
+    if (rg[i].end > rg[far].end) far = i;
+  }
+  free(rg);
+  return 0;
+}
+
+/* Inflates (or copies) entry z into r->outfd, counting what it writes
+ * against the budget; err on failure. */
 static int extract_data(LZipR *r, const zcent *z, const char *path, const char *name, char *err) {
-  unsigned char lh[30];
-  uint64_t off, left = z->csize, total = 0;
+  uint64_t off = z->doff, left = z->csize, total = 0;
   uint32_t crc = (uint32_t)crc32(0L, Z_NULL, 0);
   int rc = Z_OK;
-  if (pread_full(r->fd, lh, 30, z->lhoff) != 30 || get32(lh) != SIG_LOCAL) {
-    snprintf(err, ZIP_ERRSZ, "zip: %s: %s: bad local header", path, name);
-    return -1;
-  }
-  off = (uint64_t)z->lhoff + 30 + get16(lh + 26) + get16(lh + 28);
-  if (off + z->csize > r->cdoff) {
-    snprintf(err, ZIP_ERRSZ, "zip: %s: %s: data beyond the central directory", path, name);
-    return -1;
-  }
   if (z->method == 8) {
     if (!r->zinit) {
       if (inflateInit2(&r->z, -15) != Z_OK) {
@@ -1171,9 +1301,11 @@ static int extract_data(LZipR *r, const zcent *z, const char *path, const char *
     off += want;
     left -= want;
     if (z->method == 0) {
+      if (r->written + (uint64_t)n > r->max_total) goto budget;
       crc = (uint32_t)crc32(crc, r->in, (uInt)n);
+      if (pwrite_all(r->outfd, r->in, (size_t)n, total) != 0) goto sysout;
       total += (uint64_t)n;
-      if (pwrite_all(r->outfd, r->in, (size_t)n, total - (uint64_t)n) != 0) goto sysout;
+      r->written += (uint64_t)n;
       continue;
     }
     r->z.next_in = r->in;
@@ -1186,10 +1318,16 @@ static int extract_data(LZipR *r, const zcent *z, const char *path, const char *
       if (rc != Z_OK && rc != Z_STREAM_END && !(rc == Z_BUF_ERROR && r->z.avail_in == 0))
         goto corrupt;
       have = ZIP_CHUNK - r->z.avail_out;
-      if (total + have > z->usize) goto corrupt;
+      if (total + have > z->usize) {
+        snprintf(err, ZIP_ERRSZ, "zip: %s: %s: inflates to more than its declared %lu bytes", path,
+                 name, (unsigned long)z->usize);
+        return -1;
+      }
+      if (r->written + have > r->max_total) goto budget;
       crc = (uint32_t)crc32(crc, r->outb, (uInt)have);
       if (have > 0 && pwrite_all(r->outfd, r->outb, have, total) != 0) goto sysout;
       total += have;
+      r->written += have;
     } while (r->z.avail_out == 0 && rc != Z_STREAM_END);
     if (rc != Z_STREAM_END && left == 0 && r->z.avail_in == 0 && r->z.avail_out != 0) goto corrupt;
   }
@@ -1207,48 +1345,151 @@ sysout:
 corrupt:
   snprintf(err, ZIP_ERRSZ, "zip: %s: %s: corrupt data", path, name);
   return -1;
+budget:
+  snprintf(err, ZIP_ERRSZ, "zip: %s: %s: over the extraction budget of %llu bytes", path, name,
+           (unsigned long long)r->max_total);
+  return -1;
 }
 
-/* Extracts every entry of r under dir; err on failure. */
-static int extract_all(LZipR *r, const char *path, const char *dir, char *err) {
+static int name_cmp(const void *a, const void *b) {
+  return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The names in the folder fd, sorted (byte order); NULL with errno set on
+ * failure. Frees with free_names. */
+static char **read_names(int fd, size_t *n) {
+  DIR *d;
+  struct dirent *de;
+  char **v = NULL;
+  size_t cap = 0, i;
+  int e, dup_fd = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  *n = 0;
+  if (dup_fd < 0) return NULL;
+  d = fdopendir(dup_fd);
+  if (d == NULL) {
+    close(dup_fd);
+    return NULL;
+  }
+  for (;;) {
+    errno = 0;
+    de = readdir(d);
+    if (de == NULL) break;
+    if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0) continue;
+    if (*n + 1 >= cap) {
+      char **q = realloc(v, (cap = cap ? cap * 2 : 16) * sizeof *v);
+      if (q == NULL) goto fail;
+      v = q;
+    }
+    if ((v[*n] = xstrdup(de->d_name)) == NULL) goto fail;
+    ++*n;
+  }
+  if (errno != 0) goto fail;
+  closedir(d);
+  if (v == NULL && (v = malloc(sizeof *v)) == NULL) return NULL;
+  qsort(v, *n, sizeof *v, name_cmp);
+  return v;
+fail:
+  e = errno ? errno : ENOMEM;
+  for (i = 0; i < *n; i++) free(v[i]);
+  free(v);
+  closedir(d);
+  errno = e;
+  return NULL;
+}
+
+static void free_names(char **v, size_t n) {
+  size_t i;
+  for (i = 0; i < n; i++) free(v[i]);
+  free(v);
+}
+
+/* Removes name (a file or a folder tree, symlinks not followed) from the
+ * folder dirfd. */
+static int remove_at(int dirfd, const char *name) {
+  char **v;
+  size_t n, i;
+  int fd, rc = 0;
+  if (unlinkat(dirfd, name, 0) == 0 || errno == ENOENT) return 0;
+  if (errno != EISDIR && errno != EPERM) return -1;
+  fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) return -1;
+  v = read_names(fd, &n);
+  if (v == NULL) rc = -1;
+  for (i = 0; rc == 0 && i < n; i++) rc = remove_at(fd, v[i]);
+  if (v) free_names(v, n);
+  close(fd);
+  if (rc == 0) rc = unlinkat(dirfd, name, AT_REMOVEDIR);
+  return rc;
+}
+
+/* Moves the tree in folder src into folder dst, merging folders that exist
+ * in both; an existing file is replaced (rename: never written through).
+ * With check set, moves nothing and only refuses what the move would meet:
+ * a symlink or a non-folder where a folder goes, a folder or a symlink where
+ * a file goes. rel (capacity ZIP_RELSZ) holds the path under dst, for
+ * messages. */
+static int merge_tree(int src, int dst, char *rel, size_t rlen, int check) {
+  char **v;
+  size_t n, i;
+  int rc = 0;
+  v = read_names(src, &n);
+  if (v == NULL) return -1;
+  for (i = 0; rc == 0 && i < n; i++) {
+    const char *name = v[i];
+    struct stat ss, ds;
+    int have;
+    size_t nlen = strlen(name);
+    if (rlen + 1 + nlen >= ZIP_RELSZ) {
+      errno = ENAMETOOLONG;
+      rc = -1;
+      break;
+    }
+    if (rlen > 0) rel[rlen] = '/';
+    memcpy(rel + rlen + (rlen > 0), name, nlen + 1);
+    if (fstatat(src, name, &ss, AT_SYMLINK_NOFOLLOW) != 0) {
+      rc = -1;
+      break;
+    }
+    have = fstatat(dst, name, &ds, AT_SYMLINK_NOFOLLOW) == 0;
+    if (!have && errno != ENOENT) {
+      rc = -1;
+      break;
+    }
+    if (S_ISDIR(ss.st_mode) && have) {
+      int sfd, dfd;
+      if (!S_ISDIR(ds.st_mode)) {
+        errno = ENOTDIR;
+        rc = -1;
+        break;
+      }
+      sfd = openat(src, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      dfd = sfd < 0 ? -1 : openat(dst, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      rc = dfd < 0 ? -1 : merge_tree(sfd, dfd, rel, rlen + (rlen > 0) + nlen, check);
+      if (sfd >= 0) close(sfd);
+      if (dfd >= 0) close(dfd);
+      continue;
+    }
+    if (have && !S_ISDIR(ss.st_mode) && !S_ISREG(ds.st_mode)) {
+      errno = S_ISDIR(ds.st_mode) ? EISDIR : S_ISLNK(ds.st_mode) ? ELOOP : EEXIST;
+      rc = -1;
+      break;
+    }
+    if (!check && renameat(src, name, dst, name) != 0) rc = -1;
+  }
+  if (rc == 0) rel[rlen] = '\0';
+  {
+    int e = errno;
+    free_names(v, n);
+    errno = e;
+  }
+  return rc;
+}
+
+/* Extracts every entry of r into a fresh temporary folder inside dir
+ * (created if need be), then moves the tree into dir; err on failure. */
+static int extract_tree(LZipR *r, const char *path, const char *dir, char *err) {
   size_t i;
   char *name = NULL;
-  for (i = 0; i < r->nents; i++) {
-    const zcent *z = &r->ents[i];
-    const char *why = unsafe_name(z->name, z->namelen);
-    if (why) {
-      snprintf(err, ZIP_ERRSZ, "zip: %s: unsafe entry name '%.*s' (%s)", path, (int)z->namelen,
-               (const char *)z->name, why);
-      return -1;
-    }
-    if (z->flags & 1) {
-      snprintf(err, ZIP_ERRSZ, "zip: %s: %.*s: encrypted entries are not supported", path,
-               (int)z->namelen, (const char *)z->name);
-      return -1;
-    }
-    if (z->method != 0 && z->method != 8) {
-      snprintf(err, ZIP_ERRSZ, "zip: %s: %.*s: unsupported compression method %u", path,
-               (int)z->namelen, (const char *)z->name, z->method);
-      return -1;
-    }
-    if (ent_is_link(z)) {
-      snprintf(err, ZIP_ERRSZ, "zip: %s: %.*s: symlink entries are not supported", path,
-               (int)z->namelen, (const char *)z->name);
-      return -1;
-    }
-    if (z->method == 0 && z->csize != z->usize) {
-      snprintf(err, ZIP_ERRSZ, "zip: %s: %.*s: corrupt data", path, (int)z->namelen,
-               (const char *)z->name);
-      return -1;
-    }
-  }
-  name = xstrdup(dir);
-  if (name == NULL || mkdir_p(name) != 0) goto sysdir;
-  free(name);
-  name = NULL;
-  r->rootfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  r->outb = malloc(ZIP_CHUNK);
-  if (r->rootfd < 0 || r->outb == NULL) goto sysdir;
   for (i = 0; i < r->nents; i++) {
     const zcent *z = &r->ents[i];
     const char *last;
@@ -1280,23 +1521,111 @@ static int extract_all(LZipR *r, const char *path, const char *dir, char *err) {
   return 0;
 sysdir:
   snprintf(err, ZIP_ERRSZ, "zip: %s: %s", dir, strerror(errno ? errno : ENOMEM));
-  free(name);
   return -1;
 sysent:
-  snprintf(err, ZIP_ERRSZ, "zip: %s/%s: %s", dir, name, strerror(errno));
+  snprintf(err, ZIP_ERRSZ, "zip: %s: %s: %s", path, name, strerror(errno));
   free(name);
   return -1;
 }
 
-/* zip.extract(path, dir) -> true | nil, err. Refuses (before writing
- * anything) names that are absolute or have ".." segments; never follows a
+/* Checks r, extracts it into a temporary folder inside dir, moves the tree
+ * into dir; on failure removes the temporary folder and the folders it
+ * created for dir; err on failure. */
+static int extract_all(LZipR *r, const char *path, const char *dir, char *err) {
+  char *dcopy = NULL, *tmp = NULL, *rel = NULL;
+  const char *tname;
+  size_t made = 0;
+  int dfd = -1, rc = -1;
+  if (check_entries(r, path, err) != 0) return -1;
+  dcopy = xstrdup(dir);
+  tmp = malloc(strlen(dir) + sizeof "/" ZIP_TMP "XXXXXX");
+  rel = malloc(ZIP_RELSZ);
+  r->outb = malloc(ZIP_CHUNK);
+  if (dcopy == NULL || tmp == NULL || rel == NULL || r->outb == NULL) {
+    errno = ENOMEM;
+    goto sysdir;
+  }
+  if (mkdir_p(dcopy, &made) != 0) goto sysdir;
+  dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0) goto sysdir;
+  strcpy(tmp, dir);
+  strcat(tmp, "/" ZIP_TMP "XXXXXX");
+  if (mkdtemp(tmp) == NULL) {
+    tmp[0] = '\0';
+    goto sysdir;
+  }
+  tname = strrchr(tmp, '/') + 1;
+  r->rootfd = openat(dfd, tname, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (r->rootfd < 0) goto sysdir;
+  if (extract_tree(r, path, dir, err) != 0) goto out;
+  rel[0] = '\0';
+  if (merge_tree(r->rootfd, dfd, rel, 0, 1) != 0 || merge_tree(r->rootfd, dfd, rel, 0, 0) != 0) {
+    snprintf(err, ZIP_ERRSZ, "zip: %s/%s: %s", dir, rel, strerror(errno));
+    goto out;
+  }
+  rc = 0;
+  goto out;
+sysdir:
+  snprintf(err, ZIP_ERRSZ, "zip: %s: %s", dir, strerror(errno));
+out:
+  if (r->dirfd >= 0 && r->dirfd != r->rootfd) close(r->dirfd);
+  if (r->rootfd >= 0) close(r->rootfd);
+  r->dirfd = r->rootfd = -1;
+  if (tmp && tmp[0] != '\0' && dfd >= 0 && remove_at(dfd, strrchr(tmp, '/') + 1) != 0 && rc == 0) {
+    snprintf(err, ZIP_ERRSZ, "zip: %s: %s", tmp, strerror(errno));
+    rc = -1;
+  }
+  if (dfd >= 0) close(dfd);
+  if (rc != 0 && dcopy) rmdir_made(dcopy, made);
+  free(dcopy);
+  free(tmp);
+  free(rel);
+  return rc;
+}
+
+/* The extraction budget from an options table {max_total=} at idx. */
+static uint64_t opt_max_total(lua_State *L, int idx) {
+  lua_Integer n = 0;
+  if (lua_isnoneornil(L, idx)) return ZIP_MAX_TOTAL;
+  luaL_checktype(L, idx, LUA_TTABLE);
+  lua_pushnil(L);
+  while (lua_next(L, idx) != 0) {
+    if (lua_type(L, -2) != LUA_TSTRING || strcmp(lua_tostring(L, -2), "max_total") != 0) {
+      lua_pop(L, 1);
+      luaL_argerror(L, idx, lua_pushfstring(L, "unknown option '%s'", luaL_tolstring(L, -1, NULL)));
+    }
+    lua_pop(L, 1);
+  }
+  if (lua_getfield(L, idx, "max_total") == LUA_TNIL) {
+    lua_pop(L, 1);
+    return ZIP_MAX_TOTAL;
+  }
+  if (!lua_isinteger(L, -1) || (n = lua_tointeger(L, -1)) < 0)
+    luaL_argerror(L, idx, "max_total must be a non-negative integer (bytes)");
+  lua_pop(L, 1);
+  return (uint64_t)n;
+}
+
+/* zip.extract(path, dir [, {max_total = bytes}]) -> true | nil, err.
+ * Refuses, before writing anything: names that are absolute or have ".."
+ * segments (or nest deeper than ZIP_MAX_DEPTH folders), encrypted,
+ * symlink and unknown-method entries, entries whose local header + data
+ * overlap another's, and archives whose declared sizes add up to more than
+ * max_total (default ZIP_MAX_TOTAL, 512 MiB). While inflating, an entry may
+ * not grow past its declared size nor the archive past max_total, and each
+ * entry's CRC and size must match. Extracts into a temporary folder inside
+ * dir and moves the tree into dir only when every entry succeeded (merging
+ * with folders already there, replacing files); on any refusal dir is left
+ * as it was (and removed again if this call created it). Never follows a
  * symlink met under dir; applies each entry's permission bits. */
 static int zip_extract(lua_State *L) {
   const char *path = check_path(L, 1);
   const char *dir = check_path(L, 2);
+  uint64_t max_total = opt_max_total(L, 3);
   LZipR *r = new_reader(L);
   char err[ZIP_ERRSZ];
   int rc = read_central(r, path, err);
+  r->max_total = max_total;
   if (rc == 0) rc = extract_all(r, path, dir, err);
   reader_release(r); /* now, not at the next GC cycle */
   if (rc != 0) {

@@ -72,6 +72,55 @@ local function restamp(z, stamp)
   return table.concat(parts) .. z:sub(pos)
 end
 
+--- CRC-32 (IEEE) of s, bit by bit: fine for the few bytes the crafted
+-- archives hold.
+local function crc32(s)
+  local c = 0xFFFFFFFF
+  for i = 1, #s do
+    c = c ~ s:byte(i)
+    for _ = 1, 8 do c = (c >> 1) ~ ((c & 1) * 0xEDB88320) end
+  end
+  return c ~ 0xFFFFFFFF
+end
+
+--- A zip built byte by byte: locals = { {name=, data=} } (stored), written in
+-- order; centrals = { {name=, at=i} } points at local i, { {name=, data=,
+-- offset=n} } declares data and points at byte offset n.
+local function craft(locals, centrals)
+  local parts, offsets, pos = {}, {}, 0
+  for i, l in ipairs(locals) do
+    offsets[i] = pos
+    local h = string.pack("<I4I2I2I2I2I2I4I4I4I2I2", 0x04034b50, 10, 0, 0, 0, 33, crc32(l.data), #l.data,
+      #l.data, #l.name, 0) .. l.name .. l.data
+    parts[#parts + 1] = h
+    pos = pos + #h
+  end
+  local cd = {}
+  for _, c in ipairs(centrals) do
+    local l = c.data and { data = c.data } or locals[c.at]
+    cd[#cd + 1] = string.pack("<I4I2I2I2I2I2I2I4I4I4I2I2I2I2I2I4I4", 0x02014b50, (3 << 8) | 20, 10, 0, 0,
+      0, 33, crc32(l.data), #l.data, #l.data, #c.name, 0, 0, 0, 0, octal("100644") << 16,
+      c.offset or offsets[c.at]) .. c.name
+  end
+  local cdb = table.concat(cd)
+  return table.concat(parts) .. cdb .. string.pack("<I4I2I2I2I2I4I4I2", 0x06054b50, 0, 0, #cd, #cd, #cdb,
+    pos, 0)
+end
+
+--- Rewrites, in zip bytes z, the central record of entry name: the bytes at
+-- offset off (from the record's start) become rep.
+local function patch_central(z, name, off, rep)
+  local pos = 1
+  while true do
+    pos = assert(z:find("PK\1\2", pos, true), "no central record for " .. name)
+    local n = string.unpack("<I2", z, pos + 28)
+    if z:sub(pos + 46, pos + 45 + n) == name then
+      return z:sub(1, pos + off - 1) .. rep .. z:sub(pos + off + #rep)
+    end
+    pos = pos + 4
+  end
+end
+
 describe("host.zip #unit", function()
   local tmp, src
 
@@ -441,6 +490,170 @@ with zipfile.ZipFile(sys.argv[1], "w") as z:
       v, err = zip.list(tmp .. "/cut.zip")
       assert.is_nil(v)
       assert.equal("zip: " .. tmp .. "/cut.zip: corrupt central directory", err)
+    end)
+  end)
+
+  describe("safe extraction", function()
+    --- Asserts that extract(zpath, dir, opts) fails with exactly msg.
+    local function refused(msg, zpath, dir, opts)
+      local ok, err = zip.extract(zpath, dir, opts)
+      assert.is_nil(ok)
+      assert.equal(msg, err)
+    end
+
+    --- The names in tmp but src and the archives (*.zip): what extraction left.
+    local function left_in_tmp()
+      local names = {}
+      for _, n in ipairs(fs.list(tmp)) do
+        if n ~= "src" and not n:match("%.zip$") then names[#names + 1] = n end
+      end
+      return names
+    end
+
+    --- A target folder holding a file of its own: refusals must leave it as is.
+    local function own_target()
+      local d = tmp .. "/target"
+      assert(fs.mkdir_p(d .. "/pkg"))
+      assert(fs.write(d .. "/keep.txt", "mine"))
+      assert(fs.write(d .. "/pkg/old.py", "old"))
+      return d
+    end
+
+    local function assert_untouched(d)
+      assert.same({ "keep.txt", "pkg/old.py" }, fs.walk(d))
+      assert.same({ "keep.txt", "pkg" }, fs.list(d)) -- no temporary folder either
+      assert.equal("mine", fs.read(d .. "/keep.txt"))
+    end
+
+    --- Writes five 5000-byte deflated entries a.txt .. e.txt; returns the bytes.
+    local function five()
+      local w = zip.writer(tmp .. "/five.zip")
+      for _, n in ipairs({ "a", "b", "c", "d", "e" }) do w:add_data(n .. ".txt", tree.text(5000, n:byte())) end
+      assert(w:close())
+      return fs.read(tmp .. "/five.zip")
+    end
+
+    it("extracts a crafted archive whose entries do not overlap (the crafting is sound)", function()
+      assert(fs.write(tmp .. "/ok.zip", craft({ { name = "a", data = "hello" }, { name = "b", data = "world" } },
+        { { name = "a", at = 1 }, { name = "b", at = 2 } })))
+      local out, code = run("unzip -tq " .. util.shquote(tmp .. "/ok.zip"))
+      assert.equal(0, code, out)
+      assert.is_true(zip.extract(tmp .. "/ok.zip", tmp .. "/x"))
+      assert.same({ "a", "b" }, fs.walk(tmp .. "/x"))
+      assert.equal("world", fs.read(tmp .. "/x/b"))
+      assert.same({ "x" }, left_in_tmp())
+    end)
+
+    it("refuses two central records pointing at one local entry, before writing", function()
+      local z = tmp .. "/overlap.zip"
+      assert(fs.write(z, craft({ { name = "a", data = "hello" }, { name = "c", data = "other" } },
+        { { name = "a", at = 1 }, { name = "c", at = 2 }, { name = "b", at = 1 } })))
+      refused("zip: " .. z .. ": entries 'a' and 'b' overlap in the archive", z, tmp .. "/x/y")
+      assert.same({}, left_in_tmp())
+      local d = own_target()
+      refused("zip: " .. z .. ": entries 'a' and 'b' overlap in the archive", z, d)
+      assert_untouched(d)
+    end)
+
+    it("refuses a record pointing inside another entry's data", function()
+      -- "outer" stores 3 bytes then a whole local entry "inner"; a second
+      -- central record points at that embedded header (offset 30 + 5 + 3)
+      local inner = string.pack("<I4I2I2I2I2I2I4I4I4I2I2", 0x04034b50, 10, 0, 0, 0, 33, crc32("evil"), 4, 4, 5, 0)
+        .. "inner" .. "evil"
+      local z = tmp .. "/inside.zip"
+      assert(fs.write(z, craft({ { name = "outer", data = "pad" .. inner } },
+        { { name = "outer", at = 1 }, { name = "inner", data = "evil", offset = 38 } })))
+      refused("zip: " .. z .. ": entries 'outer' and 'inner' overlap in the archive", z, tmp .. "/x")
+      assert.same({}, left_in_tmp())
+    end)
+
+    it("refuses archives that declare more than the budget, before writing", function()
+      local w = zip.writer(tmp .. "/three.zip")
+      for i = 1, 3 do w:add_data("f" .. i, ("x"):rep(1000)) end
+      assert(w:close())
+      local z = tmp .. "/three.zip"
+      refused("zip: " .. z .. ": entries declare 3000 bytes in all, over the extraction budget of 2500 bytes",
+        z, tmp .. "/x", { max_total = 2500 })
+      assert.same({}, left_in_tmp())
+      assert.is_true(zip.extract(z, tmp .. "/x", { max_total = 3000 }))
+      assert.same({ "f1", "f2", "f3" }, fs.walk(tmp .. "/x"))
+      -- the default budget is 512 MiB: one entry declaring 600 MiB is refused
+      local big = patch_central(fs.read(z), "f2", 24, string.pack("<I4", 600 * 1024 * 1024))
+      assert(fs.write(tmp .. "/big.zip", big))
+      refused("zip: " .. tmp .. "/big.zip: entries declare 629147600 bytes in all, over the extraction budget of "
+        .. "536870912 bytes", tmp .. "/big.zip", tmp .. "/y")
+      assert.same({ "x" }, left_in_tmp())
+    end)
+
+    it("stops an entry that inflates past its declared size (a lying header)", function()
+      assert(zip.writer(tmp .. "/bomb.zip"):add_data("a.txt", "small"):add_data("big", ("a"):rep(1 << 20))
+        :close())
+      local z = tmp .. "/lie.zip"
+      local bytes = fs.read(tmp .. "/bomb.zip")
+      assert.is_true(#bytes < 4000)
+      assert(fs.write(z, patch_central(bytes, "big", 24, string.pack("<I4", 1000))))
+      refused("zip: " .. z .. ": big: inflates to more than its declared 1000 bytes", z, tmp .. "/x",
+        { max_total = 2000 })
+      assert.same({}, left_in_tmp())
+      local d = own_target()
+      refused("zip: " .. z .. ": big: inflates to more than its declared 1000 bytes", z, d)
+      assert_untouched(d)
+    end)
+
+    it("leaves nothing behind when the 3rd entry has a bad CRC", function()
+      local z = tmp .. "/crc.zip"
+      assert(fs.write(z, patch_central(five(), "c.txt", 16, "\0\0\0\0")))
+      refused("zip: " .. z .. ": c.txt: CRC or size mismatch", z, tmp .. "/new/deep")
+      assert.same({}, left_in_tmp())
+      local d = own_target()
+      refused("zip: " .. z .. ": c.txt: CRC or size mismatch", z, d)
+      assert_untouched(d)
+    end)
+
+    it("leaves nothing behind when the 3rd entry's deflate stream is corrupt", function()
+      local bytes = five()
+      local at = assert(bytes:find("PK\3\4", 1, true))
+      for _ = 1, 2 do at = assert(bytes:find("PK\3\4", at + 4, true)) end
+      local data = at + 30 + #"c.txt"
+      assert.equal("c.txt", bytes:sub(at + 30, data - 1))
+      for i = data, data + 20 do bytes = bytes:sub(1, i - 1) .. "\255" .. bytes:sub(i + 1) end
+      local z = tmp .. "/deflate.zip"
+      assert(fs.write(z, bytes))
+      refused("zip: " .. z .. ": c.txt: corrupt data", z, tmp .. "/x")
+      assert.same({}, left_in_tmp())
+      local d = own_target()
+      refused("zip: " .. z .. ": c.txt: corrupt data", z, d)
+      assert_untouched(d)
+    end)
+
+    it("merges into a folder that has files, replacing files, keeping the rest", function()
+      local d = own_target()
+      five()
+      assert(zip.writer(tmp .. "/pkg.zip"):add_data("pkg/new.py", "new"):add_data("keep.txt", "theirs"):close())
+      assert.is_true(zip.extract(tmp .. "/five.zip", d))
+      assert.is_true(zip.extract(tmp .. "/pkg.zip", d))
+      assert.same({ "a.txt", "b.txt", "c.txt", "d.txt", "e.txt", "keep.txt", "pkg/new.py", "pkg/old.py" },
+        fs.walk(d))
+      assert.equal("theirs", fs.read(d .. "/keep.txt"))
+      assert.equal(tree.text(5000, ("c"):byte()), fs.read(d .. "/c.txt"))
+      -- a file where the archive has a folder: refused, nothing moved
+      assert(fs.mkdir_p(tmp .. "/t2"))
+      assert(fs.write(tmp .. "/t2/pkg", "a file"))
+      refused("zip: " .. tmp .. "/t2/pkg: Not a directory", tmp .. "/pkg.zip", tmp .. "/t2")
+      assert.same({ "pkg" }, fs.list(tmp .. "/t2"))
+      -- a folder where the archive has a file
+      assert(fs.remove_tree(tmp .. "/t2/pkg"))
+      assert(fs.mkdir_p(tmp .. "/t2/keep.txt"))
+      refused("zip: " .. tmp .. "/t2/keep.txt: Is a directory", tmp .. "/pkg.zip", tmp .. "/t2")
+      assert.same({ "keep.txt" }, fs.list(tmp .. "/t2"))
+      assert.same({}, fs.list(tmp .. "/t2/keep.txt"))
+    end)
+
+    it("raises on a bad budget option", function()
+      assert.has_error(function() zip.extract(tmp .. "/a.zip", tmp .. "/x", { max_total = -1 }) end)
+      assert.has_error(function() zip.extract(tmp .. "/a.zip", tmp .. "/x", { max_total = 1.5 }) end)
+      assert.has_error(function() zip.extract(tmp .. "/a.zip", tmp .. "/x", { max = 1 }) end)
+      assert.has_error(function() zip.extract(tmp .. "/a.zip", tmp .. "/x", 10) end)
     end)
   end)
 
