@@ -14,7 +14,6 @@
 -- (the lake, pipelines, standalone stacks) goes through them.
 local json = require("host.json")
 local token = require("lake.token")
-local util = require("lake.util")
 
 local M = {}
 
@@ -63,6 +62,9 @@ local function sub_text(template)
   return text, complete
 end
 
+-- sub token -> { text, complete }; tokens never change once made
+local sub_cache = setmetatable({}, { __mode = "k" })
+
 --- The text of v as far as it is known before deploy.
 -- @param v string|number|boolean|token
 -- @return string known text, boolean complete (false: some part counted as empty or at its shortest)
@@ -80,7 +82,13 @@ function M.known_text(v)
     end
     return table.concat(out), complete
   elseif v.kind == "sub" and not (v.vars and next(v.vars)) then
-    return sub_text(v.template)
+    -- lake names and ARNs are measured again by every resource that holds them
+    local known = sub_cache[v]
+    if not known then
+      known = { sub_text(v.template) }
+      sub_cache[v] = known
+    end
+    return known[1], known[2]
   elseif v.kind == "ref" and type(v.target) == "string" and SHORTEST[v.target] then
     local s = SHORTEST[v.target]
     return s[1], s.exact == true
@@ -94,6 +102,29 @@ function M.known_text(v)
     return table.concat(out, v.sep), complete
   end
   return "", false
+end
+
+--- Length of known_text(v), without building it (definitions are large).
+-- @return integer bytes, boolean complete
+function M.known_length(v)
+  if type(v) == "string" then return #v, true end
+  if token.is(v) and v.kind == "concat" then
+    local n, complete = 0, true
+    for _, p in ipairs(v.parts) do
+      local m, c = M.known_length(p)
+      n = n + m
+      complete = complete and c
+    end
+    return n, complete
+  end
+  local text, complete = M.known_text(v)
+  return #text, complete
+end
+
+-- Length of s as a JSON string, quotes included.
+local function json_length(s)
+  if not s:find('[%c"\\\128-\255]') then return #s + 2 end
+  return #json.encode(s)
 end
 
 --- Bytes of a number, with thousands separators ("5,010").
@@ -122,7 +153,7 @@ function M.lambda_environment_size(vars)
     local text, c = M.known_text(v)
     complete = complete and c
     -- quotes, escapes: the JSON encoder's own text
-    n = n + #json.encode(k) + 1 + #json.encode(text)
+    n = n + json_length(k) + 1 + json_length(text)
     count = count + 1
   end
   if count > 1 then n = n + count - 1 end
@@ -146,8 +177,8 @@ end
 -- @return integer bytes, boolean complete, string property | nil
 function M.definition_size(props)
   if props.DefinitionString ~= nil then
-    local text, complete = M.known_text(props.DefinitionString)
-    return #text, complete, "DefinitionString"
+    local n, complete = M.known_length(props.DefinitionString)
+    return n, complete, "DefinitionString"
   end
   local def = props.Definition
   if type(def) == "table" and not token.is(def) then
@@ -181,9 +212,9 @@ function M.glue_arguments_size(props)
     if token.is(args) then
       complete = false
     elseif type(args) == "table" then
-      for _, k in ipairs(util.sorted_keys(args)) do
-        local text, c = M.known_text(args[k])
-        n = n + #tostring(k) + #text
+      for k, v in pairs(args) do -- a sum: the order does not matter
+        local m, c = M.known_length(v)
+        n = n + #tostring(k) + m
         complete = complete and c
         count = count + 1
       end
