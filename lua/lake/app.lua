@@ -258,7 +258,7 @@ local function prop_problems(kind, props, lake_stack)
   -- schema's length of the same property says less
   if kind.check then
     for _, e in ipairs(kind.check(props)) do
-      errs[#errs + 1] = e
+      errs[#errs + 1] = { path = e.path, msg = e.msg, whole = true }
       seen[e.path] = true
     end
   end
@@ -297,8 +297,8 @@ local function valid_id(id) return type(id) == "string" and id:match("^[A-Za-z0-
 -- @param id string logical id (letters and digits)
 -- @param props table CloudFormation properties (may hold tokens)
 -- @param opts table|nil { depends_on = {res...}, deletion_policy=, update_replace_policy=, tags = {K=V},
---   source = { file =, line =, key = } where its properties' problems are reported (a config file's key)
---   instead of the calling Lua line }
+--   source = { file =, line =, key = } where the kind's whole-resource problems (kind.check: sizes) are
+--   reported (a config file's key) instead of the calling Lua line }
 -- @return the resource
 function Stack:add(kind_name, id, props, opts)
   if props ~= nil and type(props) ~= "table" then
@@ -320,7 +320,8 @@ function Stack:add(kind_name, id, props, opts)
   props = props or {}
   opts = opts or {}
   for _, e in ipairs(prop_problems(kind, props, self.lake_stack)) do
-    resource_problem(self, id, e.path, ("%s (%s)"):format(e.msg, kind.type), 2, opts.source)
+    -- a size over several properties is the source's doing; a property's own problem is the code's
+    resource_problem(self, id, e.path, ("%s (%s)"):format(e.msg, kind.type), 2, e.whole and opts.source or nil)
   end
   local r = setmetatable({
     stack = self, logical_id = id, kind = kind, props = props, depends = {},
