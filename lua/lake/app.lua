@@ -45,6 +45,7 @@ end
 -- or its snake name ("sqs_queue"), cached.
 -- @return kind { name = snake name, type =, attributes =, tags = "list"|"map"|nil,
 --   name_property =, name_max =, schema = the module's own checks (lake.types) | nil,
+--   check = the module's whole-resource check, check(props) -> { { path =, msg = } } | nil,
 --   generated = true when AWS's schema checks it } | nil, message
 function M.kind(name)
   local kind = kinds[name]
@@ -70,6 +71,7 @@ function M.kind(name)
     name_property = mod and mod.name_property, name_max = mod and mod.name_max,
     attributes = (mod and mod.attributes) or (data and data.attributes) or {},
     fields = mod and mod.fields,
+    check = mod and mod.check,
     schema = mod and (mod.schema or (mod.fields and types.object(mod.fields))),
   }
   kinds[name] = kind
@@ -204,10 +206,16 @@ local function user_frame(level)
   return first or {}
 end
 
--- Records a problem of a resource, where the user's code made it.
-local function resource_problem(stack, id, path, msg, level)
-  local at = user_frame(level + 1)
+-- Records a problem of a resource, where the user's code made it, or at
+-- source { file =, line =, key = } when the resource was made from a
+-- config file (a pipeline's config.yml): the resource then follows the message.
+local function resource_problem(stack, id, path, msg, level, source)
   local key = stack.name .. " " .. tostring(id) .. (path ~= "" and ("." .. path) or "")
+  if source then
+    stack.app:problem(source.file, source.line, source.key, ("%s [%s]"):format(msg, key))
+    return
+  end
+  local at = user_frame(level + 1)
   stack.app:problem(at.file, at.line, key, msg)
 end
 
@@ -246,6 +254,14 @@ end
 -- (spec/lake/own_resources_spec.lua), and a 100-pipeline lake spares 12 ms.
 local function prop_problems(kind, props, lake_stack)
   local errs, seen = {}, {}
+  -- what no single field says: sizes over several (lake.limits); the
+  -- schema's length of the same property says less
+  if kind.check then
+    for _, e in ipairs(kind.check(props)) do
+      errs[#errs + 1] = { path = e.path, msg = e.msg, whole = true }
+      seen[e.path] = true
+    end
+  end
   if kind.schema then
     local own = {}
     types.check_fields(kind.schema, props, "", own)
@@ -280,7 +296,9 @@ local function valid_id(id) return type(id) == "string" and id:match("^[A-Za-z0-
 -- @param kind_name string a CloudFormation type ("AWS::SQS::Queue") or its snake name ("sqs_queue")
 -- @param id string logical id (letters and digits)
 -- @param props table CloudFormation properties (may hold tokens)
--- @param opts table|nil { depends_on = {res...}, deletion_policy=, update_replace_policy=, tags = {K=V} }
+-- @param opts table|nil { depends_on = {res...}, deletion_policy=, update_replace_policy=, tags = {K=V},
+--   source = { file =, line =, key = } where the kind's whole-resource problems (kind.check: sizes) are
+--   reported (a config file's key) instead of the calling Lua line }
 -- @return the resource
 function Stack:add(kind_name, id, props, opts)
   if props ~= nil and type(props) ~= "table" then
@@ -300,10 +318,11 @@ function Stack:add(kind_name, id, props, opts)
     return detached(self, id, kind, props)
   end
   props = props or {}
-  for _, e in ipairs(prop_problems(kind, props, self.lake_stack)) do
-    resource_problem(self, id, e.path, ("%s (%s)"):format(e.msg, kind.type), 2)
-  end
   opts = opts or {}
+  for _, e in ipairs(prop_problems(kind, props, self.lake_stack)) do
+    -- a size over several properties is the source's doing; a property's own problem is the code's
+    resource_problem(self, id, e.path, ("%s (%s)"):format(e.msg, kind.type), 2, e.whole and opts.source or nil)
+  end
   local r = setmetatable({
     stack = self, logical_id = id, kind = kind, props = props, depends = {},
     deletion_policy = opts.deletion_policy, update_replace_policy = opts.update_replace_policy,

@@ -73,7 +73,8 @@ end
 -- @param stack Stack
 -- @param id string logical id prefix (<id>Function, <id>LogGroup)
 -- @param spec table { name = function name, role = role resource, timeout =, memory =, description =,
---   asset = lake.assets.lambda's, env = { K = V }, vpc_config = { SubnetIds =, SecurityGroupIds = } | nil }
+--   asset = lake.assets.lambda's, env = { K = V }, vpc_config = { SubnetIds =, SecurityGroupIds = } | nil,
+--   source = { file =, line =, key = } | nil: where the function's problems are reported (Stack:add) }
 -- @return function resource, log group resource
 function M.lambda(stack, id, spec)
   local group = stack:add("logs_log_group", id .. "LogGroup", {
@@ -89,7 +90,7 @@ function M.lambda(stack, id, spec)
     LoggingConfig = { LogGroup = group:ref(), LogFormat = "Text" },
     VpcConfig = spec.vpc_config,
   }
-  return stack:add("lambda_function", id .. "Function", props), group
+  return stack:add("lambda_function", id .. "Function", props, { source = spec.source }), group
 end
 
 return M

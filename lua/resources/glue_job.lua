@@ -1,6 +1,7 @@
 --- AWS::Glue::Job
 -- https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-resource-glue-job.html
 -- Tags is a JSON map here (not the usual Key/Value list).
+local limits = require("lake.limits")
 local t = require("lake.types")
 
 local glue_job = { type = "AWS::Glue::Job", tags = "map", name_property = "Name", name_max = 255 }
@@ -34,5 +35,8 @@ glue_job.fields = {
 
 -- Ref returns the job name; CloudFormation has no GetAtt for jobs.
 glue_job.attributes = {}
+
+-- DefaultArguments and NonOverridableArguments: at most 260 KB in all (lake.limits).
+glue_job.check = limits.check(limits.glue_arguments_problem)
 
 return glue_job

@@ -1,5 +1,6 @@
 --- AWS::Lambda::Function
 -- https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-resource-lambda-function.html
+local limits = require("lake.limits")
 local t = require("lake.types")
 
 local lambda_function = { type = "AWS::Lambda::Function", tags = "list",
@@ -42,5 +43,8 @@ lambda_function.fields = {
 }
 
 lambda_function.attributes = { "Arn" }
+
+-- Environment: at most 4 KB in all (lake.limits).
+lambda_function.check = limits.check(limits.lambda_environment_problem)
 
 return lambda_function

@@ -2,6 +2,7 @@
 -- https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-resource-stepfunctions-statemachine.html
 -- Pipelines give DefinitionString (JSON text, a token when ARNs are inlined):
 -- moto's CloudFormation reads only that property.
+local limits = require("lake.limits")
 local t = require("lake.types")
 
 local stepfunctions_state_machine = { type = "AWS::StepFunctions::StateMachine", tags = "list",
@@ -33,5 +34,8 @@ stepfunctions_state_machine.fields = {
 }
 
 stepfunctions_state_machine.attributes = { "Arn", "Name", "StateMachineRevisionId" }
+
+-- The definition: at most 1 MB (lake.limits).
+stepfunctions_state_machine.check = limits.check(limits.definition_problem)
 
 return stepfunctions_state_machine

@@ -327,9 +327,12 @@ function M.validate(value, marks, ctx)
   if layers ~= nil then check_layers(ck, layers, line("layers"), cfg) end
   if value.triggers ~= nil then cfg.triggers = check_triggers(ck, value.triggers, line("triggers")) end
   if value.tags ~= nil then cfg.tags = check_tags(ck, value.tags, line("tags")) end
-  if value.contract ~= nil then cfg.contract = check_contract(ck, value.contract, line("contract")) end
+  if value.contract ~= nil then
+    cfg.contract, cfg.contract_line = check_contract(ck, value.contract, line("contract")), line("contract")
+  end
 
   local declared = ck:required(value, "steps", "", 1)
+  cfg.steps_line = line("steps")
   if declared ~= nil and ck:expect(declared, "mapping", line("steps"), "steps") then
     local step_names = {}
     for k in pairs(declared) do

@@ -237,12 +237,12 @@ end
 -- VPC when it has one.
 -- @param id string logical id prefix (<id>Function, <id>LogGroup)
 -- @param spec table { name =, role = role resource, timeout =, memory =, description =,
---   asset = assets.lambda's, env = { K = V } }
+--   asset = assets.lambda's, env = { K = V }, source = the config.yml key its problems concern | nil }
 -- @return function resource, log group resource
 function Pipeline:lambda_function(id, spec)
   return functions.lambda(self.stack, id, { name = spec.name, role = spec.role, timeout = spec.timeout,
     memory = spec.memory, description = spec.description, asset = spec.asset, env = spec.env,
-    vpc_config = self.vpc_config })
+    vpc_config = self.vpc_config, source = spec.source })
 end
 
 --- Lets the state machine's role do actions on resources: added to the
@@ -350,7 +350,7 @@ local function fill(p)
   p.state_machine = stack:add("stepfunctions_state_machine", "StateMachine", {
     StateMachineName = n.state_machine, StateMachineType = "STANDARD",
     RoleArn = sm_role:arn(), DefinitionString = state_machine.encode(def),
-  })
+  }, { source = { file = cfg.file, line = cfg.steps_line, key = "steps" } })
   p.definition = def
   stack:attach("." .. n.state_machine .. ".mmd", diagram.mermaid(cfg, def, order,
     ("pipeline %s, from %s"):format(cfg.name, cfg.file)))

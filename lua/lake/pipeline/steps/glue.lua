@@ -176,7 +176,10 @@ function M.resources(p, list)
     else
       props.WorkerType, props.NumberOfWorkers = s.worker_type, s.worker_count
     end
-    p.stack:add("glue_job", "Step" .. util.pascal(s.name) .. "Job", props)
+    -- the arguments' size (lake.limits) is mostly the contract's doing
+    local source = #cfg.contract > 0 and { file = cfg.file, line = cfg.contract_line, key = "contract" }
+      or { file = cfg.file, line = s.line, key = s.key }
+    p.stack:add("glue_job", "Step" .. util.pascal(s.name) .. "Job", props, { source = source })
     p.refs[s.name] = { job_name = name }
     job_arns[i] = names.arn("glue", "job/" .. name, p.env)
   end

@@ -58,6 +58,7 @@ function M.check(ck, props, step)
   end
   step.environment = {}
   local env = props.environment
+  step.environment_line = env ~= nil and ck:line_of(props, "environment", line) or nil
   if env ~= nil and ck:expect(env, "mapping", ck:line_of(props, "environment", line), key .. ".environment") then
     for _, k in ipairs(util.sorted_keys(env)) do
       local ek, el = key .. ".environment." .. tostring(k), ck:line_of(env, k, line)
@@ -109,6 +110,9 @@ function M.resources(p, list)
       asset = assets.lambda(p.app, cfg.name .. "/" .. s.module, p:module(s)),
       env = util.merge(s.environment, p.base_env, { ORIGIN_BUCKET = p.origin.name, TARGET_BUCKET = p.target.name,
         DATABASE = p.target.database }),
+      -- its size (lake.limits) is the environment's doing
+      source = { file = cfg.file, line = s.environment_line or s.line,
+        key = s.environment_line and (s.key .. ".properties.environment") or s.key },
     })
     arns[i] = names.arn("lambda", "function:" .. fn_names[i], p.env)
     p.refs[s.name] = { function_arn = arns[i] }
