@@ -14,18 +14,15 @@ forwards the first request of that query-protocol action, then stops answering
 every later request (an endpoint gone silent mid-deploy). Counts go to STATS_FILE as JSON
 on every request. Killed by the spec when done; exits by itself after 600 s.
 """
-import http.client
-import http.server
 import json
-import random
-import socketserver
-import sys
 import os
+import random
+import sys
 import threading
 import time
-import urllib.parse
 
-UPSTREAM = urllib.parse.urlsplit(sys.argv[1])
+import loopproxy
+
 RATE = float(sys.argv[2])
 RNG = random.Random(int(sys.argv[3]))
 STATS_FILE = sys.argv[4] if len(sys.argv) > 4 else None
@@ -51,86 +48,47 @@ def save():
         os.replace(STATS_FILE + ".tmp", STATS_FILE)
 
 
-class Handler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, *args):
-        pass
-
-    def handle_any(self):
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
-        if SILENT.is_set():
-            with LOCK:
-                STATS["requests"] += 1
-                STATS["unanswered"] = STATS.get("unanswered", 0) + 1
-                save()
-            time.sleep(600)
-            return
-        if HANG_AFTER and (b"Action=" + HANG_AFTER + b"&") in body + b"&":
-            SILENT.set()
+def first(handler, body):
+    if SILENT.is_set():
         with LOCK:
             STATS["requests"] += 1
-            fault = None
-            if RNG.random() < RATE:
-                fault = RNG.choice(["500", "503", "throttle", "drop"])
-                STATS[fault] += 1
-            else:
-                STATS["forwarded"] += 1
+            STATS["unanswered"] = STATS.get("unanswered", 0) + 1
             save()
-        is_query = self.headers.get("Content-Type", "").startswith("application/x-www-form-urlencoded")
-        if fault == "drop":
-            self.close_connection = True
-            self.connection.shutdown(2)
-            return
-        if fault is not None:
-            if fault == "throttle":
-                status, payload = (400, QUERY_THROTTLE) if is_query else (503, S3_SLOWDOWN)
-            else:
-                status, payload = int(fault), INTERNAL
-            self.send_response(status)
-            self.send_header("Content-Type", "text/xml")
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            if self.command != "HEAD":
-                self.wfile.write(payload)
-            return
-        if DELAY:
-            time.sleep(DELAY)
-        conn = http.client.HTTPConnection(UPSTREAM.hostname, UPSTREAM.port, timeout=120)
-        conn.putrequest(self.command, self.path, skip_host=True, skip_accept_encoding=True)
-        for k, v in self.headers.items():
-            conn.putheader(k, v)
-        conn.endheaders(body)
-        resp = conn.getresponse()
-        data = resp.read()
-        self.send_response(resp.status)
-        for k, v in resp.getheaders():
-            if k.lower() in ("transfer-encoding", "connection", "content-length"):
-                continue
-            self.send_header(k, v)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(data)
-        conn.close()
-
-    do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = do_PATCH = handle_any
-
-
-class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
-
-def main():
-    srv = Server(("127.0.0.1", 0), Handler)
-    print("PORT %d" % srv.server_address[1], flush=True)
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    # the spec kills the process group when done; never outlive it by much
-    threading.Event().wait(600)
-    srv.shutdown()
+        time.sleep(600)
+        return True
+    if HANG_AFTER and (b"Action=" + HANG_AFTER + b"&") in body + b"&":
+        SILENT.set()
+    with LOCK:
+        STATS["requests"] += 1
+        fault = None
+        if RNG.random() < RATE:
+            fault = RNG.choice(["500", "503", "throttle", "drop"])
+            STATS[fault] += 1
+        else:
+            STATS["forwarded"] += 1
+        save()
+    is_query = handler.headers.get("Content-Type", "").startswith("application/x-www-form-urlencoded")
+    if fault == "drop":
+        handler.close_connection = True
+        handler.connection.shutdown(2)
+        return True
+    if fault is not None:
+        if fault == "throttle":
+            status, payload = (400, QUERY_THROTTLE) if is_query else (503, S3_SLOWDOWN)
+        else:
+            status, payload = int(fault), INTERNAL
+        handler.send_response(status)
+        handler.send_header("Content-Type", "text/xml")
+        handler.send_header("Content-Length", str(len(payload)))
+        handler.end_headers()
+        if handler.command != "HEAD":
+            handler.wfile.write(payload)
+        return True
+    if DELAY:
+        time.sleep(DELAY)
+    return False
 
 
 if __name__ == "__main__":
-    main()
+    # the spec kills the process group when done; never outlive it by much
+    loopproxy.serve(sys.argv[1], first)
