@@ -41,6 +41,8 @@ lake.DatalakeBuilder {
   -- per bucket; a pipeline's config.yml names its domain.
   lake_domains = { "example" },
   enable_vpc = false,
+  -- Every bucket is versioned; replaced versions are kept this many days:
+  -- noncurrent_version_days = 30,
   -- Who hears of failed pipeline runs:
   -- sns_subscriptions = { { protocol = "email", endpoint = "someone@example.com" } },
   -- Every pipelines/<name>/config.yml is a pipeline (lakehost app.lua new pipeline NAME --domain example).

@@ -40,11 +40,15 @@ Builder.__name, BucketSet.__name = "lake.DatalakeBuilder", "lake.BucketSet"
 
 --- Options of DatalakeBuilder{...}, in documentation order.
 M.OPTIONS = { "scope", "lake_name", "region", "account_id", "env", "lake_domains", "enable_vpc",
-  "vpc_cidr", "sns_subscriptions", "pipelines_path", "standalone", "tags" }
+  "vpc_cidr", "sns_subscriptions", "pipelines_path", "standalone", "tags", "noncurrent_version_days" }
 local OPTION_SET = {}
 for _, o in ipairs(M.OPTIONS) do OPTION_SET[o] = true end
 
 M.DEFAULT_VPC_CIDR = "192.168.228.0/22"
+-- Every layer's bucket is versioned (a pipeline role that may overwrite or
+-- delete trusted or service data must not be able to lose it); versions a
+-- newer one replaced are kept this many days, then expire.
+M.DEFAULT_NONCURRENT_VERSION_DAYS = 30
 M.PROTOCOLS = { "email", "sms", "sqs", "lambda", "http", "https" }
 M.CRAWLER_SCHEDULE = "cron(0 0 * * ? *)"
 -- Interface endpoints of the VPC (the s3 one is a gateway endpoint).
@@ -270,6 +274,18 @@ local function validate(app, opts, where)
     end
   end
 
+  -- versions kept
+  v.noncurrent_version_days = M.DEFAULT_NONCURRENT_VERSION_DAYS
+  local days = opts.noncurrent_version_days
+  if days ~= nil then
+    if math.type(days) ~= "integer" or days < 1 or days > 3650 then
+      problem("noncurrent_version_days", "expected a whole number of days from 1 to 3650, got %s",
+        type(days) == "number" and tostring(days) or describe(days))
+    else
+      v.noncurrent_version_days = days
+    end
+  end
+
   -- VPC
   if opts.enable_vpc ~= nil and type(opts.enable_vpc) ~= "boolean" then
     problem("enable_vpc", "expected true or false, got %s", describe(opts.enable_vpc))
@@ -456,11 +472,14 @@ local function build_storage(lake)
       -- Pipelines watch buckets through EventBridge rules, so several can
       -- share a bucket without overwriting each other's notifications.
       NotificationConfiguration = { EventBridgeConfiguration = { EventBridgeEnabled = true } },
-      LifecycleConfiguration = { Rules = { {
-        Id = "AbortIncompleteUploads", Status = "Enabled",
-        AbortIncompleteMultipartUpload = { DaysAfterInitiation = 7 } } } },
+      VersioningConfiguration = { Status = "Enabled" },
+      LifecycleConfiguration = { Rules = {
+        { Id = "AbortIncompleteUploads", Status = "Enabled",
+          AbortIncompleteMultipartUpload = { DaysAfterInitiation = 7 } },
+        { Id = "ExpireNoncurrentVersions", Status = "Enabled",
+          NoncurrentVersionExpiration = { NoncurrentDays = lake.noncurrent_version_days } },
+      } },
     }
-    if b.layer == "raw" then props.VersioningConfiguration = { Status = "Enabled" } end
     local bucket = stack:add("s3_bucket", id, props,
       { deletion_policy = "Retain", update_replace_policy = "Retain" })
     stack:add("s3_bucket_policy", id .. "Policy", {
@@ -661,7 +680,8 @@ end
 -- @param opts table { scope = App, lake_name =, region =, account_id =, env = stage,
 --   lake_domains = {..}, enable_vpc =, vpc_cidr =, sns_subscriptions = { {protocol=, endpoint=} },
 --   pipelines_path =, standalone = { paths } (default every standalone/*.lua of app.root, in name
---   order; {} for none), tags = {K=V} }
+--   order; {} for none), tags = {K=V}, noncurrent_version_days = 30 (every bucket is versioned;
+--   replaced versions expire after this many days) }
 -- @param with table { loader = { pipelines = function(root, path) -> lake.load.pipelines's,
 --   standalone_files = function(root) -> lake.load.standalone_files's,
 --   scripts = function(paths, root) -> lake.load.scripts's }, dsl = the table scripts see as `lake` }
@@ -693,7 +713,7 @@ function Builder:build()
   local env = { region = v.region, account = v.account, stage = v.stage }
   local lake = {
     app = app, name = v.lake_name, stage = v.stage, region = v.region, account = v.account, env = env,
-    domains = util.copy(v.domains), tags = util.copy(v.tags),
+    domains = util.copy(v.domains), tags = util.copy(v.tags), noncurrent_version_days = v.noncurrent_version_days,
     sns_topic = { name = names.topic(v.lake_name, v.stage) },
     pipelines = {}, pipelines_path = v.pipelines_path,
   }

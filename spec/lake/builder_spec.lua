@@ -84,11 +84,12 @@ describe("lake.builder stacks #unit", function()
       assert.same({ EventBridgeConfiguration = { EventBridgeEnabled = true } }, p.NotificationConfiguration)
       assert.equal("Retain", r.DeletionPolicy)
       assert.equal("Retain", r.UpdateReplacePolicy)
-      if id:match("Raw") then
-        assert.same({ Status = "Enabled" }, p.VersioningConfiguration)
-      else
-        assert.is_nil(p.VersioningConfiguration)
-      end
+      -- every layer is versioned, replaced versions expire (30 days by default)
+      assert.same({ Status = "Enabled" }, p.VersioningConfiguration)
+      assert.same({ Rules = {
+        { Id = "AbortIncompleteUploads", Status = "Enabled", AbortIncompleteMultipartUpload = { DaysAfterInitiation = 7 } },
+        { Id = "ExpireNoncurrentVersions", Status = "Enabled", NoncurrentVersionExpiration = { NoncurrentDays = 30 } },
+      } }, p.LifecycleConfiguration)
       local policy = tpl.Resources[id .. "Policy"].Properties
       assert.same({ Ref = id }, policy.Bucket)
       assert.same({
@@ -376,6 +377,21 @@ describe("lake.builder options #unit", function()
     assert.same({ "app.lua: lake_domain: unknown option (did you mean 'lake_domains'?)",
       "app.lua: lake_domains: is required" },
       problems({ lake_name = "L", lake_domain = { "example" } }))
+  end)
+
+  it("keeps replaced versions noncurrent_version_days days, checked", function()
+    local tpl = template((build({ noncurrent_version_days = 90 })).storage_stack)
+    local ids = of_type(tpl, "AWS::S3::Bucket")
+    assert.equal(3, #ids)
+    for _, id in ipairs(ids) do
+      assert.equal(90, tpl.Resources[id].Properties.LifecycleConfiguration.Rules[2].NoncurrentVersionExpiration
+        .NoncurrentDays)
+    end
+    for _, bad in ipairs({ 0, 3651, 1.5, "30" }) do
+      assert.same({ ("app.lua: noncurrent_version_days: expected a whole number of days from 1 to 3650, got %s")
+        :format(type(bad) == "string" and "'30'" or tostring(bad)) },
+        problems({ lake_name = "L", lake_domains = { "a" }, noncurrent_version_days = bad }))
+    end
   end)
 
   it("checks lake_name", function()
