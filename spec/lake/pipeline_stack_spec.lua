@@ -62,7 +62,8 @@ describe("pipeline stack #unit", function()
     assert.same({ "CatchFunction", "CatchLogGroup", "CatchRole", "EventTrigger2Permission", "EventTrigger2Rule",
       "GlueStepsRole", "LambdaStepsRole", "S3Trigger1Permission", "S3Trigger1Rule", "StateMachine",
       "StateMachineRole", "StepAddToDatabaseFunction", "StepAddToDatabaseLogGroup", "StepProcessType1Job",
-      "StepProcessType2Job", "StepRouteFileFunction", "StepRouteFileLogGroup", "TriggerFunction",
+      "StepProcessType2Job", "StepRouteFileFunction", "StepRouteFileLogGroup", "TriggerDeadLetterAlarm",
+      "TriggerDeadLetterQueue", "TriggerDeadLetterQueuePolicy", "TriggerFunction",
       "TriggerLogGroup", "TriggerRole" }, lutil.sorted_keys(tpl.Resources))
   end)
 
@@ -211,13 +212,33 @@ describe("pipeline stack #unit", function()
     assert.same({ source = { "aws.s3" }, ["detail-type"] = { "Object Created" }, detail = {
       bucket = { name = { { ["Fn::Sub"] = "example-raw-${AWS::Region}-${AWS::AccountId}-dev" } } },
       object = { key = { { wildcard = "example/*.json" } } } } }, rule.EventPattern)
-    assert.same({ { Id = "trigger", Arn = { ["Fn::GetAtt"] = { "TriggerFunction", "Arn" } } } }, rule.Targets)
+    -- retried for a day, then kept in the pipeline's dead-letter queue, never dropped
+    assert.same({ { Id = "trigger", Arn = { ["Fn::GetAtt"] = { "TriggerFunction", "Arn" } },
+      RetryPolicy = { MaximumRetryAttempts = 185, MaximumEventAgeInSeconds = 86400 },
+      DeadLetterConfig = { Arn = { ["Fn::GetAtt"] = { "TriggerDeadLetterQueue", "Arn" } } } } }, rule.Targets)
     local perm = props(tpl, "S3Trigger1Permission")
     assert.same({ Action = "lambda:InvokeFunction", FunctionName = { Ref = "TriggerFunction" },
       Principal = "events.amazonaws.com", SourceArn = { ["Fn::GetAtt"] = { "S3Trigger1Rule", "Arn" } } }, perm)
     for _, r in pairs(tpl.Resources) do
       assert.is_true(r.Type ~= "AWS::S3::Bucket" and r.Type ~= "Custom::S3BucketNotifications")
     end
+  end)
+
+  it("lets only its rules send to its dead-letter queue, and raises an alarm on the error topic when one does", function()
+    local q = props(tpl, "TriggerDeadLetterQueue")
+    assert.same({ "pipeline-example-trigger-dev-dlq", 1209600, true },
+      { q.QueueName, q.MessageRetentionPeriod, q.SqsManagedSseEnabled })
+    local st = props(tpl, "TriggerDeadLetterQueuePolicy").PolicyDocument.Statement[1]
+    assert.same({ Service = "events.amazonaws.com" }, st.Principal)
+    assert.equal("sqs:SendMessage", st.Action)
+    assert.same({ { ["Fn::GetAtt"] = { "S3Trigger1Rule", "Arn" } }, { ["Fn::GetAtt"] = { "EventTrigger2Rule", "Arn" } } },
+      st.Condition.ArnEquals["aws:SourceArn"])
+    local alarm = props(tpl, "TriggerDeadLetterAlarm")
+    assert.same({ { Name = "QueueName", Value = "pipeline-example-trigger-dev-dlq" } }, alarm.Dimensions)
+    assert.equal("GreaterThanThreshold", alarm.ComparisonOperator)
+    assert.equal(0, alarm.Threshold)
+    assert.same({ { ["Fn::Sub"] = "arn:${AWS::Partition}:sns:${AWS::Region}:${AWS::AccountId}:example-lake-errors-dev" } },
+      alarm.AlarmActions)
   end)
 
   it("matches custom events by source and detail-type", function()

@@ -358,6 +358,14 @@ local function fill(p)
   -- Triggers: one EventBridge rule each, on the default bus. The storage
   -- stack turns EventBridge notifications on for every bucket, so any number
   -- of pipelines can watch one bucket without touching its configuration.
+  -- An event EventBridge cannot deliver to the trigger (after retrying for
+  -- a day) lands in the pipeline's dead-letter queue instead of being
+  -- dropped, and the first one there raises an alarm on the error topic.
+  local dlq_name = n.trigger_fn .. "-dlq" -- (function names stop at 64, queue names at 80)
+  local dlq = stack:add("AWS::SQS::Queue", "TriggerDeadLetterQueue", {
+    QueueName = dlq_name, MessageRetentionPeriod = 1209600, SqsManagedSseEnabled = true,
+  })
+  local rule_arns = {}
   for _, t in ipairs(cfg.triggers) do
     local id = (t.kind == "s3" and "S3Trigger" or "EventTrigger") .. t.index
     local pattern
@@ -370,13 +378,32 @@ local function fill(p)
     local rule = stack:add("events_rule", id .. "Rule", {
       Name = n.rule[t.index], State = "ENABLED", EventPattern = pattern,
       Description = ("Trigger %d of pipeline %s (%s)"):format(t.index, cfg.name, t.kind),
-      Targets = { { Id = "trigger", Arn = trigger_fn:arn() } },
+      Targets = { { Id = "trigger", Arn = trigger_fn:arn(),
+        RetryPolicy = { MaximumRetryAttempts = 185, MaximumEventAgeInSeconds = 86400 },
+        DeadLetterConfig = { Arn = dlq:attr("Arn") } } },
     })
+    rule_arns[#rule_arns + 1] = rule:arn()
     stack:add("lambda_permission", id .. "Permission", {
       Action = "lambda:InvokeFunction", FunctionName = trigger_fn:ref(),
       Principal = "events.amazonaws.com", SourceArn = rule:arn(),
     })
   end
+  stack:add("AWS::SQS::QueuePolicy", "TriggerDeadLetterQueuePolicy", {
+    Queues = { dlq:ref() },
+    PolicyDocument = { Version = "2012-10-17", Statement = { {
+      Sid = "EventBridgeDeadLetters", Effect = "Allow", Principal = { Service = "events.amazonaws.com" },
+      Action = "sqs:SendMessage", Resource = dlq:attr("Arn"),
+      Condition = { ArnEquals = { ["aws:SourceArn"] = rule_arns } },
+    } } },
+  })
+  stack:add("AWS::CloudWatch::Alarm", "TriggerDeadLetterAlarm", {
+    AlarmDescription = ("Events for pipeline %s that EventBridge could not deliver to its trigger"):format(cfg.name),
+    Namespace = "AWS/SQS", MetricName = "ApproximateNumberOfMessagesVisible",
+    Dimensions = { { Name = "QueueName", Value = dlq_name } },
+    Statistic = "Maximum", Period = 300, EvaluationPeriods = 1, Threshold = 0,
+    ComparisonOperator = "GreaterThanThreshold", TreatMissingData = "notBreaching",
+    AlarmActions = { lake.sns_topic.arn },
+  })
 end
 
 --- Declares a pipeline's stack and adds its resources.
