@@ -361,6 +361,8 @@ local function fill(p)
   -- An event EventBridge cannot deliver to the trigger (after retrying for
   -- a day) lands in the pipeline's dead-letter queue instead of being
   -- dropped, and the first one there raises an alarm on the error topic.
+  -- (a pipeline without triggers, started by hand, has none)
+  if #cfg.triggers == 0 then return end
   local dlq_name = n.trigger_fn .. "-dlq" -- (function names stop at 64, queue names at 80)
   local dlq = stack:add("AWS::SQS::Queue", "TriggerDeadLetterQueue", {
     QueueName = dlq_name, MessageRetentionPeriod = 1209600, SqsManagedSseEnabled = true,
