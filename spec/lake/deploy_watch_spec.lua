@@ -141,13 +141,6 @@ end)
 local SMALL = "spec/fixtures/apps/small/app.lua"
 local STACKS = { "small-storage-stack-dev", "small-shared-stack-dev" }
 
-local function with_env(server, extra)
-  local env = {}
-  for k, v in pairs(server.env) do env[k] = v end
-  for k, v in pairs(extra or {}) do env[k] = v end
-  return env
-end
-
 local function start_proxy(server, env)
   local proc = require("host.proc")
   local proxy = assert(proc.spawn { argv = { "python3", "spec/support/faultproxy.py", server.url, "0", "1" },
@@ -156,7 +149,7 @@ local function start_proxy(server, env)
 end
 
 local function assert_converged(server, out)
-  local _, err, code = util.lakehost({ SMALL, "deploy", "--from", out }, { env = with_env(server) })
+  local _, err, code = util.lakehost({ SMALL, "deploy", "--from", out }, { env = server.env_with() })
   assert.equal(0, code, err)
   local cfn = require("lake.aws.cloudformation")
   for _, name in ipairs(STACKS) do
@@ -173,9 +166,9 @@ describe("a deploy left running #integration", function()
   before_each(function()
     server = moto.start()
     out = util.tmpdir("lakehost-watch-spec-")
-    local _, err, code = util.lakehost({ SMALL, "bootstrap" }, { env = with_env(server) })
+    local _, err, code = util.lakehost({ SMALL, "bootstrap" }, { env = server.env_with() })
     assert.equal(0, code, err)
-    _, err, code = util.lakehost({ SMALL, "synth", "--out", out }, { env = with_env(server) })
+    _, err, code = util.lakehost({ SMALL, "synth", "--out", out }, { env = server.env_with() })
     assert.equal(0, code, err)
   end)
 
@@ -189,7 +182,7 @@ describe("a deploy left running #integration", function()
     local proc = require("host.proc")
     local t0 = proc.monotime()
     local _, err, code = util.lakehost({ SMALL, "deploy", "--from", out, "--timeout", "6" },
-      { env = with_env(server, { AWS_ENDPOINT_URL = url }) })
+      { env = server.env_with({ AWS_ENDPOINT_URL = url }) })
     local took = proc.monotime() - t0
     proxy:close()
     assert.equal(1, code, err)
@@ -206,7 +199,7 @@ describe("a deploy left running #integration", function()
 
   it("--json: one document on stdout (stacks, statuses, changes, outputs), the progress on stderr", function()
     local json = require("host.json")
-    local out1, err, code = util.lakehost({ SMALL, "deploy", "--from", out, "--json" }, { env = with_env(server) })
+    local out1, err, code = util.lakehost({ SMALL, "deploy", "--from", out, "--json" }, { env = server.env_with() })
     assert.equal(0, code, err)
     local doc = assert(json.decode(out1), out1)
     assert.is_true(doc.ok)
@@ -218,7 +211,7 @@ describe("a deploy left running #integration", function()
     assert.matches("assets: 0 uploaded", err)
     assert.matches("%+ Raw", err) -- the summary went to stderr with the rest
     local out2
-    out2, err, code = util.lakehost({ SMALL, "deploy", "--from", out, "--json" }, { env = with_env(server) })
+    out2, err, code = util.lakehost({ SMALL, "deploy", "--from", out, "--json" }, { env = server.env_with() })
     assert.equal(0, code, err)
     doc = assert(json.decode(out2), out2)
     assert.same({ "unchanged", "unchanged" }, { doc.stacks[1].status, doc.stacks[2].status })
@@ -236,7 +229,7 @@ describe("a deploy left running #integration", function()
     local proxy, url = start_proxy(server, { FAULTPROXY_DELAY = "1.5" })
     local tmp = out .. "/tmp"
     assert(fs.mkdir_p(tmp))
-    local env = with_env(server, { AWS_ENDPOINT_URL = url, TMPDIR = tmp })
+    local env = server.env_with({ AWS_ENDPOINT_URL = url, TMPDIR = tmp })
     local child = assert(proc.spawn { argv = { util.bin, SMALL, "diff" }, env_add = env,
       stdout = "null", stderr = "capture" })
     proc.sleep(0.7) -- synthesized; the first GetTemplate is on its way
@@ -263,7 +256,7 @@ describe("a deploy left running #integration", function()
 
   local function spawn_deploy(url)
     local proc = require("host.proc")
-    local env = with_env(server, { AWS_ENDPOINT_URL = url })
+    local env = server.env_with({ AWS_ENDPOINT_URL = url })
     return assert(proc.spawn { argv = { util.bin, SMALL, "deploy", "--from", out }, env_add = env,
       stdout = "capture", stderr = "file:" .. out .. "/stderr.txt" })
   end

@@ -15,19 +15,12 @@ local APP = "spec/fixtures/apps/locked/app.lua"
 local ASSETS = "lakehost-assets-123456789012-us-east-1"
 local STACKS = { "locked-storage-stack-dev", "locked-shared-stack-dev" }
 
-local function env_of(server, extra)
-  local env = {}
-  for k, v in pairs(server.env) do env[k] = v end
-  for k, v in pairs(extra or {}) do env[k] = v end
-  return env
-end
-
 -- Runs lakehost with stdin from /dev/null (never a terminal, whoever runs
 -- the specs): stdout, stderr, exit code.
 local function run(server, args, extra)
   local argv = { util.bin }
   for _, a in ipairs(args) do argv[#argv + 1] = a end
-  local r = assert(proc.run { argv = argv, env_add = env_of(server, extra), timeout = 300 })
+  local r = assert(proc.run { argv = argv, env_add = server.env_with(extra), timeout = 300 })
   return r.stdout, r.stderr, r.code
 end
 
@@ -36,7 +29,7 @@ end
 local function spawn(server, args, extra)
   local argv = { util.bin }
   for _, a in ipairs(args) do argv[#argv + 1] = a end
-  return assert(proc.spawn { argv = argv, env_add = env_of(server, extra), stdout = "null", stderr = "capture" })
+  return assert(proc.spawn { argv = argv, env_add = server.env_with(extra), stdout = "null", stderr = "capture" })
 end
 
 -- The first line of a child's stderr that mentions the lock.

@@ -56,6 +56,13 @@ function M.start(opts)
     server.env.AWS_ACCESS_KEY_ID = key.AccessKey.AccessKeyId
     server.env.AWS_SECRET_ACCESS_KEY = key.AccessKey.SecretAccessKey
   end
+  --- The environment a lakehost child needs (server.env), with extra on top.
+  function server.env_with(extra)
+    local env = {}
+    for k, v in pairs(server.env) do env[k] = v end
+    for k, v in pairs(extra or {}) do env[k] = v end
+    return env
+  end
   --- A client signed with the spec user's keys (for checking through the API).
   function server.client()
     local client = require("lake.aws.client")
