@@ -25,12 +25,16 @@
 -- build() sets app.datalake to the built lake, so that a command given only
 -- the App reaches its domains, stage and folders (lake.commands.new).
 local app_mod = require("lake.app")
+local catalog = require("lake.stacks.catalog")
 local datalake = require("lake.datalake")
 local names = require("lake.names")
 local pipeline = require("lake.pipeline")
 local standalone = require("lake.standalone")
+local storage = require("lake.stacks.storage")
 local token = require("lake.token")
+local topic = require("lake.stacks.topic")
 local util = require("lake.util")
+local vpc = require("lake.stacks.vpc")
 
 local M = {}
 
@@ -44,18 +48,12 @@ M.OPTIONS = { "scope", "lake_name", "region", "account_id", "env", "lake_domains
 local OPTION_SET = {}
 for _, o in ipairs(M.OPTIONS) do OPTION_SET[o] = true end
 
-M.DEFAULT_VPC_CIDR = "192.168.228.0/22"
+M.DEFAULT_VPC_CIDR = vpc.DEFAULT_VPC_CIDR
 -- Every layer's bucket is versioned (a pipeline role that may overwrite or
 -- delete trusted or service data must not be able to lose it); versions a
 -- newer one replaced are kept this many days, then expire.
 M.DEFAULT_NONCURRENT_VERSION_DAYS = 30
 M.PROTOCOLS = { "email", "sms", "sqs", "lambda", "http", "https" }
-M.CRAWLER_SCHEDULE = "cron(0 0 * * ? *)"
--- Interface endpoints of the VPC (the s3 one is a gateway endpoint).
-M.INTERFACE_ENDPOINTS = { "sns", "states", "glue" }
-M.AZ_COUNT = 2
-
-local POLICY_VERSION = "2012-10-17"
 
 ---------------------------------------------------------------------------
 -- Checks of single values: each returns nil when v is fine, else a message.
@@ -105,50 +103,8 @@ local ENDPOINT_CHECKS = {
   end,
 }
 
---- Parses "a.b.c.d/p" into (network as an integer, prefix) | nil, message.
-local function parse_cidr(s)
-  local a, b, c, d, p = s:match("^(%d+)%.(%d+)%.(%d+)%.(%d+)/(%d+)$")
-  if not a then return nil, "expected an IPv4 CIDR such as " .. M.DEFAULT_VPC_CIDR .. ", got " .. describe(s) end
-  local octets = { tonumber(a), tonumber(b), tonumber(c), tonumber(d) }
-  local n = 0
-  for _, o in ipairs(octets) do
-    if o > 255 then return nil, "expected an IPv4 CIDR such as " .. M.DEFAULT_VPC_CIDR .. ", got " .. describe(s) end
-    n = n * 256 + o
-  end
-  p = tonumber(p)
-  if p < 16 or p > 26 then
-    return nil, ("the VPC needs a prefix from /16 to /26 (4 subnets of a quarter each), got /%d"):format(p)
-  end
-  local size = 1 << (32 - p)
-  if n % size ~= 0 then
-    local net = n - n % size
-    return nil, ("%s is not a network address (did you mean %d.%d.%d.%d/%d?)"):format(s,
-      net >> 24, (net >> 16) & 255, (net >> 8) & 255, net & 255, p)
-  end
-  return n, p
-end
-
-local function cidr_string(n, p)
-  return ("%d.%d.%d.%d/%d"):format(n >> 24, (n >> 16) & 255, (n >> 8) & 255, n & 255, p)
-end
-
 --- The 4 equal quarters of a CIDR: public AZ1, public AZ2, private AZ1, private AZ2.
-function M.split_cidr(cidr)
-  local n, p = parse_cidr(cidr)
-  if not n then return nil, p end
-  local out, size = {}, 1 << (32 - (p + 2))
-  for i = 0, 3 do out[#out + 1] = cidr_string(n + i * size, p + 2) end
-  return out
-end
-
---- FNV-1a (32 bits) as 8 hex digits: short stable suffixes for logical ids.
-local function fnv8(s)
-  local h = 2166136261
-  for i = 1, #s do
-    h = ((h ~ s:byte(i)) * 16777619) & 0xffffffff
-  end
-  return ("%08X"):format(h)
-end
+M.split_cidr = vpc.split_cidr
 
 --- The SSM parameters the shared stack writes the VPC's ids to (lake.datalake).
 M.vpc_parameter_names = datalake.vpc_parameter_names
@@ -296,7 +252,7 @@ local function validate(app, opts, where)
     if type(opts.vpc_cidr) ~= "string" then
       problem("vpc_cidr", "expected an IPv4 CIDR such as %s, got %s", M.DEFAULT_VPC_CIDR, describe(opts.vpc_cidr))
     else
-      local ok, err = parse_cidr(opts.vpc_cidr)
+      local ok, err = vpc.parse_cidr(opts.vpc_cidr)
       if ok then v.vpc_cidr = opts.vpc_cidr else problem("vpc_cidr", "%s", err) end
     end
   end
@@ -449,207 +405,15 @@ end
 ---------------------------------------------------------------------------
 -- Stacks
 
-local function deny_insecure_transport(action, resources)
-  return {
-    Sid = "DenyInsecureTransport", Effect = "Deny", Principal = { AWS = "*" }, Action = action,
-    Resource = resources, Condition = { Bool = { ["aws:SecureTransport"] = "false" } },
-  }
-end
-
-local function build_storage(lake)
-  local stack = lake.app:stack(names.storage_stack(lake.stage), {
-    description = ("Buckets of the %s datalake (%s): one per domain and layer"):format(lake.name, lake.stage),
-  })
-  for _, b in ipairs(lake.bucket_set.list) do
-    local id = util.pascal(b.domain) .. util.pascal(b.layer) .. "Bucket"
-    local props = {
-      BucketName = b.name,
-      PublicAccessBlockConfiguration = { BlockPublicAcls = true, BlockPublicPolicy = true,
-        IgnorePublicAcls = true, RestrictPublicBuckets = true },
-      BucketEncryption = { ServerSideEncryptionConfiguration = { {
-        BucketKeyEnabled = true, ServerSideEncryptionByDefault = { SSEAlgorithm = "AES256" } } } },
-      OwnershipControls = { Rules = { { ObjectOwnership = "BucketOwnerEnforced" } } },
-      -- Pipelines watch buckets through EventBridge rules, so several can
-      -- share a bucket without overwriting each other's notifications.
-      NotificationConfiguration = { EventBridgeConfiguration = { EventBridgeEnabled = true } },
-      VersioningConfiguration = { Status = "Enabled" },
-      LifecycleConfiguration = { Rules = {
-        { Id = "AbortIncompleteUploads", Status = "Enabled",
-          AbortIncompleteMultipartUpload = { DaysAfterInitiation = 7 } },
-        { Id = "ExpireNoncurrentVersions", Status = "Enabled",
-          NoncurrentVersionExpiration = { NoncurrentDays = lake.noncurrent_version_days } },
-      } },
-    }
-    local bucket = stack:add("s3_bucket", id, props,
-      { deletion_policy = "Retain", update_replace_policy = "Retain" })
-    stack:add("s3_bucket_policy", id .. "Policy", {
-      Bucket = bucket:ref(),
-      PolicyDocument = { Version = POLICY_VERSION, Statement = {
-        deny_insecure_transport("s3:*", { bucket:arn(), token.concat(bucket:arn(), "/*") }) } },
-    })
-  end
-  return stack
-end
-
-local function build_catalog(lake, stack)
-  local env = lake.env
-  local glue_service_role = token.concat("arn:", token.partition, ":iam::aws:policy/service-role/AWSGlueServiceRole")
-  for _, b in ipairs(lake.bucket_set.list) do
-    local prefix = util.pascal(b.domain) .. util.pascal(b.layer)
-    local db = stack:add("glue_database", prefix .. "Database", {
-      CatalogId = env.account or token.account_id,
-      DatabaseInput = {
-        Name = b.database,
-        Description = ("Catalog of the %s domain's %s layer"):format(b.domain, b.layer),
-        LocationUri = token.concat(b.uri, "/"),
-      },
-    })
-    if b.crawler then
-      local role = stack:add("iam_role", prefix .. "CrawlerRole", {
-        Description = ("Glue crawler of %s"):format(b.database),
-        AssumeRolePolicyDocument = { Version = POLICY_VERSION, Statement = { {
-          Effect = "Allow", Principal = { Service = "glue.amazonaws.com" }, Action = "sts:AssumeRole" } } },
-        ManagedPolicyArns = { glue_service_role },
-        Policies = { {
-          PolicyName = "read-" .. b.domain .. "-" .. b.layer,
-          PolicyDocument = { Version = POLICY_VERSION, Statement = {
-            { Sid = "ListBucket", Effect = "Allow", Action = "s3:ListBucket", Resource = b.arn },
-            { Sid = "ReadObjects", Effect = "Allow", Action = "s3:GetObject", Resource = token.concat(b.arn, "/*") },
-          } },
-        } },
-      })
-      stack:add("glue_crawler", prefix .. "Crawler", {
-        Name = b.crawler,
-        Description = token.concat("Catalogs new folders of ", b.uri, " into ", b.database, " daily"),
-        Role = role:arn(),
-        DatabaseName = b.database,
-        Targets = { S3Targets = { { Path = token.concat(b.uri, "/") } } },
-        Schedule = { ScheduleExpression = M.CRAWLER_SCHEDULE },
-        SchemaChangePolicy = { UpdateBehavior = "LOG", DeleteBehavior = "LOG" },
-        RecrawlPolicy = { RecrawlBehavior = "CRAWL_NEW_FOLDERS_ONLY" },
-      }, { depends_on = { db } })
-    end
-  end
-end
-
-local function build_topic(lake, stack, subscriptions)
-  local topic = stack:add("sns_topic", "ErrorTopic", {
-    TopicName = lake.sns_topic.name,
-    DisplayName = lake.name:sub(1, 100),
-  })
-  stack:add("sns_topic_policy", "ErrorTopicPolicy", {
-    Topics = { topic:ref() },
-    PolicyDocument = { Version = POLICY_VERSION, Statement = {
-      deny_insecure_transport("sns:Publish", topic:ref()) } },
-  })
-  for _, s in ipairs(subscriptions) do
-    local id = "ErrorTopic" .. util.pascal(s.protocol) .. "Subscription"
-      .. fnv8(s.protocol .. " " .. tostring(token.worst_case(s.endpoint) or s.endpoint))
-    stack:add("sns_subscription", id, { TopicArn = topic:ref(), Protocol = s.protocol, Endpoint = s.endpoint })
-    -- SNS may invoke a Lambda subscriber only with the function's consent.
-    -- As CDK does, grant it when the function is in the lake's account (or
-    -- the account is not known before deploy); a function of another
-    -- account is its owner's to open.
-    local fn_account = type(s.endpoint) == "string" and s.endpoint:match("^arn:[^:]+:lambda:[^:]+:(%d+):")
-    if s.protocol == "lambda" and (lake.account == nil or fn_account == lake.account) then
-      stack:add("lambda_permission", id .. "Permission", {
-        Action = "lambda:InvokeFunction", FunctionName = s.endpoint, Principal = "sns.amazonaws.com",
-        SourceArn = topic:ref(),
-      })
-    end
-  end
-end
-
-local function build_vpc(lake, stack, cidr)
-  local function name_tag(suffix)
-    return { { Key = "Name", Value = util.kebab(lake.name) .. "-" .. suffix .. "-" .. lake.stage } }
-  end
-  local quarters = assert(M.split_cidr(cidr))
-  local vpc = stack:add("ec2_vpc", "Vpc", {
-    CidrBlock = cidr, EnableDnsHostnames = true, EnableDnsSupport = true, Tags = name_tag("vpc"),
-  })
-  local igw = stack:add("ec2_internet_gateway", "VpcInternetGateway", { Tags = name_tag("igw") })
-  local attach = stack:add("ec2_vpc_gateway_attachment", "VpcGatewayAttachment", {
-    VpcId = vpc:ref(), InternetGatewayId = igw:ref(),
-  })
-  local public_rt = stack:add("ec2_route_table", "VpcPublicRouteTable", {
-    VpcId = vpc:ref(), Tags = name_tag("public"),
-  })
-  stack:add("ec2_route", "VpcPublicDefaultRoute", {
-    RouteTableId = public_rt:ref(), DestinationCidrBlock = "0.0.0.0/0", GatewayId = igw:ref(),
-  }, { depends_on = { attach } })
-  local private_subnets, private_rts, public_subnets = {}, {}, {}
-  for az = 1, M.AZ_COUNT do
-    local zone = token.raw({ ["Fn::Select"] = { az - 1, { ["Fn::GetAZs"] = "" } } })
-    local public = stack:add("ec2_subnet", "VpcPublicSubnet" .. az, {
-      VpcId = vpc:ref(), CidrBlock = quarters[az], AvailabilityZone = zone,
-      MapPublicIpOnLaunch = false, Tags = name_tag("public-" .. az),
-    })
-    stack:add("ec2_subnet_route_table_association", "VpcPublicSubnet" .. az .. "RouteTableAssociation", {
-      RouteTableId = public_rt:ref(), SubnetId = public:ref(),
-    })
-    public_subnets[#public_subnets + 1] = public:ref()
-    local private = stack:add("ec2_subnet", "VpcPrivateSubnet" .. az, {
-      VpcId = vpc:ref(), CidrBlock = quarters[M.AZ_COUNT + az], AvailabilityZone = zone,
-      MapPublicIpOnLaunch = false, Tags = name_tag("private-" .. az),
-    })
-    -- Private-isolated: no route out of the VPC; AWS services through endpoints.
-    local rt = stack:add("ec2_route_table", "VpcPrivateRouteTable" .. az, {
-      VpcId = vpc:ref(), Tags = name_tag("private-" .. az),
-    })
-    stack:add("ec2_subnet_route_table_association", "VpcPrivateSubnet" .. az .. "RouteTableAssociation", {
-      RouteTableId = rt:ref(), SubnetId = private:ref(),
-    })
-    private_subnets[#private_subnets + 1] = private:ref()
-    private_rts[#private_rts + 1] = rt:ref()
-  end
-  local sg = stack:add("ec2_security_group", "VpcEndpointSecurityGroup", {
-    GroupDescription = "HTTPS from the lake VPC to the AWS service endpoints",
-    VpcId = vpc:ref(),
-    SecurityGroupIngress = { { IpProtocol = "tcp", FromPort = 443, ToPort = 443, CidrIp = cidr,
-      Description = "HTTPS from inside the VPC" } },
-    Tags = name_tag("endpoints"),
-  })
-  local function service(name)
-    return token.concat("com.amazonaws.", lake.env.region or token.region, ".", name)
-  end
-  stack:add("ec2_vpc_endpoint", "VpcS3Endpoint", {
-    VpcId = vpc:ref(), ServiceName = service("s3"), VpcEndpointType = "Gateway", RouteTableIds = private_rts,
-  })
-  for _, svc in ipairs(M.INTERFACE_ENDPOINTS) do
-    stack:add("ec2_vpc_endpoint", "Vpc" .. util.pascal(svc) .. "Endpoint", {
-      VpcId = vpc:ref(), ServiceName = service(svc), VpcEndpointType = "Interface",
-      PrivateDnsEnabled = true, SubnetIds = private_subnets, SecurityGroupIds = { sg:attr("GroupId") },
-    })
-  end
-  local ssm = lake.vpc.ssm
-  stack:add("ssm_parameter", "VpcIdParameter", {
-    Name = ssm.vpc_id, Type = "String", Value = vpc:ref(),
-    Description = ("VPC of the %s datalake (%s)"):format(lake.name, lake.stage),
-  })
-  stack:add("ssm_parameter", "VpcPrivateSubnetIdsParameter", {
-    Name = ssm.private_subnet_ids, Type = "StringList", Value = token.join(",", private_subnets),
-    Description = ("Private-isolated subnets of the %s datalake (%s), comma-separated"):format(lake.name, lake.stage),
-  })
-  stack:add("ssm_parameter", "VpcPublicSubnetIdsParameter", {
-    Name = ssm.public_subnet_ids, Type = "StringList", Value = token.join(",", public_subnets),
-    Description = ("Public subnets of the %s datalake (%s), comma-separated"):format(lake.name, lake.stage),
-  })
-  stack:add("ssm_parameter", "VpcSecurityGroupIdParameter", {
-    Name = ssm.security_group_id, Type = "String", Value = sg:attr("GroupId"),
-    Description = ("Security group of the %s datalake's VPC endpoints (%s)"):format(lake.name, lake.stage),
-  })
-end
-
 local function build_shared(lake, v)
   local stack = lake.app:stack(names.shared_stack(lake.stage), {
     description = ("Shared resources of the %s datalake (%s): catalog, crawlers, error topic%s")
       :format(lake.name, lake.stage, v.enable_vpc and ", VPC" or ""),
   })
   stack:depends_on(lake.storage_stack)
-  build_catalog(lake, stack)
-  build_topic(lake, stack, v.subscriptions)
-  if v.enable_vpc then build_vpc(lake, stack, v.vpc_cidr) end
+  catalog.build(lake, stack)
+  topic.build(lake, stack, v.subscriptions)
+  if v.enable_vpc then vpc.build(lake, stack, v.vpc_cidr) end
   return stack
 end
 
@@ -746,7 +510,7 @@ function Builder:build()
   end
 
   datalake.new(lake, self.loader)
-  lake.storage_stack = build_storage(lake)
+  lake.storage_stack = storage.build(lake)
   lake.shared_stack = build_shared(lake, v)
   self.lake = lake
   app.datalake = lake
