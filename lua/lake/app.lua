@@ -12,6 +12,7 @@
 -- the line being the user's (the first frame outside lakehost's library),
 -- so a command reports them all at once; misuse of the DSL itself raises
 -- error(msg, 2).
+local json = require("host.json")
 local schema = require("lake.schema")
 local token = require("lake.token")
 local types = require("lake.types")
@@ -426,6 +427,29 @@ function Resource:depends_on(other)
       :format(self.logical_id, other.logical_id), 2)
   end
   self.depends[#self.depends + 1] = other
+  return self
+end
+
+
+--- Records why a rule of AWS's rule packs does not apply to this resource,
+-- in the Metadata form cdk-nag reads (cdk_nag.rules_to_suppress), so an
+-- auditor running the packs over the template sees the reason.
+-- @param rule string a rule id ("AwsSolutions-IAM5", "HIPAA.Security-...")
+-- @param reason string at least a sentence saying why
+-- @param applies_to array|nil the findings it covers ("Resource::*"), all when nil
+function Resource:suppress(rule, reason, applies_to)
+  if type(rule) ~= "string" or rule == "" then error("suppress expects a rule id", 2) end
+  if type(reason) ~= "string" or #reason < 10 then
+    error(("suppress %s: give a reason of at least a sentence"):format(rule), 2)
+  end
+  self.metadata = self.metadata or {}
+  local nag = self.metadata.cdk_nag or {}
+  self.metadata.cdk_nag = nag
+  local list = nag.rules_to_suppress or setmetatable({}, json.array_mt)
+  nag.rules_to_suppress = list
+  local entry = { id = rule, reason = reason }
+  if applies_to then entry.applies_to = setmetatable(applies_to, json.array_mt) end
+  list[#list + 1] = entry
   return self
 end
 

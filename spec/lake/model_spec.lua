@@ -263,6 +263,21 @@ describe("lake.app #unit", function()
     assert.equal("side file", s.files[".txt"])
   end)
 
+  it("records suppressions of rule-pack findings in the Metadata cdk-nag reads", function()
+    local assembly = require("lake.assembly")
+    local s = app_mod.new():stack("n-dev")
+    local r = s:add("sns_topic", "Topic", { TopicName = "t" })
+    r:suppress("AwsSolutions-SNS3", "Publishers are AWS services that always use TLS.")
+      :suppress("AwsSolutions-IAM5", "Glue writes its logs to log groups it names itself.", { "Resource::*" })
+    local tpl = assembly.template(s)
+    assert.same({ cdk_nag = { rules_to_suppress = {
+      { id = "AwsSolutions-SNS3", reason = "Publishers are AWS services that always use TLS." },
+      { id = "AwsSolutions-IAM5", reason = "Glue writes its logs to log groups it names itself.",
+        applies_to = { "Resource::*" } } } } }, tpl.Resources.Topic.Metadata)
+    assert.has_error(function() r:suppress("AwsSolutions-S1", "no") end,
+      "suppress AwsSolutions-S1: give a reason of at least a sentence")
+  end)
+
   it("refuses a duplicate stack", function()
     local app = app_mod.new()
     app:stack("s-dev")
