@@ -29,6 +29,7 @@ local catalog = require("lake.stacks.catalog")
 local datalake = require("lake.datalake")
 local names = require("lake.names")
 local pipeline = require("lake.pipeline")
+local pipeline_config = require("lake.pipeline.config")
 local standalone = require("lake.standalone")
 local storage = require("lake.stacks.storage")
 local token = require("lake.token")
@@ -44,7 +45,8 @@ Builder.__name, BucketSet.__name = "lake.DatalakeBuilder", "lake.BucketSet"
 
 --- Options of DatalakeBuilder{...}, in documentation order.
 M.OPTIONS = { "scope", "lake_name", "region", "account_id", "env", "lake_domains", "enable_vpc",
-  "vpc_cidr", "sns_subscriptions", "pipelines_path", "standalone", "tags", "noncurrent_version_days" }
+  "vpc_cidr", "sns_subscriptions", "pipelines_path", "standalone", "tags", "noncurrent_version_days",
+  "pipeline_logging", "pipeline_tracing" }
 local OPTION_SET = {}
 for _, o in ipairs(M.OPTIONS) do OPTION_SET[o] = true end
 
@@ -255,6 +257,21 @@ local function validate(app, opts, where)
       local ok, err = vpc.parse_cidr(opts.vpc_cidr)
       if ok then v.vpc_cidr = opts.vpc_cidr else problem("vpc_cidr", "%s", err) end
     end
+  end
+
+  -- Defaults of the pipelines' state machines (their config.yml's logging
+  -- and tracing come first; lake.pipeline.stack.logging_of)
+  local plog = opts.pipeline_logging
+  if plog ~= nil and not (type(plog) == "string" and util.contains(pipeline_config.LOGGING, plog)) then
+    problem("pipeline_logging", "expected one of %s, got %s%s", table.concat(pipeline_config.LOGGING, ", "),
+      describe(plog), type(plog) == "string" and util.suggest(plog, pipeline_config.LOGGING) or "")
+  else
+    v.pipeline_logging = plog
+  end
+  if opts.pipeline_tracing ~= nil and type(opts.pipeline_tracing) ~= "boolean" then
+    problem("pipeline_tracing", "expected true or false, got %s", describe(opts.pipeline_tracing))
+  else
+    v.pipeline_tracing = opts.pipeline_tracing
   end
 
   -- subscriptions
@@ -478,6 +495,7 @@ function Builder:build()
   local lake = {
     app = app, name = v.lake_name, stage = v.stage, region = v.region, account = v.account, env = env,
     domains = util.copy(v.domains), tags = util.copy(v.tags), noncurrent_version_days = v.noncurrent_version_days,
+    pipeline_logging = v.pipeline_logging, pipeline_tracing = v.pipeline_tracing,
     sns_topic = { name = names.topic(v.lake_name, v.stage) },
     pipelines = {}, pipelines_path = v.pipelines_path,
   }

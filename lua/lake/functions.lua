@@ -26,6 +26,15 @@ function M.log_group_name(fn_name)
   return "/aws/lambda/" .. fn_name
 end
 
+--- A log group kept LOG_RETENTION_DAYS (a function's, a state machine's).
+-- @param stack Stack
+-- @param id string logical id
+-- @param name string|token the group's name
+-- @return the log group resource
+function M.log_group(stack, id, name)
+  return stack:add("logs_log_group", id, { LogGroupName = name, RetentionInDays = M.LOG_RETENTION_DAYS })
+end
+
 --- Writing to the log groups of these functions.
 -- @param env table { region=, account= } (lake.names.arn)
 -- @param fn_names array of function names (strings or tokens)

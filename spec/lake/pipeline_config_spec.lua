@@ -47,7 +47,7 @@ describe("pipeline config.yml #unit", function()
     }, problems(with_steps(LAMBDA .. "      next: B\n      timeout: 30\n")))
     assert.same({ FILE .. ":1: nmae: unknown key (did you mean 'name'?)" },
       problems("nmae: x\n" .. with_steps(LAMBDA)))
-    assert.same({ FILE .. ":6: zzz: unknown key (allowed: name, domain, layers, triggers, tags, contract, steps)" },
+    assert.same({ FILE .. ":6: zzz: unknown key (allowed: name, domain, layers, triggers, tags, contract, logging, tracing, steps)" },
       problems(HEAD .. "zzz: 1\nsteps:\n" .. LAMBDA))
   end)
 
@@ -328,6 +328,80 @@ steps:
   it("turns environment numbers and booleans into strings", function()
     local cfg = validated(with_steps(LAMBDA .. "      environment:\n        N: 3\n        B: true\n        S: x\n"))
     assert.same({ N = "3", B = "true", S = "x" }, cfg.by_name.A.environment)
+  end)
+
+  -- logging, tracing, accounts (issue 18)
+  it("refuses a logging level it does not know, and turning logging off", function()
+    assert.same({ FILE .. ":6: logging: expected one of error, all, got 'errors' (did you mean 'error'?)" },
+      problems(HEAD .. "logging: errors\nsteps:\n" .. LAMBDA))
+    assert.same({ FILE .. ":6: logging: expected one of error, all, got 'ALL' (did you mean 'all'?)" },
+      problems(HEAD .. "logging: ALL\nsteps:\n" .. LAMBDA))
+    for _, off in ipairs({ "off", "'off'", "false" }) do
+      assert.same({ FILE .. ":6: logging: the state machine's logs cannot be turned off: 'error' (the default) "
+        .. "logs only failures, which is what tells why a run failed; expected one of error, all" },
+        problems(HEAD .. "logging: " .. off .. "\nsteps:\n" .. LAMBDA), off)
+    end
+    assert.same({ FILE .. ":6: logging: expected a string, got a list" },
+      problems(HEAD .. "logging: [all]\nsteps:\n" .. LAMBDA))
+    assert.same({ FILE .. ":6: loging: unknown key (did you mean 'logging'?)" },
+      problems(HEAD .. "loging: all\nsteps:\n" .. LAMBDA))
+  end)
+
+  it("refuses tracing that is not a boolean", function()
+    assert.same({ FILE .. ":6: tracing: expected a boolean, got a string" },
+      problems(HEAD .. "tracing: xray\nsteps:\n" .. LAMBDA))
+    assert.same({ FILE .. ":6: tracin: unknown key (did you mean 'tracing'?)" },
+      problems(HEAD .. "tracin: true\nsteps:\n" .. LAMBDA))
+  end)
+
+  it("accepts logging and tracing, and leaves them unset when absent (the lake's defaults apply)", function()
+    local cfg = validated(HEAD .. "logging: all\ntracing: true\nsteps:\n" .. LAMBDA)
+    assert.is_true(cfg.ok)
+    assert.same({ "all", true }, { cfg.logging, cfg.tracing })
+    cfg = validated(HEAD .. "logging: error\ntracing: false\nsteps:\n" .. LAMBDA)
+    assert.same({ "error", false }, { cfg.logging, cfg.tracing })
+    cfg = validated(HEAD .. "steps:\n" .. LAMBDA)
+    assert.is_true(cfg.ok)
+    assert.is_nil(cfg.logging)
+    assert.is_nil(cfg.tracing)
+  end)
+
+  it("refuses accounts that are not 12-digit strings, listed twice, empty, or on an s3 trigger", function()
+    assert.same({
+      FILE .. ":9: triggers[1].event_rule.accounts[1]: expected a string, got an integer (quote it: '123456789012')",
+      FILE .. ":13: triggers[2].event_rule.accounts[1]: '12345' is not an AWS account id: 12 digits, quoted",
+      FILE .. ":14: triggers[2].event_rule.accounts[2]: 'abcdefghijkl' is not an AWS account id: 12 digits, quoted",
+      FILE .. ":16: triggers[2].event_rule.accounts[4]: '111122223333' is listed twice",
+      FILE .. ":17: triggers[3].event_rule.accounts: needs at least one item",
+      FILE .. ":20: triggers[4].s3.accounts: an s3 trigger watches the pipeline's origin bucket, which is in "
+        .. "the lake's account: accounts is for event_rule triggers only",
+      FILE .. ":21: triggers[5].event_rule.acounts: unknown key (did you mean 'accounts'?)",
+    }, problems(HEAD .. [[
+triggers:
+  - event_rule:
+      source: [x]
+      accounts: [123456789012]
+  - event_rule:
+      source: [x]
+      accounts:
+        - '12345'
+        - abcdefghijkl
+        - '111122223333'
+        - '111122223333'
+  - event_rule: {source: [x], accounts: []}
+  - s3:
+      prefix: a/
+      accounts: ['111122223333']
+  - event_rule: {source: [x], acounts: ['111122223333']}
+steps:
+]] .. LAMBDA))
+  end)
+
+  it("accepts the accounts of an event_rule trigger", function()
+    local cfg = validated(HEAD .. "triggers:\n  - event_rule: {source: [x], accounts: ['111122223333', "
+      .. "'012345678901']}\nsteps:\n" .. LAMBDA)
+    assert.is_true(cfg.ok)
+    assert.same({ "111122223333", "012345678901" }, cfg.triggers[1].accounts)
   end)
 
   it("accepts an s3 trigger without a filter", function()

@@ -61,7 +61,7 @@ describe("pipeline stack #unit", function()
   it("holds the expected resources", function()
     assert.same({ "CatchFunction", "CatchLogGroup", "CatchRole", "EventTrigger2Permission", "EventTrigger2Rule",
       "GlueStepsRole", "LambdaStepsRole", "S3Trigger1Permission", "S3Trigger1Rule", "StateMachine",
-      "StateMachineRole", "StepAddToDatabaseFunction", "StepAddToDatabaseLogGroup", "StepProcessType1Job",
+      "StateMachineLogGroup", "StateMachineRole", "StepAddToDatabaseFunction", "StepAddToDatabaseLogGroup", "StepProcessType1Job",
       "StepProcessType2Job", "StepRouteFileFunction", "StepRouteFileLogGroup", "TriggerDeadLetterAlarm",
       "TriggerDeadLetterQueue", "TriggerDeadLetterQueuePolicy", "TriggerFunction",
       "TriggerLogGroup", "TriggerRole" }, lutil.sorted_keys(tpl.Resources))
@@ -79,15 +79,25 @@ describe("pipeline stack #unit", function()
   end)
 
   -- Roles
-  it("grants no '*' action and no '*' resource", function()
+  it("grants no '*' action, and no '*' resource but to the log-delivery actions, with a reason", function()
+    local stack = require("lake.pipeline.stack")
     for id, r in lutil.spairs(tpl.Resources) do
       if r.Type == "AWS::IAM::Role" then
         for _, s in ipairs(policy_statements(r.Properties)) do
           for _, a in ipairs(s.Action) do assert.is_nil(a:find("*", 1, true), id .. " " .. a) end
-          for _, res in ipairs(s.Resource) do assert.is_true(res ~= "*", id) end
+          for _, res in ipairs(s.Resource) do
+            if res == "*" then
+              assert.equal("StateMachineRole", id)
+              assert.same({ "DeliverLogs", stack.LOG_DELIVERY_ACTIONS, { "*" } }, { s.Sid, s.Action, s.Resource })
+            end
+          end
         end
       end
     end
+    local nag = tpl.Resources.StateMachineRole.Metadata.cdk_nag.rules_to_suppress
+    assert.equal(1, #nag)
+    assert.same({ "AwsSolutions-IAM5", { "Resource::*" } }, { nag[1].id, nag[1].applies_to })
+    assert.matches("logs:CreateLogDelivery", nag[1].reason, 1, true)
   end)
 
   it("lets the trigger start only this state machine", function()
@@ -209,7 +219,8 @@ describe("pipeline stack #unit", function()
   -- Triggers
   it("matches S3 objects with an EventBridge rule per trigger, and no bucket notification", function()
     local rule = props(tpl, "S3Trigger1Rule")
-    assert.same({ source = { "aws.s3" }, ["detail-type"] = { "Object Created" }, detail = {
+    assert.same({ source = { "aws.s3" }, ["detail-type"] = { "Object Created" },
+      account = { { Ref = "AWS::AccountId" } }, detail = {
       bucket = { name = { { ["Fn::Sub"] = "example-raw-${AWS::Region}-${AWS::AccountId}-dev" } } },
       object = { key = { { wildcard = "example/*.json" } } } } }, rule.EventPattern)
     -- retried for a day, then kept in the pipeline's dead-letter queue, never dropped
@@ -242,9 +253,30 @@ describe("pipeline stack #unit", function()
   end)
 
   it("matches custom events by source and detail-type", function()
-    assert.same({ source = { "example_source" }, ["detail-type"] = { "example_detail" } },
-      props(tpl, "EventTrigger2Rule").EventPattern)
+    assert.same({ source = { "example_source" }, ["detail-type"] = { "example_detail" },
+      account = { { Ref = "AWS::AccountId" } } }, props(tpl, "EventTrigger2Rule").EventPattern)
     assert.same({ Ref = "TriggerFunction" }, props(tpl, "EventTrigger2Permission").FunctionName)
+  end)
+
+  -- Logging and tracing (issue 18)
+  it("logs the state machine's failures to its own vendedlogs group, kept as long as the functions' logs", function()
+    local functions = require("lake.functions")
+    local group = props(tpl, "StateMachineLogGroup")
+    assert.equal("/aws/vendedlogs/states/pipeline-example-state-machine-dev", group.LogGroupName)
+    assert.equal(functions.LOG_RETENTION_DAYS, group.RetentionInDays)
+    assert.equal(tpl.Resources.TriggerLogGroup.DeletionPolicy, tpl.Resources.StateMachineLogGroup.DeletionPolicy)
+    local sm = props(tpl, "StateMachine")
+    assert.same({ Level = "ERROR", IncludeExecutionData = true, Destinations = {
+      { CloudWatchLogsLogGroup = { LogGroupArn = { ["Fn::GetAtt"] = { "StateMachineLogGroup", "Arn" } } } } } },
+      sm.LoggingConfiguration)
+    assert.same({ Enabled = false }, sm.TracingConfiguration)
+    local nag = tpl.Resources.StateMachine.Metadata.cdk_nag.rules_to_suppress
+    assert.same({ "AwsSolutions-SF1", "AwsSolutions-SF2" }, { nag[1].id, nag[2].id })
+    assert.matches("set `logging: all` in pipelines/pipeline_example/config.yml", nag[1].reason, 1, true)
+    assert.matches("set `tracing: true` in pipelines/pipeline_example/config.yml", nag[2].reason, 1, true)
+    for _, st in ipairs(policy_statements(props(tpl, "StateMachineRole"))) do
+      assert.is_true(st.Sid ~= "WriteTraces")
+    end
   end)
 
   -- State machine
@@ -339,6 +371,67 @@ describe("pipeline stack variants #unit", function()
       written)
   end)
 
+  -- Logging, tracing and the accounts of events (issue 18)
+  local function machine(config, opts)
+    local files = {}
+    lake_tree.pipeline(files, "p", config, { "a" })
+    local app, dl = build(files, opts)
+    assert.same({}, app.problems)
+    local t = template(dl.pipelines.p.stack)
+    local nag = {}
+    for _, x in ipairs(((t.Resources.StateMachine.Metadata or {}).cdk_nag or {}).rules_to_suppress or {}) do
+      nag[#nag + 1] = x.id
+    end
+    local sids = {}
+    for _, st in ipairs(policy_statements(props(t, "StateMachineRole"))) do sids[#sids + 1] = st.Sid end
+    return t, props(t, "StateMachine"), nag, sids
+  end
+
+  it("logs every event with `logging: all`: no SF1 suppression then", function()
+    local _, sm, nag = machine(lake_tree.config("p", nil, "logging: all\n"))
+    assert.equal("ALL", sm.LoggingConfiguration.Level)
+    assert.is_true(sm.LoggingConfiguration.IncludeExecutionData)
+    assert.same({ "AwsSolutions-SF2" }, nag)
+  end)
+
+  it("traces with X-Ray with `tracing: true`: its actions on '*' and no SF2 suppression then", function()
+    local stack = require("lake.pipeline.stack")
+    local t, sm, nag, sids = machine(lake_tree.config("p", nil, "tracing: true\n"))
+    assert.same({ Enabled = true }, sm.TracingConfiguration)
+    assert.equal("ERROR", sm.LoggingConfiguration.Level)
+    assert.same({ "AwsSolutions-SF1" }, nag)
+    assert.same({ "InvokeFunctions", "DeliverLogs", "WriteTraces" }, sids)
+    local st = policy_statements(props(t, "StateMachineRole"))[3]
+    assert.same({ stack.XRAY_ACTIONS, { "*" } }, { st.Action, st.Resource })
+    assert.same({ "xray:PutTraceSegments", "xray:PutTelemetryRecords", "xray:GetSamplingRules",
+      "xray:GetSamplingTargets" }, stack.XRAY_ACTIONS)
+    assert.matches("X-Ray", t.Resources.StateMachineRole.Metadata.cdk_nag.rules_to_suppress[1].reason, 1, true)
+    local _, _, nag2 = machine(lake_tree.config("p", nil, "logging: all\ntracing: true\n"))
+    assert.same({}, nag2)
+  end)
+
+  it("takes the lake's pipeline_logging and pipeline_tracing as defaults, a config's keys first", function()
+    local _, sm = machine(lake_tree.config("p"), { pipeline_logging = "all", pipeline_tracing = true })
+    assert.same({ "ALL", true }, { sm.LoggingConfiguration.Level, sm.TracingConfiguration.Enabled })
+    local _, sm2 = machine(lake_tree.config("p", nil, "logging: error\ntracing: false\n"),
+      { pipeline_logging = "all", pipeline_tracing = true })
+    assert.same({ "ERROR", false }, { sm2.LoggingConfiguration.Level, sm2.TracingConfiguration.Enabled })
+  end)
+
+  it("takes events from the lake's account only, unless a trigger lists its accounts", function()
+    local t = machine(lake_tree.config("p", "  - s3: {prefix: in/}\n"
+      .. "  - event_rule: {source: [a.b], accounts: ['111122223333', '444455556666']}\n"
+      .. "  - event_rule: {source: [c.d]}\n"))
+    assert.same({ { Ref = "AWS::AccountId" } }, props(t, "S3Trigger1Rule").EventPattern.account)
+    assert.same({ "111122223333", "444455556666" }, props(t, "EventTrigger2Rule").EventPattern.account)
+    assert.same({ { Ref = "AWS::AccountId" } }, props(t, "EventTrigger3Rule").EventPattern.account)
+    -- the account, when known at synth, is written as is
+    local t2 = machine(lake_tree.config("p", "  - s3:\n  - event_rule: {source: [c.d]}\n"),
+      { account_id = "210987654321" })
+    assert.same({ "210987654321" }, props(t2, "S3Trigger1Rule").EventPattern.account)
+    assert.same({ "210987654321" }, props(t2, "EventTrigger2Rule").EventPattern.account)
+  end)
+
   it("escapes wildcard characters of a prefix and suffix", function()
     local stack = require("lake.pipeline.stack")
     assert.same({ wildcard = "a\\*b/*.j\\\\" },
@@ -403,7 +496,8 @@ steps:
     local t = template(dl.pipelines.p.stack)
     assert.is_nil(t.Resources.GlueStepsRole)
     assert.is_table(t.Resources.LambdaStepsRole)
-    assert.equal(1, #policy_statements(props(t, "StateMachineRole")))
+    -- invoking the functions, and delivering its logs
+    assert.equal(2, #policy_statements(props(t, "StateMachineRole")))
   end)
 
   it("builds pipelines in folder order and skips folders without config.yml", function()

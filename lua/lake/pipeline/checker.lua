@@ -95,10 +95,11 @@ end
 
 --- Records unknown keys of a mapping, with a did-you-mean when one is close.
 -- @param allowed array of the keys allowed, in the order the message lists them
-function Checker:unknown_keys(tbl, allowed, path)
+-- @param reported array|nil keys refused with a message of their own: not listed again
+function Checker:unknown_keys(tbl, allowed, path, reported)
   local unknown
   for k in pairs(tbl) do
-    if not util.contains(allowed, k) then
+    if not util.contains(allowed, k) and not (reported and util.contains(reported, k)) then
       unknown = unknown or {}
       unknown[k] = true
     end

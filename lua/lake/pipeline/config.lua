@@ -18,7 +18,11 @@ M.CONTRACT_TYPES = { "str", "int", "float", "bool", "list", "dict" }
 --- State names the generated state machine uses for its error path.
 M.RESERVED_STATES = { "ErrorCatch", "PipelineFailed" }
 
-M.TOP_KEYS = { "name", "domain", "layers", "triggers", "tags", "contract", "steps" }
+M.TOP_KEYS = { "name", "domain", "layers", "triggers", "tags", "contract", "logging", "tracing", "steps" }
+--- The state machine's log levels (Step Functions' ERROR and ALL). There is
+-- no "off": failure events cost next to nothing and are what tells why a run
+-- failed once its execution history is gone.
+M.LOGGING = { "error", "all" }
 M.STEP_KEYS = { "type", "properties" }
 
 local NAME_PATTERN = "^[a-z][a-z0-9_-]*$"
@@ -34,7 +38,8 @@ M.checker = checker.new
 local LAYER_KEYS = { "origin", "target" }
 local TRIGGER_KINDS = { "s3", "event_rule" }
 local S3_TRIGGER_KEYS = { "prefix", "suffix" }
-local EVENT_RULE_KEYS = { "source", "detail_type" }
+local EVENT_RULE_KEYS = { "source", "detail_type", "accounts" }
+local ACCOUNT_PATTERN = "^%d%d%d%d%d%d%d%d%d%d%d%d$"
 local ARTICLE = checker.ARTICLE
 
 ---------------------------------------------------------------------------
@@ -58,6 +63,25 @@ local function check_layers(ck, v, line, cfg)
   end
 end
 
+-- The accounts an event_rule trigger accepts events from: 12-digit strings.
+local function check_accounts(ck, v, line, key)
+  key = key .. ".accounts"
+  if not ck:string_list(v, line, key, { non_empty = true }) then return nil end
+  local ok, seen = true, {}
+  for i, a in ipairs(v) do
+    local al = ck:line_of(v, i, line)
+    if not a:match(ACCOUNT_PATTERN) then
+      ck:add(al, ("%s[%d]"):format(key, i), ("'%s' is not an AWS account id: 12 digits, quoted"):format(a))
+      ok = false
+    elseif seen[a] then
+      ck:add(al, ("%s[%d]"):format(key, i), ("'%s' is listed twice"):format(a))
+      ok = false
+    end
+    seen[a] = true
+  end
+  return ok and v or nil
+end
+
 local function check_triggers(ck, v, line)
   local out = {}
   if not ck:expect(v, "list", line, "triggers") then return out end
@@ -74,7 +98,11 @@ local function check_triggers(ck, v, line)
         local s3 = item.s3
         if ck:kind(s3) == "null" then s3 = {} end -- "- s3:" alone: every object of the bucket
         if ck:expect(s3, "mapping", sl, k) then
-          ck:unknown_keys(s3, S3_TRIGGER_KEYS, k)
+          if s3.accounts ~= nil then
+            ck:add(ck:line_of(s3, "accounts", sl), k .. ".accounts", "an s3 trigger watches the pipeline's origin "
+              .. "bucket, which is in the lake's account: accounts is for event_rule triggers only")
+          end
+          ck:unknown_keys(s3, S3_TRIGGER_KEYS, k, { "accounts" })
           local t = { kind = "s3", index = i, line = il }
           for _, f in ipairs({ "prefix", "suffix" }) do
             if s3[f] ~= nil and ck:expect(s3[f], "string", ck:line_of(s3, f, sl), k .. "." .. f) then
@@ -97,6 +125,7 @@ local function check_triggers(ck, v, line)
             k .. ".detail_type", { non_empty = true }) then
             t.detail_type = er.detail_type
           end
+          if er.accounts ~= nil then t.accounts = check_accounts(ck, er.accounts, ck:line_of(er, "accounts", el), k) end
           out[#out + 1] = t
         end
       end
@@ -329,6 +358,20 @@ function M.validate(value, marks, ctx)
   if value.tags ~= nil then cfg.tags = check_tags(ck, value.tags, line("tags")) end
   if value.contract ~= nil then
     cfg.contract, cfg.contract_line = check_contract(ck, value.contract, line("contract")), line("contract")
+  end
+
+  -- The state machine's logging and tracing (defaults: error, off; see
+  -- lake.pipeline.stack). Left nil when absent.
+  if value.logging ~= nil then
+    if value.logging == "off" or value.logging == false then
+      ck:add(line("logging"), "logging", "the state machine's logs cannot be turned off: 'error' (the default) "
+        .. "logs only failures, which is what tells why a run failed; expected one of error, all")
+    elseif ck:enum(value.logging, M.LOGGING, line("logging"), "logging") then
+      cfg.logging = value.logging
+    end
+  end
+  if value.tracing ~= nil and ck:expect(value.tracing, "boolean", line("tracing"), "tracing") then
+    cfg.tracing = value.tracing
   end
 
   local declared = ck:required(value, "steps", "", 1)

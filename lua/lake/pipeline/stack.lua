@@ -268,6 +268,36 @@ function Pipeline:environment(...)
 end
 
 ---------------------------------------------------------------------------
+-- Logging and tracing
+
+--- What the state machine's role needs to deliver its logs: CloudWatch
+-- Logs' log-delivery actions, which take only "*" as their resource.
+M.LOG_DELIVERY_ACTIONS = { "logs:CreateLogDelivery", "logs:GetLogDelivery", "logs:UpdateLogDelivery",
+  "logs:DeleteLogDelivery", "logs:ListLogDeliveries", "logs:PutResourcePolicy", "logs:DescribeResourcePolicies",
+  "logs:DescribeLogGroups" }
+--- What it needs to send X-Ray traces ("*" only too).
+M.XRAY_ACTIONS = { "xray:PutTraceSegments", "xray:PutTelemetryRecords", "xray:GetSamplingRules",
+  "xray:GetSamplingTargets" }
+
+--- The log group of a state machine. The /aws/vendedlogs/ prefix keeps
+-- CloudWatch Logs' resource policy (5120 characters an account) from filling
+-- up with one entry per state machine.
+-- https://docs.aws.amazon.com/step-functions/latest/dg/bp-cwl.html
+function M.state_machine_log_group(sm_name)
+  return token.concat("/aws/vendedlogs/states/", sm_name)
+end
+
+--- The log level ("error" or "all") and whether X-Ray traces a pipeline's
+-- runs: its config's, else the lake's defaults (lake.pipeline_logging,
+-- lake.pipeline_tracing), else error and no tracing.
+function M.logging_of(cfg, lake)
+  local logging = cfg.logging or lake.pipeline_logging or "error"
+  local tracing = cfg.tracing
+  if tracing == nil then tracing = lake.pipeline_tracing == true end
+  return logging, tracing
+end
+
+---------------------------------------------------------------------------
 -- Resources
 
 -- "*" and "\" are wildcard syntax in EventBridge patterns.
@@ -288,6 +318,16 @@ function M.s3_pattern(bucket_name, trigger)
   end
   if key then detail.object = { key = arr { key } } end
   return { source = arr { "aws.s3" }, ["detail-type"] = arr { "Object Created" }, detail = detail }
+end
+
+--- The accounts a trigger's rule takes events from: the trigger's
+-- `accounts`, else the lake's own (a token when not known at synth; the
+-- default bus also carries events other accounts put there). The origin
+-- bucket's events come from the lake's account anyway: the filter on s3
+-- triggers is defence in depth.
+function M.event_accounts(env, trigger)
+  if trigger.accounts then return arr(util.copy(trigger.accounts)) end
+  return arr { env.account or token.account_id }
 end
 
 -- Adds the pipeline's resources to its stack.
@@ -343,14 +383,42 @@ local function fill(p)
     end
   end
 
-  -- The state machine
+  -- The state machine, logging to a group of its own (failures only unless
+  -- the config says `logging: all`), traced by X-Ray when `tracing: true`.
+  -- Step Functions delivers the logs through CloudWatch Logs' log-delivery
+  -- API, whose actions take no resource but "*", as do X-Ray's.
+  -- https://docs.aws.amazon.com/step-functions/latest/dg/cw-logs.html
+  -- https://docs.aws.amazon.com/step-functions/latest/dg/xray-iam.html
+  local logging, tracing = M.logging_of(cfg, lake)
+  local sm_logs = functions.log_group(stack, "StateMachineLogGroup", M.state_machine_log_group(n.state_machine))
+  p:allow("DeliverLogs", M.LOG_DELIVERY_ACTIONS, { "*" })
+  if tracing then p:allow("WriteTraces", M.XRAY_ACTIONS, { "*" }) end
   local sm_role = p:role("StateMachineRole", n.role.sfn, "states.amazonaws.com", p.sm_statements,
     { policy = "run-steps", description = ("State machine of pipeline %s: runs its steps"):format(cfg.name) })
+  sm_role:suppress("AwsSolutions-IAM5", "Step Functions delivers its logs through the CloudWatch Logs "
+    .. "log-delivery actions (logs:CreateLogDelivery, ...)" .. (tracing and " and its traces through X-Ray's" or "")
+    .. ", which accept no resource but '*'; this covers those statements only, the others name their resources.",
+    { "Resource::*" })
   local def, order = state_machine.build(cfg, p)
   p.state_machine = stack:add("stepfunctions_state_machine", "StateMachine", {
     StateMachineName = n.state_machine, StateMachineType = "STANDARD",
     RoleArn = sm_role:arn(), DefinitionString = state_machine.encode(def),
+    -- Execution data (the state: bucket, keys, route, table; never the
+    -- objects' contents) is what makes a logged failure diagnosable.
+    LoggingConfiguration = { Level = logging:upper(), IncludeExecutionData = true,
+      Destinations = { { CloudWatchLogsLogGroup = { LogGroupArn = sm_logs:attr("Arn") } } } },
+    TracingConfiguration = { Enabled = tracing },
   }, { source = { file = cfg.file, line = cfg.steps_line, key = "steps" } })
+  if logging ~= "all" then
+    p.state_machine:suppress("AwsSolutions-SF1", ("The state machine logs its failures (ERROR), which is "
+      .. "what tells why a run failed, and Standard workflows keep every event in their execution history; "
+      .. "set `logging: all` in %s to log every event."):format(cfg.file))
+  end
+  if not tracing then
+    p.state_machine:suppress("AwsSolutions-SF2", ("X-Ray tracing is off by default: each run is recorded "
+      .. "in the execution history and the state machine's log group; set `tracing: true` in %s to trace "
+      .. "runs with X-Ray."):format(cfg.file))
+  end
   p.definition = def
   stack:attach("." .. n.state_machine .. ".mmd", diagram.mermaid(cfg, def, order,
     ("pipeline %s, from %s"):format(cfg.name, cfg.file)))
@@ -377,6 +445,7 @@ local function fill(p)
       pattern = { source = arr(util.copy(t.source)) }
       if t.detail_type then pattern["detail-type"] = arr(util.copy(t.detail_type)) end
     end
+    pattern.account = M.event_accounts(env, t)
     local rule = stack:add("events_rule", id .. "Rule", {
       Name = n.rule[t.index], State = "ENABLED", EventPattern = pattern,
       Description = ("Trigger %d of pipeline %s (%s)"):format(t.index, cfg.name, t.kind),
