@@ -489,6 +489,17 @@ describe("lake.builder options #unit", function()
         sns_subscriptions = { { protocol = "email", endpiont = "a@b.c" } } }))
   end)
 
+  it("checks pipeline_logging and pipeline_tracing (the pipelines' defaults)", function()
+    assert.same({
+      "app.lua: pipeline_logging: expected one of error, all, got 'al' (did you mean 'all'?)",
+      "app.lua: pipeline_tracing: expected true or false, got 'yes'",
+    }, problems({ lake_name = "L", lake_domains = { "a" }, pipeline_logging = "al", pipeline_tracing = "yes" }))
+    assert.same({ "app.lua: pipeline_logging: expected one of error, all, got a boolean" },
+      problems({ lake_name = "L", lake_domains = { "a" }, pipeline_logging = false }))
+    assert.same({}, problems({ lake_name = "L", lake_domains = { "a" }, pipeline_logging = "all",
+      pipeline_tracing = false }))
+  end)
+
   it("checks enable_vpc, vpc_cidr, tags, pipelines_path and standalone", function()
     assert.same({
       "app.lua: enable_vpc: expected true or false, got 'yes'",

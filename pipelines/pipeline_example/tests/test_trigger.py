@@ -1,3 +1,6 @@
+import contextlib
+import copy
+import io
 import json
 import unittest
 from unittest import mock
@@ -82,10 +85,66 @@ class TriggerTest(unittest.TestCase):
         self.assertEqual("example_type2", state["table"])
 
     def test_direct_invocation_with_origin_keys(self):
-        trigger.handler({"origin_bucket": "other", "origin_key": "x/type1.json"})
+        trigger.handler({"origin_bucket": support.ENV["ORIGIN_BUCKET"], "origin_key": "x/type1.json"})
         state = json.loads(self.sfn.started[0]["input"])
-        self.assertEqual("other", state["origin_bucket"])
+        self.assertEqual(support.ENV["ORIGIN_BUCKET"], state["origin_bucket"])
         self.assertEqual("type1", state["route"])
+
+    def refused(self, event):
+        """handler(event) with its log lines; asserts it started nothing."""
+        log = io.StringIO()
+        with contextlib.redirect_stdout(log):
+            out = trigger.handler(event)
+        self.assertEqual([], self.sfn.started)
+        self.assertEqual([], out["started"])
+        lines = [json.loads(line) for line in log.getvalue().splitlines()]
+        self.assertEqual(out["refused"], lines)
+        return out["refused"]
+
+    def test_an_s3_event_of_another_bucket_is_refused_with_a_logged_reason(self):
+        event = copy.deepcopy(EVENTBRIDGE)
+        event["detail"]["bucket"]["name"] = "someone-elses-bucket"
+        self.assertEqual([{
+            "refused": "the event's bucket is not this pipeline's origin bucket",
+            "bucket": "someone-elses-bucket",
+            "expected": support.ENV["ORIGIN_BUCKET"],
+            "key": "example/type1/orders.json",
+        }], self.refused(event))
+
+    def test_a_custom_event_or_record_naming_another_bucket_is_refused(self):
+        self.assertEqual("other", self.refused({"origin_bucket": "other", "origin_key": "x/type1.json"})[0]["bucket"])
+        self.assertEqual("other", self.refused({"detail": {"bucket": "other", "key": "x/type1.json"}})[0]["bucket"])
+        records = copy.deepcopy(RECORDS)
+        records["Records"][0]["s3"]["bucket"]["name"] = "other"
+        self.assertEqual("other", self.refused(records)[0]["bucket"])
+
+    def test_only_the_objects_of_the_origin_bucket_start_of_a_mixed_notification(self):
+        records = copy.deepcopy(RECORDS)
+        other = copy.deepcopy(records["Records"][0])
+        other["s3"]["bucket"]["name"] = "other"
+        records["Records"].append(other)
+        with contextlib.redirect_stdout(io.StringIO()):
+            out = trigger.handler(records)
+        self.assertEqual(1, len(self.sfn.started))
+        self.assertEqual(["other"], [r["bucket"] for r in out["refused"]])
+
+    def test_an_s3_event_without_a_key_or_with_a_key_that_is_not_a_string_is_refused(self):
+        for key in (None, "", 42, ["a"], {"k": "v"}):
+            event = copy.deepcopy(EVENTBRIDGE)
+            if key is None:
+                del event["detail"]["object"]["key"]
+            else:
+                event["detail"]["object"]["key"] = key
+            refused = self.refused(event)
+            self.assertEqual(1, len(refused), key)
+            self.assertIn("detail.object.key", refused[0]["refused"])
+        self.assertIn("key", self.refused({"detail": {"key": 7}})[0]["refused"])
+        self.assertIn("object key", self.refused({"Records": [{"s3": {"bucket": {"name": "b"}}}]})[0]["refused"])
+
+    def test_an_s3_event_without_its_bucket_name_is_refused(self):
+        event = copy.deepcopy(EVENTBRIDGE)
+        del event["detail"]["bucket"]
+        self.assertEqual("an S3 event without its bucket's name", self.refused(event)[0]["refused"])
 
     def test_unknown_route_is_left_to_the_route_step(self):
         trigger.handler({"detail": {"key": "example/misc/a.json"}})
@@ -97,14 +156,13 @@ class TriggerTest(unittest.TestCase):
         self.assertEqual(1, len(self.sfn.started))
         self.assertIsNone(out["started"][0]["executionArn"])
 
-    def test_events_without_an_object_are_refused(self):
+    def test_events_without_an_object_are_refused_without_an_exception(self):
+        # a refused event is no delivery failure: raising would only make Lambda retry it
+        for event in ({"detail": {}}, {"source": "aws.s3", "detail": {"bucket": {"name": "b"}}},
+                      ["not", "an", "object"], {"Records": ["x"]}, {"source": "aws.s3", "detail": {"object": "k"}}):
+            self.assertEqual(1, len(self.refused(event)), event)
         with self.assertRaises(trigger.BadEvent):
-            trigger.handler({"detail": {}})
-        with self.assertRaises(trigger.BadEvent):
-            trigger.handler({"source": "aws.s3", "detail": {"bucket": {"name": "b"}}})
-        with self.assertRaises(trigger.BadEvent):
-            trigger.handler(["not", "an", "object"])
-        self.assertEqual([], self.sfn.started)
+            trigger.objects_of({"detail": {}})
 
     def test_other_start_errors_propagate(self):
         def boom(**kwargs):

@@ -14,6 +14,13 @@ It accepts the events it can be given:
 
 For each object it builds the contract of config.yml and starts one
 execution with it as input.
+
+It trusts nothing the event says about where the object is: an event naming
+another bucket than the pipeline's origin bucket (``ORIGIN_BUCKET``), or no
+key, an empty one or one that is not a string, is refused: one log line
+says why, nothing starts, and the handler returns normally. A refused event
+is not a delivery failure: raising would only make Lambda retry an event
+that can never be accepted.
 """
 import json
 import os
@@ -36,6 +43,20 @@ class BadEvent(ValueError):
     """The event names no object the pipeline can process."""
 
 
+def _mapping(where, key):
+    """where[key] when both are mappings, else {}."""
+    value = where.get(key) if isinstance(where, dict) else None
+    return value if isinstance(value, dict) else {}
+
+
+def _s3_bucket(where):
+    """The bucket name of an S3 event or record: S3 always names it."""
+    name = _mapping(where, "bucket").get("name")
+    if not isinstance(name, str) or not name:
+        raise BadEvent("an S3 event without its bucket's name")
+    return name
+
+
 def objects_of(event):
     """[(bucket, key, unique)] of the objects an event is about.
 
@@ -46,28 +67,46 @@ def objects_of(event):
         raise BadEvent("expected a JSON object as event, got %s" % type(event).__name__)
     if "Records" in event:
         out = []
-        for record in event["Records"]:
-            s3 = record.get("s3") or {}
-            obj = s3.get("object") or {}
-            key = urllib.parse.unquote_plus(obj.get("key", ""))
-            if not key:
-                raise BadEvent("an S3 record without an object key")
+        records = event["Records"] if isinstance(event["Records"], list) else [None]
+        for record in records:
+            s3 = _mapping(record, "s3")
+            obj = _mapping(s3, "object")
+            key = obj.get("key")
+            if not isinstance(key, str) or not key:
+                raise BadEvent("an S3 record without an object key (a non-empty string)")
+            key = urllib.parse.unquote_plus(key)
             unique = obj.get("versionId") or obj.get("sequencer") or obj.get("eTag") or ""
-            out.append(((s3.get("bucket") or {}).get("name"), key, unique))
+            out.append((_s3_bucket(s3), key, unique))
         return out
     detail = event.get("detail") if isinstance(event.get("detail"), dict) else event
     if event.get("source") == "aws.s3":
-        obj = detail.get("object") or {}
+        obj = _mapping(detail, "object")
         key = obj.get("key")
-        if not key:
-            raise BadEvent("an S3 event without detail.object.key")
+        if not isinstance(key, str) or not key:
+            raise BadEvent("an S3 event without detail.object.key (a non-empty string)")
         unique = obj.get("version-id") or obj.get("sequencer") or obj.get("etag") or event.get("id", "")
-        return [((detail.get("bucket") or {}).get("name"), key, unique)]
+        return [(_s3_bucket(detail), key, unique)]
     key = detail.get("origin_key") or detail.get("key")
-    if not key:
-        raise BadEvent("the event names no object: expected detail.key (or detail.origin_key)")
+    if not isinstance(key, str) or not key:
+        raise BadEvent("the event names no object: expected detail.key (or detail.origin_key), a non-empty string")
     bucket = detail.get("origin_bucket") or detail.get("bucket")
     return [(bucket, key, event.get("id") or json.dumps(detail, sort_keys=True))]
+
+
+def foreign_bucket(bucket, env=None):
+    """Why an object of ``bucket`` is refused, or None: the pipeline reads its
+    origin bucket only (an event that names none means that one)."""
+    env = os.environ if env is None else env
+    if bucket is None or bucket == env["ORIGIN_BUCKET"]:
+        return None
+    return "the event's bucket is not this pipeline's origin bucket"
+
+
+def refuse(refused, reason, **fields):
+    """Logs one refusal (a JSON line) and records it."""
+    entry = dict(fields, refused=reason)
+    print(json.dumps(entry, sort_keys=True))
+    refused.append(entry)
 
 
 def contract(bucket, key, env=None):
@@ -85,10 +124,21 @@ def contract(bucket, key, env=None):
 
 
 def handler(event, context=None):
-    sfn = CLIENT_FACTORY("stepfunctions")
     machine = os.environ["STATE_MACHINE_ARN"]
-    started = []
-    for bucket, key, unique in objects_of(event):
+    started, refused = [], []
+    try:
+        objects = objects_of(event)
+    except BadEvent as err:
+        refuse(refused, str(err))
+        return {"started": started, "refused": refused}
+    sfn = None
+    for bucket, key, unique in objects:
+        why = foreign_bucket(bucket)
+        if why:
+            refuse(refused, why, bucket=bucket, expected=os.environ["ORIGIN_BUCKET"], key=key)
+            continue
+        if sfn is None:
+            sfn = CLIENT_FACTORY("stepfunctions")
         state = contract(bucket, key)
         name = naming.execution_name(key, state["origin_bucket"], unique)
         try:
@@ -101,4 +151,4 @@ def handler(event, context=None):
             arn = None
         started.append({"name": name, "executionArn": arn, "input": state})
         print(json.dumps({"started": name, "key": key, "route": state["route"]}))
-    return {"started": started}
+    return {"started": started, "refused": refused}
