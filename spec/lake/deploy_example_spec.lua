@@ -117,6 +117,21 @@ describe("deploying the example lake #integration", function()
     assert.same({ "aws.s3" }, pattern.source)
     assert.same({ "example-raw-us-east-1-123456789012-dev" }, pattern.detail.bucket.name)
     assert.is_table(by["pipeline-example-event-trigger-2-dev"])
+    -- events from the lake's account only: the account is not known at synth
+    -- (no AWS_ACCOUNT_ID), so the template says Ref AWS::AccountId, which
+    -- CloudFormation resolves inside the pattern
+    for _, name in ipairs({ "pipeline-example-s3-trigger-1-dev", "pipeline-example-event-trigger-2-dev" }) do
+      local r = assert(rpc.call(c, "events", "DescribeRule", { Name = name }))
+      assert.same({ "123456789012" }, require("host.json").decode(r.EventPattern).account, name)
+    end
+  end)
+
+  it("created the state machine's log group, kept as long as the functions' logs", function()
+    local rpc = require("lake.aws.jsonrpc")
+    local r = assert(rpc.call(c, "logs", "DescribeLogGroups", { logGroupNamePrefix = "/aws/vendedlogs/states/" }))
+    assert.equal(1, #r.logGroups)
+    assert.equal("/aws/vendedlogs/states/pipeline-example-state-machine-dev", r.logGroups[1].logGroupName)
+    assert.equal(require("lake.functions").LOG_RETENTION_DAYS, r.logGroups[1].retentionInDays)
   end)
 
   it("changes nothing and uploads nothing on a second deploy", function()
