@@ -74,12 +74,15 @@ end
 -- @param id string logical id prefix (<id>Function, <id>LogGroup)
 -- @param spec table { name = function name, role = role resource, timeout =, memory =, description =,
 --   asset = lake.assets.lambda's, env = { K = V }, vpc_config = { SubnetIds =, SecurityGroupIds = } | nil,
---   source = { file =, line =, key = } | nil: where the function's problems are reported (Stack:add) }
+--   source = { file =, line =, key = } | nil: where the function's problems are reported (Stack:add),
+--   encryption = the lake's (lake.stacks.encryption) | nil: the log group's key }
 -- @return function resource, log group resource
 function M.lambda(stack, id, spec)
   local group = stack:add("logs_log_group", id .. "LogGroup", {
     LogGroupName = M.log_group_name(spec.name), RetentionInDays = M.LOG_RETENTION_DAYS,
+    KmsKeyId = spec.encryption and spec.encryption:log_group_key(stack),
   })
+  if spec.encryption then spec.encryption:note_log_group(group) end
   local props = {
     FunctionName = spec.name, Description = spec.description,
     Code = { S3Bucket = spec.asset.bucket(), S3Key = spec.asset.key() },

@@ -27,6 +27,19 @@ function M.bucket(domain, layer, env)
     env.account or token.account_id, "-", env.stage)
 end
 
+--- The lake's S3 server access logs bucket:
+-- "{lake}-logs-{region}-{account}-{stage}" (string or token).
+-- @param env table { region=, account=, stage= } (region/account may be nil)
+function M.logs_bucket(lake_name, env)
+  return token.concat(util.kebab(lake_name), "-logs-", env.region or token.region, "-",
+    env.account or token.account_id, "-", env.stage)
+end
+
+--- The lake's Glue security configuration: "<lake>-<stage>".
+function M.glue_security_configuration(lake_name, stage)
+  return M.name(util.kebab(lake_name), stage)
+end
+
 --- Glue database of a bucket: "{domain}_{layer}_{stage}" (Athena-friendly).
 function M.database(domain, layer, stage)
   return (util.kebab(domain) .. "_" .. layer .. "_" .. stage):gsub("-", "_")

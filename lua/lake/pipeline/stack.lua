@@ -242,7 +242,7 @@ end
 function Pipeline:lambda_function(id, spec)
   return functions.lambda(self.stack, id, { name = spec.name, role = spec.role, timeout = spec.timeout,
     memory = spec.memory, description = spec.description, asset = spec.asset, env = spec.env,
-    vpc_config = self.vpc_config, source = spec.source })
+    vpc_config = self.vpc_config, source = spec.source, encryption = self.lake.encryption })
 end
 
 --- Lets the state machine's role do actions on resources: added to the
@@ -315,6 +315,7 @@ local function fill(p)
     M.logs_statement(env, { n.catch_fn }),
   }, { policy = "notify-errors", managed = p.vpc_policy,
     description = ("Catch of pipeline %s: publishes failures to the lake's topic"):format(cfg.name) })
+  lake.encryption:grant(catch_role, { "sns" })
   local trigger_fn = p:lambda_function("Trigger", {
     name = n.trigger_fn, role = trigger_role, timeout = M.TRIGGER.timeout, memory = M.TRIGGER.memory,
     description = ("Starts pipeline %s from its triggers"):format(cfg.name),

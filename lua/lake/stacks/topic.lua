@@ -25,7 +25,9 @@ function M.build(lake, stack, subscriptions)
   local topic = stack:add("sns_topic", "ErrorTopic", {
     TopicName = lake.sns_topic.name,
     DisplayName = lake.name:sub(1, 100),
+    KmsMasterKeyId = lake.encryption:topic_key(stack),
   })
+  lake.encryption:note_topic(topic)
   stack:add("sns_topic_policy", "ErrorTopicPolicy", {
     Topics = { topic:ref() },
     PolicyDocument = { Version = POLICY_VERSION, Statement = {
