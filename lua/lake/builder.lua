@@ -281,12 +281,6 @@ local function validate(app, opts, where)
       v.access_log_days = log_days
     end
   end
-  local logs_len = #token.worst_case(names.logs_bucket(v.lake_name, env))
-  if logs_len > 63 then
-    problem("lake_name", "the access logs bucket's name would be %d characters with the longest region and "
-      .. "account, S3 allows 63: shorten the name by %d", logs_len, logs_len - 63)
-    v.lake_name = "lake"
-  end
 
   -- VPC
   if opts.enable_vpc ~= nil and type(opts.enable_vpc) ~= "boolean" then

@@ -87,10 +87,16 @@ describe("encryption options #unit", function()
     end
   end)
 
-  it("refuses a lake name too long for the access logs bucket", function()
-    assert.same({ "app.lua: lake_name: the access logs bucket's name would be 67 characters with the longest "
-      .. "region and account, S3 allows 63: shorten the name by 4" },
-      problems({ lake_name = "a-lake-with-a-long-name-xxxxxx" }))
+  it("shortens a lake name too long for the access logs bucket, with a hash", function()
+    local names = require("lake.names")
+    local env = { region = "ap-southeast-5", account = "123456789012", stage = "prd" }
+    assert.equal("a-lake-with-a-lon-logs-ap-southeast-5-123456789012-prd", names.logs_bucket("a-lake-with-a-lon", env))
+    local a = names.logs_bucket("a-lake-with-a-long-name-xxxxxx", env)
+    local b = names.logs_bucket("a-lake-with-a-long-name-xxxxxy", env)
+    assert.matches("^a%-lake%-with%-a%-lo%-%x%x%x%x%x%x%x%x%-logs%-ap%-southeast%-5%-123456789012%-prd$", a)
+    assert.not_equal(a, b)
+    assert.is_true(#a <= 63)
+    assert.same({}, problems({ lake_name = ("n"):rep(245) }))
   end)
 
   it("names the file and line of every refusal", function()
