@@ -43,6 +43,11 @@ lake.DatalakeBuilder {
   enable_vpc = false,
   -- Every bucket is versioned; replaced versions are kept this many days:
   -- noncurrent_version_days = 30,
+  -- "s3" (default): SSE-S3 and AWS-owned keys; "kms": one lake key for buckets, topic, logs and Glue
+  -- (or kms_key_arn = "arn:aws:kms:...:key/..." to use a key of your own):
+  -- encryption = "s3",
+  -- Server access logs of every bucket are kept this many days:
+  -- access_log_days = 365,
   -- Who hears of failed pipeline runs:
   -- sns_subscriptions = { { protocol = "email", endpoint = "someone@example.com" } },
   -- Every pipelines/<name>/config.yml is a pipeline (lakehost app.lua new pipeline NAME --domain example).

@@ -13,9 +13,11 @@
 -- options that are not a table, build() twice) raises error(msg, 2).
 --
 -- Stacks (names.lua): lake-storage-stack-<stage> (one bucket per domain x
--- layer, with a TLS-only bucket policy each) and lake-shared-stack-<stage>
--- (a Glue database per bucket, a crawler and its role per raw bucket, the
--- error topic and its subscriptions, the optional VPC). Stacks refer to each
+-- layer, with a TLS-only bucket policy each, logging to the lake's access
+-- logs bucket; the lake key with encryption = "kms") and
+-- lake-shared-stack-<stage> (the Glue security configuration, a Glue
+-- database per bucket, a crawler and its role per raw bucket, the error
+-- topic and its subscriptions, the optional VPC). Stacks refer to each
 -- other by the lake's deterministic names, never by export/import.
 --
 -- Standalone scripts: the `standalone` option's list, else every
@@ -27,6 +29,7 @@
 local app_mod = require("lake.app")
 local catalog = require("lake.stacks.catalog")
 local datalake = require("lake.datalake")
+local encryption = require("lake.stacks.encryption")
 local names = require("lake.names")
 local pipeline = require("lake.pipeline")
 local pipeline_config = require("lake.pipeline.config")
@@ -46,7 +49,7 @@ Builder.__name, BucketSet.__name = "lake.DatalakeBuilder", "lake.BucketSet"
 --- Options of DatalakeBuilder{...}, in documentation order.
 M.OPTIONS = { "scope", "lake_name", "region", "account_id", "env", "lake_domains", "enable_vpc",
   "vpc_cidr", "sns_subscriptions", "pipelines_path", "standalone", "tags", "noncurrent_version_days",
-  "pipeline_logging", "pipeline_tracing" }
+  "encryption", "kms_key_arn", "access_log_days", "pipeline_logging", "pipeline_tracing" }
 local OPTION_SET = {}
 for _, o in ipairs(M.OPTIONS) do OPTION_SET[o] = true end
 
@@ -55,6 +58,9 @@ M.DEFAULT_VPC_CIDR = vpc.DEFAULT_VPC_CIDR
 -- delete trusted or service data must not be able to lose it); versions a
 -- newer one replaced are kept this many days, then expire.
 M.DEFAULT_NONCURRENT_VERSION_DAYS = 30
+M.ENCRYPTIONS = encryption.MODES
+M.DEFAULT_ENCRYPTION = encryption.DEFAULT
+M.DEFAULT_ACCESS_LOG_DAYS = encryption.DEFAULT_ACCESS_LOG_DAYS
 M.PROTOCOLS = { "email", "sms", "sqs", "lambda", "http", "https" }
 
 ---------------------------------------------------------------------------
@@ -244,6 +250,39 @@ local function validate(app, opts, where)
     end
   end
 
+  -- encryption and access logs
+  v.encryption = M.DEFAULT_ENCRYPTION
+  local enc, key_arn = opts.encryption, opts.kms_key_arn
+  if enc ~= nil then
+    if not util.contains(M.ENCRYPTIONS, enc) then
+      problem("encryption", "expected one of %s, got %s%s", table.concat(M.ENCRYPTIONS, ", "), describe(enc),
+        type(enc) == "string" and util.suggest(enc, M.ENCRYPTIONS) or "")
+    else
+      v.encryption = enc
+    end
+  end
+  if key_arn ~= nil then
+    if type(key_arn) ~= "string" or not key_arn:match(encryption.KEY_ARN_PATTERN) then
+      problem("kms_key_arn", "expected a KMS key ARN such as "
+        .. "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab, got %s", describe(key_arn))
+    elseif enc == "s3" then
+      problem("kms_key_arn", "a KMS key takes encryption = 'kms' (or no encryption option), "
+        .. "but encryption is 's3'")
+    else
+      v.encryption, v.kms_key_arn = "kms", key_arn
+    end
+  end
+  v.access_log_days = M.DEFAULT_ACCESS_LOG_DAYS
+  local log_days = opts.access_log_days
+  if log_days ~= nil then
+    if math.type(log_days) ~= "integer" or log_days < 1 or log_days > 3650 then
+      problem("access_log_days", "expected a whole number of days from 1 to 3650, got %s",
+        type(log_days) == "number" and tostring(log_days) or describe(log_days))
+    else
+      v.access_log_days = log_days
+    end
+  end
+
   -- VPC
   if opts.enable_vpc ~= nil and type(opts.enable_vpc) ~= "boolean" then
     problem("enable_vpc", "expected true or false, got %s", describe(opts.enable_vpc))
@@ -428,6 +467,7 @@ local function build_shared(lake, v)
       :format(lake.name, lake.stage, v.enable_vpc and ", VPC" or ""),
   })
   stack:depends_on(lake.storage_stack)
+  lake.encryption:build_security_configuration(stack)
   catalog.build(lake, stack)
   topic.build(lake, stack, v.subscriptions)
   if v.enable_vpc then vpc.build(lake, stack, v.vpc_cidr) end
@@ -462,7 +502,10 @@ end
 --   lake_domains = {..}, enable_vpc =, vpc_cidr =, sns_subscriptions = { {protocol=, endpoint=} },
 --   pipelines_path =, standalone = { paths } (default every standalone/*.lua of app.root, in name
 --   order; {} for none), tags = {K=V}, noncurrent_version_days = 30 (every bucket is versioned;
---   replaced versions expire after this many days) }
+--   replaced versions expire after this many days), encryption = "s3" | "kms" (SSE-S3 and AWS-owned
+--   keys, or one lake key for buckets, error topic, log groups and Glue), kms_key_arn = an existing
+--   key's ARN (implies "kms"; no key is created), access_log_days = 365 (the buckets' server access
+--   logs, in the lake's logs bucket, expire after this many days) }
 -- @param with table { loader = { pipelines = function(root, path) -> lake.load.pipelines's,
 --   standalone_files = function(root) -> lake.load.standalone_files's,
 --   scripts = function(paths, root) -> lake.load.scripts's }, dsl = the table scripts see as `lake` }
@@ -500,6 +543,9 @@ function Builder:build()
     pipelines = {}, pipelines_path = v.pipelines_path,
   }
   lake.sns_topic.arn = names.arn("sns", lake.sns_topic.name, env)
+  lake.access_logs = { name = names.logs_bucket(v.lake_name, env) }
+  lake.access_logs.arn = token.concat("arn:", token.partition, ":s3:::", lake.access_logs.name)
+  lake.encryption = encryption.new(lake, v)
   lake.catalog_arn = names.arn("glue", "catalog", env)
   lake.assets_objects_arn = token.concat("arn:", token.partition, ":s3:::", app.assets_bucket, "/*")
 
@@ -534,6 +580,7 @@ function Builder:build()
   app.datalake = lake
 
   if v.pipelines_path then pipeline.add_all(lake, self.loader.pipelines(app.root, v.pipelines_path)) end
+  lake.encryption:add_pipelines(lake.pipelines)
   lake.standalone_listed = v.standalone ~= nil
   local scripts = v.standalone or self.loader.standalone_files(app.root)
   if #scripts > 0 then run_standalone(lake, self.loader.scripts(scripts, app.root), self.dsl) end

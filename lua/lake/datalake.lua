@@ -10,6 +10,10 @@
 --   buckets[domain][layer]         { name, arn, objects_arn, uri, database, database_arn, tables_arn }
 --   databases[domain][layer]       { name, arn, tables_arn }: the Glue database of that bucket
 --   error_topic                    { name, arn }
+--   encryption                     mode ("s3"|"kms"), security_configuration (the Glue one's name),
+--                                  and the methods key_arn(stack) (nil with "s3"), statements(stack,
+--                                  uses), grant(role, uses) (uses: "s3", "sns", "glue", "glue_logs")
+--   access_logs                    { name, arn }: the bucket of the lake buckets' server access logs
 --   vpc                            nil, or { cidr } and the methods id, private_subnet_ids,
 --                                  public_subnet_ids, security_group_id (each: (stack) -> Ref token)
 --   storage_stack, shared_stack    the lake's stacks, for stack:depends_on
@@ -227,11 +231,13 @@ function Datalake:lambda_function(stack, id, opts)
     role = functions.role(stack, id .. "Role", { service = functions.LAMBDA_SERVICE, statements = statements,
       policy = "function", description = ("Runs the function %s"):format(token.is(name) and id or name),
       managed = managed })
+    self.encryption:grant(role, { "s3", "sns" })
   end
   local env = util.merge({ LAKE_NAME = self.name, STAGE = self.stage },
     type(opts.environment) == "table" and opts.environment or nil)
   local fn, group = functions.lambda(stack, id, { name = name, role = role, timeout = timeout, memory = memory,
-    description = opts.description, asset = asset, env = env, vpc_config = vpc_config })
+    description = opts.description, asset = asset, env = env, vpc_config = vpc_config,
+    encryption = self.encryption })
   return fn, role, group
 end
 

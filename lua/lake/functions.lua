@@ -30,9 +30,13 @@ end
 -- @param stack Stack
 -- @param id string logical id
 -- @param name string|token the group's name
+-- @param encryption table|nil the lake's (lake.stacks.encryption): the group's key
 -- @return the log group resource
-function M.log_group(stack, id, name)
-  return stack:add("logs_log_group", id, { LogGroupName = name, RetentionInDays = M.LOG_RETENTION_DAYS })
+function M.log_group(stack, id, name, encryption)
+  local group = stack:add("logs_log_group", id, { LogGroupName = name, RetentionInDays = M.LOG_RETENTION_DAYS,
+    KmsKeyId = encryption and encryption:log_group_key(stack) })
+  if encryption then encryption:note_log_group(group) end
+  return group
 end
 
 --- Writing to the log groups of these functions.
@@ -83,12 +87,11 @@ end
 -- @param id string logical id prefix (<id>Function, <id>LogGroup)
 -- @param spec table { name = function name, role = role resource, timeout =, memory =, description =,
 --   asset = lake.assets.lambda's, env = { K = V }, vpc_config = { SubnetIds =, SecurityGroupIds = } | nil,
---   source = { file =, line =, key = } | nil: where the function's problems are reported (Stack:add) }
+--   source = { file =, line =, key = } | nil: where the function's problems are reported (Stack:add),
+--   encryption = the lake's (lake.stacks.encryption) | nil: the log group's key }
 -- @return function resource, log group resource
 function M.lambda(stack, id, spec)
-  local group = stack:add("logs_log_group", id .. "LogGroup", {
-    LogGroupName = M.log_group_name(spec.name), RetentionInDays = M.LOG_RETENTION_DAYS,
-  })
+  local group = M.log_group(stack, id .. "LogGroup", M.log_group_name(spec.name), spec.encryption)
   local props = {
     FunctionName = spec.name, Description = spec.description,
     Code = { S3Bucket = spec.asset.bucket(), S3Key = spec.asset.key() },

@@ -27,6 +27,31 @@ function M.bucket(domain, layer, env)
     env.account or token.account_id, "-", env.stage)
 end
 
+-- The longest lake name a logs bucket keeps whole: 63 characters with the
+-- longest region and account and stage.
+local LOGS_LAKE_MAX = 63 - #"-logs-" - #token.LONGEST["AWS::Region"] - #"-123456789012-" - #"prd"
+
+--- The lake's S3 server access logs bucket:
+-- "{lake}-logs-{region}-{account}-{stage}" (string or token). A lake name
+-- too long for S3's 63 characters keeps its first 16 and gets an 8-digit
+-- hash of the whole, so two long names stay apart.
+-- @param env table { region=, account=, stage= } (region/account may be nil)
+function M.logs_bucket(lake_name, env)
+  local lake = util.kebab(lake_name)
+  if #lake > LOGS_LAKE_MAX then
+    local h = 2166136261
+    for i = 1, #lake do h = ((h ~ lake:byte(i)) * 16777619) & 0xffffffff end
+    lake = lake:sub(1, 16):gsub("%-$", "") .. ("-%08x"):format(h)
+  end
+  return token.concat(lake, "-logs-", env.region or token.region, "-",
+    env.account or token.account_id, "-", env.stage)
+end
+
+--- The lake's Glue security configuration: "<lake>-<stage>".
+function M.glue_security_configuration(lake_name, stage)
+  return M.name(util.kebab(lake_name), stage)
+end
+
 --- Glue database of a bucket: "{domain}_{layer}_{stage}" (Athena-friendly).
 function M.database(domain, layer, stage)
   return (util.kebab(domain) .. "_" .. layer .. "_" .. stage):gsub("-", "_")

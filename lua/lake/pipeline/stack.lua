@@ -242,7 +242,7 @@ end
 function Pipeline:lambda_function(id, spec)
   return functions.lambda(self.stack, id, { name = spec.name, role = spec.role, timeout = spec.timeout,
     memory = spec.memory, description = spec.description, asset = spec.asset, env = spec.env,
-    vpc_config = self.vpc_config, source = spec.source })
+    vpc_config = self.vpc_config, source = spec.source, encryption = self.lake.encryption })
 end
 
 --- Lets the state machine's role do actions on resources: added to the
@@ -355,6 +355,7 @@ local function fill(p)
     M.logs_statement(env, { n.catch_fn }),
   }, { policy = "notify-errors", managed = p.vpc_policy,
     description = ("Catch of pipeline %s: publishes failures to the lake's topic"):format(cfg.name) })
+  lake.encryption:grant(catch_role, { "sns" })
   local trigger_fn = p:lambda_function("Trigger", {
     name = n.trigger_fn, role = trigger_role, timeout = M.TRIGGER.timeout, memory = M.TRIGGER.memory,
     description = ("Starts pipeline %s from its triggers"):format(cfg.name),
@@ -390,7 +391,8 @@ local function fill(p)
   -- https://docs.aws.amazon.com/step-functions/latest/dg/cw-logs.html
   -- https://docs.aws.amazon.com/step-functions/latest/dg/xray-iam.html
   local logging, tracing = M.logging_of(cfg, lake)
-  local sm_logs = functions.log_group(stack, "StateMachineLogGroup", M.state_machine_log_group(n.state_machine))
+  local sm_logs = functions.log_group(stack, "StateMachineLogGroup", M.state_machine_log_group(n.state_machine),
+    lake.encryption)
   p:allow("DeliverLogs", M.LOG_DELIVERY_ACTIONS, { "*" })
   if tracing then p:allow("WriteTraces", M.XRAY_ACTIONS, { "*" }) end
   local sm_role = p:role("StateMachineRole", n.role.sfn, "states.amazonaws.com", p.sm_statements,

@@ -38,7 +38,8 @@ function M.build(lake, stack)
           } },
         } },
       })
-      stack:add("glue_crawler", prefix .. "Crawler", {
+      lake.encryption:grant(role, { "s3", "glue_logs" })
+      local crawler = stack:add("glue_crawler", prefix .. "Crawler", {
         Name = b.crawler,
         Description = token.concat("Catalogs new folders of ", b.uri, " into ", b.database, " daily"),
         Role = role:arn(),
@@ -48,6 +49,7 @@ function M.build(lake, stack)
         SchemaChangePolicy = { UpdateBehavior = "LOG", DeleteBehavior = "LOG" },
         RecrawlPolicy = { RecrawlBehavior = "CRAWL_NEW_FOLDERS_ONLY" },
       }, { depends_on = { db } })
+      lake.encryption:secure_glue(crawler)
     end
   end
 end

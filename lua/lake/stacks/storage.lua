@@ -1,5 +1,6 @@
 --- The lake's storage stack: one bucket per domain and layer, each with a
--- bucket policy that refuses requests without TLS.
+-- bucket policy that refuses requests without TLS and its server access
+-- logs in the lake's logs bucket; the lake key (lake.stacks.encryption).
 --
 -- Model objects only (no I/O).
 local util = require("lake.util")
@@ -23,14 +24,19 @@ function M.build(lake)
   local stack = lake.app:stack(names.storage_stack(lake.stage), {
     description = ("Buckets of the %s datalake (%s): one per domain and layer"):format(lake.name, lake.stage),
   })
+  local enc = lake.encryption
+  enc:build_key(stack)
+  local arns = {}
+  for _, b in ipairs(lake.bucket_set.list) do arns[#arns + 1] = b.arn end
+  enc:build_logs_bucket(stack, arns, M.deny_insecure_transport)
   for _, b in ipairs(lake.bucket_set.list) do
     local id = util.pascal(b.domain) .. util.pascal(b.layer) .. "Bucket"
     local props = {
       BucketName = b.name,
       PublicAccessBlockConfiguration = { BlockPublicAcls = true, BlockPublicPolicy = true,
         IgnorePublicAcls = true, RestrictPublicBuckets = true },
-      BucketEncryption = { ServerSideEncryptionConfiguration = { {
-        BucketKeyEnabled = true, ServerSideEncryptionByDefault = { SSEAlgorithm = "AES256" } } } },
+      BucketEncryption = enc:bucket_encryption(stack),
+      LoggingConfiguration = enc:logging(b),
       OwnershipControls = { Rules = { { ObjectOwnership = "BucketOwnerEnforced" } } },
       -- Pipelines watch buckets through EventBridge rules, so several can
       -- share a bucket without overwriting each other's notifications.
@@ -45,6 +51,7 @@ function M.build(lake)
     }
     local bucket = stack:add("s3_bucket", id, props,
       { deletion_policy = "Retain", update_replace_policy = "Retain" })
+    enc:note_bucket(bucket)
     stack:add("s3_bucket_policy", id .. "Policy", {
       Bucket = bucket:ref(),
       PolicyDocument = { Version = POLICY_VERSION, Statement = {

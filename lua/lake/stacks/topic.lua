@@ -2,6 +2,7 @@
 -- the shared stack.
 --
 -- Model objects only (no I/O).
+local names = require("lake.names")
 local storage = require("lake.stacks.storage")
 local token = require("lake.token")
 local util = require("lake.util")
@@ -25,11 +26,21 @@ function M.build(lake, stack, subscriptions)
   local topic = stack:add("sns_topic", "ErrorTopic", {
     TopicName = lake.sns_topic.name,
     DisplayName = lake.name:sub(1, 100),
+    KmsMasterKeyId = lake.encryption:topic_key(stack),
   })
+  lake.encryption:note_topic(topic)
   stack:add("sns_topic_policy", "ErrorTopicPolicy", {
     Topics = { topic:ref() },
     PolicyDocument = { Version = POLICY_VERSION, Statement = {
-      storage.deny_insecure_transport("sns:Publish", topic:ref()) } },
+      storage.deny_insecure_transport("sns:Publish", topic:ref()),
+      -- The pipelines' dead-letter alarms publish here; a topic policy of
+      -- its own replaces SNS's default one, so CloudWatch needs this
+      -- statement, limited to the lake account's alarms.
+      { Sid = "LakeAlarms", Effect = "Allow", Principal = { Service = "cloudwatch.amazonaws.com" },
+        Action = "sns:Publish", Resource = topic:ref(),
+        Condition = { ArnLike = { ["aws:SourceArn"] = names.arn("cloudwatch", "alarm:*", lake.env) },
+          StringEquals = { ["aws:SourceAccount"] = lake.env.account or token.account_id } } },
+    } },
   })
   for _, s in ipairs(subscriptions) do
     local id = "ErrorTopic" .. util.pascal(s.protocol) .. "Subscription"

@@ -149,6 +149,7 @@ function M.resources(p, list)
   local role = p:role("GlueStepsRole", n.role.glue, "glue.amazonaws.com", st, { policy = "glue-steps",
     managed = { pstack.managed_policy("service-role/AWSGlueServiceRole") },
     description = ("Glue steps of pipeline %s: its domain's buckets and catalog"):format(cfg.name) })
+  p.lake.encryption:grant(role, { "glue" })
   local job_arns = {}
   for i, s in ipairs(list) do
     local v = M.VERSIONS[s.glue_version]
@@ -179,7 +180,8 @@ function M.resources(p, list)
     -- the arguments' size (lake.limits) is mostly the contract's doing
     local source = #cfg.contract > 0 and { file = cfg.file, line = cfg.contract_line, key = "contract" }
       or { file = cfg.file, line = s.line, key = s.key }
-    p.stack:add("glue_job", "Step" .. util.pascal(s.name) .. "Job", props, { source = source })
+    local job = p.stack:add("glue_job", "Step" .. util.pascal(s.name) .. "Job", props, { source = source })
+    p.lake.encryption:secure_glue(job)
     p.refs[s.name] = { job_name = name }
     job_arns[i] = names.arn("glue", "job/" .. name, p.env)
   end

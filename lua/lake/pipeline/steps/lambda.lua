@@ -102,6 +102,7 @@ function M.resources(p, list)
   local role = p:role("LambdaStepsRole", n.role.lambda, pstack.LAMBDA_SERVICE, st, { policy = "lambda-steps",
     managed = p.vpc_policy,
     description = ("Lambda steps of pipeline %s: its domain's buckets and catalog"):format(cfg.name) })
+  p.lake.encryption:grant(role, { "s3" })
   local arns = {}
   for i, s in ipairs(list) do
     p:lambda_function("Step" .. util.pascal(s.name), {
