@@ -33,16 +33,26 @@ function M.marked(text)
   return ids
 end
 
--- The physical id of a stack's resource -> id | nil, err
+-- The physical id of a stack's resource -> id | nil, err. (ListStackResources,
+-- page after page: DescribeStackResource would be one call, but moto 5.2.1
+-- fails it with HTTP 500 on any stack holding a type it does not model.)
 local function physical_id(c, stack, logical_id)
-  local r, err = query.call(c, "cloudformation", "2010-05-15", "DescribeStackResource",
-    { StackName = stack, LogicalResourceId = logical_id })
-  if not r then return nil, err end
-  local d = type(r.StackResourceDetail) == "table" and r.StackResourceDetail or {}
-  if type(d.PhysicalResourceId) ~= "string" or d.PhysicalResourceId == "" then
-    return nil, ("%s has no physical id yet"):format(logical_id)
-  end
-  return d.PhysicalResourceId
+  local token
+  repeat
+    local r, err = query.call(c, "cloudformation", "2010-05-15", "ListStackResources",
+      { StackName = stack, NextToken = token })
+    if not r then return nil, err end
+    for _, x in ipairs(query.list(r.StackResourceSummaries)) do
+      if type(x) == "table" and x.LogicalResourceId == logical_id then
+        if type(x.PhysicalResourceId) ~= "string" or x.PhysicalResourceId == "" then
+          return nil, ("%s has no physical id yet"):format(logical_id)
+        end
+        return x.PhysicalResourceId
+      end
+    end
+    token = (r.NextToken ~= "" and r.NextToken) or nil
+  until not token
+  return nil, ("%s is not a resource of %s"):format(logical_id, stack)
 end
 
 --- Closes the default security group of one VPC.
