@@ -10,9 +10,11 @@ local fs = require("host.fs")
 
 local APP = [[
 local lake = require("lake")
-local app = lake.App { name = "vpc-lake" }
+local source = debug.getinfo(1, "S").source
+local root = source:sub(2):match("^(.*)/[^/]*$") or "."
+local app = lake.App { name = "vpc-lake", root = root }
 lake.DatalakeBuilder { scope = app, lake_name = "Example Lake", env = "dev", lake_domains = { "example" },
-  vpc = { cidr = "10.40.0.0/22" }, standalone = {} }:build()
+  vpc = { cidr = "10.40.0.0/22" }, standalone = {}, pipelines_path = root .. "/pipelines" }:build()
 return app
 ]]
 
@@ -58,6 +60,7 @@ describe("deploying a VPC lake #integration", function()
     c = server.client()
     dir = assert(fs.tmpdir("lakehost-vpc-"))
     assert(fs.write(dir .. "/app.lua", APP))
+    assert(os.execute(("cp -R pipelines shared %s/"):format(util.shquote(dir))))
     local _, err, code = run({ "bootstrap" })
     assert(code == 0, err)
   end)
@@ -67,10 +70,11 @@ describe("deploying a VPC lake #integration", function()
     if dir then fs.remove_tree(dir) end
   end)
 
-  it("deploys the storage and shared stacks and closes the VPC's default security group", function()
+  it("deploys the lake with its pipeline and closes the VPC's default security group", function()
     local out, err, code = run({ "deploy", "--require-approval", "never" })
     assert.equal(0, code, err)
     assert.matches("lake%-shared%-stack%-dev%s+created", err)
+    assert.matches("lake%-pipeline%-example%-stack%-dev%s+created", err)
     local cfn = require("lake.aws.cloudformation")
     for _, r in ipairs(assert(cfn.stack_resources(c, "lake-shared-stack-dev"))) do
       if r.logical_id == "Vpc" then vpc_id = r.physical_id end
