@@ -638,6 +638,9 @@ describe("lake.builder options #unit", function()
     assert.same({ both }, p({}, { enable_vpc = true }))
     assert.same({ both }, p(true, { vpc_cidr = "10.0.0.0/16" }))
     assert.same({ both }, p(false, { enable_vpc = false }))
+    assert.same({ both, "app.lua: vpc.public_subnet: unknown key (did you mean 'public_subnets'?)",
+      "app.lua: vpc.cidr: 10.0.0.1/16 is not a network address (did you mean 10.0.0.0/16?)" },
+      p({ cidr = "10.0.0.1/16", public_subnet = true }, { enable_vpc = true }))
     assert.same({}, p({ cidr = "10.0.0.0/16", public_subnets = true }))
     assert.same({}, p(true))
   end)

@@ -101,13 +101,14 @@ function M.options(opts, problem)
     if old == true and cidr then return { cidr = cidr, public_subnets = false } end
     return nil
   end
-  if old ~= nil or old_cidr ~= nil then
+  -- (both spellings: said, and the new one's own problems said too)
+  local both = old ~= nil or old_cidr ~= nil
+  if both then
     problem("vpc", "give either vpc = { cidr =, public_subnets = } or the older enable_vpc / vpc_cidr, not both "
       .. "(enable_vpc = true, vpc_cidr = C is vpc = { cidr = C })")
-    return nil
   end
   if new == false then return nil end
-  if new == true then return { cidr = M.DEFAULT_VPC_CIDR, public_subnets = false } end
+  if new == true then return not both and { cidr = M.DEFAULT_VPC_CIDR, public_subnets = false } or nil end
   if type(new) ~= "table" or (next(new) ~= nil and #new > 0) then
     problem("vpc", "expected { cidr =, public_subnets = } (or true for the defaults), got %s", describe(new))
     return nil
@@ -134,7 +135,7 @@ function M.options(opts, problem)
       v.public_subnets = new.public_subnets
     end
   end
-  return ok and v or nil
+  return ok and not both and v or nil
 end
 
 --- The names of the lake's Glue network connections, one per private subnet (AZ).
