@@ -40,7 +40,9 @@ lake.DatalakeBuilder {
   -- One bucket per domain and layer (raw, trusted, service), a Glue database
   -- per bucket; a pipeline's config.yml names its domain.
   lake_domains = { "example" },
-  enable_vpc = false,
+  -- A VPC for the lake's functions and Glue jobs (private subnets, endpoints,
+  -- flow logs; public subnets and an internet gateway only if asked for):
+  -- vpc = { cidr = "192.168.228.0/22", public_subnets = false },
   -- Every bucket is versioned; replaced versions are kept this many days:
   -- noncurrent_version_days = 30,
   -- "s3" (default): SSE-S3 and AWS-owned keys; "kms": one lake key for buckets, topic, logs and Glue

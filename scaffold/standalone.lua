@@ -7,7 +7,7 @@
 --   datalake.tags, datalake.domains             the lake's tags and domains
 --   datalake.buckets[domain][layer]             a bucket: name, arn, database
 --   datalake.error_topic                        the pipelines' error topic: name, arn
---   datalake.vpc                                the lake's VPC (when enable_vpc is set)
+--   datalake.vpc                                the lake's VPC (when the vpc option is set)
 --   datalake.storage_stack, .shared_stack       the lake's stacks, for stack:depends_on
 --   datalake:lambda_function(stack, id, { folder = ..., ... })
 --                                               a Lambda function whose code is a project folder

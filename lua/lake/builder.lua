@@ -47,7 +47,7 @@ Builder.__index, BucketSet.__index = Builder, BucketSet
 Builder.__name, BucketSet.__name = "lake.DatalakeBuilder", "lake.BucketSet"
 
 --- Options of DatalakeBuilder{...}, in documentation order.
-M.OPTIONS = { "scope", "lake_name", "region", "account_id", "env", "lake_domains", "enable_vpc",
+M.OPTIONS = { "scope", "lake_name", "region", "account_id", "env", "lake_domains", "vpc", "enable_vpc",
   "vpc_cidr", "sns_subscriptions", "pipelines_path", "standalone", "tags", "noncurrent_version_days",
   "encryption", "kms_key_arn", "access_log_days", "pipeline_logging", "pipeline_tracing" }
 local OPTION_SET = {}
@@ -283,20 +283,9 @@ local function validate(app, opts, where)
     end
   end
 
-  -- VPC
-  if opts.enable_vpc ~= nil and type(opts.enable_vpc) ~= "boolean" then
-    problem("enable_vpc", "expected true or false, got %s", describe(opts.enable_vpc))
-  end
-  v.enable_vpc = opts.enable_vpc == true
-  v.vpc_cidr = M.DEFAULT_VPC_CIDR
-  if opts.vpc_cidr ~= nil then
-    if type(opts.vpc_cidr) ~= "string" then
-      problem("vpc_cidr", "expected an IPv4 CIDR such as %s, got %s", M.DEFAULT_VPC_CIDR, describe(opts.vpc_cidr))
-    else
-      local ok, err = vpc.parse_cidr(opts.vpc_cidr)
-      if ok then v.vpc_cidr = opts.vpc_cidr else problem("vpc_cidr", "%s", err) end
-    end
-  end
+  -- VPC: vpc = { cidr =, public_subnets = } | true, or the older enable_vpc / vpc_cidr (lake.stacks.vpc)
+  v.vpc = vpc.options(opts, problem)
+  v.enable_vpc = v.vpc ~= nil
 
   -- Defaults of the pipelines' state machines (their config.yml's logging
   -- and tracing come first; lake.pipeline.stack.logging_of)
@@ -470,7 +459,7 @@ local function build_shared(lake, v)
   lake.encryption:build_security_configuration(stack)
   catalog.build(lake, stack)
   topic.build(lake, stack, v.subscriptions)
-  if v.enable_vpc then vpc.build(lake, stack, v.vpc_cidr) end
+  if v.vpc then vpc.build(lake, stack, v.vpc) end
   return stack
 end
 
@@ -499,7 +488,9 @@ end
 
 --- A builder for the lake; options are checked now (see the module comment).
 -- @param opts table { scope = App, lake_name =, region =, account_id =, env = stage,
---   lake_domains = {..}, enable_vpc =, vpc_cidr =, sns_subscriptions = { {protocol=, endpoint=} },
+--   lake_domains = {..}, vpc = { cidr = "192.168.228.0/22", public_subnets = false } (or true for
+--   those defaults; the older enable_vpc = true, vpc_cidr = C mean vpc = { cidr = C }: give one
+--   spelling), sns_subscriptions = { {protocol=, endpoint=} },
 --   pipelines_path =, standalone = { paths } (default every standalone/*.lua of app.root, in name
 --   order; {} for none), tags = {K=V}, noncurrent_version_days = 30 (every bucket is versioned;
 --   replaced versions expire after this many days), encryption = "s3" | "kms" (SSE-S3 and AWS-owned
@@ -569,8 +560,9 @@ function Builder:build()
     end
   end
   lake.bucket_set = set
-  if v.enable_vpc then
-    lake.vpc = { ssm = M.vpc_parameter_names(v.lake_name, v.stage), cidr = v.vpc_cidr }
+  if v.vpc then
+    lake.vpc = { ssm = M.vpc_parameter_names(v.lake_name, v.stage), cidr = v.vpc.cidr,
+      public_subnets = v.vpc.public_subnets, glue_connections = vpc.glue_connection_names(v.lake_name, v.stage) }
   end
 
   datalake.new(lake, self.loader)

@@ -14,8 +14,10 @@
 --                                  and the methods key_arn(stack) (nil with "s3"), statements(stack,
 --                                  uses), grant(role, uses) (uses: "s3", "sns", "glue", "glue_logs")
 --   access_logs                    { name, arn }: the bucket of the lake buckets' server access logs
---   vpc                            nil, or { cidr } and the methods id, private_subnet_ids,
---                                  public_subnet_ids, security_group_id (each: (stack) -> Ref token)
+--   vpc                            nil, or { cidr, public_subnets, glue_connections } and the methods
+--                                  id, private_subnet_ids, public_subnet_ids (only with
+--                                  vpc = { public_subnets = true }), security_group_id
+--                                  (each: (stack) -> Ref token)
 --   storage_stack, shared_stack    the lake's stacks, for stack:depends_on
 --   pipelines                      { [name] = { name, stack, state_machine_arn, ... } }
 --   :lambda_function(stack, id, opts)  a function whose code is a folder of the project
@@ -88,8 +90,14 @@ function Vpc:private_subnet_ids(stack)
     self.ssm.private_subnet_ids, "SSM parameter with the lake's private subnets")
 end
 
---- The public subnets' ids in stack (a list).
+--- The public subnets' ids in stack (a list). The lake has public subnets
+-- only with vpc = { public_subnets = true }: asking for them otherwise is an
+-- error (raised at the caller's line), not a parameter nothing writes.
 function Vpc:public_subnet_ids(stack)
+  if not self.public_subnets then
+    error("datalake.vpc:public_subnet_ids: the lake's VPC has no public subnets "
+      .. "(DatalakeBuilder{ vpc = { public_subnets = true } } adds them)", 2)
+  end
   return ssm_ref(stack, "VpcPublicSubnetIds", "AWS::SSM::Parameter::Value<List<AWS::EC2::Subnet::Id>>",
     self.ssm.public_subnet_ids, "SSM parameter with the lake's public subnets")
 end

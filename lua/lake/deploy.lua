@@ -25,6 +25,7 @@ local endpoints = require("lake.aws.endpoints")
 local s3 = require("lake.aws.s3")
 local stamp = require("lake.stamp")
 local util = require("lake.util")
+local vpc_default_sg = require("lake.deploy.vpc_default_sg")
 local watch_mod = require("lake.deploy.watch")
 local fs = require("host.fs")
 local crypto = require("host.crypto")
@@ -534,13 +535,28 @@ local function described(r, stack, summary)
   return r
 end
 
---- Deploys one stack (runs inside the scheduler).
+local deploy_once
+
+-- Statuses after which a stack's "after deploy" steps run (not a dry run's).
+local DEPLOYED = { created = true, updated = true, unchanged = true }
+
+--- Deploys one stack (runs inside the scheduler), then the steps that
+-- CloudFormation cannot do for it (lake.deploy.vpc_default_sg).
 -- @param ctx table the deploy context
 -- @param entry table { name=, body=, template_url=, hash=, tags = {} }
 -- @return { ok = bool, status = "created"|"updated"|"unchanged"|"failed"|"refused"|"to create"|"to update"
 --   (dry run), message=, failures = {...}, outputs = { {key=, value=, export=} } (when it has any),
 --   changes = lake.changes.summary (when the change set changes resources) }
 function M.deploy_stack(ctx, entry)
+  local r = deploy_once(ctx, entry)
+  if r.ok and DEPLOYED[r.status] and not ctx.dry_run then
+    local ok, err = vpc_default_sg.after_deploy(ctx, entry)
+    if not ok then r.ok, r.status, r.message = false, "failed", tostring(err) end
+  end
+  return r
+end
+
+function deploy_once(ctx, entry)
   local name = entry.name
   local s, err
   local listed_absent = ctx.absent and ctx.absent[name]
@@ -608,7 +624,7 @@ function M.deploy_stack(ctx, entry)
   local cs_name = ("lakehost-%s-%d"):format(entry.hash or "x", math.floor(ctx.now()))
   local cs, cerr = make_change_set(ctx, entry, typ, cs_name)
   if not cs and listed_absent and tostring(cerr):find("already exists", 1, true) then
-    return M.deploy_stack(ctx, entry) -- the listing was behind: ask, and go on from what the stack is
+    return deploy_once(ctx, entry) -- the listing was behind: ask, and go on from what the stack is
   end
   if not cs then return { ok = false, status = "failed", message = tostring(cerr) } end
   if cs == "nochange" then return described({ ok = true, status = "unchanged" }, s) end

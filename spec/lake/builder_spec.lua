@@ -14,8 +14,9 @@ local function build(opts, app_opts)
     enable_vpc = false, sns_subscriptions = SUBS, tags = { example1 = "value1", example2 = "value2" },
     standalone = {} }
   for k, v in pairs(opts or {}) do
-    if v == false and k ~= "enable_vpc" then o[k] = nil else o[k] = v end
+    if v == false and k ~= "enable_vpc" and k ~= "vpc" then o[k] = nil else o[k] = v end
   end
+  if o.vpc ~= nil then o.enable_vpc = nil end -- one spelling of the VPC option at a time
   local datalake = lake.DatalakeBuilder(o):build()
   return datalake, app
 end
@@ -234,65 +235,76 @@ describe("lake.builder stacks #unit", function()
 end)
 
 describe("lake.builder VPC #unit", function()
-  local dl = build({ enable_vpc = true })
+  local dl = build({ vpc = {} })
   local tpl = template(dl.shared_stack)
+  local pub = build({ vpc = { public_subnets = true } })
+  local ptpl = template(pub.shared_stack)
+  local ACCOUNT = { Ref = "AWS::AccountId" }
 
   it("publishes the VPC through SSM parameter names", function()
     assert.same({ ssm = { vpc_id = "/example-lake/dev/vpc/id",
       private_subnet_ids = "/example-lake/dev/vpc/private-subnet-ids",
       public_subnet_ids = "/example-lake/dev/vpc/public-subnet-ids",
-      security_group_id = "/example-lake/dev/vpc/security-group-id" }, cidr = "192.168.228.0/22" }, dl.vpc)
+      security_group_id = "/example-lake/dev/vpc/security-group-id" }, cidr = "192.168.228.0/22",
+      public_subnets = false, glue_connections = { "example-lake-vpc-az1-dev", "example-lake-vpc-az2-dev" } }, dl.vpc)
     local p = tpl.Resources.VpcPrivateSubnetIdsParameter.Properties
     assert.equal("/example-lake/dev/vpc/private-subnet-ids", p.Name)
     assert.equal("StringList", p.Type)
     assert.same({ ["Fn::Join"] = { ",", { { Ref = "VpcPrivateSubnet1" }, { Ref = "VpcPrivateSubnet2" } } } }, p.Value)
-    p = tpl.Resources.VpcPublicSubnetIdsParameter.Properties
-    assert.equal("/example-lake/dev/vpc/public-subnet-ids", p.Name)
-    assert.same({ ["Fn::Join"] = { ",", { { Ref = "VpcPublicSubnet1" }, { Ref = "VpcPublicSubnet2" } } } }, p.Value)
     assert.same({ Ref = "Vpc" }, tpl.Resources.VpcIdParameter.Properties.Value)
     assert.same({ ["Fn::GetAtt"] = { "VpcEndpointSecurityGroup", "GroupId" } },
       tpl.Resources.VpcSecurityGroupIdParameter.Properties.Value)
+    assert.same({ "VpcIdParameter", "VpcPrivateSubnetIdsParameter", "VpcSecurityGroupIdParameter" },
+      of_type(tpl, "AWS::SSM::Parameter"))
+    p = ptpl.Resources.VpcPublicSubnetIdsParameter.Properties
+    assert.equal("/example-lake/dev/vpc/public-subnet-ids", p.Name)
+    assert.same({ ["Fn::Join"] = { ",", { { Ref = "VpcPublicSubnet1" }, { Ref = "VpcPublicSubnet2" } } } }, p.Value)
   end)
 
-  it("has a public and a private-isolated subnet in each of 2 AZs", function()
+  it("has only private-isolated subnets, no internet gateway and no route out, unless asked", function()
     assert.same({ "Vpc" }, of_type(tpl, "AWS::EC2::VPC"))
     assert.equal("192.168.228.0/22", tpl.Resources.Vpc.Properties.CidrBlock)
-    assert.same({ "VpcPrivateSubnet1", "VpcPrivateSubnet2", "VpcPublicSubnet1", "VpcPublicSubnet2" },
-      of_type(tpl, "AWS::EC2::Subnet"))
-    local cidrs, zones = {}, {}
-    for _, id in ipairs(of_type(tpl, "AWS::EC2::Subnet")) do
-      cidrs[id] = tpl.Resources[id].Properties.CidrBlock
-      zones[id] = tpl.Resources[id].Properties.AvailabilityZone
+    assert.same({ "VpcPrivateSubnet1", "VpcPrivateSubnet2" }, of_type(tpl, "AWS::EC2::Subnet"))
+    assert.same({ "VpcPrivateRouteTable1", "VpcPrivateRouteTable2" }, of_type(tpl, "AWS::EC2::RouteTable"))
+    assert.equal(2, #of_type(tpl, "AWS::EC2::SubnetRouteTableAssociation"))
+    for _, typ in ipairs({ "AWS::EC2::Route", "AWS::EC2::InternetGateway", "AWS::EC2::VPCGatewayAttachment" }) do
+      assert.same({}, of_type(tpl, typ), typ)
     end
-    assert.same({ VpcPublicSubnet1 = "192.168.228.0/24", VpcPublicSubnet2 = "192.168.229.0/24",
-      VpcPrivateSubnet1 = "192.168.230.0/24", VpcPrivateSubnet2 = "192.168.231.0/24" }, cidrs)
-    assert.same({ ["Fn::Select"] = { 1, { ["Fn::GetAZs"] = "" } } }, zones.VpcPrivateSubnet2)
-    assert.same({ ["Fn::Select"] = { 0, { ["Fn::GetAZs"] = "" } } }, zones.VpcPublicSubnet1)
+    assert.is_nil(tpl.Resources.VpcPublicSubnetIdsParameter)
   end)
 
-  it("routes only the public subnets to the internet", function()
-    assert.same({ "VpcPublicDefaultRoute" }, of_type(tpl, "AWS::EC2::Route"))
-    local route = tpl.Resources.VpcPublicDefaultRoute
+  it("keeps the private subnets' quarters whether public subnets are there or not", function()
+    for _, t in ipairs({ tpl, ptpl }) do
+      assert.equal("192.168.230.0/24", t.Resources.VpcPrivateSubnet1.Properties.CidrBlock)
+      assert.equal("192.168.231.0/24", t.Resources.VpcPrivateSubnet2.Properties.CidrBlock)
+      assert.same({ ["Fn::Select"] = { 1, { ["Fn::GetAZs"] = "" } } },
+        t.Resources.VpcPrivateSubnet2.Properties.AvailabilityZone)
+    end
+    assert.equal("192.168.228.0/24", ptpl.Resources.VpcPublicSubnet1.Properties.CidrBlock)
+    assert.equal("192.168.229.0/24", ptpl.Resources.VpcPublicSubnet2.Properties.CidrBlock)
+  end)
+
+  it("routes only the public subnets to the internet, with public_subnets = true", function()
+    assert.same({ "VpcPrivateSubnet1", "VpcPrivateSubnet2", "VpcPublicSubnet1", "VpcPublicSubnet2" },
+      of_type(ptpl, "AWS::EC2::Subnet"))
+    assert.same({ "VpcPublicDefaultRoute" }, of_type(ptpl, "AWS::EC2::Route"))
+    local route = ptpl.Resources.VpcPublicDefaultRoute
     assert.same({ RouteTableId = { Ref = "VpcPublicRouteTable" }, DestinationCidrBlock = "0.0.0.0/0",
       GatewayId = { Ref = "VpcInternetGateway" } }, route.Properties)
     assert.same({ "VpcGatewayAttachment" }, route.DependsOn)
-    assert.same({ "VpcPrivateRouteTable1", "VpcPrivateRouteTable2", "VpcPublicRouteTable" },
-      of_type(tpl, "AWS::EC2::RouteTable"))
-    assert.equal(4, #of_type(tpl, "AWS::EC2::SubnetRouteTableAssociation"))
-    assert.same({ Ref = "VpcPrivateRouteTable2" },
-      tpl.Resources.VpcPrivateSubnet2RouteTableAssociation.Properties.RouteTableId)
-    assert.same({ "VpcInternetGateway" }, of_type(tpl, "AWS::EC2::InternetGateway"))
-    assert.same({ "VpcGatewayAttachment" }, of_type(tpl, "AWS::EC2::VPCGatewayAttachment"))
+    assert.equal(4, #of_type(ptpl, "AWS::EC2::SubnetRouteTableAssociation"))
+    assert.same({ "VpcInternetGateway" }, of_type(ptpl, "AWS::EC2::InternetGateway"))
+    assert.is_true(pub.vpc.public_subnets)
   end)
 
-  it("reaches s3 through a gateway and sns, states, glue through interface endpoints", function()
-    assert.same({ "VpcGlueEndpoint", "VpcS3Endpoint", "VpcSnsEndpoint", "VpcStatesEndpoint" },
+  it("reaches s3 through a gateway and sns, states, glue, logs through interface endpoints", function()
+    assert.same({ "VpcGlueEndpoint", "VpcLogsEndpoint", "VpcS3Endpoint", "VpcSnsEndpoint", "VpcStatesEndpoint" },
       of_type(tpl, "AWS::EC2::VPCEndpoint"))
     local s3 = tpl.Resources.VpcS3Endpoint.Properties
     assert.equal("Gateway", s3.VpcEndpointType)
     assert.same({ ["Fn::Sub"] = "com.amazonaws.${AWS::Region}.s3" }, s3.ServiceName)
     assert.same({ { Ref = "VpcPrivateRouteTable1" }, { Ref = "VpcPrivateRouteTable2" } }, s3.RouteTableIds)
-    for _, svc in ipairs({ "Sns", "States", "Glue" }) do
+    for _, svc in ipairs({ "Sns", "States", "Glue", "Logs" }) do
       local p = tpl.Resources["Vpc" .. svc .. "Endpoint"].Properties
       assert.equal("Interface", p.VpcEndpointType)
       assert.is_true(p.PrivateDnsEnabled)
@@ -305,15 +317,112 @@ describe("lake.builder VPC #unit", function()
       Description = "HTTPS from inside the VPC" } }, sg.SecurityGroupIngress)
   end)
 
+  it("gives every endpoint a policy admitting only the lake's account (and its buckets for s3)", function()
+    for _, id in ipairs(of_type(tpl, "AWS::EC2::VPCEndpoint")) do
+      local doc = tpl.Resources[id].Properties.PolicyDocument
+      assert.equal(1, #doc.Statement, id)
+      local st = doc.Statement[1]
+      assert.equal("Allow", st.Effect)
+      assert.equal("*", st.Principal)
+      local want = { ["aws:PrincipalAccount"] = ACCOUNT }
+      if id == "VpcS3Endpoint" then want["aws:ResourceAccount"] = ACCOUNT end
+      assert.same({ StringEquals = want }, st.Condition, id)
+    end
+    -- with the account given, the account itself
+    local t2 = template(build({ vpc = true, account_id = "123456789012", region = "eu-west-1" }).shared_stack)
+    assert.same({ StringEquals = { ["aws:PrincipalAccount"] = "123456789012", ["aws:ResourceAccount"] = "123456789012" } },
+      t2.Resources.VpcS3Endpoint.Properties.PolicyDocument.Statement[1].Condition)
+    assert.equal("com.amazonaws.eu-west-1.glue", t2.Resources.VpcGlueEndpoint.Properties.ServiceName)
+  end)
+
+  it("logs all the VPC's traffic to a log group kept a year, through a role that writes only there", function()
+    local fl = tpl.Resources.VpcFlowLog.Properties
+    assert.same({ ResourceId = { Ref = "Vpc" }, ResourceType = "VPC", TrafficType = "ALL",
+      LogDestinationType = "cloud-watch-logs", LogGroupName = { Ref = "VpcFlowLogGroup" },
+      DeliverLogsPermissionArn = { ["Fn::GetAtt"] = { "VpcFlowLogRole", "Arn" } },
+      Tags = fl.Tags }, fl)
+    local g = tpl.Resources.VpcFlowLogGroup.Properties
+    assert.equal("/example-lake/dev/vpc/flow-logs", g.LogGroupName)
+    assert.equal(365, g.RetentionInDays)
+    local role = tpl.Resources.VpcFlowLogRole.Properties
+    local trust = role.AssumeRolePolicyDocument.Statement[1]
+    assert.same({ Service = "vpc-flow-logs.amazonaws.com" }, trust.Principal)
+    assert.same({ ["aws:SourceAccount"] = ACCOUNT }, trust.Condition.StringEquals)
+    assert.is_nil(role.ManagedPolicyArns)
+    assert.equal(1, #role.Policies)
+    local st = role.Policies[1].PolicyDocument.Statement
+    assert.equal(1, #st)
+    assert.same({ "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams" }, st[1].Action)
+    assert.same({ { ["Fn::GetAtt"] = { "VpcFlowLogGroup", "Arn" } } }, st[1].Resource)
+  end)
+
+  it("has a Glue network connection per private subnet, with a self-referencing security group", function()
+    assert.same({ "VpcGlueConnection1", "VpcGlueConnection2" }, of_type(tpl, "AWS::Glue::Connection"))
+    for az = 1, 2 do
+      local c = tpl.Resources["VpcGlueConnection" .. az].Properties
+      assert.same(ACCOUNT, c.CatalogId)
+      local input = c.ConnectionInput
+      assert.equal(("example-lake-vpc-az%d-dev"):format(az), input.Name)
+      assert.equal("NETWORK", input.ConnectionType)
+      assert.same({ SubnetId = { Ref = "VpcPrivateSubnet" .. az },
+        AvailabilityZone = tpl.Resources["VpcPrivateSubnet" .. az].Properties.AvailabilityZone,
+        SecurityGroupIdList = { { ["Fn::GetAtt"] = { "VpcGlueSecurityGroup", "GroupId" } } } },
+        input.PhysicalConnectionRequirements)
+    end
+    local id = { ["Fn::GetAtt"] = { "VpcGlueSecurityGroup", "GroupId" } }
+    local ing = tpl.Resources.VpcGlueSecurityGroupSelfIngress.Properties
+    assert.same({ id, id, "tcp", 0, 65535 }, { ing.GroupId, ing.SourceSecurityGroupId, ing.IpProtocol, ing.FromPort,
+      ing.ToPort })
+    local eg = tpl.Resources.VpcGlueSecurityGroupSelfEgress.Properties
+    assert.same({ id, id, "tcp", 0, 65535 }, { eg.GroupId, eg.DestinationSecurityGroupId, eg.IpProtocol, eg.FromPort,
+      eg.ToPort })
+    -- the group's own egress list replaces the default allow-all: HTTPS only
+    local sg = tpl.Resources.VpcGlueSecurityGroup.Properties
+    assert.equal(1, #sg.SecurityGroupEgress)
+    assert.same({ "tcp", 443, 443 }, { sg.SecurityGroupEgress[1].IpProtocol, sg.SecurityGroupEgress[1].FromPort,
+      sg.SecurityGroupEgress[1].ToPort })
+    assert.is_nil(sg.SecurityGroupIngress)
+  end)
+
+  it("marks the VPC for lakehost to close its default security group, with the reason for cdk-nag", function()
+    local md = tpl.Resources.Vpc.Metadata
+    assert.same({ close_default_security_group = true }, md.lakehost)
+    local ids = {}
+    for _, s in ipairs(md.cdk_nag.rules_to_suppress) do
+      ids[#ids + 1] = s.id
+      assert.truthy(#s.reason > 60)
+    end
+    assert.same({ "NIST.800.53.R5-VPCDefaultSecurityGroupClosed", "HIPAA.Security-VPCDefaultSecurityGroupClosed" }, ids)
+  end)
+
+  it("reads enable_vpc / vpc_cidr as vpc = { cidr = vpc_cidr }, and vpc = true as the defaults", function()
+    local old = build({ enable_vpc = true, vpc_cidr = "10.1.0.0/24" })
+    local new = build({ vpc = { cidr = "10.1.0.0/24" } })
+    assert.same(new.vpc, old.vpc)
+    assert.equal(assembly.encode(template(new.shared_stack)), assembly.encode(template(old.shared_stack)))
+    assert.equal("10.1.0.192/26", template(old.shared_stack).Resources.VpcPrivateSubnet2.Properties.CidrBlock)
+    assert.equal(assembly.encode(tpl), assembly.encode(template(build({ vpc = true }).shared_stack)))
+    assert.equal(assembly.encode(tpl), assembly.encode(template(build({ enable_vpc = true }).shared_stack)))
+    assert.is_nil(build({ vpc = false }).vpc)
+  end)
+
   it("splits another CIDR into quarters", function()
     assert.same({ "10.0.0.0/18", "10.0.64.0/18", "10.0.128.0/18", "10.0.192.0/18" }, builder.split_cidr("10.0.0.0/16"))
-    local other = build({ enable_vpc = true, vpc_cidr = "10.1.0.0/24" })
-    local t2 = template(other.shared_stack)
-    assert.equal("10.1.0.192/26", t2.Resources.VpcPrivateSubnet2.Properties.CidrBlock)
-    assert.equal("10.1.0.0/24", other.vpc.cidr)
+  end)
+
+  it("refuses datalake.vpc:public_subnet_ids without public subnets, at the caller's line", function()
+    local app = lake.App {}
+    local stack = app:stack("mine")
+    local line = debug.getinfo(1, "l").currentline + 1
+    local ok, err = pcall(function() local ids = dl.vpc:public_subnet_ids(stack) return ids end)
+    assert.is_false(ok)
+    assert.equal(("spec/lake/builder_spec.lua:%d: datalake.vpc:public_subnet_ids: the lake's VPC has no public "
+      .. "subnets (DatalakeBuilder{ vpc = { public_subnets = true } } adds them)"):format(line), err)
+    assert.is_nil(stack.parameters and stack.parameters.VpcPublicSubnetIds)
+    assert.truthy(token.is(pub.vpc:public_subnet_ids(stack)))
+    assert.truthy(stack.parameters.VpcPublicSubnetIds)
   end)
 end)
-
 describe("lake.builder bucket set #unit", function()
   local dl = build({ lake_domains = { "sales", "example" }, region = "eu-west-1", account_id = "123456789012" })
 
@@ -521,6 +630,42 @@ describe("lake.builder options #unit", function()
       "app.lua: pipelines_path: expected a folder path, got a boolean",
       "app.lua: standalone[1]: expected a path to a Lua file, got a number",
     }, problems({ lake_name = "L", lake_domains = { "a" }, pipelines_path = true, standalone = { 1 } }))
+  end)
+
+  it("checks the vpc option: its keys, their values, one spelling at a time", function()
+    local function p(vpc, extra)
+      local o = { lake_name = "L", lake_domains = { "a" }, vpc = vpc }
+      for k, v in pairs(extra or {}) do o[k] = v end
+      return problems(o)
+    end
+    assert.same({ "app.lua: vpc.public_subnet: unknown key (did you mean 'public_subnets'?)" },
+      p({ public_subnet = true }))
+    assert.same({ "app.lua: vpc.cird: unknown key (did you mean 'cidr'?)",
+      "app.lua: vpc.public_subnets: expected true or false, got 'yes'" }, p({ cird = "10.0.0.0/16", public_subnets = "yes" }))
+    assert.same({ "app.lua: vpc.cidr: 10.0.0.1/16 is not a network address (did you mean 10.0.0.0/16?)" },
+      p({ cidr = "10.0.0.1/16" }))
+    assert.same({ "app.lua: vpc.cidr: expected an IPv4 CIDR such as 192.168.228.0/22, got a number" }, p({ cidr = 10 }))
+    assert.same({ "app.lua: vpc: expected { cidr =, public_subnets = } (or true for the defaults), got 'on'" }, p("on"))
+    assert.same({ "app.lua: vpc: expected { cidr =, public_subnets = } (or true for the defaults), got a list" },
+      p({ "10.0.0.0/16" }))
+    local both = "app.lua: vpc: give either vpc = { cidr =, public_subnets = } or the older enable_vpc / vpc_cidr, "
+      .. "not both (enable_vpc = true, vpc_cidr = C is vpc = { cidr = C })"
+    assert.same({ both }, p({}, { enable_vpc = true }))
+    assert.same({ both }, p(true, { vpc_cidr = "10.0.0.0/16" }))
+    assert.same({ both }, p(false, { enable_vpc = false }))
+    assert.same({ both, "app.lua: vpc.public_subnet: unknown key (did you mean 'public_subnets'?)",
+      "app.lua: vpc.cidr: 10.0.0.1/16 is not a network address (did you mean 10.0.0.0/16?)" },
+      p({ cidr = "10.0.0.1/16", public_subnet = true }, { enable_vpc = true }))
+    assert.same({}, p({ cidr = "10.0.0.0/16", public_subnets = true }))
+    assert.same({}, p(true))
+  end)
+
+  it("names the file and line of the DatalakeBuilder call in a vpc problem", function()
+    local app = lake.App {}
+    local line = debug.getinfo(1, "l").currentline + 1
+    lake.DatalakeBuilder { scope = app, lake_name = "L", lake_domains = { "a" }, vpc = { public = true } }:build()
+    assert.same({ ("spec/lake/builder_spec.lua:%d: vpc.public: unknown key (did you mean 'public_subnets'?)"):format(line) },
+      app.problems)
   end)
 
   it("names the caller's file and line when the app has no file", function()

@@ -15,6 +15,7 @@ local function example(opts)
     enable_vpc = false, sns_subscriptions = { { protocol = "email", endpoint = "example@example.com" } },
     tags = { example1 = "value1", example2 = "value2" } }
   for k, v in pairs(opts or {}) do o[k] = v end
+  if o.vpc ~= nil then o.enable_vpc = nil end -- one spelling of the VPC option at a time
   local dl = lake.DatalakeBuilder(o):build()
   assert(#app.problems == 0, table.concat(app.problems, "\n"))
   return dl
@@ -74,8 +75,9 @@ describe("lake.builder templates pass cfn-lint #unit", function()
 
   it("finds nothing in the example lake, plain and with the VPC", function()
     local plain, vpc = example(), example({ enable_vpc = true })
+    local public = example({ vpc = { public_subnets = true } })
     local out, code = lint({ storage = text(plain.storage_stack), shared = text(plain.shared_stack),
-      ["shared-vpc"] = text(vpc.shared_stack) })
+      ["shared-vpc"] = text(vpc.shared_stack), ["shared-vpc-public"] = text(public.shared_stack) })
     assert.equal("", out)
     assert.equal(0, code)
   end)

@@ -465,6 +465,7 @@ steps:
     assert.equal(4, job.NumberOfWorkers)
     assert.is_nil(job.MaxCapacity)
     assert.equal("job-bookmark-enable", job.DefaultArguments["--job-bookmark-option"])
+    assert.same({ Connections = { "example-lake-vpc-az1-dev", "example-lake-vpc-az2-dev" } }, job.Connections)
     assert.equal("s3://example-service-${AWS::Region}-${AWS::AccountId}-dev/glue-temp/",
       sub(job.DefaultArguments["--TempDir"]))
     local fn = props(t, "StepAFunction")
@@ -487,6 +488,28 @@ steps:
     assert.equal(310, def.States.A.TimeoutSeconds)
     assert.equal(600, def.States.Load.TimeoutSeconds)
     assert.same({ ["--key.$"] = "$.key" }, def.States.Load.Parameters.Arguments)
+  end)
+
+  it("runs every Glue job of a VPC lake through the lake's network connections, and none without a VPC", function()
+    local _, pv = example({ enable_vpc = true })
+    local _, pn = example({ vpc = { public_subnets = true } })
+    local _, p = example()
+    local jobs = 0
+    for _, case in ipairs({ { pv, true }, { pn, true }, { p, false } }) do
+      local t = template(case[1].stack)
+      for id, r in lutil.spairs(t.Resources) do
+        if r.Type == "AWS::Glue::Job" then
+          jobs = jobs + 1
+          if case[2] then
+            assert.same({ Connections = { "example-lake-vpc-az1-dev", "example-lake-vpc-az2-dev" } },
+              r.Properties.Connections, id)
+          else
+            assert.is_nil(r.Properties.Connections, id)
+          end
+        end
+      end
+    end
+    assert.truthy(jobs >= 6, "the example pipeline has glue steps")
   end)
 
   it("makes no glue role without glue steps and no step role without lambda steps", function()

@@ -172,6 +172,9 @@ function M.resources(p, list)
       Timeout = s.timeout_minutes, MaxRetries = s.max_retries,
       ExecutionProperty = { MaxConcurrentRuns = s.max_concurrent_runs },
     }
+    -- in a VPC lake, the job runs in its private subnets (lake.stacks.vpc)
+    local vpc = p.lake.vpc
+    if vpc then props.Connections = { Connections = setmetatable(util.copy(vpc.glue_connections), json.array_mt) } end
     if s.max_capacity then
       props.MaxCapacity = s.max_capacity
     else
