@@ -38,11 +38,10 @@ function M.crawler_statements(lake, b)
     statement("CatalogCrawledTables", M.CRAWLER_CATALOG_ACTIONS, { lake.catalog_arn, b.database_arn, b.tables_arn }),
     -- Glue creates the group on first use
     statement("CreateCrawlerLogGroup", "logs:CreateLogGroup", names.arn("logs", group, env)),
-    -- CreateLogStream is authorized on the group (the ARN with ":*", as
-    -- CloudWatch Logs documents for every action but the group-level ones);
-    -- writing only into the crawler's own stream
-    statement("CreateCrawlerLogStream", "logs:CreateLogStream", names.arn("logs", group .. ":*", env)),
-    statement("WriteCrawlerLogs", "logs:PutLogEvents", names.arn("logs", group .. ":log-stream:" .. b.crawler, env)),
+    -- CreateLogStream and PutLogEvents both act on a log-stream resource
+    -- (Service Authorization Reference): the crawler's own stream only
+    statement("WriteCrawlerLogs", { "logs:CreateLogStream", "logs:PutLogEvents" },
+      names.arn("logs", group .. ":log-stream:" .. b.crawler, env)),
   }
 end
 
