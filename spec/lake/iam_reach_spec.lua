@@ -450,3 +450,63 @@ describe("the reach checker itself #unit", function()
       (M.lake_wide({ shared = tpl })))
   end)
 end)
+
+describe("the reach lake with a VPC, deployed to moto #integration", function()
+  local util = require("spec.support.util")
+  local moto = require("spec.support.moto")
+  local query = require("lake.aws.query")
+  local server, dir
+
+  local function run(args)
+    local argv = { dir .. "/app.lua" }
+    for _, a in ipairs(args) do argv[#argv + 1] = a end
+    return util.lakehost(argv, { cwd = dir, env = server.env_with({ REACH_VPC = "1", AWS_REGION = "eu-west-1",
+      AWS_DEFAULT_REGION = "eu-west-1", LAKEHOST_CACHE_DIR = dir .. "/.cache" }) })
+  end
+
+  setup(function()
+    server = moto.start()
+    dir = assert(require("host.fs").tmpdir("lakehost-reach-"))
+    assert(os.execute(("cp -R %s/. %s/"):format(ROOT, util.shquote(dir))))
+    local _, err, code = run({ "bootstrap" })
+    assert(code == 0, err)
+  end)
+
+  teardown(function()
+    if server then server.stop() end
+    if dir then require("host.fs").remove_tree(dir) end
+  end)
+
+  it("deploys every stack, and the roles hold their inline statements and no managed policy", function()
+    local out, err, code = run({ "deploy", "--require-approval", "never" })
+    assert(code == 0, (out or "") .. (err or ""))
+    local c = server.client()
+    c.region = "eu-west-1"
+    local roles = { ["a1-trigger-eu-west-1-test"] = "start-pipeline", ["a1-glue-eu-west-1-test"] = "glue-steps",
+      ["b1-lambda-eu-west-1-test"] = "lambda-steps" }
+    local vpc, verr = require("lake.aws.jsonrpc").call(c, "ssm", "GetParameter", { Name = "/reach-lake/test/vpc/id" })
+    assert.is_table(vpc, tostring(verr))
+    for _, name in ipairs({ "a1-glue-eu-west-1-test", "a1-trigger-eu-west-1-test", "b1-lambda-eu-west-1-test" }) do
+      local r, rerr = query.call(c, "iam", "2010-05-08", "ListAttachedRolePolicies", { RoleName = name })
+      assert.is_table(r, tostring(rerr))
+      -- an empty list reads as "" (query protocol, no members)
+      assert.equal("", r.AttachedPolicies, name)
+      local p, perr = query.call(c, "iam", "2010-05-08", "GetRolePolicy", { RoleName = name, PolicyName = roles[name] })
+      assert.is_table(p, tostring(perr))
+      -- moto 5.2.1 gives the document of a role made by CloudFormation as a
+      -- Python repr ({'Sid': ...}), not JSON: read it as text
+      local doc = p.PolicyDocument:gsub("%%(%x%x)", function(h) return string.char(tonumber(h, 16)) end)
+      local function has(text) return doc:find(text, 1, true) ~= nil end
+      assert.is_true(has("WriteLogs") or has("WriteGlueJobLogs"), doc)
+      if name == "a1-glue-eu-west-1-test" then
+        assert.is_true(has("ReadJobCode") and has("/aws-glue/jobs/output:*"), doc)
+        assert.is_false(has("ManageNetworkInterfacesInLakeVpc"), doc)
+      else
+        -- the pipeline stack read the VPC's id from SSM at deploy
+        assert.matches("^vpc%-%x+$", vpc.Parameter.Value)
+        assert.is_true(has("ManageNetworkInterfacesInLakeVpc"), doc)
+        assert.is_true(has("arn:aws:ec2:eu-west-1:123456789012:vpc/" .. vpc.Parameter.Value), doc)
+      end
+    end
+  end)
+end)
