@@ -390,6 +390,38 @@ describe("IAM reach of a two-domain, three-pipeline lake #unit", function()
   end)
 end)
 
+describe("a standalone function in the lake's VPC (datalake:lambda_function) #unit", function()
+  it("gets the ENI statements of its VPC and the reason for their '*', no managed policy", function()
+    local lake = require("lake")
+    local files = lake_tree.module({}, "functions/worker")
+    files["standalone/worker.lua"] = [[
+local app, datalake = ...
+local stack = app:stack("worker-stack-" .. datalake.stage)
+datalake:lambda_function(stack, "Worker", { folder = "functions/worker" })
+datalake:lambda_function(stack, "Outside", { folder = "functions/worker", vpc = false })
+]]
+    local dir = lake_tree.tree(files)
+    local app = lake.App { root = dir }
+    lake.DatalakeBuilder { scope = app, lake_name = "Own Lake", env = "dev", lake_domains = { "example" },
+      enable_vpc = true, region = REGION, account_id = ACCOUNT, standalone = { dir .. "/standalone/worker.lua" } }
+      :build()
+    lake_tree.remove(dir)
+    assert.same({}, app.problems)
+    local tpl = assembly.template(app:get_stack("worker-stack-dev"), { assets = lake_tree.ASSETS })
+    local inside, outside = tpl.Resources.WorkerRole, tpl.Resources.OutsideRole
+    assert.is_nil(inside.Properties.ManagedPolicyArns)
+    local sids = {}
+    for _, st in ipairs(M.statements(inside.Properties, "worker")) do sids[#sids + 1] = st.sid end
+    assert.same({ "WriteLogs", "ManageNetworkInterfacesInLakeVpc", "DescribeNetworkInterfaces" }, sids)
+    assert.equal("AwsSolutions-IAM5", inside.Metadata.cdk_nag.rules_to_suppress[1].id)
+    sids = {}
+    for _, st in ipairs(M.statements(outside.Properties, "outside")) do sids[#sids + 1] = st.sid end
+    assert.same({ "WriteLogs" }, sids)
+    assert.is_nil(outside.Metadata)
+    assert.same({}, (M.lake_wide({ worker = tpl })))
+  end)
+end)
+
 describe("the reach checker itself #unit", function()
   local foreign = {
     { arn = "arn:aws:s3:::b-raw-eu-west-1-123456789012-test", owner = "domain b, layer raw" },
