@@ -225,10 +225,12 @@ function Datalake:lambda_function(stack, id, opts)
     problem("name", "'%s' is %d characters, Lambda allows 64: give a shorter name", name, #name)
   end
 
-  local vpc_config, managed
+  local vpc_config, vpc_statements
   if self.vpc and opts.vpc ~= false then
-    vpc_config = { SubnetIds = self.vpc:private_subnet_ids(stack), SecurityGroupIds = { self.vpc:security_group_id(stack) } }
-    managed = { functions.managed_policy("service-role/AWSLambdaVPCAccessExecutionRole") }
+    local sg = self.vpc:security_group_id(stack)
+    vpc_config = { SubnetIds = self.vpc:private_subnet_ids(stack), SecurityGroupIds = { sg } }
+    -- its network interfaces, in the lake's VPC only (no managed policy)
+    vpc_statements = functions.vpc_statements(self.env, self.vpc:id(stack), sg)
   end
   local role = opts.role
   if role == nil then
@@ -236,9 +238,10 @@ function Datalake:lambda_function(stack, id, opts)
     for _, st in ipairs(type(opts.statements) == "table" and opts.statements or {}) do
       statements[#statements + 1] = st
     end
+    for _, st in ipairs(vpc_statements or {}) do statements[#statements + 1] = st end
     role = functions.role(stack, id .. "Role", { service = functions.LAMBDA_SERVICE, statements = statements,
-      policy = "function", description = ("Runs the function %s"):format(token.is(name) and id or name),
-      managed = managed })
+      policy = "function", description = ("Runs the function %s"):format(token.is(name) and id or name) })
+    if vpc_statements then functions.suppress_vpc_describe(role) end
     self.encryption:grant(role, { "s3", "sns" })
   end
   local env = util.merge({ LAKE_NAME = self.name, STAGE = self.stage },

@@ -52,9 +52,45 @@ function M.logs_statement(env, fn_names)
   return M.statement("WriteLogs", { "logs:CreateLogStream", "logs:PutLogEvents" }, res)
 end
 
---- The ARN of an AWS managed policy ("service-role/AWSGlueServiceRole").
-function M.managed_policy(name)
-  return token.concat("arn:", token.partition, ":iam::aws:policy/", name)
+-- An EC2 ARN of the lake's region and account: arn:<partition>:ec2:<region>:<account>:<resource>.
+local function ec2_arn(env, ...)
+  return token.concat("arn:", token.partition, ":ec2:", env.region or token.region, ":",
+    env.account or token.account_id, ":", ...)
+end
+
+M.VPC_DESCRIBE_REASON = "A Lambda function in a VPC needs ec2:DescribeNetworkInterfaces and ec2:DescribeSubnets, "
+  .. "which IAM only grants on all resources (no resource types in the Service Authorization Reference); "
+  .. "they read network metadata and change nothing."
+
+--- What a Lambda function in the lake's VPC needs to manage its network
+-- interfaces, in place of the AWS managed AWSLambdaVPCAccessExecutionRole
+-- (which allows them in any VPC, and writing to any log group).
+-- Per the Service Authorization Reference: ec2:CreateNetworkInterface acts
+-- on network-interface*, subnet* and security-group, each with the ec2:Vpc
+-- condition key; DeleteNetworkInterface, AssignPrivateIpAddresses and
+-- UnassignPrivateIpAddresses act on network-interface*, with ec2:Vpc too;
+-- so one statement with ec2:Vpc = the lake's VPC keeps them inside it. The
+-- Describe actions have no resource types: "*" only (Lambda's guide: "This
+-- action only works if it's allowed on all resources"); the role that gets
+-- them is suppressed for AwsSolutions-IAM5 (M.suppress_vpc_describe).
+-- @param env table { region=, account= }
+-- @param vpc_id string|token the lake VPC's id (a Ref to the SSM-typed parameter in the stack)
+-- @param security_group_id string|token the security group the functions run with
+-- @return array of two statements
+function M.vpc_statements(env, vpc_id, security_group_id)
+  local st = M.statement("ManageNetworkInterfacesInLakeVpc", { "ec2:CreateNetworkInterface",
+    "ec2:DeleteNetworkInterface", "ec2:AssignPrivateIpAddresses", "ec2:UnassignPrivateIpAddresses" }, {
+    ec2_arn(env, "network-interface/*"), ec2_arn(env, "subnet/*"),
+    ec2_arn(env, "security-group/", security_group_id),
+  })
+  st.Condition = { ArnEquals = { ["ec2:Vpc"] = ec2_arn(env, "vpc/", vpc_id) } }
+  return { st,
+    M.statement("DescribeNetworkInterfaces", { "ec2:DescribeNetworkInterfaces", "ec2:DescribeSubnets" }, { "*" }) }
+end
+
+--- Records on a role with M.vpc_statements why its "*" is there (cdk-nag AwsSolutions-IAM5).
+function M.suppress_vpc_describe(role)
+  return role:suppress("AwsSolutions-IAM5", M.VPC_DESCRIBE_REASON, { "Resource::*" })
 end
 
 local function assume(service)
@@ -63,17 +99,16 @@ local function assume(service)
   } } }
 end
 
---- An IAM role with one inline policy.
+--- An IAM role with one inline policy, and no managed policy: the lake's
+-- roles name their own resources (spec/lake/iam_reach_spec.lua).
 -- @param stack Stack
 -- @param id string logical id
 -- @param spec table { name = role name | nil, service = who assumes it ("lambda.amazonaws.com"),
---   statements = array (M.statement), policy = the inline policy's name, description =,
---   managed = { managed policy ARNs } | nil }
+--   statements = array (M.statement), policy = the inline policy's name, description = }
 -- @return the role resource
 function M.role(stack, id, spec)
   local props = {
     RoleName = spec.name, AssumeRolePolicyDocument = assume(spec.service), Description = spec.description,
-    ManagedPolicyArns = spec.managed,
   }
   if spec.statements and #spec.statements > 0 then
     props.Policies = arr { { PolicyName = spec.policy,

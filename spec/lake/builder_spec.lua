@@ -133,18 +133,27 @@ describe("lake.builder stacks #unit", function()
     }, c.Properties)
   end)
 
-  it("scopes the crawler role to its own bucket", function()
+  it("scopes the crawler role to its own bucket, database and log stream, with no managed policy", function()
     local tpl = template((build({ lake_domains = { "example", "sales" } })).shared_stack)
     local role = tpl.Resources.SalesRawCrawlerRole.Properties
-    assert.same({ { ["Fn::Sub"] = "arn:${AWS::Partition}:iam::aws:policy/service-role/AWSGlueServiceRole" } },
-      role.ManagedPolicyArns)
+    assert.is_nil(role.ManagedPolicyArns)
     assert.same({ Service = "glue.amazonaws.com" }, role.AssumeRolePolicyDocument.Statement[1].Principal)
     assert.equal(1, #role.Policies)
+    local function arn(s) return { ["Fn::Sub"] = "arn:${AWS::Partition}:" .. s } end
     assert.same({
       { Sid = "ListBucket", Effect = "Allow", Action = "s3:ListBucket",
-        Resource = { ["Fn::Sub"] = "arn:${AWS::Partition}:s3:::sales-raw-${AWS::Region}-${AWS::AccountId}-dev" } },
+        Resource = arn("s3:::sales-raw-${AWS::Region}-${AWS::AccountId}-dev") },
       { Sid = "ReadObjects", Effect = "Allow", Action = "s3:GetObject",
-        Resource = { ["Fn::Sub"] = "arn:${AWS::Partition}:s3:::sales-raw-${AWS::Region}-${AWS::AccountId}-dev/*" } },
+        Resource = arn("s3:::sales-raw-${AWS::Region}-${AWS::AccountId}-dev/*") },
+      { Sid = "CatalogCrawledTables", Effect = "Allow", Action = require("lake.stacks.catalog").CRAWLER_CATALOG_ACTIONS,
+        Resource = { arn("glue:${AWS::Region}:${AWS::AccountId}:catalog"),
+          arn("glue:${AWS::Region}:${AWS::AccountId}:database/sales_raw_dev"),
+          arn("glue:${AWS::Region}:${AWS::AccountId}:table/sales_raw_dev/*") } },
+      { Sid = "CreateCrawlerLogGroup", Effect = "Allow", Action = "logs:CreateLogGroup",
+        Resource = arn("logs:${AWS::Region}:${AWS::AccountId}:log-group:/aws-glue/crawlers") },
+      { Sid = "WriteCrawlerLogs", Effect = "Allow", Action = { "logs:CreateLogStream", "logs:PutLogEvents" },
+        Resource = arn("logs:${AWS::Region}:${AWS::AccountId}:log-group:/aws-glue/crawlers:log-stream:"
+          .. "sales-raw-crawler-dev") },
     }, role.Policies[1].PolicyDocument.Statement)
   end)
 
@@ -353,7 +362,8 @@ describe("lake.builder VPC #unit", function()
     local st = role.Policies[1].PolicyDocument.Statement
     assert.equal(1, #st)
     assert.same({ "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams" }, st[1].Action)
-    assert.same({ { ["Fn::GetAtt"] = { "VpcFlowLogGroup", "Arn" } } }, st[1].Resource)
+    assert.same({ { ["Fn::Sub"] = "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:"
+      .. tpl.Resources.VpcFlowLogGroup.Properties.LogGroupName .. ":*" } }, st[1].Resource)
   end)
 
   it("has a Glue network connection per private subnet, with a self-referencing security group", function()

@@ -131,13 +131,33 @@ describe("pipeline stack #unit", function()
       for i, r in ipairs(by_sid.UseCatalog.Resource) do catalog[i] = sub(r):match("AccountId}:(.*)$") end
       assert.same({ "catalog", "database/example_raw_dev", "table/example_raw_dev/*", "database/example_trusted_dev",
         "table/example_trusted_dev/*" }, catalog)
-      assert.same({ "glue:BatchCreatePartition", "glue:CreateTable", "glue:GetDatabase", "glue:GetPartitions",
-        "glue:GetTable", "glue:GetTables", "glue:UpdateTable" }, sorted(by_sid.UseCatalog.Action))
+      assert.same({ "glue:BatchCreatePartition", "glue:BatchGetPartition", "glue:CreateTable", "glue:GetDatabase",
+        "glue:GetPartition", "glue:GetPartitions", "glue:GetTable", "glue:GetTables", "glue:UpdatePartition",
+        "glue:UpdateTable" }, sorted(by_sid.UseCatalog.Action))
     end
+    -- no managed policy (it was AWSGlueServiceRole: glue:* and every bucket);
+    -- the jobs' code object by object, and the Glue job log groups
     local glue = props(tpl, "GlueStepsRole")
     assert.equal("glue.amazonaws.com", glue.AssumeRolePolicyDocument.Statement[1].Principal.Service)
-    assert.equal("arn:${AWS::Partition}:iam::aws:policy/service-role/AWSGlueServiceRole",
-      sub(glue.ManagedPolicyArns[1]))
+    assert.is_nil(glue.ManagedPolicyArns)
+    local by_sid = {}
+    for _, s in ipairs(policy_statements(glue)) do by_sid[s.Sid] = s end
+    local code = {}
+    for i, r in ipairs(by_sid.ReadJobCode.Resource) do code[i] = sub(r) end
+    assert.same({ "arn:${AWS::Partition}:s3:::lakehost-assets-${AWS::AccountId}-${AWS::Region}/"
+      .. "pipeline-example-process-type1-index-py.zip",
+      "arn:${AWS::Partition}:s3:::lakehost-assets-${AWS::AccountId}-${AWS::Region}/"
+      .. "pipeline-example-process-type1-deps.zip",
+      "arn:${AWS::Partition}:s3:::lakehost-assets-${AWS::AccountId}-${AWS::Region}/"
+      .. "pipeline-example-process-type2-index-py.zip",
+      "arn:${AWS::Partition}:s3:::lakehost-assets-${AWS::AccountId}-${AWS::Region}/"
+      .. "pipeline-example-process-type2-deps.zip" }, code)
+    local streams = {}
+    for i, r in ipairs(by_sid.WriteGlueJobLogs.Resource) do streams[i] = sub(r):match("log%-group:(.*)$") end
+    assert.same({ "/aws-glue/jobs/output:*", "/aws-glue/jobs/error:*", "/aws-glue/jobs/logs-v2:*",
+      "/aws-glue/python-jobs/output:*", "/aws-glue/python-jobs/error:*" }, streams)
+    assert.same({ "logs:CreateLogStream", "logs:PutLogEvents" }, by_sid.WriteGlueJobLogs.Action)
+    assert.is_nil(props(tpl, "LambdaStepsRole").ManagedPolicyArns)
   end)
 
   it("lets the state machine invoke its functions, run its jobs and wait for them", function()
@@ -475,6 +495,8 @@ steps:
     assert.same({ Ref = "VpcPrivateSubnetIds" }, fn.VpcConfig.SubnetIds)
     assert.same({ { Ref = "VpcSecurityGroupId" } }, fn.VpcConfig.SecurityGroupIds)
     assert.same({
+      VpcId = { Type = "AWS::SSM::Parameter::Value<AWS::EC2::VPC::Id>", Default = "/example-lake/dev/vpc/id",
+        Description = "SSM parameter with the lake's VPC" },
       VpcPrivateSubnetIds = { Type = "AWS::SSM::Parameter::Value<List<AWS::EC2::Subnet::Id>>",
         Default = "/example-lake/dev/vpc/private-subnet-ids",
         Description = "SSM parameter with the lake's private subnets" },
@@ -482,8 +504,28 @@ steps:
         Default = "/example-lake/dev/vpc/security-group-id",
         Description = "SSM parameter with the lake's security group" },
     }, t.Parameters)
-    assert.equal("arn:${AWS::Partition}:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole",
-      sub(props(t, "LambdaStepsRole").ManagedPolicyArns[1]))
+    -- no AWSLambdaVPCAccessExecutionRole: network interfaces in the lake's
+    -- VPC only, the Describe actions on "*" with the reason for cdk-nag
+    for _, id in ipairs({ "LambdaStepsRole", "TriggerRole", "CatchRole" }) do
+      local role = t.Resources[id]
+      assert.is_nil(role.Properties.ManagedPolicyArns, id)
+      local st = policy_statements(role.Properties)
+      local eni, describe = st[#st - 1], st[#st]
+      assert.equal("ManageNetworkInterfacesInLakeVpc", eni.Sid)
+      assert.same({ "ec2:CreateNetworkInterface", "ec2:DeleteNetworkInterface", "ec2:AssignPrivateIpAddresses",
+        "ec2:UnassignPrivateIpAddresses" }, eni.Action)
+      assert.same({ "arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:network-interface/*",
+        "arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:subnet/*",
+        "arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:security-group/${VpcSecurityGroupId}" },
+        { sub(eni.Resource[1]), sub(eni.Resource[2]), sub(eni.Resource[3]) })
+      assert.equal("arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:vpc/${VpcId}",
+        sub(eni.Condition.ArnEquals["ec2:Vpc"]))
+      assert.same({ "ec2:DescribeNetworkInterfaces", "ec2:DescribeSubnets" }, describe.Action)
+      assert.same({ "*" }, describe.Resource)
+      assert.equal("AwsSolutions-IAM5", role.Metadata.cdk_nag.rules_to_suppress[1].id)
+      assert.same({ "Resource::*" }, role.Metadata.cdk_nag.rules_to_suppress[1].applies_to)
+    end
+    assert.is_nil(t.Resources.GlueStepsRole.Metadata)
     local def = json.decode((sub(props(t, "StateMachine").DefinitionString):gsub("%${[^}]+}", "x")))
     assert.equal(310, def.States.A.TimeoutSeconds)
     assert.equal(600, def.States.Load.TimeoutSeconds)

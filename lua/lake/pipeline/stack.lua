@@ -201,6 +201,9 @@ function M.s3_statements(buckets, assets_objects)
 end
 
 --- The Glue Data Catalog: the databases of the buckets and their tables.
+-- The Service Authorization Reference lists catalog as a required resource
+-- type of every catalog action (GetTable: catalog*, database*, table*), so
+-- the account's catalog ARN is named too; it holds no data of its own.
 -- @param lake table the built lake (its catalog_arn)
 -- @param buckets array of the lake's bucket records
 function M.catalog_statement(lake, buckets)
@@ -210,11 +213,12 @@ function M.catalog_statement(lake, buckets)
     res[#res + 1] = b.tables_arn
   end
   return M.statement("UseCatalog", { "glue:GetDatabase", "glue:GetTable", "glue:GetTables", "glue:CreateTable",
-    "glue:UpdateTable", "glue:GetPartitions", "glue:BatchCreatePartition" }, res)
+    "glue:UpdateTable", "glue:GetPartition", "glue:GetPartitions", "glue:BatchGetPartition",
+    "glue:BatchCreatePartition", "glue:UpdatePartition" }, res)
 end
 
---- The ARN of an AWS managed policy (lake.functions).
-M.managed_policy = functions.managed_policy
+--- In-VPC network interface statements (lake.functions).
+M.vpc_statements = functions.vpc_statements
 
 ---------------------------------------------------------------------------
 -- The pipeline context
@@ -222,15 +226,27 @@ M.managed_policy = functions.managed_policy
 local Pipeline = {}
 Pipeline.__index = Pipeline
 
---- An IAM role of the pipeline with one inline policy.
+--- An IAM role of the pipeline with one inline policy (no managed
+-- policies). A role of functions that run in the lake's VPC (extra.vpc, in
+-- a lake with one) also gets the network interface statements of
+-- lake.functions.vpc_statements, and the suppression their "*" needs.
 -- @param id string logical id
 -- @param name string|token role name (from p.names.role)
 -- @param service string the service that assumes it ("lambda.amazonaws.com")
 -- @param statements array of statements (M.statement)
--- @param extra table { policy = inline policy name, description =, managed = { ARNs } | nil }
+-- @param extra table { policy = inline policy name, description =, vpc = boolean }
 function Pipeline:role(id, name, service, statements, extra)
-  return functions.role(self.stack, id, { name = name, service = service, statements = statements,
-    policy = extra.policy, description = extra.description, managed = extra.managed })
+  local in_vpc = extra.vpc and self.vpc_ids
+  if in_vpc then
+    statements = util.copy(statements)
+    for _, st in ipairs(M.vpc_statements(self.env, self.vpc_ids.vpc, self.vpc_ids.security_group)) do
+      statements[#statements + 1] = st
+    end
+  end
+  local role = functions.role(self.stack, id, { name = name, service = service, statements = statements,
+    policy = extra.policy, description = extra.description })
+  if in_vpc then functions.suppress_vpc_describe(role) end
+  return role
 end
 
 --- A Lambda function of the pipeline with its log group, in the lake's
@@ -338,9 +354,8 @@ local function fill(p)
   -- shared stack publishes them in SSM, read here through SSM-typed
   -- parameters (CloudFormation resolves them at deploy).
   if lake.vpc then
-    p.vpc_policy = arr { M.managed_policy("service-role/AWSLambdaVPCAccessExecutionRole") }
-    p.vpc_config = { SubnetIds = lake.vpc:private_subnet_ids(stack),
-      SecurityGroupIds = { lake.vpc:security_group_id(stack) } }
+    p.vpc_ids = { vpc = lake.vpc:id(stack), security_group = lake.vpc:security_group_id(stack) }
+    p.vpc_config = { SubnetIds = lake.vpc:private_subnet_ids(stack), SecurityGroupIds = { p.vpc_ids.security_group } }
   end
 
   -- The trigger and the catch
@@ -348,12 +363,12 @@ local function fill(p)
   local trigger_role = p:role("TriggerRole", n.role.trigger, M.LAMBDA_SERVICE, {
     M.statement("StartPipeline", { "states:StartExecution" }, { p.state_machine_arn }),
     M.logs_statement(env, { n.trigger_fn }),
-  }, { policy = "start-pipeline", managed = p.vpc_policy,
+  }, { policy = "start-pipeline", vpc = true,
     description = ("Trigger of pipeline %s: starts its state machine"):format(cfg.name) })
   local catch_role = p:role("CatchRole", n.role.catch, M.LAMBDA_SERVICE, {
     M.statement("NotifyErrors", { "sns:Publish" }, { lake.sns_topic.arn }),
     M.logs_statement(env, { n.catch_fn }),
-  }, { policy = "notify-errors", managed = p.vpc_policy,
+  }, { policy = "notify-errors", vpc = true,
     description = ("Catch of pipeline %s: publishes failures to the lake's topic"):format(cfg.name) })
   lake.encryption:grant(catch_role, { "sns" })
   local trigger_fn = p:lambda_function("Trigger", {

@@ -2,6 +2,7 @@
 -- a crawler with its role, in the shared stack.
 --
 -- Model objects only (no I/O).
+local names = require("lake.names")
 local token = require("lake.token")
 local util = require("lake.util")
 
@@ -10,10 +11,43 @@ local M = {}
 M.CRAWLER_SCHEDULE = "cron(0 0 * * ? *)"
 local POLICY_VERSION = "2012-10-17"
 
+--- What a crawler does in the catalog: read its database, create and
+-- update its tables and their partitions (SchemaChangePolicy LOG: it
+-- deletes nothing).
+M.CRAWLER_CATALOG_ACTIONS = { "glue:GetDatabase", "glue:GetTable", "glue:GetTables", "glue:CreateTable",
+  "glue:UpdateTable", "glue:GetPartition", "glue:GetPartitions", "glue:BatchGetPartition", "glue:CreatePartition",
+  "glue:BatchCreatePartition", "glue:UpdatePartition", "glue:BatchUpdatePartition" }
+M.CRAWLER_LOG_GROUP = "/aws-glue/crawlers"
+
+local function statement(sid, actions, resources)
+  return { Sid = sid, Effect = "Allow", Action = actions, Resource = resources }
+end
+
+--- The inline statements of the crawler of bucket b, in place of the AWS
+-- managed AWSGlueServiceRole (glue:* on everything, every bucket listed):
+-- its bucket, its database and tables (and the catalog ARN, a required
+-- resource type of every catalog action in the Service Authorization
+-- Reference), and its own log stream: crawlers write to the shared group
+-- /aws-glue/crawlers, in a stream named after the crawler.
+function M.crawler_statements(lake, b)
+  local env = lake.env
+  local group = "log-group:" .. M.CRAWLER_LOG_GROUP
+  return {
+    statement("ListBucket", "s3:ListBucket", b.arn),
+    statement("ReadObjects", "s3:GetObject", token.concat(b.arn, "/*")),
+    statement("CatalogCrawledTables", M.CRAWLER_CATALOG_ACTIONS, { lake.catalog_arn, b.database_arn, b.tables_arn }),
+    -- Glue creates the group on first use
+    statement("CreateCrawlerLogGroup", "logs:CreateLogGroup", names.arn("logs", group, env)),
+    -- CreateLogStream and PutLogEvents both act on a log-stream resource
+    -- (Service Authorization Reference): the crawler's own stream only
+    statement("WriteCrawlerLogs", { "logs:CreateLogStream", "logs:PutLogEvents" },
+      names.arn("logs", group .. ":log-stream:" .. b.crawler, env)),
+  }
+end
+
 --- Adds the catalog of the built lake to the shared stack.
 function M.build(lake, stack)
   local env = lake.env
-  local glue_service_role = token.concat("arn:", token.partition, ":iam::aws:policy/service-role/AWSGlueServiceRole")
   for _, b in ipairs(lake.bucket_set.list) do
     local prefix = util.pascal(b.domain) .. util.pascal(b.layer)
     local db = stack:add("glue_database", prefix .. "Database", {
@@ -29,13 +63,9 @@ function M.build(lake, stack)
         Description = ("Glue crawler of %s"):format(b.database),
         AssumeRolePolicyDocument = { Version = POLICY_VERSION, Statement = { {
           Effect = "Allow", Principal = { Service = "glue.amazonaws.com" }, Action = "sts:AssumeRole" } } },
-        ManagedPolicyArns = { glue_service_role },
         Policies = { {
           PolicyName = "read-" .. b.domain .. "-" .. b.layer,
-          PolicyDocument = { Version = POLICY_VERSION, Statement = {
-            { Sid = "ListBucket", Effect = "Allow", Action = "s3:ListBucket", Resource = b.arn },
-            { Sid = "ReadObjects", Effect = "Allow", Action = "s3:GetObject", Resource = token.concat(b.arn, "/*") },
-          } },
+          PolicyDocument = { Version = POLICY_VERSION, Statement = M.crawler_statements(lake, b) },
         } },
       })
       lake.encryption:grant(role, { "s3", "glue_logs" })

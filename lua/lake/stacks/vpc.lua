@@ -233,9 +233,12 @@ function M.build(lake, stack, opts)
   end
 
   -- Flow logs: every packet's record (ALL) to a log group of the lake.
+  local flow_group_name = M.flow_log_group_name(lake.name, lake.stage)
   local flow_group = stack:add("logs_log_group", "VpcFlowLogGroup", {
-    LogGroupName = M.flow_log_group_name(lake.name, lake.stage), RetentionInDays = M.FLOW_LOG_RETENTION_DAYS,
+    LogGroupName = flow_group_name, RetentionInDays = M.FLOW_LOG_RETENTION_DAYS,
+    KmsKeyId = lake.encryption:log_group_key(stack),
   })
+  lake.encryption:note_log_group(flow_group)
   local flow_role = stack:add("iam_role", "VpcFlowLogRole", {
     Description = ("Delivers the flow logs of the %s datalake's VPC (%s) to their log group")
       :format(lake.name, lake.stage),
@@ -248,7 +251,7 @@ function M.build(lake, stack, opts)
     Policies = arr { { PolicyName = "write-flow-logs", PolicyDocument = { Version = "2012-10-17", Statement = arr { {
       Sid = "WriteFlowLogs", Effect = "Allow",
       Action = arr { "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams" },
-      Resource = arr { flow_group:arn() },
+      Resource = arr { names.arn("logs", "log-group:" .. flow_group_name .. ":*", lake.env) },
     } } } } },
   })
   stack:add("ec2_flow_log", "VpcFlowLog", {

@@ -139,22 +139,69 @@ function M.arguments(contract)
   return args
 end
 
+--- The CloudWatch Logs groups Glue jobs write to: output and error (Spark
+-- jobs; Python shell jobs use the python-jobs pair) and logs-v2
+-- (--enable-continuous-cloudwatch-log).
+M.LOG_GROUPS = { "/aws-glue/jobs/output", "/aws-glue/jobs/error", "/aws-glue/jobs/logs-v2",
+  "/aws-glue/python-jobs/output", "/aws-glue/python-jobs/error" }
+
+--- What a job needs to write its logs, in place of the AWS managed
+-- AWSGlueServiceRole. The groups are shared by every job of the account and
+-- a run's streams are named after its run id (jr_..., chosen by Glue at
+-- StartJobRun), not after the job, so no statement can single out one
+-- job's streams: the role may create the groups (Glue does on first use)
+-- and append to streams of these groups, and nothing else of CloudWatch Logs
+-- (no reading, no deleting, no other group).
+function M.logs_statements(env)
+  local groups, streams = {}, {}
+  for i, g in ipairs(M.LOG_GROUPS) do
+    groups[i] = names.arn("logs", "log-group:" .. g, env)
+    streams[i] = names.arn("logs", "log-group:" .. g .. ":*", env)
+  end
+  return { pstack.statement("CreateGlueLogGroups", { "logs:CreateLogGroup" }, groups),
+    pstack.statement("WriteGlueJobLogs", { "logs:CreateLogStream", "logs:PutLogEvents" }, streams) }
+end
+
 --- One role for the pipeline's Glue jobs (its domain's two buckets and
--- databases, its scripts in the assets bucket), a job per step, and the
--- state machine's right to run them and wait for them.
+-- databases, its scripts and --extra-py-files in the assets bucket, its
+-- --TempDir in the target bucket, the jobs' logs), a job per step, and the
+-- state machine's right to run them and wait for them. No managed policy.
 function M.resources(p, list)
   local n, cfg, app = p.names, p.cfg, p.app
-  local st = pstack.s3_statements(p.buckets, p.lake.assets_objects_arn)
+  -- the jobs' code: read from the assets bucket, object by object (the
+  -- keys are content hashes, so the bucket holds every pipeline's code)
+  local codes, objects = {}, {}
+  local function object(asset)
+    objects[#objects + 1] = token.concat("arn:", token.partition, ":s3:::", asset.bucket(), "/", asset.key())
+  end
+  for i, s in ipairs(list) do
+    codes[i] = assets.glue(app, cfg.name .. "/" .. s.module, p:module(s),
+      { runtime = "glue-" .. s.glue_version, python_version = M.VERSIONS[s.glue_version].python })
+    object(codes[i].script)
+    if codes[i].deps then object(codes[i].deps) end
+    for _, j in ipairs(codes[i].jars) do object(j) end
+  end
+  local st = pstack.s3_statements(p.buckets)
+  -- two jobs of the same code share its objects: each ARN once
+  st[#st + 1] = { Sid = "ReadJobCode", Effect = "Allow", Action = setmetatable({ "s3:GetObject" }, json.array_mt),
+    Resource = token.lazy(function(ctx)
+      local out, seen = setmetatable({}, json.array_mt), {}
+      for _, o in ipairs(objects) do
+        local r = token.resolve(o, ctx)
+        local k = json.encode(r)
+        if not seen[k] then seen[k], out[#out + 1] = true, r end
+      end
+      return out
+    end) }
   st[#st + 1] = pstack.catalog_statement(p.lake, p.buckets)
+  for _, s in ipairs(M.logs_statements(p.env)) do st[#st + 1] = s end
   local role = p:role("GlueStepsRole", n.role.glue, "glue.amazonaws.com", st, { policy = "glue-steps",
-    managed = { pstack.managed_policy("service-role/AWSGlueServiceRole") },
     description = ("Glue steps of pipeline %s: its domain's buckets and catalog"):format(cfg.name) })
   p.lake.encryption:grant(role, { "glue" })
   local job_arns = {}
   for i, s in ipairs(list) do
     local v = M.VERSIONS[s.glue_version]
-    local code = assets.glue(app, cfg.name .. "/" .. s.module, p:module(s),
-      { runtime = "glue-" .. s.glue_version, python_version = v.python })
+    local code = codes[i]
     local args = {
       ["--TempDir"] = token.concat("s3://", p.target.name, "/glue-temp/"),
       ["--job-bookmark-option"] = "job-bookmark-" .. s.job_bookmark,

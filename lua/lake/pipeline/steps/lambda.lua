@@ -100,7 +100,7 @@ function M.resources(p, list)
   st[#st + 1] = pstack.catalog_statement(p.lake, p.buckets)
   st[#st + 1] = pstack.logs_statement(p.env, fn_names)
   local role = p:role("LambdaStepsRole", n.role.lambda, pstack.LAMBDA_SERVICE, st, { policy = "lambda-steps",
-    managed = p.vpc_policy,
+    vpc = true,
     description = ("Lambda steps of pipeline %s: its domain's buckets and catalog"):format(cfg.name) })
   p.lake.encryption:grant(role, { "s3" })
   local arns = {}
