@@ -88,6 +88,40 @@ function M.vpc_statements(env, vpc_id, security_group_id)
     M.statement("DescribeNetworkInterfaces", { "ec2:DescribeNetworkInterfaces", "ec2:DescribeSubnets" }, { "*" }) }
 end
 
+M.GLUE_VPC_DESCRIBE_REASON = "A Glue job that runs through a VPC connection needs the ec2:Describe actions "
+  .. "of Glue's setup for VPC access (endpoints, route tables, subnets, security groups, network interfaces, "
+  .. "VPC attributes), which IAM only grants on all resources; they read network metadata and change nothing."
+
+--- What a Glue job of the lake's VPC connections needs to place its
+-- network interfaces, in place of the AWS managed AWSGlueServiceRole
+-- (Glue's "Setting up network access to data stores": Glue creates the
+-- interfaces with the job's role, tags them aws-glue-service-resource, and
+-- reads the connection). Creating and deleting interfaces is held to the
+-- lake's VPC (ec2:Vpc), tagging to Glue's own tag key, the connections to
+-- the lake's.
+-- @param env table { region=, account= }
+-- @param vpc_id string|token the lake VPC's id
+-- @param catalog_arn string|token the account's Glue catalog ARN
+-- @param connections array of Glue connection names
+function M.glue_vpc_statements(env, vpc_id, catalog_arn, connections)
+  local eni = M.statement("GlueNetworkInterfacesInLakeVpc", { "ec2:CreateNetworkInterface",
+    "ec2:DeleteNetworkInterface" }, {
+    ec2_arn(env, "network-interface/*"), ec2_arn(env, "subnet/*"), ec2_arn(env, "security-group/*"),
+  })
+  eni.Condition = { ArnEquals = { ["ec2:Vpc"] = ec2_arn(env, "vpc/", vpc_id) } }
+  local tags = M.statement("TagGlueNetworkInterfaces", { "ec2:CreateTags", "ec2:DeleteTags" }, {
+    ec2_arn(env, "network-interface/*"), ec2_arn(env, "security-group/*"), ec2_arn(env, "instance/*"),
+  })
+  tags.Condition = { ["ForAllValues:StringEquals"] = { ["aws:TagKeys"] = arr { "aws-glue-service-resource" } } }
+  local conns = { catalog_arn }
+  for _, c in ipairs(connections) do conns[#conns + 1] = names.arn("glue", "connection/" .. c, env) end
+  return { eni, tags,
+    M.statement("DescribeGlueNetwork", { "ec2:DescribeVpcEndpoints", "ec2:DescribeRouteTables",
+      "ec2:DescribeNetworkInterfaces", "ec2:DescribeSecurityGroups", "ec2:DescribeSubnets",
+      "ec2:DescribeVpcAttribute" }, { "*" }),
+    M.statement("UseLakeConnections", { "glue:GetConnection" }, conns) }
+end
+
 --- Records on a role with M.vpc_statements why its "*" is there (cdk-nag AwsSolutions-IAM5).
 function M.suppress_vpc_describe(role)
   return role:suppress("AwsSolutions-IAM5", M.VPC_DESCRIBE_REASON, { "Resource::*" })

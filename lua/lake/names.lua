@@ -68,11 +68,11 @@ function M.topic(lake_name, stage)
 end
 
 --- arn:${AWS::Partition}:<service>:<region>:<account>:<resource>.
--- @param resource string
+-- @param resource string|token
 -- @param env table { region=, account= } (either may be nil: a pseudo parameter then)
 function M.arn(service, resource, env)
   return token.concat("arn:", token.partition, ":" .. service .. ":", env.region or token.region, ":",
-    env.account or token.account_id, ":" .. resource)
+    env.account or token.account_id, ":", resource)
 end
 
 return M

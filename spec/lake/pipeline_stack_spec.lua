@@ -525,7 +525,19 @@ steps:
       assert.equal("AwsSolutions-IAM5", role.Metadata.cdk_nag.rules_to_suppress[1].id)
       assert.same({ "Resource::*" }, role.Metadata.cdk_nag.rules_to_suppress[1].applies_to)
     end
-    assert.is_nil(t.Resources.GlueStepsRole.Metadata)
+    -- the Glue role places its jobs' network interfaces in the lake's VPC
+    -- only, tags them with Glue's key only, and reads the lake's connections
+    local glue = t.Resources.GlueStepsRole
+    local gst = {}
+    for _, st in ipairs(policy_statements(glue.Properties)) do gst[st.Sid] = st end
+    assert.equal("arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:vpc/${VpcId}",
+      sub(gst.GlueNetworkInterfacesInLakeVpc.Condition.ArnEquals["ec2:Vpc"]))
+    assert.same({ "aws-glue-service-resource" },
+      gst.TagGlueNetworkInterfaces.Condition["ForAllValues:StringEquals"]["aws:TagKeys"])
+    assert.same({ "*" }, gst.DescribeGlueNetwork.Resource)
+    for _, a in ipairs(gst.DescribeGlueNetwork.Action) do assert.truthy(a:match("^ec2:Describe"), a) end
+    assert.equal(3, #gst.UseLakeConnections.Resource) -- the catalog and the two connections
+    assert.equal("AwsSolutions-IAM5", glue.Metadata.cdk_nag.rules_to_suppress[1].id)
     local def = json.decode((sub(props(t, "StateMachine").DefinitionString):gsub("%${[^}]+}", "x")))
     assert.equal(310, def.States.A.TimeoutSeconds)
     assert.equal(600, def.States.Load.TimeoutSeconds)

@@ -32,7 +32,7 @@ end
 function M.crawler_statements(lake, b)
   local env = lake.env
   local group = "log-group:" .. M.CRAWLER_LOG_GROUP
-  return {
+  local out = {
     statement("ListBucket", "s3:ListBucket", b.arn),
     statement("ReadObjects", "s3:GetObject", token.concat(b.arn, "/*")),
     statement("CatalogCrawledTables", M.CRAWLER_CATALOG_ACTIONS, { lake.catalog_arn, b.database_arn, b.tables_arn }),
@@ -43,6 +43,17 @@ function M.crawler_statements(lake, b)
     statement("WriteCrawlerLogs", { "logs:CreateLogStream", "logs:PutLogEvents" },
       names.arn("logs", group .. ":log-stream:" .. b.crawler, env)),
   }
+  -- With CloudWatch encryption in the security configuration (encryption =
+  -- "kms"), Glue writes to /aws-glue/crawlers-role/<role name>-<configuration>
+  -- instead; the role's name is CloudFormation's, so the group is matched
+  -- by its configuration suffix, and the stream is still the crawler's own.
+  if lake.encryption:uses_kms() then
+    local secured = "log-group:/aws-glue/crawlers-role/*-" .. lake.encryption.security_configuration
+    out[#out + 1] = statement("CreateSecuredCrawlerLogGroup", "logs:CreateLogGroup", names.arn("logs", secured, env))
+    out[#out + 1] = statement("WriteSecuredCrawlerLogs", { "logs:CreateLogStream", "logs:PutLogEvents" },
+      names.arn("logs", secured .. ":log-stream:" .. b.crawler, env))
+  end
+  return out
 end
 
 --- Adds the catalog of the built lake to the shared stack.

@@ -9,6 +9,7 @@
 --                   timeout_minutes: 30, max_concurrent_runs: 25 }
 local assets = require("lake.assets")
 local bootstrap = require("lake.run_bootstrap")
+local functions = require("lake.functions")
 local json = require("host.json")
 local names = require("lake.names")
 local pstack = require("lake.pipeline.stack")
@@ -152,11 +153,23 @@ M.LOG_GROUPS = { "/aws-glue/jobs/output", "/aws-glue/jobs/error", "/aws-glue/job
 -- job's streams: the role may create the groups (Glue does on first use)
 -- and append to streams of these groups, and nothing else of CloudWatch Logs
 -- (no reading, no deleting, no other group).
-function M.logs_statements(env)
+-- With a security configuration that encrypts CloudWatch logs (encryption
+-- = "kms"), Glue writes to groups of the configuration and the role instead:
+-- /aws-glue/jobs/<configuration>-role/<role name>/output (and error,
+-- logs-v2), which only this pipeline's role uses.
+-- @param env table { region=, account= }
+-- @param secured table|nil { configuration = name, role = role name } with encryption = "kms"
+function M.logs_statements(env, secured)
+  local paths = util.copy(M.LOG_GROUPS)
+  if secured then
+    for _, g in ipairs({ "output", "error", "logs-v2" }) do
+      paths[#paths + 1] = token.concat("/aws-glue/jobs/", secured.configuration, "-role/", secured.role, "/", g)
+    end
+  end
   local groups, streams = {}, {}
-  for i, g in ipairs(M.LOG_GROUPS) do
-    groups[i] = names.arn("logs", "log-group:" .. g, env)
-    streams[i] = names.arn("logs", "log-group:" .. g .. ":*", env)
+  for i, g in ipairs(paths) do
+    groups[i] = names.arn("logs", token.concat("log-group:", g), env)
+    streams[i] = names.arn("logs", token.concat("log-group:", g, ":*"), env)
   end
   return { pstack.statement("CreateGlueLogGroups", { "logs:CreateLogGroup" }, groups),
     pstack.statement("WriteGlueJobLogs", { "logs:CreateLogStream", "logs:PutLogEvents" }, streams) }
@@ -194,9 +207,18 @@ function M.resources(p, list)
       return out
     end) }
   st[#st + 1] = pstack.catalog_statement(p.lake, p.buckets)
-  for _, s in ipairs(M.logs_statements(p.env)) do st[#st + 1] = s end
+  local enc = p.lake.encryption
+  local secured = enc:uses_kms() and { configuration = enc.security_configuration, role = n.role.glue } or nil
+  for _, s in ipairs(M.logs_statements(p.env, secured)) do st[#st + 1] = s end
+  if p.vpc_ids then
+    for _, s in ipairs(functions.glue_vpc_statements(p.env, p.vpc_ids.vpc, p.lake.catalog_arn,
+      p.lake.vpc.glue_connections)) do
+      st[#st + 1] = s
+    end
+  end
   local role = p:role("GlueStepsRole", n.role.glue, "glue.amazonaws.com", st, { policy = "glue-steps",
     description = ("Glue steps of pipeline %s: its domain's buckets and catalog"):format(cfg.name) })
+  if p.vpc_ids then role:suppress("AwsSolutions-IAM5", functions.GLUE_VPC_DESCRIBE_REASON, { "Resource::*" }) end
   p.lake.encryption:grant(role, { "glue" })
   local job_arns = {}
   for i, s in ipairs(list) do
