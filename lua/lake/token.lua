@@ -203,6 +203,9 @@ local function resolve_token(v, ctx)
     if v.vars and next(v.vars) then
       return { ["Fn::Sub"] = { v.template, resolve(v.vars, ctx) } }
     end
+    -- a template left with nothing to substitute (the account and region
+    -- given to the app) is its text: cfn-lint warns on such a Fn::Sub (W1020)
+    if not find(v.template, "${", 1, true) then return v.template end
     return { ["Fn::Sub"] = v.template }
   elseif k == "join" then
     return { ["Fn::Join"] = { v.sep, resolve(v.list, ctx) } }

@@ -41,6 +41,13 @@ describe("lake.token #unit", function()
     assert.same({ ["Fn::Sub"] = "x${!y}-${AWS::Region}" }, token.resolve(v, {}))
   end)
 
+  it("writes a Fn::Sub left with nothing to substitute as its text (cfn-lint W1020)", function()
+    local fixed = token.concat("s3://", token.sub("assets-123456789012-us-east-1"), "/k.py")
+    assert.equal("s3://assets-123456789012-us-east-1/k.py", token.resolve(fixed, {}))
+    -- an escaped ${ still needs Fn::Sub to come out as ${
+    assert.same({ ["Fn::Sub"] = "a${!b}" }, token.resolve(token.sub("a${!b}"), {}))
+  end)
+
   it("flattens nested concatenations", function()
     local inner = token.concat("a-", token.region)
     local v = token.concat(inner, "-b")
