@@ -49,6 +49,16 @@ describe("deploy against a local AWS endpoint #integration", function()
     local cfn = require("lake.aws.cloudformation")
     local st = assert(cfn.describe_stack(server.client(), "lakehost-toolkit"))
     assert.equal("CREATE_COMPLETE", st.StackStatus)
+    -- and the bucket its server access logs go to (moto's CloudFormation
+    -- leaves out LoggingConfiguration: rule_packs_spec checks the template)
+    local c = server.client()
+    local resp = assert(c:call { service = "s3", action = "ListBuckets", s3 = true, method = "GET", path = "/" })
+    local logs
+    for name in resp.body:gmatch("<Name>([^<]+)</Name>") do
+      if name:lower():find("^lakehost%-toolkit%-accesslogsbucket") then logs = name end
+    end
+    assert.is_string(logs, resp.body)
+    assert.is_table((s3.list_objects(c, logs)))
   end)
 
   it("uploads each asset file once, however many ids the manifest gives it", function()

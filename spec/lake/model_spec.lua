@@ -41,6 +41,18 @@ describe("lake.token #unit", function()
     assert.same({ ["Fn::Sub"] = "x${!y}-${AWS::Region}" }, token.resolve(v, {}))
   end)
 
+  it("writes a Fn::Sub left with nothing to substitute as its text (cfn-lint W1020)", function()
+    local fixed = token.concat("s3://", token.sub("assets-123456789012-us-east-1"), "/k.py")
+    assert.equal("s3://assets-123456789012-us-east-1/k.py", token.resolve(fixed, {}))
+    -- a lazy part that turns out to be a string, after a fixed bucket name
+    local lazy = token.concat("s3://assets-123456789012-us-east-1/", token.lazy(function() return "k.zip" end))
+    assert.equal("s3://assets-123456789012-us-east-1/k.zip", token.resolve(lazy, {}))
+    assert.same({ ["Fn::Sub"] = "s3://b-${AWS::Region}/k.zip" },
+      token.resolve(token.concat("s3://b-", token.region, "/", token.lazy(function() return "k.zip" end)), {}))
+    -- an escaped ${ still needs Fn::Sub to come out as ${
+    assert.same({ ["Fn::Sub"] = "a${!b}" }, token.resolve(token.sub("a${!b}"), {}))
+  end)
+
   it("flattens nested concatenations", function()
     local inner = token.concat("a-", token.region)
     local v = token.concat(inner, "-b")
@@ -70,8 +82,8 @@ describe("lake.token #unit", function()
     local calls = 0
     local lazy = token.lazy(function() calls = calls + 1 return "k" end)
     local l = token.concat("x/", lazy)
-    assert.same({ ["Fn::Sub"] = "x/k" }, token.resolve(l, {}))
-    assert.same({ ["Fn::Sub"] = "x/k" }, token.resolve(l, {}))
+    assert.equal("x/k", token.resolve(l, {}))
+    assert.equal("x/k", token.resolve(l, {}))
     assert.equal(2, calls)
   end)
 

@@ -15,8 +15,10 @@ usage: lakehost APP.lua bootstrap [--verbose] [--no-wait] [--timeout SECONDS]
 
 Creates (or updates) the lakehost-toolkit stack: the assets bucket
 lakehost-assets-<account>-<region>, encrypted, versioned, public access
-blocked, TLS only, old versions expired after 30 days. Run it once per
-account and region before the first deploy.
+blocked, TLS only, old versions expired after 30 days, server access logs
+kept for a year in a second bucket of the stack (named by CloudFormation,
+kept when the stack is deleted). Run it once per account and region before
+the first deploy.
 
 Takes the app's lock as deploy does (waits while another command holds it;
 --no-wait fails at once, exit 1), except on the first bootstrap: the lock
