@@ -436,7 +436,8 @@ end
 -- auditor running the packs over the template sees the reason.
 -- @param rule string a rule id ("AwsSolutions-IAM5", "HIPAA.Security-...")
 -- @param reason string at least a sentence saying why
--- @param applies_to array|nil the findings it covers ("Resource::*"), all when nil
+-- @param applies_to array|token|nil the findings it covers ("Resource::*"), all when nil; a
+--   token is resolved to the array when the template is made
 function Resource:suppress(rule, reason, applies_to)
   if type(rule) ~= "string" or rule == "" then error("suppress expects a rule id", 2) end
   if type(reason) ~= "string" or #reason < 10 then
@@ -448,7 +449,11 @@ function Resource:suppress(rule, reason, applies_to)
   local list = nag.rules_to_suppress or setmetatable({}, json.array_mt)
   nag.rules_to_suppress = list
   local entry = { id = rule, reason = reason }
-  if applies_to then entry.applies_to = setmetatable(applies_to, json.array_mt) end
+  if token.is(applies_to) then
+    entry.applies_to = applies_to -- worked out when the template is made (lake.nag)
+  elseif applies_to then
+    entry.applies_to = setmetatable(applies_to, json.array_mt)
+  end
   list[#list + 1] = entry
   return self
 end

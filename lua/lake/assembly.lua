@@ -102,7 +102,7 @@ local function assemble(stack, c, value)
     end
     out.DeletionPolicy = r.deletion_policy
     out.UpdateReplacePolicy = r.update_replace_policy
-    out.Metadata = r.metadata
+    out.Metadata = r.metadata and value(r.metadata)
     resources[r.logical_id] = out
   end
   local tpl = { AWSTemplateFormatVersion = "2010-09-09", Resources = resources }

@@ -234,13 +234,16 @@ function Datalake:lambda_function(stack, id, opts)
   end
   local role = opts.role
   if role == nil then
-    local statements = { functions.logs_statement(self.env, { name }) }
+    local statements, users = { functions.logs_statement(self.env, { name }) }, {}
     for _, st in ipairs(type(opts.statements) == "table" and opts.statements or {}) do
       statements[#statements + 1] = st
+      users[st] = true
     end
     for _, st in ipairs(vpc_statements or {}) do statements[#statements + 1] = st end
+    -- the script's own statements are its author's to answer for: cdk-nag reports their wildcards
     role = functions.role(stack, id .. "Role", { service = functions.LAMBDA_SERVICE, statements = statements,
-      policy = "function", description = ("Runs the function %s"):format(token.is(name) and id or name) })
+      policy = "function", description = ("Runs the function %s"):format(token.is(name) and id or name),
+      own = function(st) return not users[st] end })
     if vpc_statements then functions.suppress_vpc_describe(role) end
     self.encryption:grant(role, { "s3", "sns" })
   end

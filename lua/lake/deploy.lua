@@ -814,17 +814,28 @@ function M.template_url(ctx, key)
     s3.encode_key(key))
 end
 
---- Loads the templates of the chosen stacks; templates over 51,200 bytes
--- go to the assets bucket (uploaded once, named by their hash; which are
--- there already is learnt from the listing upload_assets made).
+-- CloudFormation takes a template of at most this many bytes in a request.
+M.BODY_MAX = 51200
+
+--- Loads the templates of the chosen stacks. A template over 51,200 bytes
+-- is sent without the whitespace synth writes for people (most of its
+-- bytes); if that is still too large it goes to the assets bucket
+-- (uploaded once, named by its hash; which are there already is learnt
+-- from the listing upload_assets made).
 -- @return array of entries for deploy_stack | nil, err
 function M.prepare(ctx, stacks, out_dir)
   local entries, large, keys = {}, {}, {}
   for _, s in ipairs(stacks) do
-    local body, err = fs.read(out_dir .. "/" .. s.template)
-    if not body then return nil, err end
-    local e = { name = s.name, dependencies = s.dependencies, tags = s.tags, hash = s.hash, body = body, text = body }
-    if #body > 51200 then
+    local text, err = fs.read(out_dir .. "/" .. s.template)
+    if not text then return nil, err end
+    local body = text
+    if #body > M.BODY_MAX then
+      local tpl, jerr = json.decode(text)
+      if tpl == nil then return nil, ("%s/%s: %s"):format(out_dir, s.template, tostring(jerr)) end
+      body = json.encode(tpl)
+    end
+    local e = { name = s.name, dependencies = s.dependencies, tags = s.tags, hash = s.hash, body = body, text = text }
+    if #body > M.BODY_MAX then
       if not ctx.bucket then
         return nil, ("template of %s is %d bytes: it must go through the assets bucket; run bootstrap first"):format(s.name, #body)
       end

@@ -5,6 +5,7 @@
 --
 -- Model objects only (no I/O).
 local json = require("host.json")
+local nag = require("lake.nag")
 local names = require("lake.names")
 local token = require("lake.token")
 
@@ -33,8 +34,11 @@ end
 -- @param encryption table|nil the lake's (lake.stacks.encryption): the group's key
 -- @return the log group resource
 function M.log_group(stack, id, name, encryption)
+  -- deleted with its stack (said outright: a group kept behind would make
+  -- the next stack that names it fail to create)
   local group = stack:add("logs_log_group", id, { LogGroupName = name, RetentionInDays = M.LOG_RETENTION_DAYS,
-    KmsKeyId = encryption and encryption:log_group_key(stack) })
+    KmsKeyId = encryption and encryption:log_group_key(stack) },
+    { deletion_policy = "Delete", update_replace_policy = "Delete" })
   if encryption then encryption:note_log_group(group) end
   return group
 end
@@ -138,7 +142,9 @@ end
 -- @param stack Stack
 -- @param id string logical id
 -- @param spec table { name = role name | nil, service = who assumes it ("lambda.amazonaws.com"),
---   statements = array (M.statement), policy = the inline policy's name, description = }
+--   statements = array (M.statement), policy = the inline policy's name, description =,
+--   own = function(statement) -> boolean | nil: which statements are lakehost's, whose wildcards
+--   carry the reason of lake.nag (all when nil) }
 -- @return the role resource
 function M.role(stack, id, spec)
   local props = {
@@ -148,7 +154,10 @@ function M.role(stack, id, spec)
     props.Policies = arr { { PolicyName = spec.policy,
       PolicyDocument = { Version = "2012-10-17", Statement = arr(spec.statements) } } }
   end
-  return stack:add("iam_role", id, props)
+  local role = stack:add("iam_role", id, props)
+  -- the wildcards of lakehost's own statements, with why they stay inside (lake.nag)
+  nag.lake_role(role, spec.own)
+  return role
 end
 
 --- A Lambda function and its log group.
@@ -157,7 +166,9 @@ end
 -- @param spec table { name = function name, role = role resource, timeout =, memory =, description =,
 --   asset = lake.assets.lambda's, env = { K = V }, vpc_config = { SubnetIds =, SecurityGroupIds = } | nil,
 --   source = { file =, line =, key = } | nil: where the function's problems are reported (Stack:add),
---   encryption = the lake's (lake.stacks.encryption) | nil: the log group's key }
+--   encryption = the lake's (lake.stacks.encryption) | nil: the log group's key,
+--   dead_letter_arn = the queue of the events its asynchronous calls failed on | nil,
+--   sync_reason = why it needs no dead-letter queue (who calls it synchronously) | nil }
 -- @return function resource, log group resource
 function M.lambda(stack, id, spec)
   local group = M.log_group(stack, id .. "LogGroup", M.log_group_name(spec.name), spec.encryption)
@@ -170,8 +181,19 @@ function M.lambda(stack, id, spec)
     Environment = spec.env and next(spec.env) and { Variables = spec.env } or nil,
     LoggingConfig = { LogGroup = group:ref(), LogFormat = "Text" },
     VpcConfig = spec.vpc_config,
+    DeadLetterConfig = spec.dead_letter_arn and { TargetArn = spec.dead_letter_arn } or nil,
   }
-  return stack:add("lambda_function", id .. "Function", props, { source = spec.source }), group
+  local fn = stack:add("lambda_function", id .. "Function", props, { source = spec.source })
+  if spec.sync_reason then nag.suppress_packs(fn, "LambdaDLQ", spec.sync_reason) end
+  nag.suppress_packs(fn, "LambdaConcurrency", nag.CONCURRENCY_REASON)
+  if not spec.vpc_config then nag.suppress_packs(fn, "LambdaInsideVPC", nag.NO_VPC_REASON) end
+  if type(spec.asset.runtime) == "string" then
+    fn:suppress("AwsSolutions-L1", ("The function runs on %s, the app's lambda_runtime setting "
+      .. "(lake.App{ settings = { lambda_runtime = ... } }), which also chooses the Python its dependencies are "
+      .. "built for; the rule asks for the newest runtime aws-cdk-lib lists, which Lambda may not offer in "
+      .. "every region yet."):format(spec.asset.runtime))
+  end
+  return fn, group
 end
 
 return M

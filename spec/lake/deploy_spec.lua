@@ -146,6 +146,10 @@ describe("deploy against a local AWS endpoint #integration", function()
     assert.matches("big%-stack%-dev%s+created", err)
     local size = require("host.fs").stat(out .. "/big/big-stack-dev.template.json").size
     assert.is_true(size > 51200, tostring(size))
+    -- CloudFormation holds the template without synth's whitespace
+    local body = assert(require("lake.aws.cloudformation").get_template(server.client(), "big-stack-dev"))
+    assert.is_nil(body:find("\n", 1, true))
+    assert.is_true(#body > 51200 and #body < size, tostring(#body))
     -- (moto 5.2.1 refuses signed ListObjectsV2 with a prefix holding '/', the
     -- AWS CLI's too: list everything and filter here)
     local objs = assert(require("lake.aws.s3").list_objects(server.client(), "lakehost-assets-123456789012-us-east-1"))
@@ -161,6 +165,19 @@ describe("deploy against a local AWS endpoint #integration", function()
       local attrs, aerr = query.call(server.client(), "sns", "2010-03-31", "GetTopicAttributes", { TopicArn = arn })
       assert.is_table(attrs, tostring(aerr))
     end
+  end)
+
+  it("sends a template that fits without its whitespace in the request, not through the bucket", function()
+    local _, err, code = run(server, { "spec/fixtures/apps/big/app.lua", "deploy", "--out", out .. "/mid" },
+      { LAKEHOST_SPEC_TOPICS = "240" }) -- (moto's 127.0.0.1 endpoint: a TemplateURL would fail)
+    assert.equal(0, code, err)
+    assert.matches("big%-stack%-dev%s+updated", err)
+    local size = require("host.fs").stat(out .. "/mid/big-stack-dev.template.json").size
+    assert.is_true(size > 51200, tostring(size))
+    local body = assert(require("lake.aws.cloudformation").get_template(server.client(), "big-stack-dev"))
+    assert.is_true(#body <= 51200, tostring(#body))
+    assert.same(require("host.json").decode(require("host.fs").read(out .. "/mid/big-stack-dev.template.json")),
+      require("host.json").decode(body))
   end)
 
   it("deploys in express mode when asked", function()

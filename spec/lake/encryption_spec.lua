@@ -141,7 +141,8 @@ describe("encryption resources #unit", function()
       local b = st.Resources[id]
       assert.same({ { BucketKeyEnabled = true, ServerSideEncryptionByDefault = { SSEAlgorithm = "AES256" } } },
         b.Properties.BucketEncryption.ServerSideEncryptionConfiguration)
-      assert.same({ "HIPAA.Security-S3DefaultEncryptionKMS", "NIST.800.53.R5-S3DefaultEncryptionKMS" }, rules(b))
+      assert.same({ "HIPAA.Security-S3BucketReplicationEnabled", "HIPAA.Security-S3DefaultEncryptionKMS",
+        "NIST.800.53.R5-S3BucketReplicationEnabled", "NIST.800.53.R5-S3DefaultEncryptionKMS" }, rules(b))
     end
     local sh = template(dl.shared_stack)
     local topic = sh.Resources.ErrorTopic
@@ -204,7 +205,8 @@ describe("encryption resources #unit", function()
       assert.equal(90, logs.Properties.LifecycleConfiguration.Rules[1].ExpirationInDays)
       assert.equal("Retain", logs.DeletionPolicy)
       assert.same({ "AwsSolutions-S1", "HIPAA.Security-S3BucketLoggingEnabled",
-        "HIPAA.Security-S3DefaultEncryptionKMS", "NIST.800.53.R5-S3BucketLoggingEnabled",
+        "HIPAA.Security-S3BucketReplicationEnabled", "HIPAA.Security-S3DefaultEncryptionKMS",
+        "NIST.800.53.R5-S3BucketLoggingEnabled", "NIST.800.53.R5-S3BucketReplicationEnabled",
         "NIST.800.53.R5-S3DefaultEncryptionKMS" }, rules(logs))
       local function arn(b) return { ["Fn::Sub"] = "arn:${AWS::Partition}:s3:::" .. b .. "-us-east-1-123456789012-dev" } end
       local pol = st.Resources.AccessLogsBucketPolicy.Properties.PolicyDocument.Statement
@@ -250,7 +252,9 @@ describe("encryption resources #unit", function()
       else
         assert.same({ BucketKeyEnabled = true, ServerSideEncryptionByDefault = { SSEAlgorithm = "aws:kms",
           KMSMasterKeyID = arn } }, enc)
-        assert.same({}, rules(st.Resources[id]))
+        -- with the lake key, only the replication choice is left with a reason
+        assert.same({ "HIPAA.Security-S3BucketReplicationEnabled", "NIST.800.53.R5-S3BucketReplicationEnabled" },
+          rules(st.Resources[id]))
       end
     end
     -- the other stacks read the ARN through SSM
@@ -285,7 +289,10 @@ describe("encryption resources #unit", function()
     end
     for _, id in ipairs(of_type(pt, "AWS::Glue::Job")) do
       assert.equal("example-lake-dev", pt.Resources[id].Properties.SecurityConfiguration)
-      assert.same({}, rules(pt.Resources[id]))
+      -- the configuration is in the shared stack, where cdk-nag does not look: the reason says so
+      assert.same({ "AwsSolutions-GL1", "AwsSolutions-GL3" }, rules(pt.Resources[id]))
+      local nag = pt.Resources[id].Metadata.cdk_nag.rules_to_suppress
+      assert.matches("security configuration example-lake-dev (in the shared stack)", nag[1].reason, 1, true)
     end
     local keyed = {}
     for _, id in ipairs(of_type(pt, "AWS::IAM::Role")) do

@@ -1,6 +1,6 @@
 -- AWS's own rule packs over the synthesized lake (issue 18): cdk-nag's
--- AwsSolutions pack, templates loaded through CfnInclude, finds no error on
--- the example lake, its VPC variant with two domains, the `kms` variant and
+-- AwsSolutions, HIPAA Security and NIST 800-53 R5 packs, templates loaded
+-- through CfnInclude, find no error and no warning on the example lake, its VPC variant with two domains, the `kms` variant and
 -- the toolkit stack; every suppression a template carries gives a reason of
 -- at least one sentence; cfn-lint with its informational rules finds no
 -- error and no warning. The npm packages are installed once per run into a
@@ -46,7 +46,7 @@ describe("rule packs over the synthesized lake #integration", function()
       print("rule_packs_spec: cdk-nag skipped: " .. why)
       return
     end
-    nag, nag_err = cdknag.run(all, { "AwsSolutionsChecks" })
+    nag, nag_err = cdknag.run(all, { "AwsSolutionsChecks", "HIPAASecurityChecks", "NIST80053R5Checks" })
     for _, t in ipairs(nag and nag.templates or {}) do by_file[t.file] = t end
   end)
 
@@ -83,21 +83,25 @@ describe("rule packs over the synthesized lake #integration", function()
   end
 
   for _, v in ipairs(variants.LIST) do
-    it(("finds no AwsSolutions error on the %s variant"):format(v.name), function()
-      local results = nag_results(v.name)
-      if not results then return end
-      local errors = {}
-      for _, t in ipairs(results) do
-        assert.is_table(t.packs.AwsSolutions, t.file)
-        for _, e in ipairs(t.packs.AwsSolutions.errors) do
-          local copy = {}
-          for k, x in pairs(e) do copy[k] = x end
-          copy.resource = t.stack .. "/" .. e.resource
-          errors[#errors + 1] = copy
+    for _, pack in ipairs({ "AwsSolutions", "HIPAA.Security", "NIST.800.53.R5" }) do
+      it(("finds no %s error or warning on the %s variant"):format(pack, v.name), function()
+        local results = nag_results(v.name)
+        if not results then return end
+        local found = {}
+        for _, t in ipairs(results) do
+          assert.is_table(t.packs[pack], t.file)
+          for _, list in ipairs({ t.packs[pack].errors, t.packs[pack].warnings }) do
+            for _, e in ipairs(list) do
+              local copy = {}
+              for k, x in pairs(e) do copy[k] = x end
+              copy.resource = t.stack .. "/" .. e.resource
+              found[#found + 1] = copy
+            end
+          end
         end
-      end
-      assert(#errors == 0, ("%d AwsSolutions errors on %s:\n%s"):format(#errors, v.name, describe_findings(errors)))
-    end)
+        assert(#found == 0, ("%d %s findings on %s:\n%s"):format(#found, pack, v.name, describe_findings(found)))
+      end)
+    end
 
     it(("gives every suppression on the %s variant a reason of a sentence"):format(v.name), function()
       local results = nag_results(v.name)
@@ -111,8 +115,10 @@ describe("rule packs over the synthesized lake #integration", function()
           end
         end
         -- what cdk-nag honoured came from the template, reason and all
-        for _, s in ipairs(t.packs.AwsSolutions.suppressed) do
-          assert.is_true(#s.reason >= 20, s.rule .. " " .. s.resource)
+        for _, pack in pairs(t.packs) do
+          for _, s in ipairs(pack.suppressed) do
+            assert.is_true(#s.reason >= 20, s.rule .. " " .. s.resource)
+          end
         end
       end
       assert(#bad == 0, "suppressions without a sentence of reason:\n" .. table.concat(bad, "\n"))

@@ -217,6 +217,10 @@ function M.catalog_statement(lake, buckets)
     "glue:BatchCreatePartition", "glue:UpdatePartition" }, res)
 end
 
+--- Why a function Step Functions calls needs no dead-letter queue.
+M.SYNC_REASON = "Step Functions invokes this function synchronously and handles its failure (retries, then "
+  .. "the pipeline's catch, which notifies the error topic); a dead-letter queue serves only asynchronous calls."
+
 --- In-VPC network interface statements (lake.functions).
 M.vpc_statements = functions.vpc_statements
 
@@ -253,12 +257,14 @@ end
 -- VPC when it has one.
 -- @param id string logical id prefix (<id>Function, <id>LogGroup)
 -- @param spec table { name =, role = role resource, timeout =, memory =, description =,
---   asset = assets.lambda's, env = { K = V }, source = the config.yml key its problems concern | nil }
+--   asset = assets.lambda's, env = { K = V }, source = the config.yml key its problems concern | nil,
+--   dead_letter_arn =, sync_reason = (lake.functions.lambda) }
 -- @return function resource, log group resource
 function Pipeline:lambda_function(id, spec)
   return functions.lambda(self.stack, id, { name = spec.name, role = spec.role, timeout = spec.timeout,
     memory = spec.memory, description = spec.description, asset = spec.asset, env = spec.env,
-    vpc_config = self.vpc_config, source = spec.source, encryption = self.lake.encryption })
+    vpc_config = self.vpc_config, source = spec.source, encryption = self.lake.encryption,
+    dead_letter_arn = spec.dead_letter_arn, sync_reason = spec.sync_reason })
 end
 
 --- Lets the state machine's role do actions on resources: added to the
@@ -358,12 +364,20 @@ local function fill(p)
     p.vpc_config = { SubnetIds = lake.vpc:private_subnet_ids(stack), SecurityGroupIds = { p.vpc_ids.security_group } }
   end
 
-  -- The trigger and the catch
+  -- The trigger and the catch. An event the trigger fails on (after
+  -- Lambda's own retries of EventBridge's asynchronous call) goes to the
+  -- pipeline's dead-letter queue, with the events EventBridge could not
+  -- deliver (a pipeline without triggers is started by hand: none).
   local origin, target = p.origin, p.target
-  local trigger_role = p:role("TriggerRole", n.role.trigger, M.LAMBDA_SERVICE, {
+  local dlq_name = n.trigger_fn .. "-dlq" -- (function names stop at 64, queue names at 80)
+  local dlq_arn = #cfg.triggers > 0 and names.arn("sqs", dlq_name, env) or nil
+  local trigger_statements = {
     M.statement("StartPipeline", { "states:StartExecution" }, { p.state_machine_arn }),
     M.logs_statement(env, { n.trigger_fn }),
-  }, { policy = "start-pipeline", vpc = true,
+  }
+  if dlq_arn then trigger_statements[3] = M.statement("DeadLetters", { "sqs:SendMessage" }, { dlq_arn }) end
+  local trigger_role = p:role("TriggerRole", n.role.trigger, M.LAMBDA_SERVICE, trigger_statements, {
+    policy = "start-pipeline", vpc = true,
     description = ("Trigger of pipeline %s: starts its state machine"):format(cfg.name) })
   local catch_role = p:role("CatchRole", n.role.catch, M.LAMBDA_SERVICE, {
     M.statement("NotifyErrors", { "sns:Publish" }, { lake.sns_topic.arn }),
@@ -377,12 +391,16 @@ local function fill(p)
     asset = assets.lambda(app, cfg.name .. "/trigger", p.modules.trigger),
     env = p:environment({ STATE_MACHINE_ARN = p.state_machine_arn, ORIGIN_BUCKET = origin.name,
       TARGET_BUCKET = target.name, DATABASE = target.database }),
+    dead_letter_arn = dlq_arn,
+    sync_reason = not dlq_arn and "The pipeline has no triggers: this function is only called by hand, "
+      .. "synchronously, and the caller sees its failure." or nil,
   })
   p:lambda_function("Catch", {
     name = n.catch_fn, role = catch_role, timeout = M.CATCH.timeout, memory = M.CATCH.memory,
     description = ("Notifies the lake's topic when pipeline %s fails"):format(cfg.name),
     asset = assets.lambda(app, cfg.name .. "/catch", p.modules.catch),
     env = p:environment({ SNS_TOPIC_ARN = lake.sns_topic.arn }),
+    sync_reason = M.SYNC_REASON,
   })
 
   -- The steps' resources, type by type (each gets its steps in file order)
@@ -448,10 +466,10 @@ local function fill(p)
   -- dropped, and the first one there raises an alarm on the error topic.
   -- (a pipeline without triggers, started by hand, has none)
   if #cfg.triggers == 0 then return end
-  local dlq_name = n.trigger_fn .. "-dlq" -- (function names stop at 64, queue names at 80)
   local dlq = stack:add("AWS::SQS::Queue", "TriggerDeadLetterQueue", {
     QueueName = dlq_name, MessageRetentionPeriod = 1209600, SqsManagedSseEnabled = true,
-  })
+  }, { deletion_policy = "Delete", update_replace_policy = "Delete" }) -- goes with its pipeline
+  trigger_fn:depends_on(dlq) -- Lambda checks its dead-letter queue when the function is created
   local rule_arns = {}
   for _, t in ipairs(cfg.triggers) do
     local id = (t.kind == "s3" and "S3Trigger" or "EventTrigger") .. t.index
@@ -476,9 +494,14 @@ local function fill(p)
       Principal = "events.amazonaws.com", SourceArn = rule:arn(),
     })
   end
+  dlq:suppress("AwsSolutions-SQS3", "This queue is the dead-letter queue of the pipeline's EventBridge "
+    .. "rule targets (their DeadLetterConfig); a dead-letter queue of its own would only move the same events.")
   stack:add("AWS::SQS::QueuePolicy", "TriggerDeadLetterQueuePolicy", {
     Queues = { dlq:ref() },
     PolicyDocument = { Version = "2012-10-17", Statement = { {
+      Sid = "DenyInsecureTransport", Effect = "Deny", Principal = { AWS = "*" }, Action = "sqs:*",
+      Resource = dlq:attr("Arn"), Condition = { Bool = { ["aws:SecureTransport"] = "false" } },
+    }, {
       Sid = "EventBridgeDeadLetters", Effect = "Allow", Principal = { Service = "events.amazonaws.com" },
       Action = "sqs:SendMessage", Resource = dlq:attr("Arn"),
       Condition = { ArnEquals = { ["aws:SourceArn"] = rule_arns } },

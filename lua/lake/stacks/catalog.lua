@@ -2,6 +2,7 @@
 -- a crawler with its role, in the shared stack.
 --
 -- Model objects only (no I/O).
+local nag = require("lake.nag")
 local names = require("lake.names")
 local token = require("lake.token")
 local util = require("lake.util")
@@ -79,6 +80,7 @@ function M.build(lake, stack)
           PolicyDocument = { Version = POLICY_VERSION, Statement = M.crawler_statements(lake, b) },
         } },
       })
+      nag.lake_role(role)
       lake.encryption:grant(role, { "s3", "glue_logs" })
       local crawler = stack:add("glue_crawler", prefix .. "Crawler", {
         Name = b.crawler,

@@ -21,6 +21,7 @@
 --
 -- Model objects only (no I/O).
 local json = require("host.json")
+local nag = require("lake.nag")
 local names = require("lake.names")
 local token = require("lake.token")
 local util = require("lake.util")
@@ -121,9 +122,13 @@ function Encryption:statements(stack, uses)
   end
   if glue_logs then
     -- With CloudWatch encryption on, Glue associates the key with the log
-    -- groups it creates under /aws-glue/.
+    -- groups it creates for the lake's security configuration only:
+    -- /aws-glue/jobs/<configuration>-role/<role>/... for jobs,
+    -- /aws-glue/crawlers-role/<role>-<configuration> for crawlers.
+    local conf = self.security_configuration
     out[#out + 1] = { Sid = "EncryptGlueLogs", Effect = "Allow", Action = arr { "logs:AssociateKmsKey" },
-      Resource = arr { names.arn("logs", "log-group:/aws-glue/*", self.lake.env) } }
+      Resource = arr { names.arn("logs", "log-group:/aws-glue/" .. (glue and ("jobs/" .. conf .. "-role/*")
+        or ("crawlers-role/*-" .. conf)), self.lake.env) } }
   end
   return out
 end
@@ -279,8 +284,8 @@ function Encryption:build_logs_bucket(stack, bucket_arns, deny_insecure_transpor
   bucket:suppress("NIST.800.53.R5-S3BucketLoggingEnabled", why)
   local sse = "S3 server access logs are delivered by the logging service, for which SSE-S3 needs no key "
     .. "policy; the logs hold request records, not lake data."
-  bucket:suppress("HIPAA.Security-S3DefaultEncryptionKMS", sse)
-  bucket:suppress("NIST.800.53.R5-S3DefaultEncryptionKMS", sse)
+  nag.suppress_packs(bucket, "S3DefaultEncryptionKMS", sse)
+  nag.suppress_packs(bucket, "S3BucketReplicationEnabled", nag.REPLICATION_REASON)
   local policy = stack:add("s3_bucket_policy", "AccessLogsBucketPolicy", {
     Bucket = bucket:ref(),
     PolicyDocument = { Version = POLICY_VERSION, Statement = arr {
@@ -343,6 +348,13 @@ function Encryption:secure_glue(resource)
         .. "bookmarks only with a KMS key; set encryption = 'kms' in DatalakeBuilder to encrypt Glue logs and "
         .. "bookmarks with the lake key.")
     end
+  elseif resource.stack ~= (self.glue_config and self.glue_config.stack) then
+    -- cdk-nag reads a security configuration only in the job's own stack
+    local reason = ("The job runs with the lake's security configuration %s (in the shared stack), which "
+      .. "encrypts its CloudWatch logs with SSE-KMS and its bookmarks with CSE-KMS under the lake key; the rule "
+      .. "reads only a configuration declared in the job's own stack."):format(self.security_configuration)
+    resource:suppress("AwsSolutions-GL1", reason)
+    if prop == "SecurityConfiguration" then resource:suppress("AwsSolutions-GL3", reason) end
   end
   return resource
 end

@@ -3,9 +3,10 @@
 -- logs in the lake's logs bucket; the lake key (lake.stacks.encryption).
 --
 -- Model objects only (no I/O).
-local util = require("lake.util")
-local token = require("lake.token")
+local nag = require("lake.nag")
 local names = require("lake.names")
+local token = require("lake.token")
+local util = require("lake.util")
 
 local M = {}
 
@@ -52,6 +53,7 @@ function M.build(lake)
     local bucket = stack:add("s3_bucket", id, props,
       { deletion_policy = "Retain", update_replace_policy = "Retain" })
     enc:note_bucket(bucket)
+    nag.suppress_packs(bucket, "S3BucketReplicationEnabled", nag.REPLICATION_REASON)
     stack:add("s3_bucket_policy", id .. "Policy", {
       Bucket = bucket:ref(),
       PolicyDocument = { Version = POLICY_VERSION, Statement = {

@@ -12,6 +12,7 @@
 --
 -- Model objects only (no I/O).
 local json = require("host.json")
+local nag = require("lake.nag")
 local names = require("lake.names")
 local token = require("lake.token")
 local util = require("lake.util")
@@ -237,7 +238,7 @@ function M.build(lake, stack, opts)
   local flow_group = stack:add("logs_log_group", "VpcFlowLogGroup", {
     LogGroupName = flow_group_name, RetentionInDays = M.FLOW_LOG_RETENTION_DAYS,
     KmsKeyId = lake.encryption:log_group_key(stack),
-  })
+  }, { deletion_policy = "Delete", update_replace_policy = "Delete" })
   lake.encryption:note_log_group(flow_group)
   local flow_role = stack:add("iam_role", "VpcFlowLogRole", {
     Description = ("Delivers the flow logs of the %s datalake's VPC (%s) to their log group")
@@ -254,6 +255,8 @@ function M.build(lake, stack, opts)
       Resource = arr { names.arn("logs", "log-group:" .. flow_group_name .. ":*", lake.env) },
     } } } } },
   })
+  nag.lake_role(flow_role, nil, "The flow log role writes to the streams of the VPC's own flow log "
+    .. "group only; the delivery service names the streams after the network interfaces it records.")
   stack:add("ec2_flow_log", "VpcFlowLog", {
     ResourceId = vpc:ref(), ResourceType = "VPC", TrafficType = "ALL", LogDestinationType = "cloud-watch-logs",
     LogGroupName = flow_group:ref(), DeliverLogsPermissionArn = flow_role:arn(), Tags = name_tag("flow-log"),

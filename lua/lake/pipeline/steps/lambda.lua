@@ -114,6 +114,7 @@ function M.resources(p, list)
       -- its size (lake.limits) is the environment's doing
       source = { file = cfg.file, line = s.environment_line or s.line,
         key = s.environment_line and (s.key .. ".properties.environment") or s.key },
+      sync_reason = pstack.SYNC_REASON,
     })
     arns[i] = names.arn("lambda", "function:" .. fn_names[i], p.env)
     p.refs[s.name] = { function_arn = arns[i] }
