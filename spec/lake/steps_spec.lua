@@ -64,8 +64,8 @@ describe("lake.pipeline.steps #unit", function()
     local ids = {}
     for id in pairs(tpl.Resources) do ids[#ids + 1] = id end
     table.sort(ids)
-    assert.same({ "CatchFunction", "CatchLogGroup", "CatchRole", "LambdaStepsRole", "StateMachine", "StateMachineRole",
-      "StepAFunction", "StepALogGroup", "TriggerFunction", "TriggerLogGroup", "TriggerRole" }, ids)
+    assert.same({ "CatchFunction", "CatchLogGroup", "CatchRole", "LambdaStepsRole", "StateMachine",
+      "StateMachineLogGroup", "StateMachineRole", "StepAFunction", "StepALogGroup", "TriggerFunction", "TriggerLogGroup", "TriggerRole" }, ids)
     local mmd = assert(fs.read(out .. "/lake-p-stack-dev.p-state-machine-dev.mmd"))
     assert.matches('s2{{"B<br/><small>pass step</small>"}}', mmd, 1, true)
     -- its own checks, with file:line
