@@ -196,3 +196,15 @@ describe("lake.aws.client #unit", function()
     assert.equal(951782400, client.parse_time("2000-02-29T00:00:00.000Z"))
   end)
 end)
+
+describe("query protocol bodies #unit", function()
+  it("flattens lists as Name.member.N, and EC2's as Name.N", function()
+    local query = require("lake.aws.query")
+    local params = { Tags = { { Key = "a b", Value = "1" } }, Empty = {}, On = true }
+    assert.equal("Action=X&Version=V&Empty=&On=true&Tags.member.1.Key=a+b&Tags.member.1.Value=1",
+      query.body("X", "V", params))
+    assert.equal("Action=DescribeSecurityGroups&Version=2016-11-15&Filter.1.Name=vpc-id&Filter.1.Value.1=vpc-1",
+      require("lake.aws.ec2").body("DescribeSecurityGroups", { Filter = { { Name = "vpc-id", Value = { "vpc-1" } } },
+        GroupIds = {} }))
+  end)
+end)

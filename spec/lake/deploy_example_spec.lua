@@ -1,35 +1,17 @@
 -- The example lake, deployed to moto on loopback with signature checking on,
 -- checked through the AWS APIs.
-local util = require("spec.support.util")
 local moto = require("spec.support.moto")
 
-local function sh(cmd) assert(os.execute(cmd), cmd) end
-
 describe("deploying the example lake #integration", function()
-  local server, dir, c
-
-  local function run(args, extra)
-    local env = {}
-    for k, v in pairs(server.env) do env[k] = v end
-    for k, v in pairs(extra or {}) do env[k] = v end
-    env.LAKEHOST_CACHE_DIR = dir .. "/.cache"
-    local argv = { dir .. "/app.lua" }
-    for _, a in ipairs(args) do argv[#argv + 1] = a end
-    return util.lakehost(argv, { env = env, cwd = dir })
-  end
+  local project, dir, c, run
 
   setup(function()
-    server = moto.start()
-    c = server.client()
-    dir = assert(require("host.fs").tmpdir("lakehost-example-"))
-    sh(("cp -R app.lua pipelines shared standalone %s/"):format(util.shquote(dir)))
-    local _, err, code = run({ "bootstrap" })
-    assert(code == 0, err)
+    project = moto.project { files = { "app.lua", "pipelines", "shared", "standalone" }, prefix = "lakehost-example-" }
+    dir, c, run = project.dir, project.client, project.run
   end)
 
   teardown(function()
-    if server then server.stop() end
-    if dir then require("host.fs").remove_tree(dir) end
+    if project then project.stop() end
   end)
 
   it("deploys the four stacks", function()

@@ -15,23 +15,13 @@
 -- (on AWS the key gets the stack's tags, and its own).
 local json = require("host.json")
 local moto = require("spec.support.moto")
-local util = require("spec.support.util")
-
-local function sh(cmd) assert(os.execute(cmd), cmd) end
 
 local KMS = { "TrentService", "1.1" }
 
 describe("deploying the example lake with encryption = 'kms' #integration", function()
-  local server, dir, c, key_arn
+  local project, c, key_arn, run
   local rpc = require("lake.aws.jsonrpc")
   local query = require("lake.aws.query")
-
-  local function run(args)
-    local env = server.env_with({ LAKEHOST_CACHE_DIR = dir .. "/.cache" })
-    local argv = { dir .. "/app.lua" }
-    for _, a in ipairs(args) do argv[#argv + 1] = a end
-    return util.lakehost(argv, { env = env, cwd = dir })
-  end
 
   local function kms(action, params)
     rpc.SERVICES.kms = rpc.SERVICES.kms or KMS
@@ -44,24 +34,21 @@ describe("deploying the example lake with encryption = 'kms' #integration", func
   end
 
   setup(function()
-    server = moto.start()
-    c = server.client()
-    dir = assert(require("host.fs").tmpdir("lakehost-kms-"))
-    sh(("cp -R app.lua pipelines shared standalone %s/"):format(util.shquote(dir)))
-    local fs = require("host.fs")
-    local src = assert(fs.read(dir .. "/app.lua"))
-    local patched, n = src:gsub("enable_vpc = false,", "enable_vpc = false,\n  encryption = \"kms\",")
-    assert(n == 1, "app.lua has no enable_vpc line to patch")
-    patched, n = patched:gsub("\n  tags = {[^\n]*},\n", "\n")
-    assert(n == 1, "app.lua has no tags line to take out")
-    assert(fs.write(dir .. "/app.lua", patched))
-    local _, err, code = run({ "bootstrap" })
-    assert(code == 0, err)
+    project = moto.project { files = { "app.lua", "pipelines", "shared", "standalone" }, prefix = "lakehost-kms-",
+      prepare = function(d)
+        local fs = require("host.fs")
+        local src = assert(fs.read(d .. "/app.lua"))
+        local patched, n = src:gsub("enable_vpc = false,", "enable_vpc = false,\n  encryption = \"kms\",")
+        assert(n == 1, "app.lua has no enable_vpc line to patch")
+        patched, n = patched:gsub("\n  tags = {[^\n]*},\n", "\n")
+        assert(n == 1, "app.lua has no tags line to take out")
+        assert(fs.write(d .. "/app.lua", patched))
+      end }
+    c, run = project.client, project.run
   end)
 
   teardown(function()
-    if server then server.stop() end
-    if dir then require("host.fs").remove_tree(dir) end
+    if project then project.stop() end
   end)
 
   it("deploys the four stacks", function()

@@ -2,7 +2,6 @@
 -- the shared stack makes of the VPC (no internet gateway, flow logs, endpoint
 -- policies), and lakehost closing the VPC's default security group after
 -- the deploy, again after someone opens it, and converging when closed.
-local util = require("spec.support.util")
 local moto = require("spec.support.moto")
 local ec2 = require("lake.aws.ec2")
 local vpc_default_sg = require("lake.deploy.vpc_default_sg")
@@ -40,12 +39,7 @@ describe("lake.deploy.vpc_default_sg #unit", function()
 end)
 
 describe("deploying a VPC lake #integration", function()
-  local server, dir, c, vpc_id, default_sg
-
-  local function run(args)
-    return util.lakehost({ dir .. "/app.lua", table.unpack(args) },
-      { env = server.env_with({ LAKEHOST_CACHE_DIR = dir .. "/.cache" }), cwd = dir })
-  end
+  local project, c, run, vpc_id, default_sg
 
   local function rules(group)
     local list = assert(ec2.security_group_rules(c, group))
@@ -56,18 +50,13 @@ describe("deploying a VPC lake #integration", function()
   end
 
   setup(function()
-    server = moto.start()
-    c = server.client()
-    dir = assert(fs.tmpdir("lakehost-vpc-"))
-    assert(fs.write(dir .. "/app.lua", APP))
-    assert(os.execute(("cp -R pipelines shared %s/"):format(util.shquote(dir))))
-    local _, err, code = run({ "bootstrap" })
-    assert(code == 0, err)
+    project = moto.project { files = { "pipelines", "shared" }, prefix = "lakehost-vpc-",
+      prepare = function(d) assert(fs.write(d .. "/app.lua", APP)) end }
+    c, run = project.client, project.run
   end)
 
   teardown(function()
-    if server then server.stop() end
-    if dir then fs.remove_tree(dir) end
+    if project then project.stop() end
   end)
 
   it("deploys the lake with its pipeline and closes the VPC's default security group", function()

@@ -517,29 +517,18 @@ describe("the reach checker itself #unit", function()
 end)
 
 describe("the reach lake with a VPC, deployed to moto #integration", function()
-  local util = require("spec.support.util")
   local moto = require("spec.support.moto")
   local query = require("lake.aws.query")
-  local server, dir
-
-  local function run(args)
-    local argv = { dir .. "/app.lua" }
-    for _, a in ipairs(args) do argv[#argv + 1] = a end
-    return util.lakehost(argv, { cwd = dir, env = server.env_with({ REACH_VPC = "1", AWS_REGION = "eu-west-1",
-      AWS_DEFAULT_REGION = "eu-west-1", LAKEHOST_CACHE_DIR = dir .. "/.cache" }) })
-  end
+  local project, server, run
 
   setup(function()
-    server = moto.start()
-    dir = assert(require("host.fs").tmpdir("lakehost-reach-"))
-    assert(os.execute(("cp -R %s/. %s/"):format(ROOT, util.shquote(dir))))
-    local _, err, code = run({ "bootstrap" })
-    assert(code == 0, err)
+    project = moto.project { from = ROOT, prefix = "lakehost-reach-",
+      env = { REACH_VPC = "1", AWS_REGION = "eu-west-1", AWS_DEFAULT_REGION = "eu-west-1" } }
+    server, run = project.server, project.run
   end)
 
   teardown(function()
-    if server then server.stop() end
-    if dir then require("host.fs").remove_tree(dir) end
+    if project then project.stop() end
   end)
 
   it("deploys every stack, and the roles hold their inline statements and no managed policy", function()

@@ -73,4 +73,38 @@ function M.start(opts)
   return server
 end
 
+--- A copy of a lakehost project in a temporary folder, bootstrapped on a
+-- fresh moto server: what the deploy specs start from.
+-- @param opts table { files = { paths copied from the checkout } | from = a folder whose
+--   contents are copied, prepare = function(dir) | nil (after the copy: patch files),
+--   env = { extra environment for every run } | nil, prefix = tmpdir prefix }
+-- @return project { server, dir, client = server.client(), run = function(args, extra_env)
+--   -> stdout, stderr, code (lakehost <dir>/app.lua args...), stop = function }
+function M.project(opts)
+  local fs = require("host.fs")
+  local util = require("spec.support.util")
+  local server = M.start()
+  local dir = assert(fs.tmpdir(opts.prefix or "lakehost-project-"))
+  local copy = opts.from and ("cp -R %s/. %s/"):format(util.shquote(opts.from), util.shquote(dir))
+    or ("cp -R %s %s/"):format(table.concat(opts.files, " "), util.shquote(dir))
+  assert(os.execute(copy), copy)
+  if opts.prepare then opts.prepare(dir) end
+  local p = { server = server, dir = dir, client = server.client() }
+  function p.run(args, extra)
+    local env = server.env_with(opts.env or {})
+    env.LAKEHOST_CACHE_DIR = dir .. "/.cache"
+    for k, v in pairs(extra or {}) do env[k] = v end
+    local argv = { dir .. "/app.lua" }
+    for _, a in ipairs(args) do argv[#argv + 1] = a end
+    return util.lakehost(argv, { env = env, cwd = dir })
+  end
+  function p.stop()
+    server.stop()
+    fs.remove_tree(dir)
+  end
+  local _, err, code = p.run({ "bootstrap" })
+  assert(code == 0, err)
+  return p
+end
+
 return M

@@ -4,43 +4,18 @@
 -- responses are bare <ActionResponse> documents whose lists are <item>s.
 -- Each call returns plain Lua values or nil, err.
 local client = require("lake.aws.client")
-local http = require("host.http")
+local query = require("lake.aws.query")
 local xml = require("host.xml")
 
 local M = {}
 
 M.VERSION = "2016-11-15"
 
-local function flatten(prefix, v, out)
-  if type(v) == "table" then
-    if #v > 0 then
-      for i, x in ipairs(v) do flatten(prefix .. "." .. i, x, out) end
-    else
-      local keys = {}
-      for k in pairs(v) do keys[#keys + 1] = k end
-      table.sort(keys)
-      for _, k in ipairs(keys) do flatten(prefix .. "." .. k, v[k], out) end
-    end
-  elseif type(v) == "boolean" then
-    out[#out + 1] = { prefix, v and "true" or "false" }
-  else
-    out[#out + 1] = { prefix, tostring(v) }
-  end
-end
-
-local function form(s) return (http.url_encode(s):gsub("%%20", "+")) end
-
 --- The form body of an action: Action, Version, then the parameters
 -- flattened EC2's way ({ Filter = { { Name = "vpc-id", Value = { "v" } } } }
 -- -> Filter.1.Name=vpc-id&Filter.1.Value.1=v), sorted.
 function M.body(action, params)
-  local flat, keys = {}, {}
-  for k in pairs(params or {}) do keys[#keys + 1] = k end
-  table.sort(keys)
-  for _, k in ipairs(keys) do flatten(k, params[k], flat) end
-  local parts = { "Action=" .. form(action), "Version=" .. form(M.VERSION) }
-  for _, p in ipairs(flat) do parts[#parts + 1] = form(p[1]) .. "=" .. form(p[2]) end
-  return table.concat(parts, "&")
+  return query.body(action, M.VERSION, params, "ec2")
 end
 
 -- An element as plain values: text, an array (children all <item>) or a map.

@@ -8,16 +8,19 @@ local xml = require("host.xml")
 
 local M = {}
 
-local function flatten(prefix, v, out)
+-- member: what goes between a list's name and an item's number: ".member."
+-- in the query protocol, "." in EC2's ({ a = { "x" } } -> a.1=x; an empty
+-- list is sent as nothing there).
+local function flatten(prefix, v, out, member)
   if type(v) == "table" then
     if #v > 0 or next(v) == nil then
-      if next(v) == nil then out[#out + 1] = { prefix, "" } end
-      for i, x in ipairs(v) do flatten(prefix .. ".member." .. i, x, out) end
+      if next(v) == nil and member ~= "." then out[#out + 1] = { prefix, "" } end
+      for i, x in ipairs(v) do flatten(prefix .. member .. i, x, out, member) end
     else
       local keys = {}
       for k in pairs(v) do keys[#keys + 1] = k end
       table.sort(keys)
-      for _, k in ipairs(keys) do flatten(prefix .. "." .. k, v[k], out) end
+      for _, k in ipairs(keys) do flatten(prefix .. "." .. k, v[k], out, member) end
     end
   elseif type(v) == "boolean" then
     out[#out + 1] = { prefix, v and "true" or "false" }
@@ -27,12 +30,14 @@ local function flatten(prefix, v, out)
 end
 
 --- Flattens parameters into sorted { name, value } pairs.
-function M.flatten(params)
+-- @param style string|nil "ec2" for EC2's lists (Name.N), else the query protocol's (Name.member.N)
+function M.flatten(params, style)
   local out = {}
   local keys = {}
   for k in pairs(params) do keys[#keys + 1] = k end
   table.sort(keys)
-  for _, k in ipairs(keys) do flatten(k, params[k], out) end
+  local member = style == "ec2" and "." or ".member."
+  for _, k in ipairs(keys) do flatten(k, params[k], out, member) end
   return out
 end
 
@@ -43,8 +48,9 @@ local function form(s)
 end
 
 --- Encodes the form body.
-function M.body(action, version, params)
-  local pairs_ = M.flatten(params or {})
+-- @param style string|nil as M.flatten's
+function M.body(action, version, params, style)
+  local pairs_ = M.flatten(params or {}, style)
   local parts = { "Action=" .. form(action), "Version=" .. form(version) }
   for _, p in ipairs(pairs_) do parts[#parts + 1] = form(p[1]) .. "=" .. form(p[2]) end
   return table.concat(parts, "&")
