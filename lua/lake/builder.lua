@@ -238,17 +238,20 @@ local function validate(app, opts, where)
     end
   end
 
-  -- versions kept
-  v.noncurrent_version_days = M.DEFAULT_NONCURRENT_VERSION_DAYS
-  local days = opts.noncurrent_version_days
-  if days ~= nil then
-    if math.type(days) ~= "integer" or days < 1 or days > 3650 then
-      problem("noncurrent_version_days", "expected a whole number of days from 1 to 3650, got %s",
-        type(days) == "number" and tostring(days) or describe(days))
-    else
-      v.noncurrent_version_days = days
+  -- A number of days from 1 to 3650 (ten years), or the default.
+  local function days(key, default)
+    local d = opts[key]
+    if d == nil then return default end
+    if math.type(d) ~= "integer" or d < 1 or d > 3650 then
+      problem(key, "expected a whole number of days from 1 to 3650, got %s",
+        type(d) == "number" and tostring(d) or describe(d))
+      return default
     end
+    return d
   end
+
+  -- versions kept
+  v.noncurrent_version_days = days("noncurrent_version_days", M.DEFAULT_NONCURRENT_VERSION_DAYS)
 
   -- encryption and access logs
   v.encryption = M.DEFAULT_ENCRYPTION
@@ -272,16 +275,7 @@ local function validate(app, opts, where)
       v.encryption, v.kms_key_arn = "kms", key_arn
     end
   end
-  v.access_log_days = M.DEFAULT_ACCESS_LOG_DAYS
-  local log_days = opts.access_log_days
-  if log_days ~= nil then
-    if math.type(log_days) ~= "integer" or log_days < 1 or log_days > 3650 then
-      problem("access_log_days", "expected a whole number of days from 1 to 3650, got %s",
-        type(log_days) == "number" and tostring(log_days) or describe(log_days))
-    else
-      v.access_log_days = log_days
-    end
-  end
+  v.access_log_days = days("access_log_days", M.DEFAULT_ACCESS_LOG_DAYS)
 
   -- VPC: vpc = { cidr =, public_subnets = } | true, or the older enable_vpc / vpc_cidr (lake.stacks.vpc)
   v.vpc = vpc.options(opts, problem)
