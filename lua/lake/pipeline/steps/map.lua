@@ -30,11 +30,13 @@
 -- origin bucket or tolerates failures, INLINE otherwise. An iteration over
 -- the origin bucket gets { origin_bucket, origin_key, size, target_bucket,
 -- database }: what a pipeline run over one object has.
+local client = require("lake.aws.client")
 local config = require("lake.pipeline.config")
-local json = require("host.json")
+local credentials = require("lake.aws.credentials")
 local jsonpath = require("lake.states.jsonpath")
 local names = require("lake.names")
 local parallel = require("lake.pipeline.steps.parallel")
+local s3 = require("lake.aws.s3")
 local sm = require("lake.pipeline.state_machine")
 local steps = require("lake.pipeline.steps")
 
@@ -169,7 +171,55 @@ function M.diagram(d, step, state)
 end
 
 ---------------------------------------------------------------------------
--- `run`: the interpreter runs Map states; the items of an ItemReader come
--- from ListObjectsV2 against --endpoint (lake.run's read_items).
+-- `run`: the interpreter runs Map states; the items of their ItemReader
+-- come from here (lake.run asks each type's `run_items`): ListObjectsV2 of
+-- the bucket and prefix against --endpoint (AWS_ENDPOINT_URL), else AWS.
+
+M.run_items = {
+  resources = { "^arn:[%w-]+:states:::s3:listObjectsV2$" },
+  describe = "s3:listObjectsV2 item readers",
+}
+
+-- A signed S3 client for the runtime's region and endpoint, made once.
+local function s3_client(rt)
+  if rt.s3_client then return rt.s3_client end
+  local function getenv(k)
+    if k == "AWS_ENDPOINT_URL" and rt.endpoint then return rt.endpoint end
+    return os.getenv(k)
+  end
+  local creds, err = credentials.resolve { getenv = getenv, region = rt.env.region, profile = rt.profile }
+  if not creds then return nil, err end
+  rt.s3_client = client.new { region = rt.env.region, credentials = function() return creds end, getenv = getenv }
+  return rt.s3_client
+end
+
+--- The objects under Parameters.Prefix of Parameters.Bucket, as the
+-- distributed map's S3 reader gives them: { Key, Size, Etag, LastModified,
+-- StorageClass } in key order (LastModified and StorageClass as listed).
+function M.run_items.read(rt, _, params, state_name)
+  local value = rt.value
+  local bucket, prefix = params.Bucket, params.Prefix
+  if type(bucket) ~= "string" then
+    return false, { Error = "States.Runtime", Cause = "the ItemReader of " .. state_name .. " names no Bucket" }
+  end
+  local c, cerr = s3_client(rt)
+  if not c then return false, { Error = "States.ItemReaderFailed", Cause = "no AWS credentials: " .. tostring(cerr) } end
+  -- The whole bucket is listed and the prefix applied here: moto refuses
+  -- the signature of a ListObjectsV2 whose prefix holds a '/' (in%2F), and
+  -- a local run lists small buckets.
+  prefix = type(prefix) == "string" and prefix or ""
+  local list, err = s3.list_objects(c, bucket, nil)
+  if not list then
+    return false, { Error = "States.ItemReaderFailed",
+      Cause = ("ListObjectsV2 of s3://%s/%s: %s"):format(bucket, prefix, tostring(err)) }
+  end
+  local items = value.array()
+  for _, o in ipairs(list) do
+    if o.key:sub(1, #prefix) == prefix then
+      items[#items + 1] = value.object({ Key = o.key, Size = o.size, Etag = o.etag })
+    end
+  end
+  return true, items
+end
 
 return M
