@@ -350,3 +350,38 @@ describe("parallel and map steps run locally against moto #integration", functio
     assert.matches("\nFAILED in %d+%.%d%d s at PipelineFailed: PipelineFailed", err)
   end)
 end)
+
+describe("the interpreter's distributed Map #unit", function()
+  local interpreter = require("lake.states.interpreter")
+  local function machine(tolerated)
+    return assert(interpreter.new({ StartAt = "M", States = { M = { Type = "Map", End = true,
+      ToleratedFailurePercentage = tolerated,
+      ItemReader = { Resource = "arn:aws:states:::s3:listObjectsV2", Parameters = { Bucket = "b", ["Prefix.$"] = "$.p" } },
+      ItemSelector = { ["key.$"] = "$$.Map.Item.Value.Key" },
+      ItemProcessor = { ProcessorConfig = { Mode = "DISTRIBUTED", ExecutionType = "STANDARD" }, StartAt = "T",
+        States = { T = { Type = "Task", Resource = "arn:aws:lambda:us-east-1:1:function:f", End = true } } } } } }, {
+      read_items = function(_, params)
+        assert.same({ Bucket = "b", Prefix = "in/" }, params)
+        return true, { { Key = "in/a" }, { Key = "in/bad" }, { Key = "in/c" }, { Key = "in/d" } }
+      end,
+      invoke = function(_, input)
+        if input.key == "in/bad" then return false, { Error = "Boom", Cause = "bad item" } end
+        return true, { done = input.key }
+      end,
+    }))
+  end
+
+  it("reads its items from read_items and keeps failed items' errors within the tolerated share", function()
+    local r = machine(25):run({ p = "in/" })
+    assert.equal("SUCCEEDED", r.status)
+    assert.same({ { done = "in/a" }, { Error = "Boom", Cause = "bad item" }, { done = "in/c" }, { done = "in/d" } },
+      r.output)
+  end)
+
+  it("fails with States.ExceedToleratedFailureThreshold beyond it", function()
+    local r = machine(20):run({ p = "in/" })
+    assert.equal("FAILED", r.status)
+    assert.equal("States.ExceedToleratedFailureThreshold", r.error)
+    assert.matches("1 of 4 items failed", r.cause, 1, true)
+  end)
+end)
