@@ -29,7 +29,7 @@ local function check_modules(ck, loaded, cfg, manifest)
     mods[what] = modules.check(ck, loaded[what], { key = what, what = what, jars = CORE_MODULE.jars,
       runs_as = CORE_MODULE.runs_as }, manifest)
   end
-  for _, s in ipairs(cfg.steps) do
+  for _, s in ipairs(cfg.all_steps or cfg.steps) do
     local t = s.type and steps.get(s.type)
     if s.module and t and t.module then
       mods.steps[s.name] = modules.check(ck, loaded.steps[s.module], {
@@ -73,7 +73,7 @@ function M.add(lake, loaded, manifest)
   assets.check_settings(app)
   assets.check_module(app, mods.trigger)
   assets.check_module(app, mods.catch)
-  for _, s in ipairs(cfg.steps) do
+  for _, s in ipairs(cfg.all_steps or cfg.steps) do
     if mods.steps[s.name] then assets.check_module(app, mods.steps[s.name]) end
   end
   local p = stack.build(lake, cfg, mods, n)

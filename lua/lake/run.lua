@@ -713,6 +713,20 @@ local function task_runner(rt)
   end
 end
 
+-- The interpreter's read_items: a Map state's ItemReader goes to the step
+-- type whose `run_items` takes its Resource (lake.pipeline.steps.map).
+local function item_reader(rt)
+  return function(resource, params, state_name)
+    local res = tostring(resource)
+    for _, t in ipairs(steps.all()) do
+      for _, pattern in ipairs(t.run_items and t.run_items.resources or {}) do
+        if res:match(pattern) then return t.run_items.read(rt, res, params, state_name) end
+      end
+    end
+    fail("state %s: the local runner cannot read the items of %s", state_name, res)
+  end
+end
+
 local function width_of(def)
   local w = 7
   local function walk(g)
@@ -738,7 +752,7 @@ function M.execute(rt, event, out)
   local sm = rt:machine()
   local function new_machine(name, on_event)
     return interpreter.new(sm.text, {
-      invoke = task_runner(rt), sleep = proc.sleep, now = proc.time, on_event = on_event,
+      invoke = task_runner(rt), read_items = item_reader(rt), sleep = proc.sleep, now = proc.time, on_event = on_event,
       state_machine_name = sm.name, state_machine_arn = sm.arn, role_arn = sm.role, execution_name = name,
     })
   end

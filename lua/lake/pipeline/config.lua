@@ -184,8 +184,9 @@ local function check_contract(ck, v, line)
 end
 
 --- Checks one step; returns the normalised step (possibly partial).
-local function check_step(ck, name, v, line)
-  local key = "steps." .. name
+-- @param prefix string|nil the dotted key of its list (default "steps")
+function M.check_step(ck, name, v, line, prefix)
+  local key = (prefix or "steps") .. "." .. name
   local step = { name = name, line = line, key = key }
   if not name:match(STEP_PATTERN) or #name > 80 then
     ck:add(line, key, "step names are letters, digits, '_' and '-', starting with a letter, at most 80 characters")
@@ -225,14 +226,75 @@ end
 local edges = steps.edges
 M.edges = edges
 
--- next_step targets, reachability from the first step, cycles.
-local function check_graph(ck, list, by_name)
+--- A mapping of steps (the top-level `steps:`, a parallel's branch, a map's
+-- `steps:`), each checked by its type, in file order. Names are checked
+-- against the whole pipeline, and each list's graph on its own, by
+-- validate once every list is read.
+-- @param ck checker
+-- @param declared any the mapping as decoded
+-- @param line integer its line
+-- @param key string its dotted key ("steps", "steps.Fan.properties.branches[1]")
+-- @return array of steps (possibly partial ones), or nil when declared is not a mapping
+function M.step_list(ck, declared, line, key)
+  if not ck:expect(declared, "mapping", line, key) then return nil end
+  local step_names = {}
+  for k in pairs(declared) do
+    if type(k) == "string" then
+      step_names[#step_names + 1] = k
+    else
+      ck:add(ck:line_of(declared, k, line), key .. "." .. tostring(k), "step names must be strings")
+    end
+  end
+  -- File order: YAML mappings are unordered once decoded; the marks keep the lines.
+  table.sort(step_names, function(a, b)
+    local la, lb = ck:line_of(declared, a, 0), ck:line_of(declared, b, 0)
+    if la ~= lb then return la < lb end
+    return a < b
+  end)
+  if #step_names == 0 then ck:add(line, key, "needs at least one step") end
+  local list = {}
+  for _, n in ipairs(step_names) do
+    list[#list + 1] = M.check_step(ck, n, declared[n], ck:line_of(declared, n, line), key)
+  end
+  return list
+end
+
+-- Every step list of the pipeline, the top one first, then each step's
+-- sub-lists (its type's `step_lists`) depth-first in file order:
+-- { { steps =, owner = step|nil, where = "branch 1 of 'Fan'" } }.
+local function lists_of(top)
+  local out = {}
+  local function walk(list, owner, where)
+    out[#out + 1] = { steps = list, owner = owner, where = where }
+    for _, s in ipairs(list) do
+      for _, sub in ipairs(steps.step_lists(s)) do
+        walk(sub.steps, s, ("%s of '%s'"):format(sub.what or "the steps", s.name))
+      end
+    end
+  end
+  walk(top, nil, nil)
+  return out
+end
+
+-- next_step targets, reachability from the first step, cycles. all_by_name
+-- holds every step of the pipeline: a target that is a step of another
+-- list (outside its branch) is named as such.
+local function check_graph(ck, list, by_name, all_by_name, where, owner)
   local names_list = {}
   for _, s in ipairs(list) do names_list[#names_list + 1] = s.name end
   for _, s in ipairs(list) do
     for _, e in ipairs(edges(s)) do
       if not by_name[e.to] then
-        ck:add(e.line, e.key, ("no step named '%s'%s"):format(e.to, suggest(e.to, names_list)))
+        if where and all_by_name[e.to] then
+          ck:add(e.line, e.key, ("'%s' is outside %s: a step there goes on only to the steps of its own "
+            .. "list (%s), and the list's end goes on to the step after '%s'"):format(e.to, where,
+            table.concat(names_list, ", "), owner and owner.name or "it"))
+        elseif all_by_name[e.to] then
+          ck:add(e.line, e.key, ("'%s' is a step inside '%s': steps go on only to steps of their own list")
+            :format(e.to, all_by_name[e.to].parent or "?"))
+        else
+          ck:add(e.line, e.key, ("no step named '%s'%s"):format(e.to, suggest(e.to, names_list)))
+        end
         e.bad = true
       end
     end
@@ -374,30 +436,38 @@ function M.validate(value, marks, ctx)
     cfg.tracing = value.tracing
   end
 
+  -- cfg.steps: the top-level steps (the state machine's); cfg.all_steps:
+  -- every step, those inside parallel and map steps too (after the step
+  -- that holds them, in file order), which is what resources, names and
+  -- module folders are made for. Step names are unique pipeline-wide:
+  -- resources are named after them.
   local declared = ck:required(value, "steps", "", 1)
   cfg.steps_line = line("steps")
-  if declared ~= nil and ck:expect(declared, "mapping", line("steps"), "steps") then
-    local step_names = {}
-    for k in pairs(declared) do
-      if type(k) == "string" then
-        step_names[#step_names + 1] = k
-      else
-        ck:add(ck:line_of(declared, k, line("steps")), "steps." .. tostring(k), "step names must be strings")
+  cfg.all_steps = {}
+  local list = declared ~= nil and M.step_list(ck, declared, line("steps"), "steps")
+  if list then
+    cfg.steps = list
+    local lists = lists_of(list)
+    for _, l in ipairs(lists) do
+      for _, s in ipairs(l.steps) do
+        s.parent = l.owner and l.owner.name or nil
+        local first = cfg.by_name[s.name]
+        if first then
+          ck:add(s.line, s.key, ("'%s' is already the name of the step at line %d (%s): step names are "
+            .. "unique in a pipeline, inside parallel and map steps too"):format(s.name, first.line, first.key))
+        else
+          cfg.by_name[s.name] = s
+        end
+        cfg.all_steps[#cfg.all_steps + 1] = s
       end
     end
-    -- File order: YAML mappings are unordered once decoded; the marks keep the lines.
-    table.sort(step_names, function(a, b)
-      local la, lb = ck:line_of(declared, a, 0), ck:line_of(declared, b, 0)
-      if la ~= lb then return la < lb end
-      return a < b
-    end)
-    if #step_names == 0 then ck:add(line("steps"), "steps", "needs at least one step") end
-    for _, n in ipairs(step_names) do
-      local s = check_step(ck, n, declared[n], ck:line_of(declared, n, line("steps")))
-      cfg.steps[#cfg.steps + 1] = s
-      cfg.by_name[n] = s
+    -- all_steps in file order (a holder before the steps it holds)
+    table.sort(cfg.all_steps, function(a, b) return (a.line or 0) < (b.line or 0) end)
+    for _, l in ipairs(lists) do
+      local own = {}
+      for _, s in ipairs(l.steps) do own[s.name] = own[s.name] or s end
+      check_graph(ck, l.steps, own, cfg.by_name, l.where, l.owner)
     end
-    check_graph(ck, cfg.steps, cfg.by_name)
   end
   cfg.ok = #ck.problems == 0
   return cfg, ck

@@ -14,7 +14,8 @@ M.label = label
 
 --- Node shapes a step type may ask for: Mermaid's brackets around the text.
 M.SHAPES = { rect = { "[", "]" }, subroutine = { "[[", "]]" }, rhombus = { "{", "}" },
-  stadium = { "([", "])" }, circle = { "((", "))" }, hexagon = { "{{", "}}" } }
+  stadium = { "([", "])" }, circle = { "((", "))" }, hexagon = { "{{", "}}" },
+  parallelogram = { "[/", "/]" }, trapezoid = { "[/", "\\]" } }
 
 local Drawing = {}
 Drawing.__index = Drawing
@@ -32,6 +33,7 @@ end
 --- An edge from the current state to the state called to, with a label;
 -- dotted for a path taken only when something goes wrong.
 function Drawing:edge(to, text, dotted)
+  if to == nil then return end
   local arrow = dotted and "-.->" or "-->"
   if text then
     self:line('%s %s|"%s"| %s', self.id, arrow, label(text), self.ids[to])
@@ -43,11 +45,56 @@ end
 --- The edges of a task-like state: Next, End and its Catch.
 function Drawing:flow(state)
   if state.Next then self:edge(state.Next) end
-  if state.End then self:line("%s --> done((end))", self.id) end
+  if state.End then self:line("%s --> %s", self.id, self.done or "done((end))") end
   for _, c in ipairs(state.Catch or {}) do self:edge(c.Next, "error", true) end
 end
 
-function Drawing:line(fmt, ...) self.out[#self.out + 1] = "  " .. fmt:format(...) end
+function Drawing:line(fmt, ...) self.out[#self.out + 1] = ("  "):rep(self.depth) .. fmt:format(...) end
+
+-- Draws each step of list with its state in machine (its type's diagram).
+function Drawing:draw_steps(list, machine)
+  for _, step in ipairs(list) do
+    local t = assert(steps.get(step.type))
+    local state = machine.States[step.name]
+    self.name, self.id = step.name, self.ids[step.name]
+    if t.diagram then
+      t.diagram(self, step, state)
+    else
+      self:node("rect")
+      self:flow(state)
+    end
+  end
+end
+
+--- For a step that holds lists of steps (a parallel, a map): draws the
+-- current state's node, then each list as a subgraph entered from the node
+-- and whose ends meet at a join node, which has the state's own edges
+-- (Next, End, Catch).
+-- @param shape string the node's shape
+-- @param what string|nil the node's small print
+-- @param lists array of { steps = array, machine = the list's state machine, title = string }
+-- @param state table the state (its Next, End and Catch)
+-- @param join string the join node's text ("all branches", "every item")
+function Drawing:holder(shape, what, lists, state, join)
+  local id, name = self.id, self.name
+  self:node(shape, what)
+  local join_id = id .. "_join"
+  for i, l in ipairs(lists) do
+    self:line('subgraph %s_%d ["%s"]', id, i, label(l.title))
+    self.depth = self.depth + 1
+    local done = self.done
+    self.done = join_id
+    self:draw_steps(l.steps, l.machine)
+    self.done = done
+    self.depth = self.depth - 1
+    self:line("end")
+    self:line("%s --> %s", id, self.ids[l.machine.StartAt])
+  end
+  self:line('%s(("%s"))', join_id, label(join))
+  self.name, self.id = name, join_id
+  self:flow(state)
+  self.id = id
+end
 
 --- Mermaid text of a pipeline's definition.
 -- @param cfg table the validated config (its steps, in file order)
@@ -56,21 +103,19 @@ function Drawing:line(fmt, ...) self.out[#self.out + 1] = "  " .. fmt:format(...
 -- @param title string|nil a comment line (e.g. the pipeline and its file)
 -- @return string
 function M.mermaid(cfg, def, order, title)
-  local d = setmetatable({ ids = {}, out = { "flowchart TD" } }, Drawing)
+  -- ids: the top-level states in order, then the states inside parallel
+  -- and map steps as they are met
+  local n = #order
+  local ids = setmetatable({}, { __index = function(t, name)
+    n = n + 1
+    t[name] = "s" .. n
+    return t[name]
+  end })
+  local d = setmetatable({ ids = ids, out = { "flowchart TD" }, depth = 1 }, Drawing)
   for i, name in ipairs(order) do d.ids[name] = "s" .. i end
   if title then d:line("%%%% %s", title) end
   d:line("start((start)) --> %s", d.ids[def.StartAt])
-  for _, step in ipairs(cfg.steps) do
-    local t = assert(steps.get(step.type))
-    local state = def.States[step.name]
-    d.name, d.id = step.name, d.ids[step.name]
-    if t.diagram then
-      t.diagram(d, step, state)
-    else
-      d:node("rect")
-      d:flow(state)
-    end
-  end
+  d:draw_steps(cfg.steps, def)
   -- the error path
   local catch, fail = state_machine.CATCH_STATE, state_machine.FAIL_STATE
   d.name, d.id = catch, d.ids[catch]

@@ -40,10 +40,15 @@ local function arr(t) return setmetatable(t or {}, json.array_mt) end
 -- Pipeline roles of its own; the step types add theirs (their `roles`).
 local CORE_ROLES_FIRST, CORE_ROLES_LAST = { "trigger", "catch" }, { "sfn" }
 
+-- Every step of a config: those inside parallel and map steps too
+-- (lake.pipeline.config's all_steps), in file order.
+local function all_steps(cfg) return cfg.all_steps or cfg.steps end
+M.all_steps = all_steps
+
 -- The types of a config's steps, each once, in the registry's order.
 local function types_of(cfg)
   local used = {}
-  for _, s in ipairs(cfg.steps) do
+  for _, s in ipairs(all_steps(cfg)) do
     if s.type then used[s.type] = true end
   end
   local out = {}
@@ -107,7 +112,7 @@ function M.resource_names(cfg, env)
     end,
     named = named,
   }
-  for _, s in ipairs(cfg.steps) do
+  for _, s in ipairs(all_steps(cfg)) do
     local t = s.type and steps.get(s.type)
     n.steps[s.name] = {}
     if t and t.names then
@@ -151,7 +156,7 @@ function M.check_names(cfg, env, report)
       .. "longer than the %d allowed: shorten it"):format(w.c.what, w.text, #w.text, w.c.max))
   end
   local id_owner, owners = {}, {}
-  for _, s in ipairs(cfg.steps) do
+  for _, s in ipairs(all_steps(cfg)) do
     local id = util.pascal(s.name)
     if id_owner[id] then
       ok = false
@@ -410,7 +415,7 @@ local function fill(p)
   for _, t in ipairs(types_of(cfg)) do
     if t.resources then
       local of = {}
-      for _, s in ipairs(cfg.steps) do
+      for _, s in ipairs(all_steps(cfg)) do
         if s.type == t.name then of[#of + 1] = s end
       end
       t.resources(p, of)

@@ -68,6 +68,8 @@ function M.build(cfg, p)
     states[step.name] = assert(steps.get(step.type)).state(p, step, cfg)
     order[#order + 1] = step.name
   end
+  -- (the steps inside parallel and map steps are in their states' Branches
+  -- and ItemProcessor: M.machine)
   -- The catch Lambda gets the whole state: $.error ({Error, Cause}) is there
   -- when a task failed, absent when no choice matched.
   states[M.CATCH_STATE] = {
@@ -91,6 +93,37 @@ function M.build(cfg, p)
     States = states,
   }
   return def, order
+end
+
+-- A state inside a Parallel branch or a Map iteration can go only to states
+-- of its own list: ErrorCatch is not there. Its catchers that go to
+-- ErrorCatch are dropped and a Choice's Default to it too, so that its error
+-- (or States.NoChoiceMatched) fails the branch with the error as it is, and
+-- the Parallel or Map state's own Catch takes it to ErrorCatch.
+local function nested(state)
+  if state.Catch then
+    local kept = arr()
+    for _, c in ipairs(state.Catch) do
+      if c.Next ~= M.CATCH_STATE then kept[#kept + 1] = c end
+    end
+    state.Catch = #kept > 0 and kept or nil
+  end
+  if state.Default == M.CATCH_STATE then state.Default = nil end
+  return state
+end
+
+--- The state machine of a list of steps inside a step (a parallel's
+-- branch, a map's steps): { StartAt = its first step, States = each step's
+-- state from its type }, failures left to the enclosing state's Catch.
+-- @param p table as for build
+-- @param list array of steps (lake.pipeline.config.step_list's)
+-- @param cfg table the validated config
+function M.machine(p, list, cfg)
+  local states = {}
+  for _, step in ipairs(list) do
+    states[step.name] = nested(assert(steps.get(step.type)).state(p, step, cfg))
+  end
+  return { StartAt = list[1].name, States = states }
 end
 
 -- The placeholder of the nth token in a definition's text: MARK .. n .. "@@".

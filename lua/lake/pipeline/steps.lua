@@ -13,7 +13,7 @@ local util = require("lake.util")
 local M = {}
 
 --- The types lakehost ships, in the order messages list them.
-M.BUILT_IN = { "lambda", "glue", "choice" }
+M.BUILT_IN = { "lambda", "glue", "choice", "parallel", "map" }
 
 local NAME_PATTERN = "^[a-z][a-z0-9_]*$"
 
@@ -123,6 +123,15 @@ end
 function M.next_edge(step)
   if not step.next_step then return {} end
   return { { to = step.next_step, line = step.next_line, key = step.next_key } }
+end
+
+--- The lists of steps a step holds (a parallel's branches, a map's
+-- steps), from its type's optional `step_lists(step)`: { { steps = array
+-- (lake.pipeline.config.step_list's), what = "branch 1" } }, or {}.
+function M.step_lists(step)
+  local t = step.type and M.get(step.type)
+  if t and t.step_lists then return t.step_lists(step) end
+  return {}
 end
 
 --- The edges of a step, from its type (default: next_step).

@@ -11,6 +11,9 @@
 --       TimeoutSeconds / HeartbeatSeconds resolved from their *Path fields);
 --       info = {attempt=, timeout=, heartbeat=, context=}. Raising is a bug and
 --       propagates; task failures are returned.
+--   read_items(resource, parameters, state_name) -> true, array | false, {Error=, Cause=}
+--       the items of a Map state's ItemReader (parameters rendered from the
+--       state's input), e.g. ListObjectsV2 for arn:aws:states:::s3:listObjectsV2
 --   sleep(seconds)          Wait states and Retry back-off (default: no-op)
 --   now() -> epoch seconds  Wait Timestamp, context times, TimeoutSeconds (default: 0)
 --   random() -> [0, 1)      JitterStrategy FULL, States.MathRandom (default: seeded by opts.seed)
@@ -218,7 +221,17 @@ function BODY.Map(run, name, state, raw, ctx, _, scope)
   local eff, err = select(raw, state.InputPath, "InputPath", ctx)
   if eff == nil then return nil, err end
   local items = eff
-  if state.ItemsPath ~= nil then
+  if state.ItemReader ~= nil then
+    local reader
+    reader, err = render(run, state.ItemReader.Parameters or value.object(), eff, ctx)
+    if reader == nil then return nil, err end
+    local ok, res = run.read_items(state.ItemReader.Resource, reader, name)
+    if not ok then
+      local e = type(res) == "table" and res or { Cause = tostring(res) }
+      return nil, failure(e.Error or "States.ItemReaderFailed", e.Cause)
+    end
+    items = res
+  elseif state.ItemsPath ~= nil then
     local p = assert(jsonpath.parse(state.ItemsPath))
     items, err = jsonpath.get(p.context and ctx or eff, p)
     if items == nil then
@@ -232,7 +245,10 @@ function BODY.Map(run, name, state, raw, ctx, _, scope)
   local processor = state.ItemProcessor or state.Iterator
   local selector = state.ItemSelector
   if selector == nil then selector = state.Parameters end
-  local results = value.array()
+  -- ToleratedFailurePercentage (distributed mode): failed iterations leave
+  -- their error in the results until more than that share of them failed.
+  local tolerated = state.ToleratedFailurePercentage
+  local results, failed = value.array(), 0
   for i, item in ipairs(items) do
     local input = item
     if selector ~= nil then
@@ -242,7 +258,16 @@ function BODY.Map(run, name, state, raw, ctx, _, scope)
       if input == nil then return nil, err end
     end
     local ok, out = run_child(run, processor, input, name, i, scope)
-    if not ok then return nil, out end
+    if not ok then
+      if tolerated == nil or out.fatal or out.Error == RUNTIME then return nil, out end
+      failed = failed + 1
+      if failed * 100 > tolerated * #items then
+        return nil, failure("States.ExceedToleratedFailureThreshold", string.format(
+          "%d of %d items failed, more than the %s%% tolerated; the last: %s: %s", failed, #items,
+          value.preview(tolerated), tostring(out.Error), tostring(out.Cause)))
+      end
+      out = value.object({ Error = out.Error, Cause = out.Cause })
+    end
     results[i] = out
   end
   return finish(run, state, raw, results, ctx)
@@ -434,7 +459,7 @@ end
 -- ---- public API --------------------------------------------------------------
 
 local OPTS = {
-  invoke = "function", sleep = "function", now = "function", random = "function", uuid = "function",
+  invoke = "function", read_items = "function", sleep = "function", now = "function", random = "function", uuid = "function",
   on_event = "function", max_steps = "number", seed = "number", execution_name = "string",
   state_machine_name = "string", role_arn = "string", state_machine_arn = "string",
 }
@@ -475,6 +500,9 @@ function Machine:run(input)
   local run = {
     invoke = opts.invoke or function()
       return false, { Error = RUNTIME, Cause = "no task runner was given to the interpreter (opts.invoke)" }
+    end,
+    read_items = opts.read_items or function()
+      return false, { Error = RUNTIME, Cause = "no item reader was given to the interpreter (opts.read_items)" }
     end,
     sleep = opts.sleep or function() end,
     now = opts.now or function() return 0 end,

@@ -35,7 +35,7 @@ local FIELDS = {
   Fail = { { "Error", "ErrorPath", "Cause", "CausePath" } },
   Parallel = { FLOW, IO, RESULT, { "Branches" } },
   Map = { FLOW, IO, RESULT, { "Iterator", "ItemProcessor", "ItemsPath", "ItemSelector", "MaxConcurrency",
-    "MaxConcurrencyPath", "Label" } },
+    "MaxConcurrencyPath", "Label", "ItemReader", "ToleratedFailurePercentage" } },
 }
 
 -- Fields that exist in the language but that this interpreter cannot run.
@@ -44,10 +44,8 @@ local UNSUPPORTED = {
   Arguments = "JSONata fields (Arguments) are not supported by the local interpreter",
   Output = "JSONata fields (Output) are not supported by the local interpreter",
   Items = "JSONata fields (Items) are not supported by the local interpreter",
-  ItemReader = "a distributed Map's ItemReader is not supported by the local interpreter",
   ItemBatcher = "a distributed Map's ItemBatcher is not supported by the local interpreter",
   ResultWriter = "a distributed Map's ResultWriter is not supported by the local interpreter",
-  ToleratedFailurePercentage = "ToleratedFailurePercentage is not supported by the local interpreter",
   ToleratedFailurePercentagePath = "ToleratedFailurePercentagePath is not supported by the local interpreter",
   ToleratedFailureCount = "ToleratedFailureCount is not supported by the local interpreter",
   ToleratedFailureCountPath = "ToleratedFailureCountPath is not supported by the local interpreter",
@@ -364,6 +362,28 @@ function Checker:state(name, state, states, scope)
     if state.ItemsPath ~= nil then self:path(where, "ItemsPath", state.ItemsPath, { reference = true }) end
     if state.MaxConcurrency ~= nil and not (is_integer(state.MaxConcurrency) and state.MaxConcurrency >= 0) then
       self:add(where, "MaxConcurrency must be an integer, 0 or more")
+    end
+    -- the distributed mode's fields (ItemReader: its items, from the
+    -- runner's read_items)
+    local mode = value.kind(proc) == "object" and value.kind(proc.ProcessorConfig) == "object"
+      and proc.ProcessorConfig.Mode
+    for _, f in ipairs({ "ItemReader", "ToleratedFailurePercentage" }) do
+      if state[f] ~= nil and mode ~= "DISTRIBUTED" then
+        self:add(where, "%s needs ItemProcessor.ProcessorConfig.Mode \"DISTRIBUTED\"", f)
+      end
+    end
+    local tf = state.ToleratedFailurePercentage
+    if tf ~= nil and not (type(tf) == "number" and tf >= 0 and tf <= 100) then
+      self:add(where, "ToleratedFailurePercentage must be a number from 0 to 100")
+    end
+    local reader = state.ItemReader
+    if reader ~= nil then
+      if value.kind(reader) ~= "object" or type(reader.Resource) ~= "string" then
+        self:add(where, "ItemReader must be an object with a Resource")
+      elseif reader.Parameters ~= nil and value.kind(reader.Parameters) ~= "object" then
+        self:add(where, "ItemReader.Parameters must be an object")
+      end
+      if state.ItemsPath ~= nil then self:add(where, "give ItemReader or ItemsPath, not both") end
     end
   end
 end
