@@ -173,6 +173,14 @@ describe("watch against moto #integration", function()
       write(config, good)
       expect("#3 pipelines/pipeline_example/config.yml: deployed in", 180)
 
+      -- app.lua itself is read again: a syntax error there is shown the same way
+      local app_text = assert(fs.read(app .. "/app.lua"))
+      write(app .. "/app.lua", app_text .. "\nlocal = 1\n")
+      assert.matches("^lakehost: app%.lua:%d+: ", expect("app.lua:", 120))
+      expect("#4 app.lua: not deployed (config error; the previous deployment stays)", 120)
+      write(app .. "/app.lua", app_text)
+      expect("#5 app.lua: deployed in", 180)
+
       assert.is_true(child:kill("INT"))
       local res = assert(child:wait(120))
       for l in (res.stdout or ""):gmatch("[^\n]+") do log[#log + 1] = l end
@@ -182,4 +190,37 @@ describe("watch against moto #integration", function()
       assert.same({}, objects("locks"), "no deploy lock left") -- (a prefix with "/" fails the signature check)
     end)
   end
+
+  it("stops on SIGINT during an update: what runs settles, the lock is released, exit 0", function()
+    -- the first deploy of a fresh stage goes through a gate that holds its
+    -- first change set: the lock is held there, no timing involved
+    local lock = require("lake.lock")
+    local app = dir .. "/interrupted"
+    assert(fs.mkdir_p(app))
+    assert(os.execute(("cp -R app.lua pipelines shared standalone %s/"):format(util.shquote(app))))
+    local gate = app .. "/gate"
+    local proxy = assert(proc.spawn { argv = { "python3", "spec/support/gateproxy.py", server.url,
+      "Action=CreateChangeSet", gate }, stdout = "capture", stderr = "null" })
+    local port = tonumber(assert(proxy:read_line("stdout", 10)):match("^PORT (%d+)"))
+    local e = env()
+    e.AWS_ENDPOINT_URL, e.ENVIRONMENT_STAGE = "http://127.0.0.1:" .. port, "test"
+    local bin = util.bin:sub(1, 1) == "/" and util.bin or (util.cwd() .. "/" .. util.bin)
+    log = {}
+    child = assert(proc.spawn { argv = { bin, "app.lua", "watch", "--require-approval", "never" }, cwd = app,
+      env_add = e, stdout = "capture", stderr = "stdout" })
+    local held = proxy:read_line("stdout", 120)
+    assert.equal("HELD", held)
+    local where = { bucket = BUCKET, app = "example-lake", stage = "test", account = "123456789012",
+      region = "us-east-1" }
+    assert.is_table(lock.holder(server.client(), where), "the update holds the lock")
+    assert.is_true(child:kill("INT"))
+    assert(fs.write(gate, ""))
+    local res = assert(child:wait(120))
+    proxy:close()
+    child = nil
+    assert.equal(0, res.code, res.stdout)
+    assert.matches("#0 initial: interrupted after", res.stdout, 1, true)
+    assert.matches("watch: stopped", res.stdout, 1, true)
+    assert.is_false(lock.holder(server.client(), where))
+  end)
 end)
