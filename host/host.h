@@ -23,6 +23,7 @@ int luaopen_host_fs(lua_State *L);
 int luaopen_host_zip(lua_State *L);
 int luaopen_host_proc(lua_State *L);
 int luaopen_host_regex(lua_State *L);
+int luaopen_host_watch(lua_State *L);
 int luaopen_host_embedded(lua_State *L);
 
 /* Registers every host module in package.preload. */

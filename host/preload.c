@@ -14,6 +14,7 @@ static const luaL_Reg host_modules[] = {
     {"host.zip", luaopen_host_zip},
     {"host.proc", luaopen_host_proc},
     {"host.regex", luaopen_host_regex},
+    {"host.watch", luaopen_host_watch},
     {"host.embedded", luaopen_host_embedded},
     {NULL, NULL},
 };

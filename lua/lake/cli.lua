@@ -18,7 +18,7 @@ local installers = require("lake.assets.installers")
 local M = {}
 
 --- The commands, in the order the usage lists them.
-M.COMMANDS = { "synth", "list", "validate", "bootstrap", "deploy", "diff", "destroy", "unlock", "run", "new" }
+M.COMMANDS = { "synth", "list", "validate", "bootstrap", "deploy", "watch", "diff", "destroy", "unlock", "run", "new" }
 
 --- Commands that run without an app file, in the place of FILE.lua.
 M.PROJECT_COMMANDS = { "init" }
