@@ -14,7 +14,8 @@ M.label = label
 
 --- Node shapes a step type may ask for: Mermaid's brackets around the text.
 M.SHAPES = { rect = { "[", "]" }, subroutine = { "[[", "]]" }, rhombus = { "{", "}" },
-  stadium = { "([", "])" }, circle = { "((", "))" }, hexagon = { "{{", "}}" } }
+  stadium = { "([", "])" }, circle = { "((", "))" }, hexagon = { "{{", "}}" },
+  cylinder = { "[(", ")]" }, parallelogram = { "[/", "/]" }, flag = { ">", "]" } }
 
 local Drawing = {}
 Drawing.__index = Drawing
@@ -63,7 +64,7 @@ function M.mermaid(cfg, def, order, title)
   for _, step in ipairs(cfg.steps) do
     local t = assert(steps.get(step.type))
     local state = def.States[step.name]
-    d.name, d.id = step.name, d.ids[step.name]
+    d.name, d.id, d.states = step.name, d.ids[step.name], def.States
     if t.diagram then
       t.diagram(d, step, state)
     else

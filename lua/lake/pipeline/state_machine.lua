@@ -65,8 +65,15 @@ end
 function M.build(cfg, p)
   local states, order = {}, {}
   for _, step in ipairs(cfg.steps) do
-    states[step.name] = assert(steps.get(step.type)).state(p, step, cfg)
+    -- a type may answer more states than the step's own (a crawler's
+    -- polling loop): { { name =, state = }, ... }, drawn after it
+    local own, more = assert(steps.get(step.type)).state(p, step, cfg)
+    states[step.name] = own
     order[#order + 1] = step.name
+    for _, x in ipairs(more or {}) do
+      states[x.name] = x.state
+      order[#order + 1] = x.name
+    end
   end
   -- The catch Lambda gets the whole state: $.error ({Error, Cause}) is there
   -- when a task failed, absent when no choice matched.
