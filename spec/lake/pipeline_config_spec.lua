@@ -205,7 +205,7 @@ steps:
   end)
 
   it("refuses an invalid step type, glue_version, job_bookmark and worker_type", function()
-    assert.same({ FILE .. ":8: steps.A.type: expected one of lambda, glue, choice, got 'lamda' "
+    assert.same({ FILE .. ":8: steps.A.type: expected one of lambda, glue, choice, athena, crawler, notify, got 'lamda' "
       .. "(did you mean 'lambda'?)" },
       problems(with_steps("  A:\n    type: lamda\n    properties:\n      module: a\n")))
     assert.same({

@@ -55,8 +55,8 @@ local function sm_statements(tpl)
     for _, st in ipairs(pol.PolicyDocument.Statement) do
       local res = {}
       for _, r in ipairs(type(st.Resource) == "table" and st.Resource[1] and st.Resource or { st.Resource }) do
-        res[#res + 1] = type(r) == "string" and r or (r["Fn::Sub"]:gsub("%${AWS::Partition}", "aws")
-          :gsub("%${AWS::Region}", "us-east-1"))
+        res[#res + 1] = type(r) == "string" and r or r.Ref and ("Ref:" .. r.Ref)
+          or (r["Fn::Sub"]:gsub("%${AWS::Partition}", "aws"):gsub("%${AWS::Region}", "us-east-1"))
       end
       out[st.Sid] = { actions = st.Action, resources = res, condition = st.Condition }
     end
@@ -100,7 +100,7 @@ describe("athena, crawler and notify steps: config.yml #unit", function()
     assert.is_nil(def.States["C.Done"])
     assert.is_nil(tpl.Resources.OriginCrawler) -- the lake has one on raw
     -- notify
-    assert.same({ TopicArn = "arn:aws:sns:x:123456789012:example-lake-errors-dev",
+    assert.same({ TopicArn = "arn:aws:sns:x:123456789012:toy-lake-errors-dev",
       ["Subject.$"] = "States.Format('loaded {}', $.origin_key)",
       ["Message.$"] = "States.Format('{} in {}', $.origin_key, $.file.type)" }, def.States.N.Parameters)
     assert.equal(json.null, def.States.N.ResultPath)
@@ -152,16 +152,16 @@ describe("athena, crawler and notify steps: config.yml #unit", function()
     local root = project([[
   Q:
     type: athena
-    properties: {module: q, next_step: C, timeout_minutes: 0, sql: x}
+    properties: {module: q, next_step: Q2, timeout_minutes: 0, sql: x}
   Q2:
     type: athena
-    properties: {module: nosuch}
+    properties: {module: nosuch, next_step: C}
   C:
     type: crawler
-    properties: {bucket: service, poll_seconds: 0}
+    properties: {bucket: service, poll_seconds: 0, next_step: N}
   N:
     type: notify
-    properties: {topic: "my-topic", subject: "a ${b c}", message: 5}
+    properties: {topic: "my-topic", subject: "a ${b c}", message: 5, next_step: N2}
   N2:
     type: notify
     properties: {subject: x}
@@ -170,18 +170,18 @@ describe("athena, crawler and notify steps: config.yml #unit", function()
     local err, code = validate(root)
     assert.equal(2, code)
     assert.equal(table.concat({
-      "pipelines/p/config.yml:7: steps.Q.properties.sql: unknown key (allowed: module, next_step, timeout_minutes)",
-      "pipelines/p/config.yml:7: steps.Q.properties.timeout_minutes: must be between 1 and 2880, got 0",
-      "pipelines/p/config.yml:10: steps.Q2.properties.module: no folder pipelines/p/steps/nosuch (an athena step's "
+      "pipelines/p/config.yml:8: steps.Q.properties.sql: unknown key (allowed: module, next_step, timeout_minutes)",
+      "pipelines/p/config.yml:8: steps.Q.properties.timeout_minutes: must be between 1 and 2880, got 0",
+      "pipelines/p/config.yml:11: steps.Q2.properties.module: no folder pipelines/p/steps/nosuch (an athena step's "
         .. "folder holds query.sql)",
-      "pipelines/p/config.yml:13: steps.C.properties.bucket: expected one of origin, target, got 'service'",
-      "pipelines/p/config.yml:13: steps.C.properties.poll_seconds: must be between 1 and 3600, got 0",
-      "pipelines/p/config.yml:16: steps.N.properties.message: expected a string, got an integer",
-      "pipelines/p/config.yml:16: steps.N.properties.subject: '${b c}' is not a field of the state (use names "
+      "pipelines/p/config.yml:14: steps.C.properties.bucket: expected one of origin, target, got 'service'",
+      "pipelines/p/config.yml:14: steps.C.properties.poll_seconds: must be between 1 and 3600, got 0",
+      "pipelines/p/config.yml:17: steps.N.properties.message: expected a string, got an integer (quote it: '5')",
+      "pipelines/p/config.yml:17: steps.N.properties.subject: '${b c}' is not a field of the state (use names "
         .. "such as ${origin_key} or ${file.type})",
-      "pipelines/p/config.yml:16: steps.N.properties.topic: expected errors (the lake's error topic) or an SNS "
+      "pipelines/p/config.yml:17: steps.N.properties.topic: expected errors (the lake's error topic) or an SNS "
         .. "topic ARN (arn:aws:sns:<region>:<account>:<name>), got 'my-topic'",
-      "pipelines/p/config.yml:19: steps.N2.properties.message: is required",
+      "pipelines/p/config.yml:20: steps.N2.properties.message: is required",
       "pipelines/p/steps/q/query.sql:2: unknown variable ${databse} (did you mean 'database'?) (known: database, "
         .. "origin_bucket, target_bucket, and the contract's keys)",
       "pipelines/p/steps/q/query.sql:3: unknown variable ${origin_key} (known: database, origin_bucket, "
@@ -209,7 +209,7 @@ describe("athena, crawler and notify steps: config.yml #unit", function()
     assert.matches("pipelines/p/config.yml:7: steps.Q.properties.module: pipelines/p/steps/q/query.sql is missing: "
       .. "an athena step runs the SQL there\n", err, 1, true)
     assert.matches("pipelines/p/steps/e/query.sql:1: is empty: an athena step runs the SQL there\n", err, 1, true)
-    assert.matches("pipelines/p/config.yml:12: steps." .. long .. ": a crawler step's states are named "
+    assert.matches("pipelines/p/config.yml:11: steps." .. long .. ": a crawler step's states are named "
       .. long .. ".Wait and so on, at most 80 characters: shorten the step's name to 73\n", err, 1, true)
     lake_tree.remove(root)
   end)
@@ -232,7 +232,7 @@ describe("athena, crawler and notify steps: resources and roles #unit", function
 ]]
 
   it("gives the state machine role what the steps need, statement by statement", function()
-    local root = project(FULL, { q = { ["query.sql"] = SQL } })
+    local root = project(FULL, { q = { ["query.sql"] = SQL } }, "contract: {origin_key: str}\n")
     local tpl = synth(root)
     local st = sm_statements(tpl)
     local R = "arn:aws:s3:::example-raw-us-east-1-123456789012-dev"
@@ -286,7 +286,7 @@ describe("athena, crawler and notify steps: resources and roles #unit", function
   end)
 
   it("with encryption = 'kms': SSE_KMS results under the lake key, the key for the queries and the topic", function()
-    local root = project(FULL, { q = { ["query.sql"] = SQL } })
+    local root = project(FULL, { q = { ["query.sql"] = SQL } }, "contract: {origin_key: str}\n")
     local env = { TOY_KMS = "1" }
     local tpl = synth(root, env)
     local enc = tpl.Resources.AthenaWorkGroup.Properties.WorkGroupConfiguration.ResultConfiguration
@@ -295,10 +295,11 @@ describe("athena, crawler and notify steps: resources and roles #unit", function
     assert.same({ Ref = "LakeKeyArn" }, enc.KmsKey)
     local st = sm_statements(tpl)
     assert.same({ "kms:Decrypt", "kms:GenerateDataKey" }, st.UseLakeKeyForQueries.actions)
-    assert.same({ "s3.us-east-1.amazonaws.com" }, st.UseLakeKeyForQueries.condition.StringEquals["kms:ViaService"]
-      and { (st.UseLakeKeyForQueries.condition.StringEquals["kms:ViaService"][1]["Fn::Sub"]
-        :gsub("%${AWS::Region}", "us-east-1")) })
-    assert.is_table(st.UseLakeKeyForNotices)
+    assert.same({ "Ref:LakeKeyArn" }, st.UseLakeKeyForQueries.resources)
+    assert.same({ { ["Fn::Sub"] = "s3.${AWS::Region}.amazonaws.com" } },
+      st.UseLakeKeyForQueries.condition.StringEquals["kms:ViaService"])
+    assert.same({ { ["Fn::Sub"] = "sns.${AWS::Region}.amazonaws.com" } },
+      st.UseLakeKeyForNotices.condition.StringEquals["kms:ViaService"])
     lake_tree.remove(root)
   end)
 
@@ -365,7 +366,7 @@ describe("athena, crawler and notify steps run against moto #integration", funct
   -- The GetCrawler stand-in in front of moto; returns it and its URL.
   local function start_proxy(last)
     local argv = { "python3", util.cwd() .. "/spec/support/crawlerproxy.py", server.url, last }
-    local h = assert(proc.spawn { argv = argv, stdout = "pipe", stderr = "null" })
+    local h = assert(proc.spawn { argv = argv, stdout = "capture", stderr = "null" })
     return h, "http://127.0.0.1:" .. assert(h:read_line("stdout", 10)):match("^PORT (%d+)")
   end
 

@@ -58,7 +58,7 @@ end
 
 --- The query of a step: query.sql as lake.load read it, made a template.
 -- @return { not_code = true, rel =, sql =, template = steps.format_template's } | nil (problems recorded)
-local function check_query(ck, m, step, opts, cfg)
+local function check_query(ck, m, _, opts, cfg)
   if not (m and m.exists) then
     local hint = opts.siblings and checker.suggest(opts.name, opts.siblings) or ""
     ck:add(opts.line, opts.key, ("no folder %s%s (an athena step's folder holds %s)"):format(opts.rel, hint,
