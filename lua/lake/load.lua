@@ -47,6 +47,9 @@ function M.tree(dir)
   return { files = files, sums = sums, sizes = sizes }
 end
 
+--- The files read from the top of every module folder (lake.pipeline.steps.athena's query).
+M.MODULE_FILES = { "query.sql" }
+
 --- Reads one module folder.
 -- @param dir string the folder as the process reads it
 -- @param rel string the folder as the user types it
@@ -63,6 +66,13 @@ function M.module(dir, rel)
   end
   m.exists = text ~= nil or fs.isdir(dir)
   if m.exists then m.src = M.tree(dir .. "/src") end
+  -- text files a step type reads from the top of its folder (an athena
+  -- step's query.sql): { [name] = { text = } | { error = } }, absent ones left out
+  m.files = {}
+  for _, f in ipairs(M.MODULE_FILES) do
+    local t, ferr, fcode = fs.read(dir .. "/" .. f)
+    if t then m.files[f] = { text = t } elseif fcode ~= "ENOENT" and fcode ~= "ENOTDIR" then m.files[f] = { error = tostring(ferr) } end
+  end
   return m
 end
 

@@ -32,10 +32,15 @@ local function check_modules(ck, loaded, cfg, manifest)
   for _, s in ipairs(cfg.all_steps or cfg.steps) do
     local t = s.type and steps.get(s.type)
     if s.module and t and t.module then
-      mods.steps[s.name] = modules.check(ck, loaded.steps[s.module], {
-        rel = loaded.rel .. "/steps/" .. s.module, key = s.key .. ".properties.module", line = s.module_line,
-        name = s.module, siblings = loaded.step_entries, what = "module", jars = t.module.jars,
-        runs_as = t.module.runs_as }, manifest)
+      local opts = { rel = loaded.rel .. "/steps/" .. s.module, key = s.key .. ".properties.module",
+        line = s.module_line, name = s.module, siblings = loaded.step_entries, what = "module", jars = t.module.jars,
+        runs_as = t.module.runs_as }
+      -- a type whose folder is not code (athena: query.sql) checks it itself
+      if t.module.check then
+        mods.steps[s.name] = t.module.check(ck, loaded.steps[s.module], s, opts, cfg)
+      else
+        mods.steps[s.name] = modules.check(ck, loaded.steps[s.module], opts, manifest)
+      end
     end
   end
   return mods
@@ -74,7 +79,8 @@ function M.add(lake, loaded, manifest)
   assets.check_module(app, mods.trigger)
   assets.check_module(app, mods.catch)
   for _, s in ipairs(cfg.all_steps or cfg.steps) do
-    if mods.steps[s.name] then assets.check_module(app, mods.steps[s.name]) end
+    local m = mods.steps[s.name]
+    if m and not m.not_code then assets.check_module(app, m) end
   end
   local p = stack.build(lake, cfg, mods, n)
   lake.pipelines[cfg.name] = p

@@ -411,6 +411,26 @@ function Runtime.request_id(_)
   return ("%s-%s-4%s-%s-%s"):format(hex:sub(1, 8), hex:sub(9, 12), hex:sub(14, 16), hex:sub(17, 20), hex:sub(21, 32))
 end
 
+--- The AWS client of the service integrations a step calls itself
+-- (athena, crawler, notify): --endpoint when given (AWS_ENDPOINT_URL_<SERVICE>
+-- still wins, as for the AWS CLI), the caller's credentials and profile.
+function Runtime:client()
+  if self.aws then return self.aws end
+  local endpoint = self.endpoint
+  local function getenv(k)
+    if k == "AWS_ENDPOINT_URL" and endpoint then return endpoint end
+    return os.getenv(k)
+  end
+  local creds
+  self.aws = client.new { region = self.env.region, getenv = getenv, credentials = function()
+    if creds then return creds end
+    local c, err = credentials.resolve { getenv = getenv, region = self.env.region, profile = self.profile }
+    creds = c
+    return c, err
+  end }
+  return self.aws
+end
+
 --- The wall clock, in seconds.
 function Runtime.now(_) return proc.time() end
 

@@ -136,6 +136,35 @@ describe("parallel and map steps #unit", function()
     assert.equal("arn:aws:lambda:x:x:function:p-bad-dev", fan.Branches[2].States.Bad.Parameters.FunctionName)
   end)
 
+  it("keep a step's extra states inside its branch, and a failed crawl fails the branch", function()
+    local r = project(HEAD .. [[
+steps:
+  Fan:
+    type: parallel
+    properties:
+      branches:
+        - Crawl:
+            type: crawler
+            properties: {bucket: origin}
+        - Tell:
+            type: notify
+            properties: {message: "crawling ${target_bucket}"}
+]])
+    local o = r .. "/out"
+    local _, err, code = util.lakehost({ r .. "/app.lua", "synth", "--out", o })
+    assert(code == 0, err)
+    local fan = definition(json.decode(assert(fs.read(o .. "/lake-p-stack-dev.template.json")))).States.Fan
+    local b = fan.Branches[1]
+    assert.same({ "Crawl", "Crawl.Done", "Crawl.Failed", "Crawl.Poll", "Crawl.Ready", "Crawl.Wait" },
+      lutil.sorted_keys(b.States))
+    assert.same({ "Fail", "Glue.CrawlFailed" }, { b.States["Crawl.Failed"].Type, b.States["Crawl.Failed"].Error })
+    -- nothing inside a branch goes to the pipeline's catch: the Parallel's own Catch does
+    local text = json.encode(fan.Branches)
+    assert.is_nil(text:find("ErrorCatch", 1, true))
+    assert.equal("ErrorCatch", fan.Catch[1].Next)
+    lake_tree.remove(r)
+  end)
+
   it("make an INLINE Map over items_path, a DISTRIBUTED one with an S3 reader for origin_prefix", function()
     local states = definition(tpl).States
     local each = states.Each

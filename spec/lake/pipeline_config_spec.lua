@@ -205,8 +205,8 @@ steps:
   end)
 
   it("refuses an invalid step type, glue_version, job_bookmark and worker_type", function()
-    assert.same({ FILE .. ":8: steps.A.type: expected one of lambda, glue, choice, parallel, map, got 'lamda' "
-      .. "(did you mean 'lambda'?)" },
+    local known = table.concat(require("lake.pipeline.steps").BUILT_IN, ", ")
+    assert.same({ FILE .. ":8: steps.A.type: expected one of " .. known .. ", got 'lamda' (did you mean 'lambda'?)" },
       problems(with_steps("  A:\n    type: lamda\n    properties:\n      module: a\n")))
     assert.same({
       FILE .. ":11: steps.G.properties.glue_version: expected one of pythonshell, glueetl, got 'pyspark'",

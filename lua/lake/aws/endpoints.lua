@@ -12,6 +12,7 @@ local ENV_NAME = {
   cloudformation = "CLOUDFORMATION", s3 = "S3", sts = "STS", sso = "SSO",
   lambda = "LAMBDA", states = "SFN", glue = "GLUE", sns = "SNS", iam = "IAM",
   events = "EVENTBRIDGE", ec2 = "EC2", logs = "CLOUDWATCH_LOGS", ssm = "SSM",
+  athena = "ATHENA",
 }
 
 --- The partition of a region ("aws", "aws-cn", "aws-us-gov"): what

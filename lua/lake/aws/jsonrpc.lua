@@ -12,6 +12,7 @@ M.SERVICES = {
   glue = { "AWSGlue", "1.1" },
   logs = { "Logs_20140328", "1.1" },
   ssm = { "AmazonSSM", "1.1" },
+  athena = { "AmazonAthena", "1.1" },
 }
 
 --- Calls an action -> decoded response table | nil, err

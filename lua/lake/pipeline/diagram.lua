@@ -15,7 +15,8 @@ M.label = label
 --- Node shapes a step type may ask for: Mermaid's brackets around the text.
 M.SHAPES = { rect = { "[", "]" }, subroutine = { "[[", "]]" }, rhombus = { "{", "}" },
   stadium = { "([", "])" }, circle = { "((", "))" }, hexagon = { "{{", "}}" },
-  parallelogram = { "[/", "/]" }, trapezoid = { "[/", "\\]" } }
+  parallelogram = { "[/", "/]" }, trapezoid = { "[/", "\\]" }, cylinder = { "[(", ")]" }, flag = { ">", "]" },
+  parallelogram_alt = { "[\\", "\\]" } }
 
 local Drawing = {}
 Drawing.__index = Drawing
@@ -56,7 +57,7 @@ function Drawing:draw_steps(list, machine)
   for _, step in ipairs(list) do
     local t = assert(steps.get(step.type))
     local state = machine.States[step.name]
-    self.name, self.id = step.name, self.ids[step.name]
+    self.name, self.id, self.states = step.name, self.ids[step.name], machine.States
     if t.diagram then
       t.diagram(self, step, state)
     else

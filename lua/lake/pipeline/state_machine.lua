@@ -65,8 +65,15 @@ end
 function M.build(cfg, p)
   local states, order = {}, {}
   for _, step in ipairs(cfg.steps) do
-    states[step.name] = assert(steps.get(step.type)).state(p, step, cfg)
+    -- a type may answer more states than the step's own (a crawler's
+    -- polling loop): { { name =, state = }, ... }, drawn after it
+    local own, more = assert(steps.get(step.type)).state(p, step, cfg)
+    states[step.name] = own
     order[#order + 1] = step.name
+    for _, x in ipairs(more or {}) do
+      states[x.name] = x.state
+      order[#order + 1] = x.name
+    end
   end
   -- (the steps inside parallel and map steps are in their states' Branches
   -- and ItemProcessor: M.machine)
@@ -101,6 +108,12 @@ end
 -- (or States.NoChoiceMatched) fails the branch with the error as it is, and
 -- the Parallel or Map state's own Catch takes it to ErrorCatch.
 local function nested(state)
+  if state.Next == M.CATCH_STATE then
+    -- a state that hands an error to the catch (a crawler's failed crawl)
+    -- fails the branch with that error instead
+    local err = type(state.Parameters) == "table" and state.Parameters.Error
+    return { Type = "Fail", Comment = state.Comment, Error = type(err) == "string" and err or "States.TaskFailed" }
+  end
   if state.Catch then
     local kept = arr()
     for _, c in ipairs(state.Catch) do
@@ -121,7 +134,9 @@ end
 function M.machine(p, list, cfg)
   local states = {}
   for _, step in ipairs(list) do
-    states[step.name] = nested(assert(steps.get(step.type)).state(p, step, cfg))
+    local own, more = assert(steps.get(step.type)).state(p, step, cfg)
+    states[step.name] = nested(own)
+    for _, x in ipairs(more or {}) do states[x.name] = nested(x.state) end
   end
   return { StartAt = list[1].name, States = states }
 end

@@ -13,7 +13,7 @@ local util = require("lake.util")
 local M = {}
 
 --- The types lakehost ships, in the order messages list them.
-M.BUILT_IN = { "lambda", "glue", "choice", "parallel", "map" }
+M.BUILT_IN = { "lambda", "glue", "choice", "parallel", "map", "athena", "crawler", "notify" }
 
 local NAME_PATTERN = "^[a-z][a-z0-9_]*$"
 
@@ -117,6 +117,64 @@ function M.next_step_property(ck, props, step)
   if ck:expect(props.next_step, "string", nl, pkey .. ".next_step") then
     step.next_step, step.next_line, step.next_key = props.next_step, nl, pkey .. ".next_step"
   end
+end
+
+-- Line number of the byte offset pos in text.
+local function line_at(text, pos)
+  local n = 1
+  for _ in text:sub(1, pos - 1):gmatch("\n") do n = n + 1 end
+  return n
+end
+
+--- A text with ${name} placeholders as the value of a Parameters field,
+-- filled from the state at run time by States.Format. The rest of the text
+-- is a literal of the intrinsic: its \, ', { and } are escaped with a
+-- backslash (https://states-language.net/spec.html#intrinsic-functions),
+-- and each ${name} becomes {} with the path path(name) as its argument.
+-- @param text string
+-- @param path function(name) -> JSONPath ("$.x") | nil, message (a name refused)
+-- @return { text = the text as it is (no placeholder) | format = "States.Format('...', $.a, ...)",
+--   names = { the names, in order }, problems = { { line =, msg = } } (line in text) }
+function M.format_template(text, path)
+  local parts, args, out = {}, {}, { names = {}, problems = {} }
+  local function lit(s) parts[#parts + 1] = (s:gsub("[\\'{}]", "\\%0")) end
+  local pos = 1
+  while true do
+    local s = text:find("${", pos, true)
+    if not s then
+      lit(text:sub(pos))
+      break
+    end
+    lit(text:sub(pos, s - 1))
+    local e = text:find("}", s + 2, true)
+    if not e then
+      out.problems[#out.problems + 1] = { line = line_at(text, s), msg = "'${' without its closing '}'" }
+      break
+    end
+    local name = text:sub(s + 2, e - 1)
+    local p, err = path(name)
+    if p then
+      parts[#parts + 1] = "{}"
+      args[#args + 1] = p
+      out.names[#out.names + 1] = name
+    else
+      out.problems[#out.problems + 1] = { line = line_at(text, s), msg = err }
+    end
+    pos = e + 1
+  end
+  if #args == 0 then
+    out.text = text
+  else
+    out.format = ("States.Format('%s', %s)"):format(table.concat(parts), table.concat(args, ", "))
+  end
+  return out
+end
+
+--- Parameters field key = a template (format_template's answer): "key" with
+-- the text, or "key.$" with the States.Format call.
+function M.set_template(params, key, t)
+  if t.format then params[key .. ".$"] = t.format else params[key] = t.text end
+  return params
 end
 
 --- The edges of a step that has a next_step: { {to=, line=, key=} } or {}.
