@@ -21,6 +21,7 @@
 -- is deleted before the real create.
 local cfn = require("lake.aws.cloudformation")
 local changes = require("lake.changes")
+local hotswap = require("lake.hotswap")
 local endpoints = require("lake.aws.endpoints")
 local s3 = require("lake.aws.s3")
 local stamp = require("lake.stamp")
@@ -553,6 +554,12 @@ function M.deploy_stack(ctx, entry)
     local ok, err = vpc_default_sg.after_deploy(ctx, entry)
     if not ok then r.ok, r.status, r.message = false, "failed", tostring(err) end
   end
+  if r.ok and DEPLOYED[r.status] and not ctx.dry_run and entry.marked and not r.hotswap then
+    -- CloudFormation caught up with a hotswapped stack: what it saw as
+    -- unchanged is put back, then the drift record goes
+    local ok, err = hotswap.resync(ctx, entry)
+    if not ok then r.ok, r.status, r.message = false, "failed", "after deploy, hotswap drift: " .. tostring(err) end
+  end
   return r
 end
 
@@ -606,8 +613,20 @@ function deploy_once(ctx, entry)
       typ = "UPDATE"
     else
       typ = "UPDATE"
-      if not ctx.force and entry.hash and M.deployed_hash(ctx, s) == entry.hash then
+      -- a stack hotswapped since CloudFormation deployed it is never unchanged (lake.hotswap)
+      entry.marked = ctx.bucket and hotswap.listed(ctx, name) ~= false or nil
+      if not ctx.force and not entry.marked and entry.hash and M.deployed_hash(ctx, s) == entry.hash then
         return described({ ok = true, status = "unchanged" }, s)
+      end
+      if ctx.hotswap and not ctx.dry_run and (st == "CREATE_COMPLETE" or st == "UPDATE_COMPLETE"
+          or st == "UPDATE_ROLLBACK_COMPLETE" or st == "IMPORT_COMPLETE") then
+        local r, why = hotswap.stack(ctx, entry, s)
+        if r then return r end
+        if ctx.hotswap == "only" then
+          return { ok = false, status = "refused", hotswap_only = true,
+            message = ("%s: not deployed (--hotswap-only)"):format(why) }
+        end
+        ctx.out(("%s: CloudFormation (%s)"):format(name, why))
       end
     end
     if fresh_start then
