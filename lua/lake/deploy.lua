@@ -615,12 +615,13 @@ function deploy_once(ctx, entry)
       typ = "UPDATE"
       -- a stack hotswapped since CloudFormation deployed it is never unchanged (lake.hotswap)
       entry.marked = ctx.bucket and hotswap.listed(ctx, name) ~= false or nil
-      if not ctx.force and not entry.marked and entry.hash and M.deployed_hash(ctx, s) == entry.hash then
+      local deployed = M.deployed_hash(ctx, s)
+      if not ctx.force and not entry.marked and entry.hash and deployed == entry.hash then
         return described({ ok = true, status = "unchanged" }, s)
       end
       if ctx.hotswap and not ctx.dry_run and (st == "CREATE_COMPLETE" or st == "UPDATE_COMPLETE"
           or st == "UPDATE_ROLLBACK_COMPLETE" or st == "IMPORT_COMPLETE") then
-        local r, why = hotswap.stack(ctx, entry, s)
+        local r, why = hotswap.stack(ctx, entry, s, deployed)
         if r then return r end
         if ctx.hotswap == "only" then
           return { ok = false, status = "refused", hotswap_only = true,

@@ -18,6 +18,8 @@
 --   AWS::Lambda::Function          Code (S3Bucket/S3Key), Environment, MemorySize, Timeout
 --   AWS::StepFunctions::StateMachine DefinitionString
 --   AWS::Glue::Job                 Command.ScriptLocation, DefaultArguments
+--   AWS::IAM::Role                 Policies, when only the assets-bucket objects
+--                                  they name differ (a Glue job's new script)
 -- Not differences at all: the Parameters section (stack parameters), any
 -- Metadata, and the hash stamp in Description.
 --
@@ -35,8 +37,8 @@ local cfn = require("lake.aws.cloudformation")
 local endpoints = require("lake.aws.endpoints")
 local jsonrpc = require("lake.aws.jsonrpc")
 local lambda = require("lake.aws.lambda")
+local query = require("lake.aws.query")
 local s3 = require("lake.aws.s3")
-local stamp = require("lake.stamp")
 local json = require("host.json")
 
 local M = {}
@@ -46,7 +48,35 @@ M.HOTSWAPPABLE = {
   ["AWS::Lambda::Function"] = { Code = true, Environment = true, MemorySize = true, Timeout = true },
   ["AWS::StepFunctions::StateMachine"] = { DefinitionString = true },
   ["AWS::Glue::Job"] = { Command = true, DefaultArguments = true },
+  -- only when nothing but the asset objects it names differ (M.asset_arn)
+  ["AWS::IAM::Role"] = { Policies = true },
 }
+
+--- Whether a value is the ARN of an object in lakehost's assets bucket (a
+-- content-named asset: "<sha256>.py", ".zip"). A Glue job's role may read
+-- exactly its own scripts and archives, so a new script is a new ARN in the
+-- role's inline policy; a role whose policies differ only in such ARNs is
+-- hotswapped (IAM PutRolePolicy) along with the job. Anything else in a
+-- role's policies -- an action, another resource, a condition -- needs
+-- CloudFormation (and its change review).
+function M.asset_arn(v)
+  if type(v) == "table" then v = v["Fn::Sub"] end
+  return type(v) == "string" and v:match(":s3:::lakehost%-assets%-[^/]+/%x+%.[%w.]+$") ~= nil
+end
+
+-- A copy of v with every asset ARN left out (from lists) or blanked.
+local function without_assets(v)
+  if type(v) ~= "table" or M.asset_arn(v) then return M.asset_arn(v) and "<asset>" or v end
+  local out = {}
+  if #v > 0 then
+    for _, x in ipairs(v) do
+      if not M.asset_arn(x) then out[#out + 1] = without_assets(x) end
+    end
+    return out
+  end
+  for k, x in pairs(v) do out[k] = without_assets(x) end
+  return out
+end
 
 -- Template sections whose differences need no CloudFormation update.
 local IGNORED_SECTIONS = { Parameters = true, Metadata = true, Description = true }
@@ -132,6 +162,8 @@ function M.plan(old, new)
           if not allowed[p] then
             blockers[#blockers + 1] = path
           elseif p == "Code" and not (s3_code(pa[p]) and s3_code(pb[p])) then
+            blockers[#blockers + 1] = path
+          elseif p == "Policies" and not same(without_assets(pa[p]), without_assets(pb[p])) then
             blockers[#blockers + 1] = path
           elseif p == "Command" then
             local ok = type(pa[p]) == "table" and type(pb[p]) == "table"
@@ -345,6 +377,21 @@ APPLY["AWS::StepFunctions::StateMachine"] = function(ctx, ch, props, resolve, ph
   return ("state machine %s (definition)"):format(arn:match("([^:]+)$"))
 end
 
+APPLY["AWS::IAM::Role"] = function(ctx, ch, props, resolve, physical)
+  local name = props.RoleName and resolve(props.RoleName) or physical(ch.id)
+  if not name then return nil, "no name for " .. ch.id end
+  local names = {}
+  for _, pol in ipairs(props.Policies or {}) do
+    local doc, why = resolve(pol.PolicyDocument)
+    if not doc then return nil, why end
+    local r, err = query.call(ctx.client, "iam", "2010-05-08", "PutRolePolicy",
+      { RoleName = name, PolicyName = pol.PolicyName, PolicyDocument = json.encode(doc) })
+    if not r then return nil, err end
+    names[#names + 1] = pol.PolicyName
+  end
+  return ("role %s (the asset objects policy %s names)"):format(name, table.concat(names, ", "))
+end
+
 -- The fields of a Glue Job that JobUpdate takes back as they are.
 local JOB_FIELDS = { "Description", "LogUri", "Role", "ExecutionProperty", "Command", "DefaultArguments",
   "NonOverridableArguments", "Connections", "MaxRetries", "Timeout", "MaxCapacity", "WorkerType",
@@ -444,7 +491,8 @@ function M.listed(ctx, name)
   local l = ctx.bucket_objects
   if not l then return nil end
   if l.sizes[M.mark_key(name)] then return true end
-  return l.complete and false or nil
+  if l.complete then return false end
+  return nil
 end
 
 --- Reads a stack's drift record.
@@ -491,12 +539,12 @@ local function iso(t) return os.date("!%Y-%m-%dT%H:%M:%SZ", math.floor(t)) end
 
 --- Tries to hotswap one deployed stack (inside lake.deploy.deploy_stack).
 -- @param s the stack as DescribeStacks returned it
+-- @param cfn_hash the stamp of the template CloudFormation holds (lake.deploy.deployed_hash)
 -- @return result { ok = true, status = "hotswapped"|"unchanged", message=, hotswapped = lines, hotswap = true }
 --   | nil, why (the property paths that need CloudFormation, or what failed before changing anything)
-function M.stack(ctx, entry, s)
+function M.stack(ctx, entry, s, cfn_hash)
   local new = entry_template(entry)
   if not new then return nil, "the synthesized template does not read" end
-  local cfn_hash = stamp.of(s.Description)
   local mark, merr = M.read_mark(ctx, entry.name)
   if mark == nil then return nil, "cannot read the drift record: " .. tostring(merr) end
   if mark and mark.deployed ~= cfn_hash then mark = false end -- CloudFormation moved since: stale
@@ -515,6 +563,7 @@ function M.stack(ctx, entry, s)
   end
   local plan = M.plan(old, new)
   if #plan.blockers > 0 then return nil, "not hotswappable: " .. table.concat(plan.blockers, ", ") end
+  if #plan.changes == 0 and not mark then return { ok = true, status = "unchanged", hotswap = true } end
   local lines, aerr = M.apply(ctx, plan, new, s)
   if not lines then return { ok = false, status = "failed", message = "hotswap: " .. tostring(aerr), hotswap = true } end
   local ok, werr = write_mark(ctx, { stack = entry.name, hash = entry.hash, deployed = cfn_hash,
@@ -553,7 +602,8 @@ end
 -- listing, one read per record).
 -- @return table | nil, err
 function M.marks(c, bucket)
-  local objs, err = s3.list_objects(c, bucket, "hotswap/")
+  -- (prefix without its '/': moto 5.2.1 miscomputes the signature of an encoded one)
+  local objs, err = s3.list_objects(c, bucket, "hotswap")
   if not objs then return nil, err end
   local out = {}
   for _, o in ipairs(objs) do
