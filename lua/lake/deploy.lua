@@ -64,6 +64,18 @@ function M.deployed_hash(ctx, stack)
   return stamp.of_text(stack.template_text)
 end
 
+--- Whether a stack carries a hotswap drift record (lake.hotswap): from
+-- the deploy's listing of the assets bucket, else one HeadObject. Not
+-- knowing counts as drifted (a change set is never wrong).
+function M.hotswapped(ctx, name)
+  if not ctx.bucket then return false end
+  local listed = hotswap.listed(ctx, name)
+  if listed ~= nil then return listed end
+  local key = hotswap.mark_key(name)
+  local have = M.existing(ctx, { key })
+  return not have or have[key] ~= nil
+end
+
 --- Glob match with '*' and '?' (stack selection).
 local function glob_match(pattern, s)
   local lp = "^" .. pattern:gsub("[%^%$%(%)%%%.%[%]%+%-]", "%%%0"):gsub("%*", ".*"):gsub("%?", ".") .. "$"
@@ -614,7 +626,7 @@ function deploy_once(ctx, entry)
     else
       typ = "UPDATE"
       -- a stack hotswapped since CloudFormation deployed it is never unchanged (lake.hotswap)
-      entry.marked = ctx.bucket and hotswap.listed(ctx, name) ~= false or nil
+      entry.marked = M.hotswapped(ctx, name)
       local deployed = M.deployed_hash(ctx, s)
       if not ctx.force and not entry.marked and entry.hash and deployed == entry.hash then
         return described({ ok = true, status = "unchanged" }, s)
