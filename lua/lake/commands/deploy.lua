@@ -45,7 +45,10 @@ printed at the end.
                        definition, or a Glue job's script location and
                        default arguments: change those through the Lambda,
                        Step Functions and Glue APIs instead of a change set
-                       (seconds instead of minutes). Any other difference
+                       (seconds instead of minutes); the changed assets
+                       (zips, scripts, --extra-py-files archives) upload
+                       as in any deploy, and a Glue job's role follows its
+                       new script's object. Any other difference
                        sends that stack through CloudFormation, naming the
                        property paths. CloudFormation's view is then behind:
                        `list` shows such stacks as drifted by hotswap, and
