@@ -21,6 +21,7 @@
 -- is deleted before the real create.
 local cfn = require("lake.aws.cloudformation")
 local changes = require("lake.changes")
+local hotswap = require("lake.hotswap")
 local endpoints = require("lake.aws.endpoints")
 local s3 = require("lake.aws.s3")
 local stamp = require("lake.stamp")
@@ -61,6 +62,18 @@ function M.deployed_hash(ctx, stack)
   if h or stack.Description then return h end
   stack.template_text = cfn.get_template(ctx.client, stack.StackName) -- kept for the change review
   return stamp.of_text(stack.template_text)
+end
+
+--- Whether a stack carries a hotswap drift record (lake.hotswap): from
+-- the deploy's listing of the assets bucket, else one HeadObject. Not
+-- knowing counts as drifted (a change set is never wrong).
+function M.hotswapped(ctx, name)
+  if not ctx.bucket then return false end
+  local listed = hotswap.listed(ctx, name)
+  if listed ~= nil then return listed end
+  local key = hotswap.mark_key(name)
+  local have = M.existing(ctx, { key })
+  return not have or have[key] ~= nil
 end
 
 --- Glob match with '*' and '?' (stack selection).
@@ -553,6 +566,12 @@ function M.deploy_stack(ctx, entry)
     local ok, err = vpc_default_sg.after_deploy(ctx, entry)
     if not ok then r.ok, r.status, r.message = false, "failed", tostring(err) end
   end
+  if r.ok and DEPLOYED[r.status] and not ctx.dry_run and entry.marked and not r.hotswap then
+    -- CloudFormation caught up with a hotswapped stack: what it saw as
+    -- unchanged is put back, then the drift record goes
+    local ok, err = hotswap.resync(ctx, entry)
+    if not ok then r.ok, r.status, r.message = false, "failed", "after deploy, hotswap drift: " .. tostring(err) end
+  end
   return r
 end
 
@@ -606,8 +625,21 @@ function deploy_once(ctx, entry)
       typ = "UPDATE"
     else
       typ = "UPDATE"
-      if not ctx.force and entry.hash and M.deployed_hash(ctx, s) == entry.hash then
+      -- a stack hotswapped since CloudFormation deployed it is never unchanged (lake.hotswap)
+      entry.marked = M.hotswapped(ctx, name)
+      local deployed = M.deployed_hash(ctx, s)
+      if not ctx.force and not entry.marked and entry.hash and deployed == entry.hash then
         return described({ ok = true, status = "unchanged" }, s)
+      end
+      if ctx.hotswap and not ctx.dry_run and (st == "CREATE_COMPLETE" or st == "UPDATE_COMPLETE"
+          or st == "UPDATE_ROLLBACK_COMPLETE" or st == "IMPORT_COMPLETE") then
+        local r, why = hotswap.stack(ctx, entry, s, deployed)
+        if r then return r end
+        if ctx.hotswap == "only" then
+          return { ok = false, status = "refused", hotswap_only = true,
+            message = ("%s: not deployed (--hotswap-only)"):format(why) }
+        end
+        ctx.out(("%s: CloudFormation (%s)"):format(name, why))
       end
     end
     if fresh_start then

@@ -5,6 +5,7 @@ local changes = require("lake.changes")
 local common = require("lake.commands.common")
 local deploy = require("lake.deploy")
 local errors = require("lake.errors")
+local hotswap = require("lake.hotswap")
 local lock = require("lake.lock")
 local json = require("host.json")
 local proc = require("host.proc")
@@ -16,7 +17,8 @@ local M = {
   args = true,
   options = common.aws_options { out = "DIR", from = "DIR", concurrency = "N", express = true, exclusively = true,
     continue_rollback = true, force = true, verbose = true, stats = true, builder = "NAME", no_wait = true,
-    timeout = common.WAIT_OPTIONS.timeout, require_approval = "LEVEL", dry_run = true, json = true },
+    timeout = common.WAIT_OPTIONS.timeout, require_approval = "LEVEL", dry_run = true, json = true,
+    hotswap = true, hotswap_only = true },
   help = [[
 usage: lakehost APP.lua deploy [STACK...] [OPTIONS]
 
@@ -35,7 +37,26 @@ printed at the end.
   --exclusively        only the named stacks, not their dependencies
   --express            CloudFormation express mode (no waiting for stabilization)
   --continue-rollback  continue a rollback that failed (UPDATE_ROLLBACK_FAILED)
-  --force              create a change set even when the stack looks unchanged
+  --force              create a change set even when the stack looks unchanged;
+                       with --hotswap, allows hotswapping a stage named prd
+  --hotswap            for a stack whose template differs from the deployed
+                       one only in a Lambda function's code (S3 key),
+                       environment, memory or timeout, a state machine's
+                       definition, or a Glue job's script location and
+                       default arguments: change those through the Lambda,
+                       Step Functions and Glue APIs instead of a change set
+                       (seconds instead of minutes); the changed assets
+                       (zips, scripts, --extra-py-files archives) upload
+                       as in any deploy, and a Glue job's role follows its
+                       new script's object. Any other difference
+                       sends that stack through CloudFormation, naming the
+                       property paths. CloudFormation's view is then behind:
+                       `list` shows such stacks as drifted by hotswap, and
+                       the next plain deploy brings CloudFormation back in
+                       line. For development stages: refused on 'prd'
+                       unless --force
+  --hotswap-only       as --hotswap, but a stack that would need
+                       CloudFormation is refused (exit 1) instead
   --require-approval LEVEL
                        when to ask before a change set runs (default broadening):
                        never; broadening: IAM statements, resource policies,
@@ -128,9 +149,13 @@ M.run = lock.guarded(function(app, opts, selectors, cli)
   if bad_level then return nil, errors.input("deploy: " .. bad_level) end
   local dir, manifest, stacks = common.stacks(app, opts, selectors, opts.exclusively)
   if not dir then return nil, manifest end
+  local hot = (opts.hotswap_only or opts.hotswap == "only") and "only" or (opts.hotswap and true) or nil
+  local refused_stage = hot and hotswap.refuse_stage(manifest.stage, opts.force)
+  if refused_stage then return nil, errors.input("deploy: " .. refused_stage) end
   local session = common.session(opts)
   local ctx = common.context(session, opts)
   ctx.require_approval, ctx.dry_run, ctx.approve = level, opts.dry_run, approve
+  ctx.hotswap = hot
   if opts.json then ctx.out = ctx.err end -- stdout is the document's alone
   local t0 = proc.monotime()
   -- one ListStacks says which stacks exist, the toolkit's among them (and
@@ -184,6 +209,15 @@ M.run = lock.guarded(function(app, opts, selectors, cli)
     return nil, serr
   end
   local ok, rerr = common.report(results, entries, "deploy", ctx.client.stats)
+  local swapped = {}
+  for _, e in ipairs(entries) do
+    if results[e.name] and results[e.name].status == "hotswapped" then swapped[#swapped + 1] = e.name end
+  end
+  if #swapped > 0 then
+    common.eprint("hotswapped %s: CloudFormation's view of %s is behind (`list` marks %s); "
+      .. "a plain deploy brings CloudFormation back in line", table.concat(swapped, ", "),
+      #swapped == 1 and "it" or "them", #swapped == 1 and "it" or "them")
+  end
   print_outputs(results, entries, opts.json and io.stderr or io.stdout)
   if opts.json then
     json_doc(results, entries, { ok = ok == true and ctx.interrupts() == 0, dry_run = opts.dry_run or nil,
@@ -194,7 +228,8 @@ M.run = lock.guarded(function(app, opts, selectors, cli)
   if not ok then
     local refused = {}
     for _, e in ipairs(entries) do
-      if results[e.name] and results[e.name].status == "refused" then refused[#refused + 1] = e.name end
+      local r = results[e.name]
+      if r and r.status == "refused" and not r.hotswap_only then refused[#refused + 1] = e.name end
     end
     if #refused > 0 then
       return nil, errors.failure(("not deployed without approval: %s (--require-approval %s); review the changes "

@@ -2,9 +2,12 @@
 -- can be asked.
 local cfn = require("lake.aws.cloudformation")
 local common = require("lake.commands.common")
+local deploy = require("lake.deploy")
 local errors = require("lake.errors")
+local hotswap = require("lake.hotswap")
 local json = require("host.json")
 local synth = require("lake.commands.synth")
+local token = require("lake.token")
 local util = require("lake.util")
 
 local M = {
@@ -33,8 +36,9 @@ local CREDENTIAL_VARS = { "AWS_ACCESS_KEY_ID", "AWS_PROFILE", "AWS_WEB_IDENTITY_
 
 --- Deployed status of each stack, or nil when AWS is not reachable.
 -- @param opts table|nil the command's options (--profile, --region)
--- @return { [name] = status } | nil, reason
-function M.statuses(stacks, opts)
+-- @param bucket the assets bucket (a name or an Fn::Sub of the account and region), for the hotswap marks
+-- @return { [name] = status }, { [name] = since } (stacks drifted by hotswap) | nil, reason
+function M.statuses(stacks, opts, bucket)
   opts = opts or {}
   local session
   if opts.profile or opts.region then
@@ -50,8 +54,13 @@ function M.statuses(stacks, opts)
     local d, err = cfn.describe_stack(session.client, s.name, { max_attempts = 2 })
     if d == nil then return nil, tostring(err) end
     out[s.name] = d and d.StackStatus or "not deployed"
+    if d then session.learn_account(deploy.account_of(d.StackId)) end
   end
-  return out
+  -- the drift records deploy --hotswap leaves (lake.hotswap); no bucket, none
+  local known, account = pcall(session.account)
+  local name = bucket and known and deploy.substitute(bucket, { region = session.region, account = account })
+  local marks = name and hotswap.marks(session.client, name) or {}
+  return out, marks
 end
 
 function M.run(app, opts)
@@ -64,9 +73,10 @@ function M.run(app, opts)
   for _, s in ipairs(stacks) do width = math.max(width, #s.name) end
   local asked = opts.profile or opts.region
   for _, k in ipairs(CREDENTIAL_VARS) do asked = asked or (os.getenv(k) or "") ~= "" end
-  local statuses, why
+  local statuses, why, marks
   if asked then
-    statuses, why = M.statuses(stacks, opts)
+    statuses, why = M.statuses(stacks, opts, token.resolve(app.assets_bucket, {}))
+    if statuses then marks, why = why, nil end
     if not statuses then common.eprint("list: deployed status unknown: %s", why) end
   end
   if opts.json then
@@ -74,7 +84,8 @@ function M.run(app, opts)
     for i, s in ipairs(stacks) do
       local deps = util.copy(s.deps)
       table.sort(deps)
-      out[i] = { name = s.name, dependencies = json.array(deps), status = statuses and statuses[s.name] or nil }
+      out[i] = { name = s.name, dependencies = json.array(deps), status = statuses and statuses[s.name] or nil,
+        hotswapped_since = marks and marks[s.name] or nil }
     end
     io.stdout:write(json.encode({ stacks = json.array(out), status_error = why }, { pretty = true, newline = true }))
     return true
@@ -84,6 +95,7 @@ function M.run(app, opts)
     table.sort(deps)
     local line = ("%-" .. width .. "s"):format(s.name)
     if statuses then line = line .. ("  %-20s"):format(statuses[s.name]) end
+    if marks and marks[s.name] then line = line .. ("  drifted by hotswap since %s"):format(marks[s.name]) end
     if #deps > 0 then line = line .. "  after " .. table.concat(deps, ", ") end
     io.stdout:write((line:gsub("%s+$", "")), "\n")
   end
