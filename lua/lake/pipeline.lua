@@ -15,8 +15,11 @@ local steps = require("lake.pipeline.steps")
 local M = {}
 
 -- Records the problems a checker collected on the app, by file and line.
+-- Its warnings too, once.
 local function flush(app, ck)
   for _, p in ipairs(ck:sorted()) do app:problem(p.file, p.line, p.key, p.msg) end
+  for _, w in ipairs(ck.warnings or {}) do app:warning(w.file, w.line, w.key, w.msg) end
+  ck.warnings = {}
 end
 
 -- The trigger and the catch run as Lambda functions: no jars for them.

@@ -24,8 +24,10 @@ local (app.lua: settings = { builder = ... }). Built packages are cached in
 local function eprint(fmt, ...) io.stderr:write(fmt:format(...), "\n") end
 
 --- The problems the app recorded (config files, app.lua), as one error
--- value, or nil when there are none.
+-- value, or nil when there are none. Prints its warnings (once).
 function M.problems(app)
+  for _, w in ipairs(app.warnings or {}) do eprint("%s", w) end
+  app.warnings = {}
   if #app.problems == 0 then return nil end
   return assembly.problems(app.problems)
 end
