@@ -15,6 +15,7 @@ M.label = label
 --- Node shapes a step type may ask for: Mermaid's brackets around the text.
 M.SHAPES = { rect = { "[", "]" }, subroutine = { "[[", "]]" }, rhombus = { "{", "}" },
   stadium = { "([", "])" }, circle = { "((", "))" }, hexagon = { "{{", "}}" } }
+M.SHAPES.flag = { ">", "]" } -- Mermaid's asymmetric shape: a wait step
 
 local Drawing = {}
 Drawing.__index = Drawing

@@ -13,7 +13,7 @@ local util = require("lake.util")
 local M = {}
 
 --- The types lakehost ships, in the order messages list them.
-M.BUILT_IN = { "lambda", "glue", "choice" }
+M.BUILT_IN = { "lambda", "glue", "choice", "wait" }
 
 local NAME_PATTERN = "^[a-z][a-z0-9_]*$"
 
