@@ -32,7 +32,7 @@ end
 
 describe("lake.pipeline.steps #unit", function()
   it("knows the built-in types, in the order messages list them", function()
-    assert.same({ "lambda", "glue", "choice" }, steps.BUILT_IN)
+    assert.same({ "lambda", "glue", "choice", "wait" }, steps.BUILT_IN)
     for _, name in ipairs(steps.BUILT_IN) do
       local t = assert(steps.get(name))
       assert.equal(name, t.name)
@@ -45,7 +45,7 @@ describe("lake.pipeline.steps #unit", function()
     local root = project(config("lamda", "{module: b}"))
     local _, err, code = util.lakehost({ root .. "/app.lua", "validate" })
     assert.equal(2, code)
-    assert.matches("pipelines/p/config.yml:9: steps.B.type: expected one of lambda, glue, choice, got 'lamda' "
+    assert.matches("pipelines/p/config.yml:9: steps.B.type: expected one of lambda, glue, choice, wait, got 'lamda' "
       .. "(did you mean 'lambda'?)", err, 1, true)
     lake_tree.remove(root)
   end)

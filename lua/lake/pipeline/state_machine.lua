@@ -68,8 +68,9 @@ function M.build(cfg, p)
     states[step.name] = assert(steps.get(step.type)).state(p, step, cfg)
     order[#order + 1] = step.name
   end
-  -- The catch Lambda gets the whole state: $.error ({Error, Cause}) is there
-  -- when a task failed, absent when no choice matched.
+  -- The catch Lambda gets the whole state, $.error ({Error, Cause}) in it.
+  -- (A choice without default that matches nothing fails the execution
+  -- with States.NoChoiceMatched, as on AWS: Choice states have no Catch.)
   states[M.CATCH_STATE] = {
     Type = "Task", Comment = "hands the failed state to the catch Lambda, which notifies the lake's topic",
     Resource = M.service_arn("lambda:invoke", p.partition),
@@ -82,7 +83,7 @@ function M.build(cfg, p)
     Next = M.FAIL_STATE,
   }
   states[M.FAIL_STATE] = { Type = "Fail", Error = "PipelineFailed",
-    Cause = "A step failed or no choice matched; the catch Lambda notified the lake's SNS topic." }
+    Cause = "A step failed; the catch Lambda notified the lake's SNS topic." }
   order[#order + 1] = M.CATCH_STATE
   order[#order + 1] = M.FAIL_STATE
   local def = {

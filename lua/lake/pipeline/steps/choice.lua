@@ -169,6 +169,9 @@ local function check_rule(ck, r, line, key, top)
   local found = {}
   for _, k in ipairs(OP_KEYS) do if r[k] ~= nil then found[#found + 1] = k end end
   for _, k in ipairs({ "and", "or", "not" }) do if r[k] ~= nil then found[#found + 1] = k end end
+  if #found ~= 1 and r.variable ~= nil then
+    check_variable(ck, r.variable, ck:line_of(r, "variable", line), key .. ".variable")
+  end
   if #found == 0 then
     ck:add(line, key, "has no comparison: give variable and one of string_equals, numeric_greater_than, "
       .. "is_present, ... (see pipelines/README.md), or one of and, or, not")
