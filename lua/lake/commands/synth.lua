@@ -24,12 +24,15 @@ local (app.lua: settings = { builder = ... }). Built packages are cached in
 local function eprint(fmt, ...) io.stderr:write(fmt:format(...), "\n") end
 
 --- The problems the app recorded (config files, app.lua), as one error
--- value, or nil when there are none. Prints its warnings (once).
+-- value, or nil when there are none.
 function M.problems(app)
-  for _, w in ipairs(app.warnings or {}) do eprint("%s", w) end
-  app.warnings = {}
   if #app.problems == 0 then return nil end
   return assembly.problems(app.problems)
+end
+
+--- Prints the warnings the app recorded about its input (file:line: warning: ...).
+function M.config_warnings(app)
+  for _, w in ipairs(app.warnings or {}) do eprint("%s", w) end
 end
 
 --- Prints the warnings of a rendering (stacks near CloudFormation's quotas).
@@ -56,6 +59,7 @@ function M.write(app, out, quiet)
 end
 
 function M.run(app, opts)
+  M.config_warnings(app)
   local res, err = M.write(app, opts.out or "lake.out", opts.quiet)
   if not res then return nil, err end
   return true

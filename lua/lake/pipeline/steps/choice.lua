@@ -330,7 +330,11 @@ end
 function M.diagram(d, _, state)
   d:node("rhombus")
   for _, c in ipairs(state.Choices) do d:edge(c.Next, M.describe(c)) end
-  if state.Default then d:edge(state.Default, "default") end
+  if state.Default then
+    d:edge(state.Default, "default")
+  else -- the execution fails there, without the catch
+    d:line('%s -.->|"no match"| %snomatch(["States.NoChoiceMatched"]):::fail', d.id, d.id)
+  end
 end
 
 return M
