@@ -100,6 +100,7 @@ function M.new(opts)
     asset_by_id = {},
     settings = util.copy(opts.settings or {}),
     problems = {},
+    warnings = {},
   }, App)
   app.assets_bucket = opts.assets_bucket
     or token.concat("lakehost-assets-", app.account or token.account_id, "-", app.region or token.region)
@@ -116,6 +117,14 @@ function App:problem(file, line, key, msg)
   local where = file or "app"
   if line then where = where .. ":" .. line end
   self.problems[#self.problems + 1] = where .. ": " .. (key and (key .. ": ") or "") .. msg
+end
+
+--- Records a warning about the user's input: printed as
+-- "file:line: warning: key: message" by synth and validate, never failing them.
+function App:warning(file, line, key, msg)
+  local where = file or "app"
+  if line then where = where .. ":" .. line end
+  self.warnings[#self.warnings + 1] = where .. ": warning: " .. (key and (key .. ": ") or "") .. msg
 end
 
 --- True when v is an App.

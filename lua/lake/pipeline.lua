@@ -11,12 +11,16 @@ local config = require("lake.pipeline.config")
 local modules = require("lake.pipeline.modules")
 local stack = require("lake.pipeline.stack")
 local steps = require("lake.pipeline.steps")
+local token = require("lake.token")
 
 local M = {}
 
 -- Records the problems a checker collected on the app, by file and line.
+-- Its warnings too, once.
 local function flush(app, ck)
   for _, p in ipairs(ck:sorted()) do app:problem(p.file, p.line, p.key, p.msg) end
+  for _, w in ipairs(ck.warnings or {}) do app:warning(w.file, w.line, w.key, w.msg) end
+  ck.warnings = {}
 end
 
 -- The trigger and the catch run as Lambda functions: no jars for them.
@@ -46,6 +50,53 @@ local function check_modules(ck, loaded, cfg, manifest)
   return mods
 end
 
+-- "file:line" of a pipeline's name.
+local function where_named(cfg)
+  return cfg.file .. (cfg.name_line and (":" .. cfg.name_line) or "")
+end
+
+-- The stacks of the lake itself that a pipeline's stack name could take.
+local function own_stack(lake, name)
+  if lake.shared_stack and lake.shared_stack.name == name then return "the lake's shared stack" end
+  if lake.storage_stack and lake.storage_stack.name == name then return "the lake's storage stack" end
+  if lake.app.by_name[name] then return ("the stack '%s' of the lake"):format(name) end
+  return nil
+end
+
+-- Names a pipeline shares with the lake or an earlier pipeline (its stack,
+-- state machine, functions, roles, rules: lake-wide names), each reported
+-- once with the config.yml of both. Remembers its names in lake.claimed_names.
+local function check_lake_names(lake, cfg, ck)
+  local prev = lake.pipelines[cfg.name]
+  if prev then
+    ck:add(cfg.name_line or 1, "name", ("pipeline '%s' is already defined by %s"):format(cfg.name, where_named(prev.config)))
+    return
+  end
+  local n, claims = stack.resource_names(cfg, lake.env)
+  local claimed = lake.claimed_names or {}
+  lake.claimed_names = claimed
+  local mine, reported = {}, {}
+  for _, c in ipairs(claims) do
+    local name = token.worst_case(c.name) or tostring(c.name)
+    local k = c.what .. "\0" .. name
+    local first = claimed[k]
+    if first and not reported[first] then
+      reported[first] = true
+      ck:add(c.line or cfg.name_line or 1, c.key, ("pipeline '%s' collides with pipeline '%s' (%s): both make the "
+        .. "%s '%s'; rename one of them"):format(cfg.name, first.name, where_named(first), c.what, name))
+    end
+    mine[k] = mine[k] or cfg
+  end
+  if next(reported) then return end
+  local other = own_stack(lake, n.stack)
+  if other then
+    ck:add(cfg.name_line or 1, "name", ("pipeline '%s' makes the stack name '%s', which is %s: rename the pipeline")
+      :format(cfg.name, n.stack, other))
+    return
+  end
+  for k, v in pairs(mine) do claimed[k] = v end
+end
+
 --- Adds one pipeline (as lake.load.pipeline read it): validates config.yml
 -- and the module folders, and builds the stack when everything is right.
 -- @param lake table the built lake
@@ -66,10 +117,8 @@ function M.add(lake, loaded, manifest)
   end
   -- A name taken by an earlier folder, or resource names that do not fit
   local n
-  if lake.pipelines[cfg.name] then
-    ck:add(cfg.name_line or 1, "name", ("pipeline '%s' is already defined by %s")
-      :format(cfg.name, lake.pipelines[cfg.name].file))
-  else
+  check_lake_names(lake, cfg, ck)
+  if #ck.problems == 0 then
     local _
     _, n = stack.check_names(cfg, lake.env, function(line, key, msg) ck:add(line, key, msg) end)
   end

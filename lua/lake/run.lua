@@ -322,14 +322,15 @@ local RUNS = { ["AWS::Lambda::Function"] = true, ["AWS::Glue::Job"] = true,
 --- A runtime over a decoded pipeline template.
 -- @param dir string the synth output folder (assets are read from <dir>/assets)
 -- @param template table the decoded template of the pipeline stack
--- @param opts table { stack=, stage=, region=, account=, python=, endpoint=, verbose=,
+-- @param opts table { stack=, stage=, region=, account=, python=, endpoint=, verbose=, wait= (sleep
+--   through Wait states instead of skipping them),
 --   err = function(line) (default: stderr), tmp = folder for the steps' files }
 -- @return runtime
 function M.runtime(dir, template, opts)
   local rt = setmetatable({
     dir = fs.realpath(dir) or dir, template = template, stack = opts.stack or "stack",
     stage = opts.stage, value = value,
-    python = opts.python or "python3", endpoint = opts.endpoint, verbose = opts.verbose,
+    python = opts.python or "python3", endpoint = opts.endpoint, verbose = opts.verbose, wait = opts.wait,
     tmp_dir = opts.tmp, err = opts.err or function(line) io.stderr:write(line, "\n") io.stderr:flush() end,
     resources = {}, extracted = {}, calls = 0, logs = {},
   }, Runtime)
@@ -747,6 +748,22 @@ local function item_reader(rt)
   end
 end
 
+-- The interpreter's wait: a Wait state's seconds, computed by the
+-- interpreter (Seconds, SecondsPath, or until Timestamp), are skipped
+-- locally unless --wait was given, and said either way.
+local function wait_runner(rt)
+  return function(seconds, state, scope)
+    local name = (scope and scope .. "/" or "") .. tostring(state)
+    local secs = (("%.3f"):format(seconds):gsub("%.?0+$", ""))
+    if rt.wait then
+      eprint(rt, "wait %s: %s s (sleeping, --wait)", name, secs)
+      proc.sleep(seconds)
+    else
+      eprint(rt, "wait %s: %s s (skipped locally; --wait to sleep)", name, secs)
+    end
+  end
+end
+
 local function width_of(def)
   local w = 7
   local function walk(g)
@@ -772,7 +789,8 @@ function M.execute(rt, event, out)
   local sm = rt:machine()
   local function new_machine(name, on_event)
     return interpreter.new(sm.text, {
-      invoke = task_runner(rt), read_items = item_reader(rt), sleep = proc.sleep, now = proc.time, on_event = on_event,
+      invoke = task_runner(rt), read_items = item_reader(rt), sleep = proc.sleep, wait = wait_runner(rt),
+      now = proc.time, on_event = on_event,
       state_machine_name = sm.name, state_machine_arn = sm.arn, role_arn = sm.role, execution_name = name,
     })
   end
@@ -950,7 +968,8 @@ function M.command(app, pos, opts, synth, getenv)
   if not template then return nil, terr end
   local env = M.local_env(getenv, opts.endpoint)
   local rt = M.runtime(dir, template, { stack = entry.stack, stage = entry.stage, region = env.region,
-    account = env.account, python = python, endpoint = opts.endpoint, verbose = opts.verbose })
+    account = env.account, python = python, endpoint = opts.endpoint, verbose = opts.verbose,
+    wait = opts.wait })
   rt.profile = opts.profile -- the steps' boto3 reads it too
   if env.note then eprint(rt, "note: %s", env.note) end
   local endpoint = opts.endpoint or getenv("AWS_ENDPOINT_URL")

@@ -102,7 +102,8 @@ describe("lake.builder templates pass cfn-lint #unit", function()
     os.remove(out_dir)
     local _, err, code = util.lakehost({ "app.lua", "synth", "--quiet", "--out", out_dir },
       { env = { ENVIRONMENT_STAGE = "dev" } })
-    assert.equal("", err)
+    -- config warnings (file:line: warning: ...) are the pipelines' business, not the templates'
+    assert.equal("", (err:gsub("[^\n]*: warning: [^\n]*\n", "")))
     assert.equal(0, code)
     local cases = {}
     for _, name in ipairs({ "lake-storage-stack-dev", "lake-shared-stack-dev", "lake-extra-policies-stack-dev" }) do

@@ -189,9 +189,10 @@ steps:
     assert.same({
       FILE .. ":11: steps.C.properties.choices[1].next_step: is required",
       FILE .. ":12: steps.C.properties.choices[1].equals: expected a string, got an integer (quote it: '1')",
-      FILE .. ":13: steps.C.properties.choices[2].variable: '$.x' is not a key of the state (use names such as "
-        .. "route or file.type)",
-      FILE .. ":13: steps.C.properties.choices[2].equals: is required",
+      FILE .. ":13: steps.C.properties.choices[2].variable: 'x y' is neither a key of the state (such as route "
+        .. "or file.type) nor a JSONPath (such as $.file.size)",
+      FILE .. ":13: steps.C.properties.choices[2]: has no comparison: give variable and one of string_equals, "
+        .. "numeric_greater_than, is_present, ... (see pipelines/README.md), or one of and, or, not",
       FILE .. ":13: steps.C.properties.choices[2].next_step: no step named 'Z'",
     }, problems(with_steps([[
   C:
@@ -200,7 +201,7 @@ steps:
       choices:
         - variable: route
           equals: 1
-        - {variable: $.x, next_step: Z}
+        - {variable: x y, next_step: Z}
 ]])))
   end)
 

@@ -1,7 +1,8 @@
 -- The example's state machine run by the local ASL interpreter
 -- (lake.states.interpreter) with fake tasks: the flow the issue asks for —
 -- each task's input is the previous output, a Glue step passes its input on,
--- failures and unmatched choices reach the catch and the execution FAILS.
+-- failures reach the catch and the execution FAILS; an unmatched choice
+-- without default fails it with States.NoChoiceMatched.
 local config = require("lake.pipeline.config")
 local interpreter = require("lake.states.interpreter")
 local json = require("host.json")
@@ -99,7 +100,7 @@ describe("the example state machine, run locally #unit", function()
     assert.equal("ProcessType2", calls[2].state)
   end)
 
-  it("fails through the catch when no choice matches", function()
+  it("fails with States.NoChoiceMatched, as on AWS, when no choice matches and there is no default", function()
     local seen = {}
     local input = copy(INPUT)
     input.origin_key = "example/misc/c.json"
@@ -108,11 +109,10 @@ describe("the example state machine, run locally #unit", function()
       catch = catcher(seen),
     }, input)
     assert.equal("FAILED", result.status)
-    assert.equal("PipelineFailed", result.error)
-    assert.equal("ErrorCatch", calls[#calls].state)
-    assert.equal(1, #seen)
-    assert.equal("other", seen[1].input.route)
-    assert.is_nil(seen[1].input.error)
+    assert.equal("States.NoChoiceMatched", result.error)
+    assert.equal("RouteChoice", result.state)
+    assert.equal("RouteFile", calls[#calls].state)
+    assert.same({}, seen)
   end)
 
   it("fails through the catch with the error when a step fails", function()

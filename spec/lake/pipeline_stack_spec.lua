@@ -762,7 +762,8 @@ describe("pipeline module folders and loading #unit", function()
     assert.same({
       "pipelines/p/config.yml:12: steps.B.properties.module: gives the Lambda function name 'p-a-dev', already used "
         .. "by step 'A'; each lambda step needs a module of its own",
-      "pipelines/p/config.yml:13: steps.b_: step names 'B' and 'b_' give the same logical id 'B'; rename one",
+      "pipelines/p/config.yml:13: steps.b_: step names 'B' (pipelines/p/config.yml:10) and 'b_' give the same "
+        .. "logical id 'B'; rename one",
       "pipelines/p/config.yml:15: steps.b_.properties.module: gives the Lambda function name 'p-trigger-dev', "
         .. "already used by the trigger; each lambda step needs a module of its own",
     }, (problems(files)))
@@ -772,8 +773,35 @@ describe("pipeline module folders and loading #unit", function()
     local files = {}
     lake_tree.pipeline(files, "a", lake_tree.config("same"), { "a" })
     lake_tree.pipeline(files, "b", lake_tree.config("same"), { "a" })
-    assert.same({ "pipelines/b/config.yml:1: name: pipeline 'same' is already defined by pipelines/a/config.yml" },
+    assert.same({ "pipelines/b/config.yml:1: name: pipeline 'same' is already defined by pipelines/a/config.yml:1" },
       (problems(files)))
+  end)
+
+  it("refuses pipelines whose names make one stack name, or the lake's own stacks' names, naming both files", function()
+    local files = {}
+    lake_tree.pipeline(files, "a", lake_tree.config("etl_pipeline"), { "a" })
+    lake_tree.pipeline(files, "b", "# the second\n" .. lake_tree.config("etl-pipeline"), { "a" })
+    lake_tree.pipeline(files, "c", lake_tree.config("shared"), { "a" })
+    lake_tree.pipeline(files, "d", lake_tree.config("storage"), { "a" })
+    lake_tree.pipeline(files, "e", lake_tree.config("ok"), { "a" })
+    assert.same({
+      "pipelines/b/config.yml:2: name: pipeline 'etl-pipeline' collides with pipeline 'etl_pipeline' "
+        .. "(pipelines/a/config.yml:1): both make the stack name 'lake-etl-pipeline-stack-dev'; rename one of them",
+      "pipelines/c/config.yml:1: name: pipeline 'shared' makes the stack name 'lake-shared-stack-dev', which is the "
+        .. "lake's shared stack: rename the pipeline",
+      "pipelines/d/config.yml:1: name: pipeline 'storage' makes the stack name 'lake-storage-stack-dev', which is the "
+        .. "lake's storage stack: rename the pipeline",
+    }, (problems(files)))
+  end)
+
+  it("refuses pipelines whose steps' function names collide across pipelines", function()
+    local files = {}
+    lake_tree.pipeline(files, "a", lake_tree.config("x-y"), { "a" }) -- function x-y-a-dev
+    lake_tree.pipeline(files, "b", (lake_tree.config("x"):gsub("module: a", "module: y-a")), { "y-a" })
+    assert.same({
+      "pipelines/b/config.yml:8: steps.A.properties.module: pipeline 'x' collides with pipeline 'x-y' "
+        .. "(pipelines/a/config.yml:1): both make the Lambda function name 'x-y-a-dev'; rename one of them",
+    }, (problems(files)))
   end)
 
   it("names a pipelines_path that does not exist", function()

@@ -178,14 +178,14 @@ describe("lake.pipeline.state_machine #unit", function()
     assert.is_nil(def.States.AddToDatabase.Next)
   end)
 
-  it("routes choices with StringEquals and sends no match to the catch", function()
+  it("routes choices with StringEquals; without default, no match fails (States.NoChoiceMatched)", function()
     local s = def.States.RouteChoice
     assert.equal("Choice", s.Type)
     assert.same({
       { Variable = "$.route", StringEquals = "type1", Next = "ProcessType1" },
       { Variable = "$.route", StringEquals = "type2", Next = "ProcessType2" },
     }, s.Choices)
-    assert.equal("ErrorCatch", s.Default)
+    assert.is_nil(s.Default)
   end)
 
   it("runs Glue steps synchronously with the contract as --key arguments and keeps their input", function()
@@ -344,7 +344,7 @@ flowchart TD
   s2{"RouteChoice"}
   s2 -->|"route = type1"| s3
   s2 -->|"route = type2"| s4
-  s2 -.->|"no match"| s6
+  s2 -.->|"no match"| s2nomatch(["States.NoChoiceMatched"]):::fail
   s3[["ProcessType1<br/><small>glue step (pythonshell), module process_type1</small>"]]
   s3 --> s5
   s3 -.->|"error"| s6

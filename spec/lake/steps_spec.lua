@@ -32,8 +32,8 @@ end
 
 describe("lake.pipeline.steps #unit", function()
   it("knows the built-in types, in the order messages list them", function()
-    assert.same({ "lambda", "glue", "choice", "parallel", "map", "athena", "crawler",
-      "notify" }, steps.BUILT_IN)
+    assert.same({ "lambda", "glue", "choice", "wait", "parallel", "map", "athena",
+      "crawler", "notify" }, steps.BUILT_IN)
     for _, name in ipairs(steps.BUILT_IN) do
       local t = assert(steps.get(name))
       assert.equal(name, t.name)

@@ -10,7 +10,7 @@ local M = {
   summary = "run a pipeline's state machine on this machine",
   args = true,
   options = common.aws_options { event = "FILE", endpoint = "URL", verbose = true, out = "DIR", keep = true,
-    python = "PATH" },
+    python = "PATH", wait = true },
   help = [[
 usage: lakehost APP.lua run PIPELINE --event FILE [OPTIONS]
 
@@ -38,6 +38,8 @@ bad input.
   --out DIR        synthesize into DIR (default lake.out)
   --verbose        each step's input, output and logs
   --keep           keep the steps' files (code, events, results) and say where
+  --wait           sleep through wait steps (default: say how long each would
+                   wait, computed as Step Functions would, and go on at once)
 ]] .. common.AWS_HELP .. [[
   (--profile and --region reach the steps too, as AWS_PROFILE and AWS_REGION)
 ]],

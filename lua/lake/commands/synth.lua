@@ -30,6 +30,11 @@ function M.problems(app)
   return assembly.problems(app.problems)
 end
 
+--- Prints the warnings the app recorded about its input (file:line: warning: ...).
+function M.config_warnings(app)
+  for _, w in ipairs(app.warnings or {}) do eprint("%s", w) end
+end
+
 --- Prints the warnings of a rendering (stacks near CloudFormation's quotas).
 function M.warn(res)
   for _, w in ipairs(res.warnings) do eprint("warning: %s", w) end
@@ -54,6 +59,7 @@ function M.write(app, out, quiet)
 end
 
 function M.run(app, opts)
+  M.config_warnings(app)
   local res, err = M.write(app, opts.out or "lake.out", opts.quiet)
   if not res then return nil, err end
   return true

@@ -18,6 +18,7 @@ anything is wrong.
 }
 
 function M.run(app)
+  synth.config_warnings(app)
   local perr = synth.problems(app)
   if perr then return nil, perr end
   local tmp, terr = fs.tmpdir("lakehost-validate-")

@@ -28,7 +28,7 @@ end
 -- @param marks table|function|nil host.yaml marks (marks[tbl] = {line=, keys=|items= (lines by
 --   key or index)}), or a function that makes them when a line is first asked for
 function M.new(file, marks)
-  local c = setmetatable({ file = file, problems = {} }, Checker)
+  local c = setmetatable({ file = file, problems = {}, warnings = {} }, Checker)
   if type(marks) == "function" then c.make_marks = marks else c.marks = marks or {} end
   return c
 end
@@ -45,6 +45,12 @@ end
 --- Records a problem. file defaults to the checker's file.
 function Checker:add(line, key, msg, file)
   self.problems[#self.problems + 1] = { file = file or self.file, line = line, key = key, msg = msg }
+end
+
+--- Records a warning: something that deploys but may not do what was
+-- meant (a choice without default). Warnings never fail a command.
+function Checker:warn(line, key, msg, file)
+  self.warnings[#self.warnings + 1] = { file = file or self.file, line = line, key = key, msg = msg }
 end
 
 --- Line of key (a string key or a 1-based list index) inside tbl, else of tbl.

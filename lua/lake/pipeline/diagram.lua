@@ -16,7 +16,7 @@ M.label = label
 M.SHAPES = { rect = { "[", "]" }, subroutine = { "[[", "]]" }, rhombus = { "{", "}" },
   stadium = { "([", "])" }, circle = { "((", "))" }, hexagon = { "{{", "}}" },
   parallelogram = { "[/", "/]" }, trapezoid = { "[/", "\\]" }, cylinder = { "[(", ")]" }, flag = { ">", "]" },
-  parallelogram_alt = { "[\\", "\\]" } }
+  parallelogram_alt = { "[\\", "\\]" }, round = { "(", ")" } }
 
 local Drawing = {}
 Drawing.__index = Drawing

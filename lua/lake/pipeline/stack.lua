@@ -158,12 +158,13 @@ function M.check_names(cfg, env, report)
   local id_owner, owners = {}, {}
   for _, s in ipairs(all_steps(cfg)) do
     local id = util.pascal(s.name)
-    if id_owner[id] then
+    local first = id_owner[id]
+    if first then
       ok = false
-      report(s.line, s.key, ("step names '%s' and '%s' give the same logical id '%s'; rename one")
-        :format(id_owner[id], s.name, id))
+      report(s.line, s.key, ("step names '%s' (%s:%s) and '%s' give the same logical id '%s'; rename one")
+        :format(first.name, cfg.file, tostring(first.line), s.name, id))
     end
-    id_owner[id] = id_owner[id] or s.name
+    id_owner[id] = first or s
   end
   for _, c in ipairs(claims) do
     if c.space then

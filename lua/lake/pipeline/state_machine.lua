@@ -77,8 +77,9 @@ function M.build(cfg, p)
   end
   -- (the steps inside parallel and map steps are in their states' Branches
   -- and ItemProcessor: M.machine)
-  -- The catch Lambda gets the whole state: $.error ({Error, Cause}) is there
-  -- when a task failed, absent when no choice matched.
+  -- The catch Lambda gets the whole state, $.error ({Error, Cause}) in it.
+  -- (A choice without default that matches nothing fails the execution
+  -- with States.NoChoiceMatched, as on AWS: Choice states have no Catch.)
   states[M.CATCH_STATE] = {
     Type = "Task", Comment = "hands the failed state to the catch Lambda, which notifies the lake's topic",
     Resource = M.service_arn("lambda:invoke", p.partition),
@@ -91,7 +92,7 @@ function M.build(cfg, p)
     Next = M.FAIL_STATE,
   }
   states[M.FAIL_STATE] = { Type = "Fail", Error = "PipelineFailed",
-    Cause = "A step failed or no choice matched; the catch Lambda notified the lake's SNS topic." }
+    Cause = "A step failed; the catch Lambda notified the lake's SNS topic." }
   order[#order + 1] = M.CATCH_STATE
   order[#order + 1] = M.FAIL_STATE
   local def = {

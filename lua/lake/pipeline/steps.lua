@@ -13,7 +13,7 @@ local util = require("lake.util")
 local M = {}
 
 --- The types lakehost ships, in the order messages list them.
-M.BUILT_IN = { "lambda", "glue", "choice", "parallel", "map", "athena", "crawler", "notify" }
+M.BUILT_IN = { "lambda", "glue", "choice", "wait", "parallel", "map", "athena", "crawler", "notify" }
 
 local NAME_PATTERN = "^[a-z][a-z0-9_]*$"
 

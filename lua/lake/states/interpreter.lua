@@ -14,7 +14,8 @@
 --   read_items(resource, parameters, state_name) -> true, array | false, {Error=, Cause=}
 --       the items of a Map state's ItemReader (parameters rendered from the
 --       state's input), e.g. ListObjectsV2 for arn:aws:states:::s3:listObjectsV2
---   sleep(seconds)          Wait states and Retry back-off (default: no-op)
+--   sleep(seconds)          Retry back-off, and Wait states without opts.wait (default: no-op)
+--   wait(seconds, state, scope)  a Wait state's wait, computed (default: sleep)
 --   now() -> epoch seconds  Wait Timestamp, context times, TimeoutSeconds (default: 0)
 --   random() -> [0, 1)      JitterStrategy FULL, States.MathRandom (default: seeded by opts.seed)
 --   uuid() -> string        States.UUID (default: from random)
@@ -314,7 +315,7 @@ local function recoverable(run, name, state, raw, entered, scope)
   end
 end
 
-local function wait(run, state, eff)
+local function wait(run, name, state, eff, scope)
   local seconds
   if state.Seconds ~= nil then
     seconds = state.Seconds
@@ -343,7 +344,7 @@ local function wait(run, state, eff)
     end
     seconds = value.normalize_number(math.max(0, timestamp.epoch(ts) - run.now()))
   end
-  run.sleep(seconds)
+  run.wait(seconds, name, scope)
   return nil
 end
 
@@ -401,7 +402,7 @@ local function exec_state(run, name, state, raw, scope)
   if eff == nil then return { error = err } end
   local nxt = state.Next
   if t == "Wait" then
-    err = wait(run, state, eff)
+    err = wait(run, name, state, eff, scope)
     if err then return { error = err } end
   elseif t == "Choice" then
     nxt = nil
@@ -459,7 +460,8 @@ end
 -- ---- public API --------------------------------------------------------------
 
 local OPTS = {
-  invoke = "function", read_items = "function", sleep = "function", now = "function", random = "function", uuid = "function",
+  invoke = "function", read_items = "function", sleep = "function", wait = "function", now = "function",
+  random = "function", uuid = "function",
   on_event = "function", max_steps = "number", seed = "number", execution_name = "string",
   state_machine_name = "string", role_arn = "string", state_machine_arn = "string",
 }
@@ -507,6 +509,7 @@ function Machine:run(input)
     sleep = opts.sleep or function() end,
     now = opts.now or function() return 0 end,
     random = random,
+    wait = opts.wait,
     uuid = opts.uuid or function() return intrinsics.uuid(random) end,
     on_event = opts.on_event,
     max_steps = opts.max_steps or 10000,
@@ -518,6 +521,7 @@ function Machine:run(input)
     role_arn = opts.role_arn or "arn:aws:iam::000000000000:role/local",
     timeout = self.definition.TimeoutSeconds,
   }
+  run.wait = run.wait or function(seconds) run.sleep(seconds) end
   run.execution_id = run.state_machine_id:gsub(":stateMachine:", ":execution:", 1) .. ":" .. exec_name
   run.started = run.now()
   run.start_time = timestamp.format(run.started)
