@@ -158,8 +158,13 @@ describe("watch against moto #integration", function()
 
       local step = "pipelines/pipeline_example/steps/route_file/src/index.py"
       append(app .. "/" .. step, "\n# saved under watch (" .. how .. ")\n")
+      local from = #log
       expect("#1 " .. step .. ": deployed in", 180)
       assert.is_true(#objects(nil) > before, "the changed module was uploaded")
+      -- the code went to Lambda directly, not through a change set
+      local update = table.concat(log, "\n", from + 1)
+      assert.matches("hotswapped lake-pipeline-example-stack-dev", update, 1, true)
+      assert.is_nil(update:find("lake%-pipeline%-example%-stack%-dev: %d+ to add, %d+ to modify"), update)
 
       local config = app .. "/pipelines/pipeline_example/config.yml"
       local good = assert(fs.read(config))

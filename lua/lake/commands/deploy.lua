@@ -150,7 +150,8 @@ M.run = lock.guarded(function(app, opts, selectors, cli)
   local dir, manifest, stacks = common.stacks(app, opts, selectors, opts.exclusively)
   if not dir then return nil, manifest end
   local hot = (opts.hotswap_only or opts.hotswap == "only") and "only" or (opts.hotswap and true) or nil
-  local refused_stage = hot and hotswap.refuse_stage(manifest.stage, opts.force)
+  -- (watch asks for its stage itself, with its own --force: stage_allowed)
+  local refused_stage = hot and not opts.stage_allowed and hotswap.refuse_stage(manifest.stage, opts.force)
   if refused_stage then return nil, errors.input("deploy: " .. refused_stage) end
   local session = common.session(opts)
   local ctx = common.context(session, opts)

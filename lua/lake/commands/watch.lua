@@ -164,8 +164,9 @@ function M.run(app, opts, selectors, cli)
   local w, werr = watcher.new(root, { poll = opts.poll, interval = interval, quiet = quiet })
   if not w then return nil, errors.failure(("watch: %s"):format(tostring(werr))) end
   proc.trap_interrupts(true)
-  -- the deploy command's options: --force there would force change sets
-  local dopts = { hotswap = true }
+  -- the deploy command's options: --force there would force change sets;
+  -- the stage was allowed above (refuse_prd), with watch's own --force
+  local dopts = { hotswap = true, stage_allowed = true }
   for k, v in pairs(opts) do
     if k ~= "force" and k ~= "poll" and k ~= "interval" and k ~= "quiet_period" then dopts[k] = v end
   end
