@@ -200,7 +200,9 @@ describe("deploy --hotswap against a local AWS endpoint #integration", function(
   it("changes a Choice rule through UpdateStateMachine: the definition on moto is the synthesized one", function()
     local cfg = dir .. "/pipelines/pipeline_example/config.yml"
     local text = assert(fs.read(cfg))
-    assert(fs.write(cfg, (text:gsub("equals: type2", "equals: type3", 1))))
+    local changed, n = text:gsub("equals: type1", "equals: type3", 1)
+    assert.equal(1, n)
+    assert(fs.write(cfg, changed))
     local sets = change_sets(PIPELINE)
     local _, err, code = run({ "deploy", "--hotswap", "--stats" })
     assert.equal(0, code, err)

@@ -37,6 +37,8 @@ local function run(tasks, input)
       local name
       if resource == "arn:aws:states:::lambda:invoke" then
         name = eff.FunctionName:match("function:(.*)$")
+      elseif resource == "arn:aws:states:::sns:publish" then
+        name = "sns"
       else
         name = eff.JobName
       end
@@ -100,19 +102,34 @@ describe("the example state machine, run locally #unit", function()
     assert.equal("ProcessType2", calls[2].state)
   end)
 
-  it("fails with States.NoChoiceMatched, as on AWS, when no choice matches and there is no default", function()
-    local seen = {}
+  it("takes RouteChoice's default when no rule matches", function()
     local input = copy(INPUT)
     input.origin_key = "example/misc/c.json"
     local result, calls = run({
       route_file = function(s) local out = copy(s); out.route = "other"; return true, out end,
-      catch = catcher(seen),
+      ["job-process_type2"] = function() return true end,
+      add_to_database = function(s) return true, s end, catch = catcher({}),
     }, input)
-    assert.equal("FAILED", result.status)
-    assert.equal("States.NoChoiceMatched", result.error)
-    assert.equal("RouteChoice", result.state)
-    assert.equal("RouteFile", calls[#calls].state)
-    assert.same({}, seen)
+    assert.equal("SUCCEEDED", result.status)
+    assert.same({ "RouteFile", "ProcessType2", "AddToDatabase" }, { calls[1].state, calls[2].state, calls[3].state })
+  end)
+
+  it("tells the lake's topic about an object over 100 MiB instead of loading it; loads one at the limit", function()
+    local input = copy(INPUT)
+    input.size = 104857601
+    local result, calls = run({ sns = function() return true, { MessageId = "m-1" } end }, input)
+    assert.equal("SUCCEEDED", result.status)
+    assert.equal(1, #calls)
+    assert.same({ "TooLarge", "sns" }, { calls[1].state, calls[1].name })
+    assert.equal("example/type1/a.json in raw is 104857601 bytes, over the 100 MiB pipeline_example loads; "
+      .. "it stays in the raw layer.", calls[1].input.Message)
+    input.size = 104857600
+    local ok_result, ok_calls = run({
+      route_file = route, ["job-process_type1"] = function() return true end,
+      add_to_database = function(s) return true, s end, catch = catcher({}),
+    }, input)
+    assert.equal("SUCCEEDED", ok_result.status)
+    assert.equal("RouteFile", ok_calls[1].state)
   end)
 
   it("fails through the catch with the error when a step fails", function()

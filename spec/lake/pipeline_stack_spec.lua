@@ -332,7 +332,7 @@ describe("pipeline stack #unit", function()
     assert.is_string(text)
     local rendered = json.decode((text:gsub("%${AWS::Partition}", "aws"):gsub("%${AWS::Region}", "us-east-1")
       :gsub("%${AWS::AccountId}", "123456789012")))
-    assert.equal("RouteFile", rendered.StartAt)
+    assert.equal("SizeCheck", rendered.StartAt)
     assert.equal("arn:aws:lambda:us-east-1:123456789012:function:pipeline-example-route-file-dev",
       rendered.States.RouteFile.Parameters.FunctionName)
     assert.equal("pipeline-example-process-type2-dev", rendered.States.ProcessType2.Parameters.JobName)
@@ -340,7 +340,7 @@ describe("pipeline stack #unit", function()
       rendered.States.ErrorCatch.Parameters.FunctionName)
     local mmd = p.stack.files[".pipeline-example-state-machine-dev.mmd"]
     assert.matches("^flowchart TD\n", mmd)
-    assert.matches('s2 -->|"route = type1"| s3', mmd, 1, true)
+    assert.matches('s4 -->|"route = type1"| s5', mmd, 1, true)
   end)
 
   it("is deterministic", function()

@@ -166,7 +166,7 @@ describe("lake.run #unit", function()
       assert.equal("arn:aws:states:eu-west-1:111122223333:stateMachine:pipeline-example-state-machine-dev", sm.arn)
       assert.equal("arn:aws:iam::111122223333:role/pipeline-example-sfn-eu-west-1-dev", sm.role)
       local def = json.decode(sm.text)
-      assert.equal("RouteFile", def.StartAt)
+      assert.equal("SizeCheck", def.StartAt)
       assert.equal("arn:aws:states:::lambda:invoke", def.States.RouteFile.Resource)
       assert.equal("arn:aws:lambda:eu-west-1:111122223333:function:pipeline-example-route-file-dev",
         def.States.RouteFile.Parameters.FunctionName)

@@ -91,7 +91,8 @@ local function check_asl(def)
     local s = states[n]
     if s and not seen[n] then
       seen[n] = true
-      for _, x in ipairs({ s.Next, s.Default }) do queue[#queue + 1] = x end
+      queue[#queue + 1] = s.Next -- (a Choice has no Next: ipairs over { Next, Default } would stop there)
+      queue[#queue + 1] = s.Default
       for _, c in ipairs(s.Choices or {}) do queue[#queue + 1] = c.Next end
       for _, c in ipairs(s.Catch or {}) do queue[#queue + 1] = c.Next end
     end
@@ -152,9 +153,9 @@ describe("lake.pipeline.state_machine #unit", function()
   end)
 
   it("starts at the first step of the file", function()
-    assert.equal("RouteFile", def.StartAt)
-    assert.same({ "RouteFile", "RouteChoice", "ProcessType1", "ProcessType2", "AddToDatabase", "ErrorCatch",
-      "PipelineFailed" }, order)
+    assert.equal("SizeCheck", def.StartAt)
+    assert.same({ "SizeCheck", "TooLarge", "RouteFile", "RouteChoice", "ProcessType1", "ProcessType2", "AddToDatabase",
+      "ErrorCatch", "PipelineFailed" }, order)
   end)
 
   it("invokes Lambda steps with the whole state and passes their result on", function()
@@ -178,14 +179,14 @@ describe("lake.pipeline.state_machine #unit", function()
     assert.is_nil(def.States.AddToDatabase.Next)
   end)
 
-  it("routes choices with StringEquals; without default, no match fails (States.NoChoiceMatched)", function()
+  it("routes choices with StringEquals, IsPresent and NumericGreaterThan, and a default", function()
     local s = def.States.RouteChoice
     assert.equal("Choice", s.Type)
-    assert.same({
-      { Variable = "$.route", StringEquals = "type1", Next = "ProcessType1" },
-      { Variable = "$.route", StringEquals = "type2", Next = "ProcessType2" },
-    }, s.Choices)
-    assert.is_nil(s.Default)
+    assert.same({ { Variable = "$.route", StringEquals = "type1", Next = "ProcessType1" } }, s.Choices)
+    assert.equal("ProcessType2", s.Default)
+    assert.same({ { Variable = "$.size", IsPresent = false, Next = "RouteFile" },
+      { Variable = "$.size", NumericGreaterThan = 104857600, Next = "TooLarge" } }, def.States.SizeCheck.Choices)
+    assert.equal("RouteFile", def.States.SizeCheck.Default)
   end)
 
   it("runs Glue steps synchronously with the contract as --key arguments and keeps their input", function()
@@ -338,25 +339,31 @@ describe("lake.pipeline.diagram #unit", function()
 flowchart TD
   %% pipeline pipeline_example
   start((start)) --> s1
-  s1["RouteFile<br/><small>lambda step, module route_file</small>"]
-  s1 --> s2
-  s1 -.->|"error"| s6
-  s2{"RouteChoice"}
-  s2 -->|"route = type1"| s3
-  s2 -->|"route = type2"| s4
-  s2 -.->|"no match"| s2nomatch(["States.NoChoiceMatched"]):::fail
-  s3[["ProcessType1<br/><small>glue step (pythonshell), module process_type1</small>"]]
-  s3 --> s5
-  s3 -.->|"error"| s6
-  s4[["ProcessType2<br/><small>glue step (pythonshell), module process_type2</small>"]]
-  s4 --> s5
-  s4 -.->|"error"| s6
-  s5["AddToDatabase<br/><small>lambda step, module add_to_database</small>"]
-  s5 --> done((end))
-  s5 -.->|"error"| s6
-  s6["ErrorCatch<br/><small>catch Lambda</small>"]:::catch
+  s1{"SizeCheck"}
+  s1 -->|"size is not present"| s3
+  s1 -->|"size #gt; 104857600"| s2
+  s1 -->|"default"| s3
+  s2>"TooLarge<br/><small>notify step, topic errors</small>"]
+  s2 --> done((end))
+  s2 -.->|"error"| s8
+  s3["RouteFile<br/><small>lambda step, module route_file</small>"]
+  s3 --> s4
+  s3 -.->|"error"| s8
+  s4{"RouteChoice"}
+  s4 -->|"route = type1"| s5
+  s4 -->|"default"| s6
+  s5[["ProcessType1<br/><small>glue step (pythonshell), module process_type1</small>"]]
+  s5 --> s7
+  s5 -.->|"error"| s8
+  s6[["ProcessType2<br/><small>glue step (pythonshell), module process_type2</small>"]]
   s6 --> s7
-  s7(["PipelineFailed"]):::fail
+  s6 -.->|"error"| s8
+  s7["AddToDatabase<br/><small>lambda step, module add_to_database</small>"]
+  s7 --> done((end))
+  s7 -.->|"error"| s8
+  s8["ErrorCatch<br/><small>catch Lambda</small>"]:::catch
+  s8 --> s9
+  s9(["PipelineFailed"]):::fail
   classDef catch fill:#fff4e5,stroke:#d9822b
   classDef fail fill:#fde8e8,stroke:#c23030
 ]==], text)

@@ -67,6 +67,7 @@ class TriggerTest(unittest.TestCase):
             "route": "type1",
             "database": "example_trusted_test",
             "table": "example_type1",
+            "size": 5,
         }, json.loads(started["input"]))
         self.assertTrue(started["name"].startswith("example-type1-orders-json-"))
         self.assertEqual(started["name"], out["started"][0]["name"])
@@ -76,6 +77,19 @@ class TriggerTest(unittest.TestCase):
         state = json.loads(self.sfn.started[0]["input"])
         self.assertEqual("example/type2/big file=1.json", state["origin_key"])
         self.assertEqual("type2", state["route"])
+        self.assertNotIn("size", state)  # the record says none
+
+    def test_the_size_an_event_gives_goes_to_the_state_when_it_is_a_byte_count(self):
+        records = copy.deepcopy(RECORDS)
+        records["Records"][0]["s3"]["object"]["size"] = 209715200
+        trigger.handler(records)
+        self.assertEqual(209715200, json.loads(self.sfn.started[0]["input"])["size"])
+        for bad in (True, -1, "5", 1.5):
+            self.sfn.started.clear()
+            event = copy.deepcopy(EVENTBRIDGE)
+            event["detail"]["object"]["size"] = bad
+            trigger.handler(event)
+            self.assertNotIn("size", json.loads(self.sfn.started[0]["input"]))
 
     def test_custom_event_defaults_to_the_origin_bucket(self):
         trigger.handler(CUSTOM)

@@ -57,11 +57,18 @@ def _s3_bucket(where):
     return name
 
 
+def _size(where):
+    """An object's size in bytes from an event, or None (a bool is no size)."""
+    size = where.get("size")
+    return size if isinstance(size, int) and not isinstance(size, bool) and size >= 0 else None
+
+
 def objects_of(event):
-    """[(bucket, key, unique)] of the objects an event is about.
+    """[(bucket, key, unique, size)] of the objects an event is about.
 
     ``unique`` tells two events about the same key apart (version, etag,
-    sequencer or event id) and goes into the execution name.
+    sequencer or event id) and goes into the execution name; ``size`` is
+    the object's size in bytes when the event says it (S3's do), else None.
     """
     if not isinstance(event, dict):
         raise BadEvent("expected a JSON object as event, got %s" % type(event).__name__)
@@ -76,7 +83,7 @@ def objects_of(event):
                 raise BadEvent("an S3 record without an object key (a non-empty string)")
             key = urllib.parse.unquote_plus(key)
             unique = obj.get("versionId") or obj.get("sequencer") or obj.get("eTag") or ""
-            out.append((_s3_bucket(s3), key, unique))
+            out.append((_s3_bucket(s3), key, unique, _size(obj)))
         return out
     detail = event.get("detail") if isinstance(event.get("detail"), dict) else event
     if event.get("source") == "aws.s3":
@@ -85,12 +92,12 @@ def objects_of(event):
         if not isinstance(key, str) or not key:
             raise BadEvent("an S3 event without detail.object.key (a non-empty string)")
         unique = obj.get("version-id") or obj.get("sequencer") or obj.get("etag") or event.get("id", "")
-        return [(_s3_bucket(detail), key, unique)]
+        return [(_s3_bucket(detail), key, unique, _size(obj))]
     key = detail.get("origin_key") or detail.get("key")
     if not isinstance(key, str) or not key:
         raise BadEvent("the event names no object: expected detail.key (or detail.origin_key), a non-empty string")
     bucket = detail.get("origin_bucket") or detail.get("bucket")
-    return [(bucket, key, event.get("id") or json.dumps(detail, sort_keys=True))]
+    return [(bucket, key, event.get("id") or json.dumps(detail, sort_keys=True), _size(detail))]
 
 
 def foreign_bucket(bucket, env=None):
@@ -132,7 +139,7 @@ def handler(event, context=None):
         refuse(refused, str(err))
         return {"started": started, "refused": refused}
     sfn = None
-    for bucket, key, unique in objects:
+    for bucket, key, unique, size in objects:
         why = foreign_bucket(bucket)
         if why:
             refuse(refused, why, bucket=bucket, expected=os.environ["ORIGIN_BUCKET"], key=key)
@@ -140,6 +147,8 @@ def handler(event, context=None):
         if sfn is None:
             sfn = CLIENT_FACTORY("stepfunctions")
         state = contract(bucket, key)
+        if size is not None:
+            state["size"] = size  # (SizeCheck in config.yml: too large an object is not loaded)
         name = naming.execution_name(key, state["origin_bucket"], unique)
         try:
             resp = sfn.start_execution(stateMachineArn=machine, name=name, input=json.dumps(state, sort_keys=True))
