@@ -300,7 +300,8 @@ steps:
     assert.is_true(cfg.ok)
     local order = {}
     for _, s in ipairs(cfg.steps) do order[#order + 1] = s.name end
-    assert.same({ "RouteFile", "RouteChoice", "ProcessType1", "ProcessType2", "AddToDatabase" }, order)
+    assert.same({ "SizeCheck", "TooLarge", "RouteFile", "RouteChoice", "ProcessType1", "ProcessType2", "AddToDatabase" },
+      order)
     local keys = {}
     for _, c in ipairs(cfg.contract) do keys[#keys + 1] = c.key end
     assert.same({ "origin_bucket", "origin_key", "target_bucket", "target_key", "route", "database", "table" }, keys)
