@@ -169,4 +169,30 @@ function M.run(files, packs)
   return doc
 end
 
+--- Checks Amazon States Language documents with the asl-validator npm
+-- package of the same pinned install.
+-- @param texts table { name = ASL JSON text }
+-- @return true | false, output (what it said of the invalid ones) | nil, why it cannot run (skip)
+function M.asl_validate(texts)
+  local dir, why = M.ensure()
+  if not dir then return nil, why end
+  local argv, paths = { dir .. "/node_modules/.bin/asl-validator" }, {}
+  local names = {}
+  for name in pairs(texts) do names[#names + 1] = name end
+  table.sort(names)
+  for _, name in ipairs(names) do
+    local path = assert(fs.tmpdir("lakehost-asl-")) .. "/" .. name:gsub("[^%w_.-]", "_") .. ".json"
+    assert(fs.write(path, texts[name]))
+    paths[#paths + 1] = path
+    argv[#argv + 1] = "--json-path"
+    argv[#argv + 1] = path
+  end
+  local res, err = proc.run { argv = argv, timeout = M.RUN_TIMEOUT }
+  for _, path in ipairs(paths) do fs.remove_tree((path:match("^(.*)/[^/]*$"))) end
+  if not res then return nil, err end
+  local out = (res.stdout or "") .. (res.stderr or "")
+  if not res.ok then return false, out end
+  return true, out
+end
+
 return M
