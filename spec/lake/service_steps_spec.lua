@@ -12,6 +12,16 @@ local util = require("spec.support.util")
 
 local FIXTURE = util.cwd() .. "/spec/fixtures/apps/services"
 
+-- A copy of the fixture in a temporary folder, with the example pipeline's
+-- trigger, catch and shared modules (the fixture keeps only what is its own).
+local function fixture_copy(prefix)
+  local dir = assert(fs.tmpdir(prefix))
+  local q = util.shquote
+  assert(os.execute(("cp -R %s/. %s/ && cp -R pipelines/pipeline_example/trigger pipelines/pipeline_example/catch "
+    .. "%s/pipelines/services/ && cp -R shared %s/"):format(q(FIXTURE), q(dir), q(dir), q(dir))))
+  return dir
+end
+
 -- An app folder with one pipeline p of the given steps (config text) and
 -- module folders (name -> { [file] = text }); returns its root.
 local function project(steps_text, modules, extra)
@@ -304,8 +314,9 @@ describe("athena, crawler and notify steps: resources and roles #unit", function
   end)
 
   it("synthesizes a pipeline of the three cfn-lint clean, its state machine valid for asl-validator", function()
-    local out = util.tmpdir("lakehost-services-")
-    local _, err, code = util.lakehost({ FIXTURE .. "/app.lua", "synth", "--out", out })
+    local root = fixture_copy("lakehost-services-")
+    local out = root .. "/out"
+    local _, err, code = util.lakehost({ root .. "/app.lua", "synth", "--out", out })
     assert.equal(0, code, err)
     local ok, text = util.cfn_lint(util.shquote(out) .. "/*.template.json")
     assert.is_true(ok, text)
@@ -321,7 +332,7 @@ describe("athena, crawler and notify steps: resources and roles #unit", function
       assert.is_true(valid, said)
       assert.matches("is valid", said, 1, true)
     end
-    fs.remove_tree(out)
+    fs.remove_tree(root)
   end)
 end)
 
@@ -371,8 +382,7 @@ describe("athena, crawler and notify steps run against moto #integration", funct
   setup(function()
     server = moto.start()
     c = server.client()
-    dir = assert(fs.tmpdir("lakehost-services-run-"))
-    assert(os.execute(("cp -R %s/. %s/"):format(util.shquote(FIXTURE), util.shquote(dir))))
+    dir = fixture_copy("lakehost-services-run-")
     -- what a deploy would have made (moto's CloudFormation skips Glue)
     local topic = assert(query.call(c, "sns", "2010-03-31", "CreateTopic", { Name = "example-lake-errors-dev" }))
     local topic_arn = (topic.CreateTopicResult or topic).TopicArn
