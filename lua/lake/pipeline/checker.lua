@@ -128,6 +128,21 @@ function Checker:required(tbl, key, path, line)
   return v
 end
 
+--- tbl[key] as a non-empty list: records "is required", a value that is
+-- not a list, or `empty` (what an empty one lacks) at its line.
+-- @return the list and its line | nil
+function Checker:required_list(tbl, key, path, line, empty)
+  local v = self:required(tbl, key, path, line)
+  if v == nil then return nil end
+  local vl, k = self:line_of(tbl, key, line), (path ~= "" and path .. "." or "") .. key
+  if not self:expect(v, "list", vl, k) then return nil end
+  if #v == 0 then
+    self:add(vl, k, empty)
+    return nil
+  end
+  return v, vl
+end
+
 --- Checks an enumerated string value.
 function Checker:enum(v, values, line, key)
   if not self:expect(v, "string", line, key) then return false end

@@ -229,14 +229,8 @@ function M.check(ck, props, step)
       step.default, step.default_line, step.default_key = props.default, dl, key .. ".default"
     end
   end
-  local choices = ck:required(props, "choices", key, line)
-  if choices == nil then return end
-  local cl = ck:line_of(props, "choices", line)
-  if not ck:expect(choices, "list", cl, key .. ".choices") then return end
-  if #choices == 0 then
-    ck:add(cl, key .. ".choices", "needs at least one choice")
-    return
-  end
+  local choices, cl = ck:required_list(props, "choices", key, line, "needs at least one choice")
+  if not choices then return end
   for i, c in ipairs(choices) do
     local ckey, il = ("%s.choices[%d]"):format(key, i), ck:line_of(choices, i, cl)
     local rule = check_rule(ck, c, il, ckey, true) or {}

@@ -78,14 +78,8 @@ function M.check(ck, props, step)
   M.result_path_property(ck, props, step, M.defaults.result_path)
   local key, line = step.key .. ".properties", step.properties_line
   step.branches = {}
-  local b = ck:required(props, "branches", key, line)
-  if b == nil then return end
-  local bl = ck:line_of(props, "branches", line)
-  if not ck:expect(b, "list", bl, key .. ".branches") then return end
-  if #b == 0 then
-    ck:add(bl, key .. ".branches", "needs at least one branch: a list of mappings of steps")
-    return
-  end
+  local b, bl = ck:required_list(props, "branches", key, line, "needs at least one branch: a list of mappings of steps")
+  if not b then return end
   for i, branch in ipairs(b) do
     local list = config.step_list(ck, branch, ck:line_of(b, i, bl), ("%s.branches[%d]"):format(key, i))
     if list and #list > 0 then step.branches[#step.branches + 1] = list end
