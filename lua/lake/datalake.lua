@@ -12,7 +12,7 @@
 --   error_topic                    { name, arn }
 --   encryption                     mode ("s3"|"kms"), security_configuration (the Glue one's name),
 --                                  and the methods key_arn(stack) (nil with "s3"), statements(stack,
---                                  uses), grant(role, uses) (uses: "s3", "sns", "glue", "glue_logs")
+--                                  uses), grant(role, uses) (uses: "s3", "sns", "glue_job", "crawler_logs")
 --   access_logs                    { name, arn }: the bucket of the lake buckets' server access logs
 --   vpc                            nil, or { cidr, public_subnets, glue_connections } and the methods
 --                                  id, private_subnet_ids, public_subnet_ids (only with

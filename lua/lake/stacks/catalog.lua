@@ -81,7 +81,7 @@ function M.build(lake, stack)
         } },
       })
       nag.lake_role(role)
-      lake.encryption:grant(role, { "s3", "glue_logs" })
+      lake.encryption:grant(role, { "s3", "crawler_logs" })
       local crawler = stack:add("glue_crawler", prefix .. "Crawler", {
         Name = b.crawler,
         Description = token.concat("Catalogs new folders of ", b.uri, " into ", b.database, " daily"),

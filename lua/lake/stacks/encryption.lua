@@ -95,8 +95,8 @@ local function region(lake) return lake.region or token.region end
 -- with encryption = "s3"), each scoped to the key.
 -- @param stack Stack the role's
 -- @param uses array of "s3" (objects of the lake's buckets, through S3), "sns" (publishing to
---   the error topic, through SNS), "glue" (a Glue job's bookmarks, encrypted client side, and
---   its CloudWatch logs), "glue_logs" (a crawler's CloudWatch logs)
+--   the error topic, through SNS), "glue_job" (a Glue job's bookmarks, encrypted client side, and
+--   its CloudWatch logs), "crawler_logs" (a crawler's CloudWatch logs)
 function Encryption:statements(stack, uses)
   local key = self:key_arn(stack)
   if not key then return {} end
@@ -106,8 +106,8 @@ function Encryption:statements(stack, uses)
   for _, u in ipairs(uses) do
     if u == "s3" then via_service("s3")
     elseif u == "sns" then via_service("sns")
-    elseif u == "glue" then glue, glue_logs = true, true
-    elseif u == "glue_logs" then glue_logs = true
+    elseif u == "glue_job" then glue, glue_logs = true, true
+    elseif u == "crawler_logs" then glue_logs = true
     else error("Encryption:statements: unknown use '" .. tostring(u) .. "'", 2) end
   end
   if #via > 0 and not glue then

@@ -120,7 +120,7 @@ function M.resources(p, list)
   if #crawled == 0 then return end
   local role = p:role("CrawlerRole", p.names.role.crawler, "glue.amazonaws.com", role_statements(p, crawled), {
     policy = "crawl", description = ("Crawlers of pipeline %s: their buckets and databases"):format(cfg.name) })
-  p.lake.encryption:grant(role, { "s3", "glue_logs" })
+  p.lake.encryption:grant(role, { "s3", "crawler_logs" })
   for _, c in ipairs(crawled) do
     local b = c.bucket
     local crawler = p.stack:add("glue_crawler", util.pascal(c.which) .. "Crawler", {

@@ -219,7 +219,7 @@ function M.resources(p, list)
   local role = p:role("GlueStepsRole", n.role.glue, "glue.amazonaws.com", st, { policy = "glue-steps",
     description = ("Glue steps of pipeline %s: its domain's buckets and catalog"):format(cfg.name) })
   if p.vpc_ids then role:suppress("AwsSolutions-IAM5", functions.GLUE_VPC_DESCRIBE_REASON, { "Resource::*" }) end
-  p.lake.encryption:grant(role, { "glue" })
+  p.lake.encryption:grant(role, { "glue_job" })
   local job_arns = {}
   for i, s in ipairs(list) do
     local v = M.VERSIONS[s.glue_version]
