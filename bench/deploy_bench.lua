@@ -16,6 +16,7 @@ local fs = require("host.fs")
 local json = require("host.json")
 local proc = require("host.proc")
 local moto = require("spec.support.moto")
+local support = require("bench.support")
 
 local BIN = fs.realpath(arg[-1] and arg[-1]:find("/", 1, true) and arg[-1] or "./lakehost") or "./lakehost"
 local BUCKET = "lakehost-assets-123456789012-us-east-1"
@@ -24,7 +25,7 @@ for _, a in ipairs(arg) do opts[a] = true end
 local with_cli = not opts["--no-cli"] and proc.which("aws") ~= nil
 
 local function sh(cmd) assert(os.execute(cmd), cmd) end
-local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
+local q = support.q
 
 -- A copy of the example lake (app.lua, pipelines/, shared/, standalone/).
 local function example_lake()
@@ -36,70 +37,31 @@ end
 -- A D x P lake: copies of the example pipeline, each module's code marked
 -- with its pipeline's name so every pipeline has assets of its own.
 local function big_lake(d, p)
-  local dir = assert(fs.tmpdir("lakehost-deploy-bench-"))
-  sh(("cp -R shared %s/shared"):format(q(dir)))
-  local example = assert(fs.read("pipelines/pipeline_example/config.yml"))
-  local src = "pipelines/pipeline_example"
-  local domains = {}
-  for i = 1, d do
-    domains[i] = ("%q"):format(("domain%d"):format(i))
-    for j = 1, p do
-      local name = ("p_d%d_%02d"):format(i, j)
-      local pdir = dir .. "/pipelines/" .. name
-      assert(fs.mkdir_p(pdir))
-      sh(("cp -R %s/trigger %s/catch %s/steps %s/"):format(src, src, src, q(pdir)))
-      for _, f in ipairs(assert(fs.walk(pdir))) do
-        if f:match("index%.py$") then
-          local path = pdir .. "/" .. f
-          assert(fs.write(path, assert(fs.read(path)) .. ("\n# pipeline %s\n"):format(name)))
-        end
-      end
-      assert(fs.write(pdir .. "/config.yml", (example:gsub("name: pipeline_example", "name: " .. name)
-        :gsub("domain: example", ("domain: domain%d"):format(i)))))
-    end
-  end
-  assert(fs.write(dir .. "/app.lua", ([[
-local lake = require("lake")
-local root = debug.getinfo(1, "S").source:sub(2):match("^(.*)/[^/]*$") or "."
-local app = lake.App { name = "bench-lake", root = root }
-lake.DatalakeBuilder { scope = app, lake_name = "Bench Lake", env = "dev", lake_domains = { %s },
-  sns_subscriptions = { { protocol = "email", endpoint = "data@example.com" } },
-  pipelines_path = root .. "/pipelines", tags = { team = "data" } }:build()
-return app
-]]):format(table.concat(domains, ", "))))
+  local dir = support.lake(d, p, { prefix = "lakehost-deploy-bench-", own_code = true,
+    domain = function(i) return ("domain%d"):format(i) end,
+    pipeline = function(i, j) return ("p_d%d_%02d"):format(i, j) end })
   return dir, "pipelines/p_d1_01/steps/route_file/src/index.py"
 end
 
 -- moto, and the counting proxy in front of it.
 local function endpoint()
   local server = moto.start()
-  local stats_file = os.tmpname()
-  local px = assert(proc.spawn { argv = { "python3", "bench/countproxy.py", server.url, stats_file },
-    stdout = "capture", stderr = "null" })
-  local port = tonumber(assert(px:read_line("stdout", 10)):match("^PORT (%d+)"))
-  local e = { server = server, proxy = px, stats_file = stats_file, env = {} }
+  local px = support.counting(server.url)
+  local e = { server = server, env = {} }
   for k, v in pairs(server.env) do e.env[k] = v end
   -- moto reads a path-style TemplateURL only when its host says "localhost"
-  e.env.AWS_ENDPOINT_URL = "http://localhost:" .. port
+  e.env.AWS_ENDPOINT_URL = "http://localhost:" .. px.port
   e.direct = {}
   for k, v in pairs(server.env) do e.direct[k] = v end
-  function e.counts() return json.decode(assert(fs.read(stats_file))) end
+  e.counts = px.counts
   function e.stop()
-    px:close()
+    px.stop()
     server.stop()
-    os.remove(stats_file)
   end
   return e
 end
 
-local function run(argv, env, cwd)
-  local r = assert(proc.run { argv = argv, env_add = env, cwd = cwd, timeout = 3600 })
-  if not r.ok then
-    io.stderr:write(r.stdout, r.stderr)
-    error(table.concat(argv, " ") .. " failed", 0)
-  end
-  return r
-end
+local run = support.run
 
 -- Requests and seconds of fn(), as the proxy counted them.
 local function measured(e, fn)

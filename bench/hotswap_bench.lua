@@ -12,6 +12,7 @@ local fs = require("host.fs")
 local json = require("host.json")
 local proc = require("host.proc")
 local moto = require("spec.support.moto")
+local support = require("bench.support")
 local hotswap = require("lake.hotswap")
 local rpc = require("lake.aws.jsonrpc")
 
@@ -23,30 +24,7 @@ local FILES = {
   glue = "pipelines/pipeline_example/steps/process_type1/src/index.py",
 }
 
-local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
-
--- A counting proxy in front of url: its port and a reader of its counts.
-local function counting(url)
-  local stats_file = os.tmpname()
-  local px = assert(proc.spawn { argv = { "python3", "bench/countproxy.py", url, stats_file },
-    stdout = "capture", stderr = "null" })
-  local port = tonumber(assert(px:read_line("stdout", 10)):match("^PORT (%d+)"))
-  return { port = port, handle = px,
-    counts = function()
-      local t = fs.read(stats_file)
-      return t and json.decode(t) or { requests = 0, by_action = {} }
-    end,
-    stop = function() px:close() os.remove(stats_file) end }
-end
-
-local function run(argv, env, cwd)
-  local r = assert(proc.run { argv = argv, env_add = env, cwd = cwd, timeout = 3600 })
-  if not r.ok then
-    io.stderr:write(r.stdout, r.stderr)
-    error(table.concat(argv, " ") .. " failed", 0)
-  end
-  return r
-end
+local q, run, counting = support.q, support.run, support.counting
 
 local server = moto.start()
 local aws = counting(server.url)

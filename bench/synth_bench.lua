@@ -11,39 +11,15 @@
 package.path = "./?.lua;" .. package.path
 local fs = require("host.fs")
 local proc = require("host.proc")
+local support = require("bench.support")
 
 local BIN = os.getenv("LAKEHOST_BIN") or arg[-1] or "./lakehost"
 
--- A D x P lake in a fresh folder: app.lua, shared/, pipelines/ (copies of
--- the example pipeline with their name and domain changed).
+-- A D x P lake in a fresh folder (copies of the example pipeline).
 local function make_lake(d, p)
-  local dir = assert(fs.tmpdir("lakehost-synth-bench-"))
-  assert(os.execute(("cp -R shared %s/shared"):format(dir)))
-  local example = assert(fs.read("pipelines/pipeline_example/config.yml"))
-  local src = "pipelines/pipeline_example"
-  local domains = {}
-  for i = 1, d do
-    domains[i] = ("%q"):format(("d%02d"):format(i))
-    for j = 1, p do
-      local name = ("p_d%02d_%03d"):format(i, j)
-      local pdir = dir .. "/pipelines/" .. name
-      assert(fs.mkdir_p(pdir))
-      assert(os.execute(("cp -R %s/trigger %s/catch %s/steps %s/"):format(src, src, src, pdir)))
-      local cfg = example:gsub("name: pipeline_example", "name: " .. name)
-        :gsub("domain: example", ("domain: d%02d"):format(i))
-      assert(fs.write(pdir .. "/config.yml", cfg))
-    end
-  end
-  assert(fs.write(dir .. "/app.lua", ([[
-local lake = require("lake")
-local root = debug.getinfo(1, "S").source:sub(2):match("^(.*)/[^/]*$") or "."
-local app = lake.App { name = "bench-lake", root = root }
-lake.DatalakeBuilder { scope = app, lake_name = "Bench Lake", env = "dev", lake_domains = { %s },
-  sns_subscriptions = { { protocol = "email", endpoint = "data@example.com" } },
-  pipelines_path = root .. "/pipelines", tags = { team = "data" } }:build()
-return app
-]]):format(table.concat(domains, ", "))))
-  return dir
+  return support.lake(d, p, { prefix = "lakehost-synth-bench-",
+    domain = function(i) return ("d%02d"):format(i) end,
+    pipeline = function(i, j) return ("p_d%02d_%03d"):format(i, j) end })
 end
 
 -- The phases of one synthesis of the lake in dir, in this process.
