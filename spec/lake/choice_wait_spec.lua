@@ -413,14 +413,7 @@ local function project(cfg_text)
         .. "    return dict(event, branch=%q)\n"):format(m:sub(3))
     end
   end
-  files["app.lua"] = [[
-local lake = require("lake")
-local root = debug.getinfo(1, "S").source:sub(2):match("^(.*)/[^/]*$")
-local app = lake.App { root = root }
-lake.DatalakeBuilder { scope = app, lake_name = "Choice Lake", env = "dev", lake_domains = { "example" },
-  pipelines_path = root .. "/pipelines" }:build()
-return app
-]]
+  files["app.lua"] = lake_tree.app_lua { name = "Choice Lake" }
   return lake_tree.tree(files)
 end
 

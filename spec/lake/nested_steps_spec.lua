@@ -82,14 +82,7 @@ local function project(cfg)
     local dir = (name == "trigger" or name == "catch") and name or ("steps/" .. name)
     files["pipelines/p/" .. dir .. "/src/index.py"] = code
   end
-  files["app.lua"] = [[
-local lake = require("lake")
-local root = debug.getinfo(1, "S").source:sub(2):match("^(.*)/[^/]*$")
-local app = lake.App { root = root }
-lake.DatalakeBuilder { scope = app, lake_name = "Toy Lake", env = "dev", lake_domains = { "example" },
-  pipelines_path = root .. "/pipelines" }:build()
-return app
-]]
+  files["app.lua"] = lake_tree.app_lua()
   return lake_tree.tree(files)
 end
 

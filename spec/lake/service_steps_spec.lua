@@ -31,15 +31,8 @@ local function project(steps_text, modules, extra)
   for m, fs_ in pairs(modules or {}) do
     for f, text in pairs(fs_) do files["pipelines/p/steps/" .. m .. "/" .. f] = text end
   end
-  files["app.lua"] = [[
-local lake = require("lake")
-local root = debug.getinfo(1, "S").source:sub(2):match("^(.*)/[^/]*$")
-local app = lake.App { root = root }
-lake.DatalakeBuilder { scope = app, lake_name = "Toy Lake", env = "dev", lake_domains = { "example" },
-  account_id = "123456789012", encryption = os.getenv("TOY_KMS") == "1" and "kms" or nil,
-  pipelines_path = root .. "/pipelines" }:build()
-return app
-]]
+  files["app.lua"] = lake_tree.app_lua {
+    options = 'account_id = "123456789012", encryption = os.getenv("TOY_KMS") == "1" and "kms" or nil, ' }
   return lake_tree.tree(files)
 end
 

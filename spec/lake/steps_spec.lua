@@ -19,14 +19,7 @@ end
 -- An app folder with that pipeline; returns its root.
 local function project(cfg)
   local files = lake_tree.pipeline({}, "p", cfg, { "a" })
-  files["app.lua"] = [[
-local lake = require("lake")
-local root = debug.getinfo(1, "S").source:sub(2):match("^(.*)/[^/]*$")
-local app = lake.App { root = root }
-lake.DatalakeBuilder { scope = app, lake_name = "Toy Lake", env = "dev", lake_domains = { "example" },
-  pipelines_path = root .. "/pipelines" }:build()
-return app
-]]
+  files["app.lua"] = lake_tree.app_lua()
   return lake_tree.tree(files)
 end
 

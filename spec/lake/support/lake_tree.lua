@@ -22,6 +22,22 @@ end
 -- @param name string folder under pipelines/
 -- @param config string config.yml text
 -- @param modules table module folder names
+--- The app.lua of a small lake (domain example, stage dev) over the
+-- pipelines/ of the tree it is written into.
+-- @param opts table|nil { name = the lake's name (default "Toy Lake"),
+--   options = more DatalakeBuilder options, as Lua text ("account_id = '1', ") }
+function M.app_lua(opts)
+  opts = opts or {}
+  return ([[
+local lake = require("lake")
+local root = debug.getinfo(1, "S").source:sub(2):match("^(.*)/[^/]*$")
+local app = lake.App { root = root }
+lake.DatalakeBuilder { scope = app, lake_name = %q, env = "dev", lake_domains = { "example" },
+  %spipelines_path = root .. "/pipelines" }:build()
+return app
+]]):format(opts.name or "Toy Lake", opts.options or "")
+end
+
 function M.pipeline(files, name, config, modules)
   local dir = "pipelines/" .. name
   files[dir .. "/config.yml"] = config
